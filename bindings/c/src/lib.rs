@@ -1,0 +1,1 @@
+//! C ABI of fractal-core (work in progress in this commit).

@@ -1,0 +1,1 @@
+//! Node bindings of fractal-core (work in progress in this commit).

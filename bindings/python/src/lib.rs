@@ -1,0 +1,1 @@
+//! Python bindings of fractal-core (work in progress in this commit).

@@ -1,0 +1,256 @@
+//! `pcs_id` (SPEC §2) and the canonical signing payload and digest (SPEC §3).
+
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{Error, Result};
+use crate::model::{MAX_EPOCH, Pcs};
+
+/// `lowercase_hex(SHA-256(merkle_root + "|" + decimal(epoch) + "|" + shard_id))`.
+///
+/// ```
+/// let id = fractal_core::pcs_id("ab", 1, "shard-001");
+/// assert_eq!(id.len(), 64);
+/// ```
+pub fn pcs_id(merkle_root: &str, epoch: u64, shard_id: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(merkle_root.as_bytes());
+    h.update(b"|");
+    h.update(epoch.to_string().as_bytes());
+    h.update(b"|");
+    h.update(shard_id.as_bytes());
+    hex(&h.finalize())
+}
+
+/// Lowercase hexadecimal of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// `roundHalfAwayFromZero(x × 1e9) / 1e9` in binary64, with −0 mapped to 0.
+///
+/// ```
+/// use fractal_core::round9;
+/// assert_eq!(round9(0.1234567895), 0.12345679);
+/// assert_eq!(round9(-0.0).to_bits(), 0.0f64.to_bits());
+/// ```
+pub fn round9(x: f64) -> f64 {
+    let r = (x * 1e9).round() / 1e9;
+    if r == 0.0 { 0.0 } else { r }
+}
+
+/// The eight signed fields of a record (SPEC §3, step 1), borrowed.
+#[derive(Debug, Clone, Copy)]
+pub struct SigningFields<'a> {
+    /// `pcs_id`.
+    pub pcs_id: &'a str,
+    /// `merkle_root`.
+    pub merkle_root: &'a str,
+    /// `epoch`.
+    pub epoch: u64,
+    /// `shard_id`.
+    pub shard_id: &'a str,
+    /// `D_hat`.
+    pub d_hat: f64,
+    /// `coh_star`.
+    pub coh_star: f64,
+    /// `r`.
+    pub r: f64,
+    /// `budget`.
+    pub budget: f64,
+}
+
+impl<'a> From<&'a Pcs> for SigningFields<'a> {
+    fn from(p: &'a Pcs) -> Self {
+        SigningFields {
+            pcs_id: &p.pcs_id,
+            merkle_root: &p.merkle_root,
+            epoch: p.epoch,
+            shard_id: &p.shard_id,
+            d_hat: p.d_hat,
+            coh_star: p.coh_star,
+            r: p.r,
+            budget: p.budget,
+        }
+    }
+}
+
+/// The canonical payload bytes of a record (SPEC §3): RFC 8785 JSON of the eight
+/// signed fields, numbers rounded with [`round9`].
+///
+/// Fails with [`Error::InvalidField`] for a non-finite number or an epoch above
+/// 2^53−1.
+pub fn canonical_payload(pcs: &Pcs) -> Result<Vec<u8>> {
+    canonical_fields(&SigningFields::from(pcs))
+}
+
+/// [`canonical_payload`] from the eight fields directly.
+pub fn canonical_fields(f: &SigningFields<'_>) -> Result<Vec<u8>> {
+    if f.epoch > MAX_EPOCH {
+        return Err(Error::bad_field("epoch", "must be at most 2^53-1 (9007199254740991)"));
+    }
+    let d_hat = signed_number("D_hat", f.d_hat)?;
+    let budget = signed_number("budget", f.budget)?;
+    let coh_star = signed_number("coh_star", f.coh_star)?;
+    let r = signed_number("r", f.r)?;
+
+    let mut out = Vec::with_capacity(
+        128 + f.pcs_id.len() + f.merkle_root.len() + f.shard_id.len(),
+    );
+    let mut num = ryu_js::Buffer::new();
+    // Keys in UTF-16 code-unit order (SPEC §3).
+    out.extend_from_slice(b"{\"D_hat\":");
+    out.extend_from_slice(num.format_finite(d_hat).as_bytes());
+    out.extend_from_slice(b",\"budget\":");
+    out.extend_from_slice(num.format_finite(budget).as_bytes());
+    out.extend_from_slice(b",\"coh_star\":");
+    out.extend_from_slice(num.format_finite(coh_star).as_bytes());
+    out.extend_from_slice(b",\"epoch\":");
+    let mut ibuf = [0u8; 20];
+    out.extend_from_slice(format_u64(f.epoch, &mut ibuf));
+    out.extend_from_slice(b",\"merkle_root\":");
+    write_json_string(&mut out, f.merkle_root);
+    out.extend_from_slice(b",\"pcs_id\":");
+    write_json_string(&mut out, f.pcs_id);
+    out.extend_from_slice(b",\"r\":");
+    out.extend_from_slice(num.format_finite(r).as_bytes());
+    out.extend_from_slice(b",\"shard_id\":");
+    write_json_string(&mut out, f.shard_id);
+    out.push(b'}');
+    Ok(out)
+}
+
+/// SHA-256 of the canonical payload (SPEC §3, step 4).
+pub fn digest(pcs: &Pcs) -> Result<[u8; 32]> {
+    Ok(sha256(&canonical_payload(pcs)?))
+}
+
+/// SHA-256 of `bytes`.
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+fn signed_number(field: &str, x: f64) -> Result<f64> {
+    if !x.is_finite() {
+        return Err(Error::bad_field(field, "must be a finite number (NaN and Infinity cannot be signed)"));
+    }
+    let r = round9(x);
+    if !r.is_finite() {
+        return Err(Error::bad_field(field, "is too large to be rounded to 9 decimals"));
+    }
+    Ok(r)
+}
+
+/// Formats a finite number as ECMAScript `Number.prototype.toString` does.
+///
+/// ```
+/// assert_eq!(fractal_core::canonical::format_number(1.0), "1");
+/// assert_eq!(fractal_core::canonical::format_number(1e-7), "1e-7");
+/// assert_eq!(fractal_core::canonical::format_number(1e21), "1e+21");
+/// ```
+pub fn format_number(x: f64) -> String {
+    if x == 0.0 {
+        return "0".into();
+    }
+    ryu_js::Buffer::new().format(x).to_string()
+}
+
+fn format_u64(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    &buf[i..]
+}
+
+/// Appends `s` as an ECMAScript `JSON.stringify` string literal (SPEC §3).
+pub fn write_json_string(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x00..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        if esc.is_empty() {
+            out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 15) as usize]]);
+        } else {
+            out.extend_from_slice(esc);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(x: &str) -> String {
+        let mut v = Vec::new();
+        write_json_string(&mut v, x);
+        String::from_utf8(v).unwrap()
+    }
+
+    #[test]
+    fn strings_escape_like_json_stringify() {
+        assert_eq!(s("a\"b\\c"), r#""a\"b\\c""#);
+        assert_eq!(s("\u{8}\u{c}\n\r\t"), r#""\b\f\n\r\t""#);
+        assert_eq!(s("\u{1}\u{1f}\u{7f}"), "\"\\u0001\\u001f\u{7f}\"");
+        assert_eq!(s("<>&\u{2028}\u{2029}é😀"), "\"<>&\u{2028}\u{2029}é😀\"");
+    }
+
+    #[test]
+    fn numbers_format_like_ecmascript() {
+        for (x, want) in [
+            (1.0, "1"),
+            (0.0, "0"),
+            (-0.0, "0"),
+            (0.000001, "0.000001"),
+            (1e-7, "1e-7"),
+            (1e21, "1e+21"),
+            (123456789012345680000.0, "123456789012345680000"),
+            (-1.5, "-1.5"),
+            (0.1, "0.1"),
+        ] {
+            assert_eq!(format_number(x), want, "{x}");
+        }
+    }
+
+    #[test]
+    fn round9_ties_away_from_zero_and_no_negative_zero() {
+        assert_eq!(round9(2.5e-9), 3e-9);
+        assert_eq!(round9(-2.5e-9), -3e-9);
+        assert_eq!(round9(-1e-12).to_bits(), 0f64.to_bits());
+        assert_eq!(round9(1.0), 1.0);
+    }
+
+    #[test]
+    fn epoch_digits() {
+        let mut b = [0u8; 20];
+        assert_eq!(format_u64(0, &mut b), b"0");
+        assert_eq!(format_u64(MAX_EPOCH, &mut b), b"9007199254740991");
+        assert_eq!(format_u64(u64::MAX, &mut b), b"18446744073709551615");
+    }
+}

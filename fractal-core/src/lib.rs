@@ -30,6 +30,7 @@ mod build;
 pub mod canonical;
 mod error;
 mod model;
+pub mod protocol;
 pub mod ring;
 pub mod sign;
 mod verify;

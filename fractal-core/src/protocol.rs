@@ -1,0 +1,524 @@
+//! The client protocol (sans I/O): how every SDK builds a request, reads an
+//! answer and decides whether and when to retry. Each SDK supplies only the
+//! transport; the retry rules and the error mapping are the same everywhere
+//! because they live here.
+//!
+//! ```
+//! use fractal_core::protocol::*;
+//! use fractal_core::{build_pcs, BuildInput, SigningKeyMaterial, Algorithm};
+//!
+//! let cfg = ClientConfig::new("http://127.0.0.1:8080", "python", "0.1.0").unwrap();
+//! let key = SigningKeyMaterial::parse(Algorithm::Hmac, "secret").unwrap();
+//! let pcs = build_pcs(&BuildInput::example()).unwrap();
+//! let mut sub = Submission::new(&cfg, &pcs, Some(&key), 7).unwrap();
+//! assert_eq!(sub.request().path, "/v1/pcs/submit");
+//! // The transport sends sub.request() and reports what came back:
+//! match sub.on_response(503, &[("Retry-After".into(), "1".into())], b"{}") {
+//!     Step::Retry(delay) => assert_eq!(delay.as_millis(), 1000),
+//!     Step::Done(_) => unreachable!(),
+//! }
+//! match sub.on_response(200, &[], br#"{"accepted":true,"escalated":false}"#) {
+//!     Step::Done(Ok(resp)) => assert!(resp.result.accepted && !resp.dedup_hit),
+//!     _ => unreachable!(),
+//! }
+//! ```
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+use crate::model::{Pcs, VerifyResult};
+use crate::sign::SigningKeyMaterial;
+use crate::verify::validate;
+
+/// Path of the submit endpoint.
+pub const SUBMIT_PATH: &str = "/v1/pcs/submit";
+
+/// An error a client call can end with. Local problems (validation, signing)
+/// carry the core's [`Error`]; the rest come from the server or the transport.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The record or an argument was rejected before anything was sent.
+    #[error(transparent)]
+    Local(#[from] Error),
+    /// The server refused the record as malformed (400).
+    #[error("server rejected the record ({status} {code}): {message}")]
+    Invalid {
+        /// HTTP status (400, 413 or 415).
+        status: u16,
+        /// The server's error code (`invalid_json`, `invalid_field`, …).
+        code: String,
+        /// The server's message, naming the field.
+        message: String,
+    },
+    /// The server refused the signature (401).
+    #[error("server refused the signature ({code}): {message}")]
+    Signature {
+        /// `signature_missing` or `signature_invalid`.
+        code: String,
+        /// The server's message.
+        message: String,
+    },
+    /// Rate limited or over quota (429) after every retry.
+    #[error("rate limited: {message}")]
+    RateLimited {
+        /// What the server asked the client to wait, in milliseconds.
+        retry_after_ms: Option<u64>,
+        /// The server's message.
+        message: String,
+    },
+    /// Any other error answer from the server (403, 404 on submit, 5xx, …).
+    #[error("server answered {status} ({code}): {message}")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// The server's error code, or `http_<status>` when the body had none.
+        code: String,
+        /// The server's message, or the start of the body.
+        message: String,
+        /// The whole body as text (lossy UTF-8).
+        body: String,
+    },
+    /// The request could not be completed (connection refused, reset, timeout).
+    #[error("transport: {reason}")]
+    Transport {
+        /// What the transport said.
+        reason: String,
+        /// Whether it was a timeout.
+        timeout: bool,
+    },
+}
+
+impl ClientError {
+    /// Stable machine-readable name: the core error's kind for local errors,
+    /// else `invalid`, `signature`, `rate_limited`, `api`, `timeout` or `transport`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ClientError::Local(e) => e.kind(),
+            ClientError::Invalid { .. } => "invalid",
+            ClientError::Signature { .. } => "signature",
+            ClientError::RateLimited { .. } => "rate_limited",
+            ClientError::Api { .. } => "api",
+            ClientError::Transport { timeout: true, .. } => "timeout",
+            ClientError::Transport { .. } => "transport",
+        }
+    }
+
+    /// The HTTP status, for errors that came from the server.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Invalid { status, .. } | ClientError::Api { status, .. } => Some(*status),
+            ClientError::Signature { .. } => Some(401),
+            ClientError::RateLimited { .. } => Some(429),
+            _ => None,
+        }
+    }
+
+    /// Whether another attempt may succeed: 429, 503 (and other 5xx) and
+    /// transport failures. Validation errors, 400 and 401 are never retried.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            ClientError::RateLimited { .. } | ClientError::Transport { .. } => true,
+            ClientError::Api { status, .. } => *status >= 500,
+            _ => false,
+        }
+    }
+}
+
+/// Retry settings: exponential backoff with full jitter and a cap.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt (default 3).
+    pub max_retries: u32,
+    /// Base delay in milliseconds (default 100): attempt `k` (from 0) waits a
+    /// uniformly random time in `[0, min(cap, base·2^k))`.
+    pub base_delay_ms: u64,
+    /// Cap on a computed delay in milliseconds (default 5000).
+    pub max_delay_ms: u64,
+    /// Longest `Retry-After` honoured, in milliseconds (default 60000); a longer
+    /// one ends the call with the error instead of sleeping.
+    pub max_retry_after_ms: u64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { max_retries: 3, base_delay_ms: 100, max_delay_ms: 5_000, max_retry_after_ms: 60_000 }
+    }
+}
+
+/// The deterministic backoff schedule of one call. With the same policy and seed
+/// every SDK sleeps the same delays.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    policy: RetryPolicy,
+    rng: u64,
+    retries: u32,
+}
+
+impl Backoff {
+    /// A schedule from a policy and a jitter seed (SDKs seed it from the OS
+    /// random source; tests fix it).
+    pub fn new(policy: RetryPolicy, seed: u64) -> Backoff {
+        Backoff { policy, rng: seed, retries: 0 }
+    }
+
+    /// Retries taken so far.
+    pub fn retries(&self) -> u32 {
+        self.retries
+    }
+
+    /// The delay before the next retry, or `None` when retries are used up.
+    /// A `Retry-After` from the server replaces the computed delay.
+    pub fn next_delay(&mut self, retry_after: Option<Duration>) -> Option<Duration> {
+        if self.retries >= self.policy.max_retries {
+            return None;
+        }
+        let exp = self.policy.base_delay_ms.saturating_mul(1u64 << self.retries.min(32));
+        let ceiling = exp.min(self.policy.max_delay_ms);
+        let jitter = if ceiling == 0 { 0 } else { self.next_u64() % ceiling };
+        self.retries += 1;
+        Some(match retry_after {
+            Some(d) if d.as_millis() as u64 > self.policy.max_retry_after_ms => return None,
+            Some(d) => d,
+            None => Duration::from_millis(jitter),
+        })
+    }
+
+    /// splitmix64: tiny, well known, and the same in every language.
+    fn next_u64(&mut self) -> u64 {
+        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// Where and as whom a client talks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    /// Server base URL, `http://` or `https://`, without a trailing slash.
+    pub base_url: String,
+    /// Tenant sent as `X-Tenant-Id` (the server defaults to `default`).
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// `User-Agent`, e.g. `fractal-lba-python/0.1.0 (core 0.1.0)`.
+    pub user_agent: String,
+    /// Retry settings.
+    #[serde(default)]
+    pub retry: RetryPolicy,
+}
+
+impl ClientConfig {
+    /// A configuration for `base_url` with a `User-Agent` naming the SDK.
+    pub fn new(base_url: &str, sdk_name: &str, sdk_version: &str) -> Result<ClientConfig, Error> {
+        let base = base_url.trim_end_matches('/');
+        if !(base.starts_with("http://") || base.starts_with("https://")) || base.len() <= "https://".len() {
+            return Err(Error::arg("base_url", "must be an http:// or https:// URL"));
+        }
+        if sdk_name.is_empty() || sdk_name.contains(char::is_whitespace) {
+            return Err(Error::arg("sdk_name", "must be a non-empty token"));
+        }
+        Ok(ClientConfig {
+            base_url: base.to_string(),
+            tenant: None,
+            user_agent: format!("fractal-lba-{sdk_name}/{sdk_version} (core {})", crate::VERSION),
+            retry: RetryPolicy::default(),
+        })
+    }
+
+    /// Sets the tenant.
+    pub fn with_tenant(mut self, tenant: &str) -> Result<ClientConfig, Error> {
+        if tenant.is_empty() || !tenant.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(Error::arg("tenant", "must be non-empty printable ASCII"));
+        }
+        self.tenant = Some(tenant.to_string());
+        Ok(self)
+    }
+
+    fn request(&self, method: &'static str, path: String, body: Vec<u8>) -> HttpRequest {
+        let mut headers = vec![("User-Agent".to_string(), self.user_agent.clone())];
+        if !body.is_empty() {
+            headers.push(("Content-Type".into(), "application/json".into()));
+        }
+        if let Some(t) = &self.tenant {
+            headers.push(("X-Tenant-Id".into(), t.clone()));
+        }
+        headers.push(("Accept".into(), "application/json".into()));
+        HttpRequest { method, url: format!("{}{}", self.base_url, path), path, headers, body }
+    }
+}
+
+/// A request for the transport to send, exactly as built.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HttpRequest {
+    /// `GET` or `POST`.
+    pub method: &'static str,
+    /// Full URL.
+    pub url: String,
+    /// Path and query only.
+    pub path: String,
+    /// Headers, in order.
+    pub headers: Vec<(String, String)>,
+    /// Body bytes (empty for GET).
+    pub body: Vec<u8>,
+}
+
+/// A successful submit or lookup.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SubmitResponse {
+    /// 200 or 202.
+    pub status: u16,
+    /// The stored outcome.
+    pub result: VerifyResult,
+    /// Whether the server answered from its dedup store (`X-Dedup: hit`).
+    pub dedup_hit: bool,
+}
+
+/// What the transport should do next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Sleep this long, then send the same request again.
+    Retry(Duration),
+    /// The call is over.
+    Done(Result<SubmitResponse, ClientError>),
+}
+
+/// Builds the submit request: validates the record (SPEC §1), signs it when a key
+/// is given (setting `sig`), and serializes it.
+pub fn submit_request(cfg: &ClientConfig, pcs: &Pcs, key: Option<&SigningKeyMaterial>) -> Result<HttpRequest, Error> {
+    validate(pcs)?;
+    let body = match key {
+        Some(k) => {
+            let mut signed = pcs.clone();
+            k.sign_in_place(&mut signed)?;
+            signed.to_json()
+        }
+        None => pcs.to_json(),
+    };
+    Ok(cfg.request("POST", SUBMIT_PATH.to_string(), body))
+}
+
+/// Builds `GET /v1/pcs/{pcs_id}`.
+pub fn get_request(cfg: &ClientConfig, pcs_id: &str) -> Result<HttpRequest, Error> {
+    if pcs_id.is_empty() || !pcs_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Err(Error::arg("pcs_id", "must be non-empty and URL-safe (hex in practice)"));
+    }
+    Ok(cfg.request("GET", format!("/v1/pcs/{pcs_id}"), Vec::new()))
+}
+
+/// Builds `GET /health`.
+pub fn health_request(cfg: &ClientConfig) -> HttpRequest {
+    cfg.request("GET", "/health".into(), Vec::new())
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim())
+}
+
+/// Reads `Retry-After` given in whole seconds (the form the server sends).
+pub fn retry_after(headers: &[(String, String)]) -> Option<Duration> {
+    header(headers, "retry-after")?.parse::<u64>().ok().map(Duration::from_secs)
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(Deserialize)]
+struct ErrorDetail {
+    code: String,
+    message: String,
+}
+
+/// Classifies one answer to a submit or lookup: 200/202 with a VerifyResult is a
+/// success; everything else is a typed [`ClientError`].
+pub fn classify_response(status: u16, headers: &[(String, String)], body: &[u8]) -> Result<SubmitResponse, ClientError> {
+    if status == 200 || status == 202 {
+        return match serde_json::from_slice::<VerifyResult>(body) {
+            Ok(result) => Ok(SubmitResponse {
+                status,
+                result,
+                dedup_hit: header(headers, "x-dedup").is_some_and(|v| v.eq_ignore_ascii_case("hit")),
+            }),
+            Err(e) => Err(ClientError::Api {
+                status,
+                code: "invalid_response".into(),
+                message: format!("the answer is not a VerifyResult: {e}"),
+                body: String::from_utf8_lossy(body).into_owned(),
+            }),
+        };
+    }
+    let (code, message) = match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(b) => (b.error.code, b.error.message),
+        Err(_) => {
+            let text = String::from_utf8_lossy(body);
+            (format!("http_{status}"), text.chars().take(200).collect())
+        }
+    };
+    Err(match status {
+        400 | 413 | 415 => ClientError::Invalid { status, code, message },
+        401 => ClientError::Signature { code, message },
+        429 => ClientError::RateLimited {
+            retry_after_ms: retry_after(headers).map(|d| d.as_millis() as u64),
+            message,
+        },
+        _ => ClientError::Api { status, code, message, body: String::from_utf8_lossy(body).into_owned() },
+    })
+}
+
+/// One call (submit, get or health) with its retry state.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    request: HttpRequest,
+    backoff: Backoff,
+}
+
+impl Submission {
+    /// A submit call: builds (validates, signs) the request and a backoff seeded
+    /// with `jitter_seed`.
+    pub fn new(cfg: &ClientConfig, pcs: &Pcs, key: Option<&SigningKeyMaterial>, jitter_seed: u64) -> Result<Submission, Error> {
+        Ok(Submission::for_request(cfg, submit_request(cfg, pcs, key)?, jitter_seed))
+    }
+
+    /// A call of any prepared request (e.g. [`get_request`]).
+    pub fn for_request(cfg: &ClientConfig, request: HttpRequest, jitter_seed: u64) -> Submission {
+        Submission { request, backoff: Backoff::new(cfg.retry, jitter_seed) }
+    }
+
+    /// The request to send (the same on every attempt).
+    pub fn request(&self) -> &HttpRequest {
+        &self.request
+    }
+
+    /// Retries taken so far.
+    pub fn retries(&self) -> u32 {
+        self.backoff.retries()
+    }
+
+    fn decide(&mut self, err: ClientError, after: Option<Duration>) -> Step {
+        if err.is_retryable() {
+            if let Some(d) = self.backoff.next_delay(after) {
+                return Step::Retry(d);
+            }
+        }
+        Step::Done(Err(err))
+    }
+
+    /// Feeds the answer of the last attempt; says whether to retry and when.
+    pub fn on_response(&mut self, status: u16, headers: &[(String, String)], body: &[u8]) -> Step {
+        match classify_response(status, headers, body) {
+            Ok(r) => Step::Done(Ok(r)),
+            Err(e) => {
+                let after = if status == 429 || status == 503 { retry_after(headers) } else { None };
+                self.decide(e, after)
+            }
+        }
+    }
+
+    /// Feeds a transport failure of the last attempt (connection error or
+    /// timeout of one attempt); says whether to retry and when.
+    pub fn on_transport_error(&mut self, reason: &str, timeout: bool) -> Step {
+        self.decide(ClientError::Transport { reason: reason.to_string(), timeout }, None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Algorithm, BuildInput, build_pcs};
+
+    fn cfg() -> ClientConfig {
+        ClientConfig::new("http://127.0.0.1:1/", "rust", "9.9.9").unwrap().with_tenant("acme").unwrap()
+    }
+
+    fn h(k: &str, v: &str) -> (String, String) {
+        (k.to_string(), v.to_string())
+    }
+
+    #[test]
+    fn submit_request_is_signed_and_carries_headers() {
+        let key = SigningKeyMaterial::parse(Algorithm::Hmac, "k").unwrap();
+        let pcs = build_pcs(&BuildInput::example()).unwrap();
+        let req = submit_request(&cfg(), &pcs, Some(&key)).unwrap();
+        assert_eq!(req.url, "http://127.0.0.1:1/v1/pcs/submit");
+        assert_eq!(header(&req.headers, "content-type"), Some("application/json"));
+        assert_eq!(header(&req.headers, "x-tenant-id"), Some("acme"));
+        assert!(header(&req.headers, "user-agent").unwrap().starts_with("fractal-lba-rust/9.9.9 (core "));
+        let sent = Pcs::from_json(&req.body).unwrap();
+        let mut v = crate::Verifier::new();
+        v.add_hmac_key(b"k").unwrap();
+        v.verify(&sent).unwrap();
+    }
+
+    #[test]
+    fn invalid_records_are_refused_before_sending() {
+        let mut pcs = build_pcs(&BuildInput::example()).unwrap();
+        pcs.r = 1.5;
+        let err = submit_request(&cfg(), &pcs, None).unwrap_err();
+        assert_eq!(err.field(), Some("r"));
+    }
+
+    #[test]
+    fn never_retries_400_or_401() {
+        let pcs = build_pcs(&BuildInput::example()).unwrap();
+        for (status, kind) in [(400, "invalid"), (401, "signature"), (403, "api")] {
+            let mut s = Submission::new(&cfg(), &pcs, None, 1).unwrap();
+            let body = br#"{"error":{"code":"x","message":"field `r`"}}"#;
+            match s.on_response(status, &[], body) {
+                Step::Done(Err(e)) => assert_eq!(e.kind(), kind),
+                other => panic!("{status}: {other:?}"),
+            }
+            assert_eq!(s.retries(), 0);
+        }
+    }
+
+    #[test]
+    fn retries_503_and_429_honouring_retry_after_then_gives_up() {
+        let pcs = build_pcs(&BuildInput::example()).unwrap();
+        let mut s = Submission::new(&cfg(), &pcs, None, 1).unwrap();
+        assert_eq!(s.on_response(503, &[h("Retry-After", "2")], b""), Step::Retry(Duration::from_secs(2)));
+        assert_eq!(s.on_response(429, &[h("retry-after", "1")], b""), Step::Retry(Duration::from_secs(1)));
+        assert!(matches!(s.on_transport_error("reset", false), Step::Retry(_)));
+        match s.on_response(429, &[h("Retry-After", "1")], b"{\"error\":{\"code\":\"rate_limited\",\"message\":\"slow\"}}") {
+            Step::Done(Err(ClientError::RateLimited { retry_after_ms: Some(1000), .. })) => {}
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(s.retries(), 3);
+    }
+
+    #[test]
+    fn backoff_is_full_jitter_capped_and_deterministic() {
+        let policy = RetryPolicy { max_retries: 6, base_delay_ms: 100, max_delay_ms: 400, ..Default::default() };
+        let a: Vec<_> = std::iter::from_fn({
+            let mut b = Backoff::new(policy, 42);
+            move || b.next_delay(None)
+        })
+        .collect();
+        let mut b = Backoff::new(policy, 42);
+        let again: Vec<_> = std::iter::from_fn(|| b.next_delay(None)).collect();
+        assert_eq!(a, again);
+        assert_eq!(a.len(), 6);
+        for (k, d) in a.iter().enumerate() {
+            let ceiling = (100u64 << k).min(400);
+            assert!((d.as_millis() as u64) < ceiling, "{k}: {d:?}");
+        }
+        // A different seed gives a different schedule.
+        let mut c = Backoff::new(policy, 43);
+        let other: Vec<_> = std::iter::from_fn(|| c.next_delay(None)).collect();
+        assert_ne!(a, other);
+    }
+
+    #[test]
+    fn success_reads_dedup_header() {
+        let ok = classify_response(202, &[h("X-Dedup", "hit")], br#"{"accepted":true,"escalated":true,"reason":"x"}"#).unwrap();
+        assert!(ok.dedup_hit && ok.result.escalated);
+        let bad = classify_response(200, &[], b"not json").unwrap_err();
+        assert_eq!(bad.kind(), "api");
+    }
+}

@@ -145,7 +145,12 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { max_retries: 3, base_delay_ms: 100, max_delay_ms: 5_000, max_retry_after_ms: 60_000 }
+        RetryPolicy {
+            max_retries: 3,
+            base_delay_ms: 100,
+            max_delay_ms: 5_000,
+            max_retry_after_ms: 60_000,
+        }
     }
 }
 
@@ -162,7 +167,11 @@ impl Backoff {
     /// A schedule from a policy and a jitter seed (SDKs seed it from the OS
     /// random source; tests fix it).
     pub fn new(policy: RetryPolicy, seed: u64) -> Backoff {
-        Backoff { policy, rng: seed, retries: 0 }
+        Backoff {
+            policy,
+            rng: seed,
+            retries: 0,
+        }
     }
 
     /// Retries taken so far.
@@ -176,9 +185,16 @@ impl Backoff {
         if self.retries >= self.policy.max_retries {
             return None;
         }
-        let exp = self.policy.base_delay_ms.saturating_mul(1u64 << self.retries.min(32));
+        let exp = self
+            .policy
+            .base_delay_ms
+            .saturating_mul(1u64 << self.retries.min(32));
         let ceiling = exp.min(self.policy.max_delay_ms);
-        let jitter = if ceiling == 0 { 0 } else { self.next_u64() % ceiling };
+        let jitter = if ceiling == 0 {
+            0
+        } else {
+            self.next_u64() % ceiling
+        };
         self.retries += 1;
         Some(match retry_after {
             Some(d) if d.as_millis() as u64 > self.policy.max_retry_after_ms => return None,
@@ -217,7 +233,9 @@ impl ClientConfig {
     /// A configuration for `base_url` with a `User-Agent` naming the SDK.
     pub fn new(base_url: &str, sdk_name: &str, sdk_version: &str) -> Result<ClientConfig, Error> {
         let base = base_url.trim_end_matches('/');
-        if !(base.starts_with("http://") || base.starts_with("https://")) || base.len() <= "https://".len() {
+        if !(base.starts_with("http://") || base.starts_with("https://"))
+            || base.len() <= "https://".len()
+        {
             return Err(Error::arg("base_url", "must be an http:// or https:// URL"));
         }
         if sdk_name.is_empty() || sdk_name.contains(char::is_whitespace) {
@@ -226,7 +244,10 @@ impl ClientConfig {
         Ok(ClientConfig {
             base_url: base.to_string(),
             tenant: None,
-            user_agent: format!("fractal-lba-{sdk_name}/{sdk_version} (core {})", crate::VERSION),
+            user_agent: format!(
+                "fractal-lba-{sdk_name}/{sdk_version} (core {})",
+                crate::VERSION
+            ),
             retry: RetryPolicy::default(),
         })
     }
@@ -249,7 +270,13 @@ impl ClientConfig {
             headers.push(("X-Tenant-Id".into(), t.clone()));
         }
         headers.push(("Accept".into(), "application/json".into()));
-        HttpRequest { method, url: format!("{}{}", self.base_url, path), path, headers, body }
+        HttpRequest {
+            method,
+            url: format!("{}{}", self.base_url, path),
+            path,
+            headers,
+            body,
+        }
     }
 }
 
@@ -290,7 +317,11 @@ pub enum Step {
 
 /// Builds the submit request: validates the record (SPEC §1), signs it when a key
 /// is given (setting `sig`), and serializes it.
-pub fn submit_request(cfg: &ClientConfig, pcs: &Pcs, key: Option<&SigningKeyMaterial>) -> Result<HttpRequest, Error> {
+pub fn submit_request(
+    cfg: &ClientConfig,
+    pcs: &Pcs,
+    key: Option<&SigningKeyMaterial>,
+) -> Result<HttpRequest, Error> {
     validate(pcs)?;
     let body = match key {
         Some(k) => {
@@ -305,8 +336,15 @@ pub fn submit_request(cfg: &ClientConfig, pcs: &Pcs, key: Option<&SigningKeyMate
 
 /// Builds `GET /v1/pcs/{pcs_id}`.
 pub fn get_request(cfg: &ClientConfig, pcs_id: &str) -> Result<HttpRequest, Error> {
-    if pcs_id.is_empty() || !pcs_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-        return Err(Error::arg("pcs_id", "must be non-empty and URL-safe (hex in practice)"));
+    if pcs_id.is_empty()
+        || !pcs_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(Error::arg(
+            "pcs_id",
+            "must be non-empty and URL-safe (hex in practice)",
+        ));
     }
     Ok(cfg.request("GET", format!("/v1/pcs/{pcs_id}"), Vec::new()))
 }
@@ -317,12 +355,18 @@ pub fn health_request(cfg: &ClientConfig) -> HttpRequest {
 }
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim())
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim())
 }
 
 /// Reads `Retry-After` given in whole seconds (the form the server sends).
 pub fn retry_after(headers: &[(String, String)]) -> Option<Duration> {
-    header(headers, "retry-after")?.parse::<u64>().ok().map(Duration::from_secs)
+    header(headers, "retry-after")?
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
 }
 
 #[derive(Deserialize)]
@@ -338,13 +382,18 @@ struct ErrorDetail {
 
 /// Classifies one answer to a submit or lookup: 200/202 with a VerifyResult is a
 /// success; everything else is a typed [`ClientError`].
-pub fn classify_response(status: u16, headers: &[(String, String)], body: &[u8]) -> Result<SubmitResponse, ClientError> {
+pub fn classify_response(
+    status: u16,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Result<SubmitResponse, ClientError> {
     if status == 200 || status == 202 {
         return match serde_json::from_slice::<VerifyResult>(body) {
             Ok(result) => Ok(SubmitResponse {
                 status,
                 result,
-                dedup_hit: header(headers, "x-dedup").is_some_and(|v| v.eq_ignore_ascii_case("hit")),
+                dedup_hit: header(headers, "x-dedup")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("hit")),
             }),
             Err(e) => Err(ClientError::Api {
                 status,
@@ -362,13 +411,22 @@ pub fn classify_response(status: u16, headers: &[(String, String)], body: &[u8])
         }
     };
     Err(match status {
-        400 | 413 | 415 => ClientError::Invalid { status, code, message },
+        400 | 413 | 415 => ClientError::Invalid {
+            status,
+            code,
+            message,
+        },
         401 => ClientError::Signature { code, message },
         429 => ClientError::RateLimited {
             retry_after_ms: retry_after(headers).map(|d| d.as_millis() as u64),
             message,
         },
-        _ => ClientError::Api { status, code, message, body: String::from_utf8_lossy(body).into_owned() },
+        _ => ClientError::Api {
+            status,
+            code,
+            message,
+            body: String::from_utf8_lossy(body).into_owned(),
+        },
     })
 }
 
@@ -382,13 +440,25 @@ pub struct Submission {
 impl Submission {
     /// A submit call: builds (validates, signs) the request and a backoff seeded
     /// with `jitter_seed`.
-    pub fn new(cfg: &ClientConfig, pcs: &Pcs, key: Option<&SigningKeyMaterial>, jitter_seed: u64) -> Result<Submission, Error> {
-        Ok(Submission::for_request(cfg, submit_request(cfg, pcs, key)?, jitter_seed))
+    pub fn new(
+        cfg: &ClientConfig,
+        pcs: &Pcs,
+        key: Option<&SigningKeyMaterial>,
+        jitter_seed: u64,
+    ) -> Result<Submission, Error> {
+        Ok(Submission::for_request(
+            cfg,
+            submit_request(cfg, pcs, key)?,
+            jitter_seed,
+        ))
     }
 
     /// A call of any prepared request (e.g. [`get_request`]).
     pub fn for_request(cfg: &ClientConfig, request: HttpRequest, jitter_seed: u64) -> Submission {
-        Submission { request, backoff: Backoff::new(cfg.retry, jitter_seed) }
+        Submission {
+            request,
+            backoff: Backoff::new(cfg.retry, jitter_seed),
+        }
     }
 
     /// The request to send (the same on every attempt).
@@ -415,7 +485,11 @@ impl Submission {
         match classify_response(status, headers, body) {
             Ok(r) => Step::Done(Ok(r)),
             Err(e) => {
-                let after = if status == 429 || status == 503 { retry_after(headers) } else { None };
+                let after = if status == 429 || status == 503 {
+                    retry_after(headers)
+                } else {
+                    None
+                };
                 self.decide(e, after)
             }
         }
@@ -424,7 +498,13 @@ impl Submission {
     /// Feeds a transport failure of the last attempt (connection error or
     /// timeout of one attempt); says whether to retry and when.
     pub fn on_transport_error(&mut self, reason: &str, timeout: bool) -> Step {
-        self.decide(ClientError::Transport { reason: reason.to_string(), timeout }, None)
+        self.decide(
+            ClientError::Transport {
+                reason: reason.to_string(),
+                timeout,
+            },
+            None,
+        )
     }
 }
 
@@ -434,7 +514,10 @@ mod tests {
     use crate::{Algorithm, BuildInput, build_pcs};
 
     fn cfg() -> ClientConfig {
-        ClientConfig::new("http://127.0.0.1:1/", "rust", "9.9.9").unwrap().with_tenant("acme").unwrap()
+        ClientConfig::new("http://127.0.0.1:1/", "rust", "9.9.9")
+            .unwrap()
+            .with_tenant("acme")
+            .unwrap()
     }
 
     fn h(k: &str, v: &str) -> (String, String) {
@@ -447,9 +530,16 @@ mod tests {
         let pcs = build_pcs(&BuildInput::example()).unwrap();
         let req = submit_request(&cfg(), &pcs, Some(&key)).unwrap();
         assert_eq!(req.url, "http://127.0.0.1:1/v1/pcs/submit");
-        assert_eq!(header(&req.headers, "content-type"), Some("application/json"));
+        assert_eq!(
+            header(&req.headers, "content-type"),
+            Some("application/json")
+        );
         assert_eq!(header(&req.headers, "x-tenant-id"), Some("acme"));
-        assert!(header(&req.headers, "user-agent").unwrap().starts_with("fractal-lba-rust/9.9.9 (core "));
+        assert!(
+            header(&req.headers, "user-agent")
+                .unwrap()
+                .starts_with("fractal-lba-rust/9.9.9 (core ")
+        );
         let sent = Pcs::from_json(&req.body).unwrap();
         let mut v = crate::Verifier::new();
         v.add_hmac_key(b"k").unwrap();
@@ -482,11 +572,27 @@ mod tests {
     fn retries_503_and_429_honouring_retry_after_then_gives_up() {
         let pcs = build_pcs(&BuildInput::example()).unwrap();
         let mut s = Submission::new(&cfg(), &pcs, None, 1).unwrap();
-        assert_eq!(s.on_response(503, &[h("Retry-After", "2")], b""), Step::Retry(Duration::from_secs(2)));
-        assert_eq!(s.on_response(429, &[h("retry-after", "1")], b""), Step::Retry(Duration::from_secs(1)));
-        assert!(matches!(s.on_transport_error("reset", false), Step::Retry(_)));
-        match s.on_response(429, &[h("Retry-After", "1")], b"{\"error\":{\"code\":\"rate_limited\",\"message\":\"slow\"}}") {
-            Step::Done(Err(ClientError::RateLimited { retry_after_ms: Some(1000), .. })) => {}
+        assert_eq!(
+            s.on_response(503, &[h("Retry-After", "2")], b""),
+            Step::Retry(Duration::from_secs(2))
+        );
+        assert_eq!(
+            s.on_response(429, &[h("retry-after", "1")], b""),
+            Step::Retry(Duration::from_secs(1))
+        );
+        assert!(matches!(
+            s.on_transport_error("reset", false),
+            Step::Retry(_)
+        ));
+        match s.on_response(
+            429,
+            &[h("Retry-After", "1")],
+            b"{\"error\":{\"code\":\"rate_limited\",\"message\":\"slow\"}}",
+        ) {
+            Step::Done(Err(ClientError::RateLimited {
+                retry_after_ms: Some(1000),
+                ..
+            })) => {}
             other => panic!("{other:?}"),
         }
         assert_eq!(s.retries(), 3);
@@ -494,7 +600,12 @@ mod tests {
 
     #[test]
     fn backoff_is_full_jitter_capped_and_deterministic() {
-        let policy = RetryPolicy { max_retries: 6, base_delay_ms: 100, max_delay_ms: 400, ..Default::default() };
+        let policy = RetryPolicy {
+            max_retries: 6,
+            base_delay_ms: 100,
+            max_delay_ms: 400,
+            ..Default::default()
+        };
         let a: Vec<_> = std::iter::from_fn({
             let mut b = Backoff::new(policy, 42);
             move || b.next_delay(None)
@@ -516,7 +627,12 @@ mod tests {
 
     #[test]
     fn success_reads_dedup_header() {
-        let ok = classify_response(202, &[h("X-Dedup", "hit")], br#"{"accepted":true,"escalated":true,"reason":"x"}"#).unwrap();
+        let ok = classify_response(
+            202,
+            &[h("X-Dedup", "hit")],
+            br#"{"accepted":true,"escalated":true,"reason":"x"}"#,
+        )
+        .unwrap();
         assert!(ok.dedup_hit && ok.result.escalated);
         let bad = classify_response(200, &[], b"not json").unwrap_err();
         assert_eq!(bad.kind(), "api");

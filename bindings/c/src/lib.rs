@@ -1,1 +1,1025 @@
-//! C ABI of fractal-core (work in progress in this commit).
+//! # fractal-c — the C ABI of fractal-core
+//!
+//! Every export follows the same rules (see `bindings/c/README.md`):
+//!
+//! * It returns a [`FractalStatus`]; `FRACTAL_STATUS_OK` (0) means success. On
+//!   failure, when the caller passed a non-null `err`, the library fills it with
+//!   the field the error is about (or NULL) and a message; the caller frees both
+//!   with [`fractal_error_free`]. There is no thread-local "last error".
+//! * Input strings are `(pointer, length)` pairs of UTF-8 bytes, borrowed for the
+//!   duration of the call only. A NULL pointer is allowed when the length is 0.
+//! * Buffers the library allocates come back as [`FractalBytes`] and are freed with
+//!   [`fractal_bytes_free`]; handles have their own `_free` function.
+//! * No panic crosses the boundary: every export runs inside `catch_unwind` and
+//!   reports a panic as `FRACTAL_STATUS_INTERNAL`.
+//! * Handles: a `FractalVerifier` and a `FractalEd25519Key` are immutable and may be
+//!   used from several threads at once; a `FractalRing` holds its ring behind a
+//!   read-write lock, so lookups run in parallel and mutations are serialized.
+
+#![allow(clippy::missing_safety_doc)]
+
+use std::ffi::{CString, c_char};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr;
+use std::sync::RwLock;
+
+use fractal_core::{
+    BuildInput, Ed25519Keypair, Error, Pcs, Ring, SigningFields, VerifyParams, build_pcs_with, canonical_fields,
+    canonical_payload, digest, sha256, sign_hmac_digest,
+};
+
+/// Length of an HMAC-SHA256 signature in base64 (32 bytes → 44 characters).
+pub const FRACTAL_HMAC_SIG_LEN: usize = 44;
+/// Length of an Ed25519 signature in base64 (64 bytes → 88 characters).
+pub const FRACTAL_ED25519_SIG_LEN: usize = 88;
+/// Length of a base64 Ed25519 seed or public key (32 bytes → 44 characters).
+pub const FRACTAL_ED25519_KEY_LEN: usize = 44;
+/// Length of a `pcs_id` (lowercase hex SHA-256 → 64 characters).
+pub const FRACTAL_PCS_ID_LEN: usize = 64;
+/// Length of a digest (SHA-256 → 32 bytes).
+pub const FRACTAL_DIGEST_LEN: usize = 32;
+
+/// The outcome of every call. The non-zero values mirror the core's error kinds.
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FractalStatus {
+    /// Success.
+    Ok = 0,
+    /// The bytes are not well-formed JSON, or not a JSON object (`invalid_json`).
+    InvalidJson = 1,
+    /// A record field is malformed at parse level (`invalid_field`).
+    InvalidField = 2,
+    /// SDK validation failed (`validation`).
+    Validation = 3,
+    /// A signature was required but the record has none (`signature_missing`).
+    SignatureMissing = 4,
+    /// The signature is malformed or verifies under no key (`signature_invalid`).
+    SignatureInvalid = 5,
+    /// A key could not be used (`invalid_key`).
+    InvalidKey = 6,
+    /// A ring operation failed (`ring`).
+    Ring = 7,
+    /// An argument that is not a record field is invalid, e.g. a NULL pointer,
+    /// bytes that are not UTF-8, a verification parameter (`invalid_argument`).
+    InvalidArgument = 8,
+    /// A bug: the library caught a panic. Please report it.
+    Internal = 9,
+}
+
+/// Details of a failed call, filled by the library when the caller passes a
+/// non-null `err`. Both strings are NUL-terminated UTF-8 owned by the library
+/// until [`fractal_error_free`]; `field` is NULL when the error names no field.
+/// Initialise it to `{NULL, NULL}` before the first call.
+#[repr(C)]
+pub struct FractalError {
+    /// The record field (or argument) the error is about, or NULL.
+    pub field: *mut c_char,
+    /// A human-readable message (never contains key material).
+    pub message: *mut c_char,
+}
+
+/// A byte buffer allocated by the library. Free it with [`fractal_bytes_free`].
+#[repr(C)]
+pub struct FractalBytes {
+    /// The bytes (not NUL-terminated); NULL only when `len` is 0 and nothing was
+    /// allocated.
+    pub ptr: *mut u8,
+    /// The number of bytes.
+    pub len: usize,
+}
+
+/// The eight signed fields of a record (SPEC §3), borrowed for one call. Strings
+/// are `(pointer, length)` UTF-8; a pointer may be NULL when its length is 0.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct FractalFields {
+    /// `pcs_id`.
+    pub pcs_id: *const u8,
+    /// Length of `pcs_id` in bytes.
+    pub pcs_id_len: usize,
+    /// `merkle_root`.
+    pub merkle_root: *const u8,
+    /// Length of `merkle_root` in bytes.
+    pub merkle_root_len: usize,
+    /// `shard_id`.
+    pub shard_id: *const u8,
+    /// Length of `shard_id` in bytes.
+    pub shard_id_len: usize,
+    /// `epoch` (at most 2^53−1 to be signable).
+    pub epoch: u64,
+    /// `D_hat`.
+    pub d_hat: f64,
+    /// `coh_star`.
+    pub coh_star: f64,
+    /// `r`.
+    pub r: f64,
+    /// `budget`.
+    pub budget: f64,
+}
+
+/// Verification parameters (SPEC §5). [`fractal_verify_params_default`] fills the
+/// contract's defaults.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct FractalVerifyParams {
+    /// Tolerance on `|D_hat − recomputed_D_hat|` (0.15).
+    pub tol_d: f64,
+    /// Tolerance above 1 for `coh_star` (0.05).
+    pub tol_coh: f64,
+    /// Budget weight of `1 − r` (0.30).
+    pub alpha: f64,
+    /// Budget weight of `max(0, D_hat − D0)` (0.50).
+    pub beta: f64,
+    /// Budget weight of `coh_star` (0.20).
+    pub gamma: f64,
+    /// Budget base (0.10).
+    pub base: f64,
+    /// Dimension threshold of the budget (2.2).
+    pub d0: f64,
+    /// Tolerance on `|budget − recomputed_budget|` (0.01).
+    pub budget_tol: f64,
+}
+
+/// The outcome of [`fractal_verify_json`] (SPEC §5). `reason` is NULL or a
+/// NUL-terminated string owned by the library until
+/// [`fractal_verify_result_free`].
+#[repr(C)]
+pub struct FractalVerifyResult {
+    /// Whether the record is accepted.
+    pub accepted: bool,
+    /// Whether it is escalated.
+    pub escalated: bool,
+    /// Whether `recomputed_d_hat` holds a value.
+    pub has_recomputed_d_hat: bool,
+    /// Theil–Sen estimate recomputed from `scales` and `N_j`.
+    pub recomputed_d_hat: f64,
+    /// Whether `recomputed_budget` holds a value.
+    pub has_recomputed_budget: bool,
+    /// Budget recomputed from the record.
+    pub recomputed_budget: f64,
+    /// Why the record was not plainly accepted, or NULL.
+    pub reason: *mut c_char,
+}
+
+/// Counts describing a ring.
+#[repr(C)]
+pub struct FractalRingStats {
+    /// Number of shards.
+    pub shards: usize,
+    /// Number of healthy shards.
+    pub healthy_shards: usize,
+    /// Number of points on the ring.
+    pub points: usize,
+    /// Virtual nodes per unit of weight.
+    pub vnodes: u32,
+}
+
+/// An Ed25519 private key (opaque, immutable, safe to share between threads).
+/// Free it with [`fractal_ed25519_key_free`].
+pub struct FractalEd25519Key {
+    inner: Ed25519Keypair,
+}
+
+/// Collects keys for a verifier (opaque, not thread-safe). Consumed by
+/// [`fractal_verifier_builder_build`] or freed by [`fractal_verifier_builder_free`].
+pub struct FractalVerifierBuilder {
+    inner: fractal_core::Verifier,
+}
+
+/// Checks signatures under one or more keys (opaque, immutable, safe to share
+/// between threads). Free it with [`fractal_verifier_free`].
+pub struct FractalVerifier {
+    inner: fractal_core::Verifier,
+}
+
+/// A consistent-hash ring behind a read-write lock (opaque, safe to share between
+/// threads). Free it with [`fractal_ring_free`].
+pub struct FractalRing {
+    inner: RwLock<Ring>,
+}
+
+// ---------------------------------------------------------------------------
+// The boundary: errors, panics, pointers.
+
+/// What a failing call reports: its status, the field it names, its message.
+struct Failure {
+    status: FractalStatus,
+    field: Option<String>,
+    message: String,
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        let status = match e.kind() {
+            "invalid_json" => FractalStatus::InvalidJson,
+            "invalid_field" => FractalStatus::InvalidField,
+            "validation" => FractalStatus::Validation,
+            "signature_missing" => FractalStatus::SignatureMissing,
+            "signature_invalid" => FractalStatus::SignatureInvalid,
+            "invalid_key" => FractalStatus::InvalidKey,
+            "ring" => FractalStatus::Ring,
+            "invalid_argument" => FractalStatus::InvalidArgument,
+            _ => FractalStatus::Internal,
+        };
+        Failure { status, field: e.field().map(String::from), message: e.to_string() }
+    }
+}
+
+fn bad_arg(name: &str, reason: &str) -> Failure {
+    Failure {
+        status: FractalStatus::InvalidArgument,
+        field: Some(name.to_string()),
+        message: format!("invalid argument `{name}`: {reason}"),
+    }
+}
+
+type FfiResult<T = ()> = Result<T, Failure>;
+
+/// A C string of `s`; interior NULs (impossible in our messages, but field names
+/// may echo caller input) become U+FFFD so nothing is lost silently.
+fn c_string(s: &str) -> *mut c_char {
+    let cleaned = if s.contains('\0') { s.replace('\0', "\u{FFFD}") } else { s.to_string() };
+    CString::new(cleaned).map(CString::into_raw).unwrap_or(ptr::null_mut())
+}
+
+unsafe fn report(err: *mut FractalError, f: Failure) -> FractalStatus {
+    if !err.is_null() {
+        // SAFETY: the caller passes a valid, writable FractalError (documented).
+        unsafe {
+            free_error_fields(&mut *err);
+            (*err).field = f.field.as_deref().map_or(ptr::null_mut(), c_string);
+            (*err).message = c_string(&f.message);
+        }
+    }
+    f.status
+}
+
+unsafe fn free_error_fields(e: &mut FractalError) {
+    for p in [&mut e.field, &mut e.message] {
+        if !p.is_null() {
+            // SAFETY: the pointer came from CString::into_raw in `c_string`.
+            drop(unsafe { CString::from_raw(*p) });
+            *p = ptr::null_mut();
+        }
+    }
+}
+
+/// Runs `body` behind `catch_unwind`, turning a failure or a panic into a status
+/// (and a filled `err`).
+fn boundary(err: *mut FractalError, body: impl FnOnce() -> FfiResult) -> FractalStatus {
+    let outcome = catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|_| {
+        Err(Failure {
+            status: FractalStatus::Internal,
+            field: None,
+            message: "internal error: the library panicked (please report this bug)".into(),
+        })
+    });
+    match outcome {
+        Ok(()) => FractalStatus::Ok,
+        // SAFETY: `err` is NULL or valid, per every export's contract.
+        Err(f) => unsafe { report(err, f) },
+    }
+}
+
+/// Runs a body that cannot fail (but might panic) behind `catch_unwind`.
+fn boundary_infallible<T>(fallback: T, body: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
+}
+
+/// Borrows `(ptr, len)` as bytes; NULL is allowed only with length 0.
+unsafe fn bytes<'a>(name: &str, p: *const u8, len: usize) -> FfiResult<&'a [u8]> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if p.is_null() {
+        return Err(bad_arg(name, "is NULL but its length is not 0"));
+    }
+    // SAFETY: the caller guarantees `p` points to `len` readable bytes for the call.
+    Ok(unsafe { std::slice::from_raw_parts(p, len) })
+}
+
+/// Borrows `(ptr, len)` as UTF-8 text.
+unsafe fn text<'a>(name: &str, p: *const u8, len: usize) -> FfiResult<&'a str> {
+    let b = unsafe { bytes(name, p, len)? };
+    std::str::from_utf8(b).map_err(|_| bad_arg(name, "is not valid UTF-8"))
+}
+
+fn out_ptr<'a, T>(name: &str, p: *mut T) -> FfiResult<&'a mut T> {
+    // SAFETY: non-null output pointers point to writable storage (documented).
+    unsafe { p.as_mut() }.ok_or_else(|| bad_arg(name, "is NULL"))
+}
+
+fn handle<'a, T>(name: &str, p: *const T) -> FfiResult<&'a T> {
+    // SAFETY: non-null handles come from this library and are not yet freed.
+    unsafe { p.as_ref() }.ok_or_else(|| bad_arg(name, "is NULL"))
+}
+
+fn give_bytes(out: &mut FractalBytes, v: Vec<u8>) {
+    let boxed = v.into_boxed_slice();
+    out.len = boxed.len();
+    out.ptr = Box::into_raw(boxed) as *mut u8;
+}
+
+/// Copies `s` into a caller buffer of exactly `cap` bytes, which must be `want`.
+unsafe fn fill(name: &str, out: *mut u8, cap: usize, s: &[u8]) -> FfiResult {
+    if out.is_null() {
+        return Err(bad_arg(name, "is NULL"));
+    }
+    if cap < s.len() {
+        return Err(bad_arg(name, "buffer is too small"));
+    }
+    // SAFETY: `out` has room for `cap` ≥ `s.len()` bytes (checked above).
+    unsafe { ptr::copy_nonoverlapping(s.as_ptr(), out, s.len()) };
+    Ok(())
+}
+
+unsafe fn fields<'a>(f: &FractalFields) -> FfiResult<SigningFields<'a>> {
+    unsafe {
+        Ok(SigningFields {
+            pcs_id: text("pcs_id", f.pcs_id, f.pcs_id_len)?,
+            merkle_root: text("merkle_root", f.merkle_root, f.merkle_root_len)?,
+            epoch: f.epoch,
+            shard_id: text("shard_id", f.shard_id, f.shard_id_len)?,
+            d_hat: f.d_hat,
+            coh_star: f.coh_star,
+            r: f.r,
+            budget: f.budget,
+        })
+    }
+}
+
+unsafe fn record(json: *const u8, len: usize) -> FfiResult<Pcs> {
+    let b = unsafe { bytes("json", json, len)? };
+    Ok(Pcs::from_json(b)?)
+}
+
+fn params_of(p: *const FractalVerifyParams) -> FfiResult<VerifyParams> {
+    // SAFETY: NULL or a valid FractalVerifyParams (documented).
+    let params = match unsafe { p.as_ref() } {
+        None => VerifyParams::default(),
+        Some(p) => VerifyParams {
+            tol_d: p.tol_d,
+            tol_coh: p.tol_coh,
+            alpha: p.alpha,
+            beta: p.beta,
+            gamma: p.gamma,
+            base: p.base,
+            d0: p.d0,
+            budget_tol: p.budget_tol,
+        },
+    };
+    params.check()?;
+    Ok(params)
+}
+
+// ---------------------------------------------------------------------------
+// Memory.
+
+/// The library's version, a static NUL-terminated string (never free it).
+#[unsafe(no_mangle)]
+pub extern "C" fn fractal_version() -> *const c_char {
+    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char
+}
+
+/// Frees the strings inside `err` (not `err` itself) and sets them to NULL.
+/// NULL and an already-freed error are fine.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_error_free(err: *mut FractalError) {
+    boundary_infallible((), || {
+        // SAFETY: NULL or a FractalError the library filled (documented).
+        if let Some(e) = unsafe { err.as_mut() } {
+            unsafe { free_error_fields(e) };
+        }
+    })
+}
+
+/// Frees a buffer the library returned and sets it to `{NULL, 0}`. NULL and an
+/// empty buffer are fine.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_bytes_free(bytes: *mut FractalBytes) {
+    boundary_infallible((), || {
+        // SAFETY: NULL or a FractalBytes the library filled (documented).
+        if let Some(b) = unsafe { bytes.as_mut() } {
+            if !b.ptr.is_null() {
+                // SAFETY: ptr/len came from Box<[u8]>::into_raw in `give_bytes`.
+                drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(b.ptr, b.len)) });
+            }
+            b.ptr = ptr::null_mut();
+            b.len = 0;
+        }
+    })
+}
+
+/// Frees the `reason` inside a verification result and sets it to NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_verify_result_free(result: *mut FractalVerifyResult) {
+    boundary_infallible((), || {
+        // SAFETY: NULL or a FractalVerifyResult the library filled (documented).
+        if let Some(r) = unsafe { result.as_mut() } {
+            if !r.reason.is_null() {
+                drop(unsafe { CString::from_raw(r.reason) });
+                r.reason = ptr::null_mut();
+            }
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------
+// pcs_id, canonical payload, digest (SPEC §2–§3).
+
+/// Writes `pcs_id(merkle_root, epoch, shard_id)` (SPEC §2) as 64 lowercase hex
+/// characters into `out` (capacity `out_cap` ≥ `FRACTAL_PCS_ID_LEN`, not
+/// NUL-terminated).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_pcs_id(
+    merkle_root: *const u8,
+    merkle_root_len: usize,
+    epoch: u64,
+    shard_id: *const u8,
+    shard_id_len: usize,
+    out: *mut u8,
+    out_cap: usize,
+    err: *mut FractalError,
+) -> FractalStatus {
+    boundary(err, || unsafe {
+        let mr = text("merkle_root", merkle_root, merkle_root_len)?;
+        let sh = text("shard_id", shard_id, shard_id_len)?;
+        fill("out", out, out_cap, fractal_core::pcs_id(mr, epoch, sh).as_bytes())
+    })
+}
+
+/// The canonical signing payload (SPEC §3) of the eight fields, into `out`
+/// (free with [`fractal_bytes_free`]).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_canonical_fields(
+    fields: FractalFields,
+    out: *mut FractalBytes,
+    err: *mut FractalError,
+) -> FractalStatus {
+    boundary(err, || unsafe {
+        let out = out_ptr("out", out)?;
+        give_bytes(out, canonical_fields(&self::fields(&fields)?)?);
+        Ok(())
+    })
+}
+
+/// The canonical signing payload (SPEC §3) of a record given as JSON, into `out`
+/// (free with [`fractal_bytes_free`]).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_canonical_json(
+    json: *const u8,
+    json_len: usize,
+    out: *mut FractalBytes,
+    err: *mut FractalError,
+) -> FractalStatus {
+    boundary(err, || unsafe {
+        let out = out_ptr("out", out)?;
+        let pcs = record(json, json_len)?;
+        give_bytes(out, canonical_payload(&pcs)?);
+        Ok(())
+    })
+}
+
+/// Writes the 32-byte SHA-256 digest of the canonical payload of the eight
+/// fields into `out` (capacity `out_cap` ≥ `FRACTAL_DIGEST_LEN`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_digest_fields(
+    fields: FractalFields,
+    out: *mut u8,
+    out_cap: usize,
+    err: *mut FractalError,
+) -> FractalStatus {
+    boundary(err, || unsafe {
+        let d = sha256(&canonical_fields(&self::fields(&fields)?)?);
+        fill("out", out, out_cap, &d)
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Records as JSON: parse, validate, build, verify (SPEC §1, §5).
+
+/// Parses a record strictly (SPEC §1, malformed level) and writes it back as
+/// compact JSON with defaults filled and unknown fields dropped, into `out`
+/// (free with [`fractal_bytes_free`]).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_parse_json(
+    json: *const u8,
+    json_len: usize,
+    out: *mut FractalBytes,
+    err: *mut FractalError,
+) -> FractalStatus {
+    boundary(err, || unsafe {
+        let out = out_ptr("out", out)?;
+        let pcs = record(json, json_len)?;
+        give_bytes(out, pcs.to_json());
+        Ok(())
+    })
+}
+
+/// Parses and validates a record (SPEC §1, SDK validation). `FRACTAL_STATUS_OK`
+/// when it is valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_validate_json(
+    json: *const u8,
+    json_len: usize,
+    err: *mut FractalError,
+) -> FractalStatus {
+    boundary(err, || unsafe {
+        let pcs = record(json, json_len)?;
+        Ok(fractal_core::validate(&pcs)?)
+    })
+}
+
+/// Fills `out` with the contract's default verification parameters.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_verify_params_default(out: *mut FractalVerifyParams) -> FractalStatus {
+    boundary(ptr::null_mut(), || {
+        let out = out_ptr("out", out)?;
+        let d = VerifyParams::default();
+        *out = FractalVerifyParams {
+            tol_d: d.tol_d,
+            tol_coh: d.tol_coh,
+            alpha: d.alpha,
+            beta: d.beta,
+            gamma: d.gamma,
+            base: d.base,
+            d0: d.d0,
+            budget_tol: d.budget_tol,
+        };
+        Ok(())
+    })
+}
+
+/// Verifies a record given as JSON (SPEC §5) under `params` (NULL: defaults).
+/// Semantic problems are outcomes in `out`, not errors; errors are malformed JSON
+/// or invalid parameters. Free `out` with [`fractal_verify_result_free`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_verify_json(
+    json: *const u8,
+    json_len: usize,
+    params: *const FractalVerifyParams,
+    out: *mut FractalVerifyResult,
+    err: *mut FractalError,
+) -> FractalStatus {
+    boundary(err, || unsafe {
+        let out = out_ptr("out", out)?;
+        let params = params_of(params)?;
+        let pcs = record(json, json_len)?;
+        let res = fractal_core::verify(&pcs, &params);
+        *out = FractalVerifyResult {
+            accepted: res.accepted,
+            escalated: res.escalated,
+            has_recomputed_d_hat: res.recomputed_d_hat.is_some(),
+            recomputed_d_hat: res.recomputed_d_hat.unwrap_or(0.0),
+            has_recomputed_budget: res.recomputed_budget.is_some(),
+            recomputed_budget: res.recomputed_budget.unwrap_or(0.0),
+            reason: res.reason.as_deref().map_or(ptr::null_mut(), c_string),
+        };
+        Ok(())
+    })
+}
+
+/// Builds a complete, valid, unsigned record from a JSON build input (the
+/// measurements: `merkle_root, epoch, shard_id, scales, N_j, coh_star, r` and the
+/// optional `v_star, version, attempt, sent_at, seed, ft`) under `params` (NULL:
+/// defaults). The record comes back as JSON in `out` (free with
+/// [`fractal_bytes_free`]).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_build_pcs_json(
+    input_json: *const u8,
+    input_json_len: usize,
+    params: *const FractalVerifyParams,
+    out: *mut FractalBytes,
+    err: *mut FractalError,
+) -> FractalStatus {
+    boundary(err, || unsafe {
+        let out = out_ptr("out", out)?;
+        let params = params_of(params)?;
+        let input = BuildInput::from_json(bytes("input_json", input_json, input_json_len)?)?;
+        give_bytes(out, build_pcs_with(&input, &params)?.to_json());
+        Ok(())
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Signing (SPEC §4).
+
+/// Writes the base64 HMAC-SHA256 signature of the eight fields under `key` (its
+/// bytes) into `out` (capacity ≥ `FRACTAL_HMAC_SIG_LEN`, not NUL-terminated).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_sign_hmac_fields(
+    fields: FractalFields,
+    key: *const u8,
+    key_len: usize,
+    out: *mut u8,
+    out_cap: usize,
+    err: *mut FractalError,
+) -> FractalStatus {
+    boundary(err, || unsafe {
+        let key = bytes("key", key, key_len)?;
+        let d = sha256(&canonical_fields(&self::fields(&fields)?)?);
+        fill("out", out, out_cap, sign_hmac_digest(&d, key)?.as_bytes())
+    })
+}
+
+/// [`fractal_sign_hmac_fields`] for a record given as JSON.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_sign_hmac_json(
+    json: *const u8,
+    json_len: usize,
+    key: *const u8,
+    key_len: usize,
+    out: *mut u8,
+    out_cap: usize,
+    err: *mut FractalError,
+) -> FractalStatus {
+    boundary(err, || unsafe {
+        let key = bytes("key", key, key_len)?;
+        let d = digest(&record(json, json_len)?)?;
+        fill("out", out, out_cap, sign_hmac_digest(&d, key)?.as_bytes())
+    })
+}
+
+/// Creates an Ed25519 key from the operating system's random source into `*out`
+/// (free with [`fractal_ed25519_key_free`]).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_ed25519_key_generate(
+    out: *mut *mut FractalEd25519Key,
+    err: *mut FractalError,
+) -> FractalStatus {
+    boundary(err, || {
+        let out = out_ptr("out", out)?;
+        *out = Box::into_raw(Box::new(FractalEd25519Key { inner: Ed25519Keypair::generate()? }));
+        Ok(())
+    })
+}
+
+/// Creates an Ed25519 key from the base64 of its 32-byte private seed into `*out`
+/// (free with [`fractal_ed25519_key_free`]).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_ed25519_key_from_seed(
+    seed_b64: *const u8,
+    seed_b64_len: usize,
+    out: *mut *mut FractalEd25519Key,
+    err: *mut FractalError,
+) -> FractalStatus {
+    boundary(err, || unsafe {
+        let out = out_ptr("out", out)?;
+        let seed = text("seed", seed_b64, seed_b64_len)?;
+        *out = Box::into_raw(Box::new(FractalEd25519Key { inner: Ed25519Keypair::from_seed_b64(seed)? }));
+        Ok(())
+    })
+}
+
+/// Writes the base64 public key (`FRACTAL_ED25519_KEY_LEN` characters, not
+/// NUL-terminated) into `out`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_ed25519_key_public(
+    key: *const FractalEd25519Key,
+    out: *mut u8,
+    out_cap: usize,
+    err: *mut FractalError,
+) -> FractalStatus {
+    boundary(err, || unsafe { fill("out", out, out_cap, handle("key", key)?.inner.public_b64().as_bytes()) })
+}
+
+/// Writes the base64 private seed (`FRACTAL_ED25519_KEY_LEN` characters, not
+/// NUL-terminated) into `out`. Treat it as a secret.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_ed25519_key_seed(
+    key: *const FractalEd25519Key,
+    out: *mut u8,
+    out_cap: usize,
+    err: *mut FractalError,
+) -> FractalStatus {
+    boundary(err, || unsafe { fill("out", out, out_cap, handle("key", key)?.inner.seed_b64().as_bytes()) })
+}
+
+/// Writes the base64 Ed25519 signature of the eight fields into `out` (capacity
+/// ≥ `FRACTAL_ED25519_SIG_LEN`, not NUL-terminated).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_ed25519_key_sign_fields(
+    key: *const FractalEd25519Key,
+    fields: FractalFields,
+    out: *mut u8,
+    out_cap: usize,
+    err: *mut FractalError,
+) -> FractalStatus {
+    boundary(err, || unsafe {
+        let key = handle("key", key)?;
+        let d = sha256(&canonical_fields(&self::fields(&fields)?)?);
+        fill("out", out, out_cap, key.inner.sign_digest(&d).as_bytes())
+    })
+}
+
+/// [`fractal_ed25519_key_sign_fields`] for a record given as JSON.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_ed25519_key_sign_json(
+    key: *const FractalEd25519Key,
+    json: *const u8,
+    json_len: usize,
+    out: *mut u8,
+    out_cap: usize,
+    err: *mut FractalError,
+) -> FractalStatus {
+    boundary(err, || unsafe {
+        let key = handle("key", key)?;
+        let d = digest(&record(json, json_len)?)?;
+        fill("out", out, out_cap, key.inner.sign_digest(&d).as_bytes())
+    })
+}
+
+/// Frees a key. NULL is fine; freeing twice is not.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_ed25519_key_free(key: *mut FractalEd25519Key) {
+    boundary_infallible((), || {
+        if !key.is_null() {
+            // SAFETY: the pointer came from Box::into_raw in this library.
+            drop(unsafe { Box::from_raw(key) });
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Verifier (SPEC §4): a builder collects keys, then an immutable verifier.
+
+/// A builder holding no key (never NULL; free with
+/// [`fractal_verifier_builder_free`] unless it is built).
+#[unsafe(no_mangle)]
+pub extern "C" fn fractal_verifier_builder_new() -> *mut FractalVerifierBuilder {
+    boundary_infallible(ptr::null_mut(), || {
+        Box::into_raw(Box::new(FractalVerifierBuilder { inner: fractal_core::Verifier::new() }))
+    })
+}
+
+/// Adds an HMAC shared secret (its bytes; must not be empty).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_verifier_builder_add_hmac_key(
+    builder: *mut FractalVerifierBuilder,
+    key: *const u8,
+    key_len: usize,
+    err: *mut FractalError,
+) -> FractalStatus {
+    boundary(err, || unsafe {
+        let b = out_ptr("builder", builder)?;
+        b.inner.add_hmac_key(bytes("key", key, key_len)?)?;
+        Ok(())
+    })
+}
+
+/// Adds an Ed25519 public key given as base64 of its 32 bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_verifier_builder_add_ed25519_public_key(
+    builder: *mut FractalVerifierBuilder,
+    public_b64: *const u8,
+    public_b64_len: usize,
+    err: *mut FractalError,
+) -> FractalStatus {
+    boundary(err, || unsafe {
+        let b = out_ptr("builder", builder)?;
+        b.inner.add_ed25519_public_key(text("public_key", public_b64, public_b64_len)?)?;
+        Ok(())
+    })
+}
+
+/// Consumes the builder (it must not be used or freed afterwards) and returns an
+/// immutable verifier (free with [`fractal_verifier_free`]). NULL in, NULL out.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_verifier_builder_build(builder: *mut FractalVerifierBuilder) -> *const FractalVerifier {
+    boundary_infallible(ptr::null(), || {
+        if builder.is_null() {
+            return ptr::null();
+        }
+        // SAFETY: the pointer came from fractal_verifier_builder_new.
+        let b = unsafe { Box::from_raw(builder) };
+        Box::into_raw(Box::new(FractalVerifier { inner: b.inner })) as *const FractalVerifier
+    })
+}
+
+/// Frees a builder that was not built. NULL is fine.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_verifier_builder_free(builder: *mut FractalVerifierBuilder) {
+    boundary_infallible((), || {
+        if !builder.is_null() {
+            drop(unsafe { Box::from_raw(builder) });
+        }
+    })
+}
+
+/// The number of keys a verifier holds (0 for NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_verifier_key_count(verifier: *const FractalVerifier) -> usize {
+    // SAFETY: NULL or a live verifier.
+    boundary_infallible(0, || unsafe { verifier.as_ref() }.map_or(0, |v| v.inner.len()))
+}
+
+/// Checks `sig` (base64) over the eight fields under any key:
+/// `FRACTAL_STATUS_OK`, `..._SIGNATURE_MISSING` (empty `sig`) or
+/// `..._SIGNATURE_INVALID`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_verifier_verify_fields(
+    verifier: *const FractalVerifier,
+    fields: FractalFields,
+    sig: *const u8,
+    sig_len: usize,
+    err: *mut FractalError,
+) -> FractalStatus {
+    boundary(err, || unsafe {
+        let v = handle("verifier", verifier)?;
+        let sig = text("sig", sig, sig_len)?;
+        if sig.is_empty() {
+            return Err(Error::SignatureMissing.into());
+        }
+        let d = sha256(&canonical_fields(&self::fields(&fields)?)?);
+        Ok(v.inner.verify_digest(&d, sig)?)
+    })
+}
+
+/// Checks the `sig` of a record given as JSON under any key.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_verifier_verify_json(
+    verifier: *const FractalVerifier,
+    json: *const u8,
+    json_len: usize,
+    err: *mut FractalError,
+) -> FractalStatus {
+    boundary(err, || unsafe {
+        let v = handle("verifier", verifier)?;
+        Ok(v.inner.verify(&record(json, json_len)?)?)
+    })
+}
+
+/// Frees a verifier. NULL is fine; freeing twice is not.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_verifier_free(verifier: *const FractalVerifier) {
+    boundary_infallible((), || {
+        if !verifier.is_null() {
+            drop(unsafe { Box::from_raw(verifier as *mut FractalVerifier) });
+        }
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Ring (SPEC §7).
+
+fn with_ring<T>(ring: *const FractalRing, f: impl FnOnce(&Ring) -> FfiResult<T>) -> FfiResult<T> {
+    let r = handle("ring", ring)?;
+    let guard = r.inner.read().unwrap_or_else(|p| p.into_inner());
+    f(&guard)
+}
+
+fn with_ring_mut<T>(ring: *const FractalRing, f: impl FnOnce(&mut Ring) -> FfiResult<T>) -> FfiResult<T> {
+    let r = handle("ring", ring)?;
+    let mut guard = r.inner.write().unwrap_or_else(|p| p.into_inner());
+    f(&mut guard)
+}
+
+fn json_names(names: &[&str]) -> Vec<u8> {
+    serde_json::to_vec(names).expect("a list of strings always serializes")
+}
+
+/// Creates an empty ring with `vnodes` (≥ 1; 150 is the default of SPEC §7)
+/// virtual nodes per unit of weight into `*out` (free with [`fractal_ring_free`]).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_ring_new(vnodes: u32, out: *mut *mut FractalRing, err: *mut FractalError) -> FractalStatus {
+    boundary(err, || {
+        let out = out_ptr("out", out)?;
+        *out = Box::into_raw(Box::new(FractalRing { inner: RwLock::new(Ring::new(vnodes)?) }));
+        Ok(())
+    })
+}
+
+/// Adds a healthy shard with a weight (≥ 1).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_ring_add_shard(
+    ring: *const FractalRing,
+    name: *const u8,
+    name_len: usize,
+    weight: u32,
+    err: *mut FractalError,
+) -> FractalStatus {
+    boundary(err, || {
+        let name = unsafe { text("shard", name, name_len)? };
+        with_ring_mut(ring, |r| Ok(r.add_shard(name, weight)?))
+    })
+}
+
+/// Removes a shard.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_ring_remove_shard(
+    ring: *const FractalRing,
+    name: *const u8,
+    name_len: usize,
+    err: *mut FractalError,
+) -> FractalStatus {
+    boundary(err, || {
+        let name = unsafe { text("shard", name, name_len)? };
+        with_ring_mut(ring, |r| Ok(r.remove_shard(name)?))
+    })
+}
+
+/// Marks a shard healthy or unhealthy.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_ring_set_healthy(
+    ring: *const FractalRing,
+    name: *const u8,
+    name_len: usize,
+    healthy: bool,
+    err: *mut FractalError,
+) -> FractalStatus {
+    boundary(err, || {
+        let name = unsafe { text("shard", name, name_len)? };
+        with_ring_mut(ring, |r| Ok(r.set_healthy(name, healthy)?))
+    })
+}
+
+/// The healthy shard owning `key` (its bytes), as UTF-8 in `out` (free with
+/// [`fractal_bytes_free`]).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_ring_pick(
+    ring: *const FractalRing,
+    key: *const u8,
+    key_len: usize,
+    out: *mut FractalBytes,
+    err: *mut FractalError,
+) -> FractalStatus {
+    boundary(err, || {
+        let out = out_ptr("out", out)?;
+        let key = unsafe { bytes("key", key, key_len)? };
+        let name = with_ring(ring, |r| Ok(r.pick(key)?.to_string()))?;
+        give_bytes(out, name.into_bytes());
+        Ok(())
+    })
+}
+
+/// `n` distinct healthy shards for `key`, clockwise, as a JSON array of strings in
+/// `out` (free with [`fractal_bytes_free`]).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_ring_pick_n(
+    ring: *const FractalRing,
+    key: *const u8,
+    key_len: usize,
+    n: usize,
+    out: *mut FractalBytes,
+    err: *mut FractalError,
+) -> FractalStatus {
+    boundary(err, || {
+        let out = out_ptr("out", out)?;
+        let key = unsafe { bytes("key", key, key_len)? };
+        let names = with_ring(ring, |r| Ok(json_names(&r.pick_n(key, n)?)))?;
+        give_bytes(out, names);
+        Ok(())
+    })
+}
+
+/// The keys whose owner differs between `before` and `after` (which may be the
+/// same ring). `keys_json` is a JSON array of strings; the answer in `out` is a
+/// JSON array of `{"key","from","to"}` objects (`from`/`to` null when no healthy
+/// shard owns the key), free with [`fractal_bytes_free`].
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_ring_plan(
+    before: *const FractalRing,
+    after: *const FractalRing,
+    keys_json: *const u8,
+    keys_json_len: usize,
+    out: *mut FractalBytes,
+    err: *mut FractalError,
+) -> FractalStatus {
+    boundary(err, || {
+        let out = out_ptr("out", out)?;
+        let raw = unsafe { bytes("keys_json", keys_json, keys_json_len)? };
+        let keys: Vec<String> = serde_json::from_slice(raw)
+            .map_err(|e| bad_arg("keys_json", &format!("must be a JSON array of strings ({e})")))?;
+        // Snapshot `before` first so the two locks are never held together.
+        let snapshot = with_ring(before, |r| Ok(r.clone()))?;
+        let moves = with_ring(after, |r| Ok(snapshot.plan(r, keys.iter().map(String::as_str))))?;
+        give_bytes(out, serde_json::to_vec(&moves).expect("moves always serialize"));
+        Ok(())
+    })
+}
+
+/// Shard, healthy-shard and point counts into `out`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_ring_stats(
+    ring: *const FractalRing,
+    out: *mut FractalRingStats,
+    err: *mut FractalError,
+) -> FractalStatus {
+    boundary(err, || {
+        let out = out_ptr("out", out)?;
+        let s = with_ring(ring, |r| Ok(r.stats()))?;
+        *out = FractalRingStats { shards: s.shards, healthy_shards: s.healthy_shards, points: s.points, vnodes: s.vnodes };
+        Ok(())
+    })
+}
+
+/// Frees a ring. NULL is fine; freeing twice, or while another thread uses the
+/// ring, is not.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_ring_free(ring: *mut FractalRing) {
+    boundary_infallible((), || {
+        if !ring.is_null() {
+            drop(unsafe { Box::from_raw(ring) });
+        }
+    })
+}

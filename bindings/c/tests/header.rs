@@ -1,0 +1,28 @@
+//! `include/fractal.h` must be exactly what cbindgen generates from `src/lib.rs`.
+//! Regenerate with `FRACTAL_BLESS=1 cargo test -p fractal-c --test header`
+//! (or `make header-c`), then review the diff.
+
+use std::path::Path;
+
+#[test]
+fn header_is_fresh() {
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = cbindgen::Config::from_file(crate_dir.join("cbindgen.toml")).expect("cbindgen.toml parses");
+    let mut generated = Vec::new();
+    cbindgen::Builder::new()
+        .with_crate(crate_dir)
+        .with_config(config)
+        .generate()
+        .expect("cbindgen can read src/lib.rs")
+        .write(&mut generated);
+    let path = crate_dir.join("include/fractal.h");
+    if std::env::var_os("FRACTAL_BLESS").is_some() {
+        std::fs::write(&path, &generated).expect("write include/fractal.h");
+        return;
+    }
+    let committed = std::fs::read(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "include/fractal.h is stale: run `make header-c` (FRACTAL_BLESS=1 cargo test -p fractal-c --test header) and commit it"
+    );
+}

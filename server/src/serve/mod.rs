@@ -1,10 +1,243 @@
-//! `fractal serve`.
+//! `fractal serve`: the reference server of SPEC §6.
+//!
+//! One process, no other service: an HTTP front (axum on tokio), the inbox
+//! write-ahead log ([`wal`]) and the embedded dedup store ([`store`]). See
+//! `docs/server.md` for the operator's view.
+
+pub mod config;
+pub mod http;
+pub mod limits;
+pub mod metrics;
+pub mod store;
+pub mod wal;
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use fractal_core::{Pcs, verify};
+
+use config::{Config, Overrides, Policy};
+use metrics::Metrics;
+use store::{Outcome, OutcomeStore, RedbStore, now_secs};
+use wal::{Wal, WalOptions};
 
 /// Options of `fractal serve`.
-#[derive(clap::Args)]
-pub struct ServeArgs {}
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// TOML configuration file (see docs/config.example.toml). Without one the
+    /// embedded defaults apply: 127.0.0.1:8080, ./data, no signatures, tenant `default`.
+    #[arg(long, short = 'c', env = "FRACTAL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Listen address, overriding the file and FRACTAL_LISTEN (port 0 picks a free port).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Data directory, overriding the file and FRACTAL_DATA_DIR.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
 
-/// Runs the server until SIGTERM.
-pub fn run(_args: ServeArgs) -> anyhow::Result<()> {
-    anyhow::bail!("the server is not built yet in this commit")
+/// Runs the server until SIGTERM or Ctrl-C.
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging();
+    let config = Config::load(
+        args.config.as_deref(),
+        &Overrides { listen: args.listen.clone(), data_dir: args.data_dir.clone() },
+    )?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("fractal-serve")
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serve(config))
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = std::env::var("FRACTAL_LOG")
+        .ok()
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .unwrap_or_else(|| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
+/// Replays log records from the store's watermark: every record whose outcome is
+/// missing gets verified and stored (first write wins). Returns (replayed, stored).
+async fn replay(config: &Config, records: Vec<wal::Record>, store: &RedbStore) -> anyhow::Result<(usize, usize)> {
+    let tenants: HashMap<&str, &config::Tenant> = config.tenants.iter().map(|t| (t.id.as_str(), t)).collect();
+    let mut stored = 0;
+    let n = records.len();
+    let mut pending = Vec::new();
+    for rec in records {
+        let Some(t) = tenants.get(rec.tenant.as_str()) else {
+            tracing::warn!(tenant = %rec.tenant, lsn = rec.lsn, "replay: tenant no longer configured; record skipped");
+            continue;
+        };
+        // The same checks as a live request: a record that was refused stays refused.
+        let Ok(pcs) = Pcs::from_json(&rec.body) else { continue };
+        if let Policy::Require(_) = t.policy {
+            if t.verifier.verify(&pcs).is_err() {
+                continue;
+            }
+        }
+        if store.get(&t.id, &pcs.pcs_id).await?.is_some() {
+            continue;
+        }
+        let result = verify(&pcs, &t.params);
+        let outcome = Outcome {
+            status: result.http_status(),
+            body: serde_json::to_vec(&result)?,
+            expires_at: now_secs() + config.dedup_ttl_secs,
+        };
+        let s = store.clone();
+        let id = t.id.clone();
+        pending.push(tokio::spawn(async move { s.put_if_absent(&id, &pcs.pcs_id, outcome).await }));
+        if pending.len() >= 1024 {
+            for p in pending.drain(..) {
+                if let store::Put::Inserted(_) = p.await?? {
+                    stored += 1;
+                }
+            }
+        }
+    }
+    for p in pending {
+        if let store::Put::Inserted(_) = p.await?? {
+            stored += 1;
+        }
+    }
+    Ok((n, stored))
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    let wal_dir = config.data_dir.join("wal");
+    let (store, store_writer, watermark) =
+        RedbStore::open(&config.data_dir.join("outcomes.redb"), config.store_cache_bytes)
+            .context("opening the outcome store")?;
+
+    // Recovery: check the log, cut a torn tail, replay what the store may have lost.
+    let mut records = Vec::new();
+    let at = wal::recover(&wal_dir, watermark, &mut |r| records.push(r)).context("recovering the write-ahead log")?;
+    if at.truncated > 0 {
+        tracing::warn!(bytes = at.truncated, segment = at.segment, "write-ahead log: torn tail truncated");
+    }
+    let (replayed, restored) = replay(&config, records, &store).await.context("replaying the write-ahead log")?;
+    store.checkpoint(at.end_lsn()).await.context("checkpointing after replay")?;
+    tracing::info!(replayed, restored, "write-ahead log replayed");
+
+    let metrics = Arc::new(Metrics::new());
+    let observe = {
+        let m = metrics.clone();
+        Arc::new(move |d: Duration, n: usize| {
+            m.wal_fsync.observe(d.as_secs_f64());
+            m.wal_batch.observe(n as f64);
+        })
+    };
+    let opts = WalOptions {
+        dir: wal_dir.clone(),
+        segment_bytes: config.wal_segment_bytes,
+        max_batch_bytes: config.wal_max_batch_bytes,
+        queue: 16_384,
+    };
+    let (wal, wal_writer) = Wal::start(opts, at, observe).context("starting the write-ahead log")?;
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    let app = Arc::new(http::App::new(&config, wal.clone(), store.clone(), metrics.clone()));
+    let router = http::router(app.clone());
+
+    // Background upkeep: durable checkpoints with log pruning, and the TTL sweep.
+    let upkeep = {
+        let (store, wal, dir) = (store.clone(), wal.clone(), wal_dir.clone());
+        let retention = Duration::from_secs(config.wal_retention_secs);
+        let every = Duration::from_secs(config.checkpoint_secs);
+        let sweep_every = Duration::from_secs(config.sweep_secs);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            let mut sweep = tokio::time::interval(sweep_every);
+            tick.tick().await;
+            sweep.tick().await;
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {
+                        let wm = wal.watermark();
+                        match store.checkpoint(wm).await {
+                            Ok(()) => {
+                                let dir = dir.clone();
+                                match tokio::task::spawn_blocking(move || wal::prune(&dir, wm, retention)).await {
+                                    Ok(Ok(n)) if n > 0 => tracing::info!(segments = n, "write-ahead log pruned"),
+                                    Ok(Err(e)) => tracing::warn!(error = %e, "write-ahead log pruning failed"),
+                                    _ => {}
+                                }
+                            }
+                            Err(e) => tracing::error!(error = %e, "checkpoint failed"),
+                        }
+                    }
+                    _ = sweep.tick() => match store.sweep(now_secs()).await {
+                        Ok(n) => tracing::info!(expired = n, "dedup store swept"),
+                        Err(e) => tracing::error!(error = %e, "dedup sweep failed"),
+                    },
+                }
+            }
+        })
+    };
+
+    tracing::info!(
+        %addr,
+        data_dir = %config.data_dir.display(),
+        tenants = config.tenants.len(),
+        body_limit = config.body_limit,
+        "serving"
+    );
+    // One line on stdout for scripts and tests (port 0 picks the port).
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "fractal serve: listening on http://{addr}");
+        let _ = out.flush();
+    }
+
+    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")?;
+
+    // In-flight requests are done. Flush the log, commit the store durably.
+    tracing::info!("shutting down: flushing the log and the store");
+    upkeep.abort();
+    let _ = upkeep.await;
+    drop(app);
+    let wm = wal.watermark();
+    drop(wal);
+    tokio::task::spawn_blocking(move || wal_writer.join()).await?;
+    store.checkpoint(wm).await.context("final checkpoint")?;
+    drop(store);
+    tokio::task::spawn_blocking(move || store_writer.join()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("signal received: no new connections, finishing in-flight requests");
 }

@@ -1,0 +1,462 @@
+//! Configuration: embedded defaults, then a TOML file, then `FRACTAL_*` environment
+//! variables, then command-line flags. `docs/config.example.toml` shows every key.
+//!
+//! Secrets (tenant keys, the metrics password) can be inline, in files
+//! (`key_files`, `password_file`) or in environment variables (`key_env`,
+//! `password_env`). They are never logged: [`Config`]'s `Debug` leaves them out.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use fractal_core::{Algorithm, Verifier, VerifyParams};
+use serde::Deserialize;
+
+/// The whole file, as written (no `Debug`: it may hold secrets).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// `host:port` to listen on; port 0 picks a free one.
+    pub listen: Option<String>,
+    /// Where the log and the store live.
+    pub data_dir: Option<PathBuf>,
+    /// Largest accepted request body in bytes.
+    pub body_limit: Option<usize>,
+    /// `none`, `hmac` or `ed25519`: the default of every tenant.
+    pub signature_policy: Option<String>,
+    /// How long an outcome is kept for dedup, in seconds.
+    pub dedup_ttl_secs: Option<u64>,
+    /// Write-ahead log settings.
+    #[serde(default)]
+    pub wal: WalFile,
+    /// Store settings.
+    #[serde(default)]
+    pub store: StoreFile,
+    /// `/metrics` settings.
+    #[serde(default)]
+    pub metrics: MetricsFile,
+    /// The tenants; none means the one tenant `default`.
+    #[serde(default)]
+    pub tenants: Vec<TenantFile>,
+}
+
+/// `[wal]`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct WalFile {
+    /// Rotate a segment at this size.
+    pub segment_bytes: Option<u64>,
+    /// Keep closed segments at least this long (seconds).
+    pub retention_secs: Option<u64>,
+    /// Most bytes in one group commit.
+    pub max_batch_bytes: Option<usize>,
+}
+
+/// `[store]`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct StoreFile {
+    /// redb page cache in MiB.
+    pub cache_mb: Option<usize>,
+    /// Seconds between durable checkpoints.
+    pub checkpoint_secs: Option<u64>,
+    /// Seconds between sweeps of expired outcomes.
+    pub sweep_secs: Option<u64>,
+}
+
+/// `[metrics]`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsFile {
+    /// Basic-auth user name; with a password, `/metrics` requires it.
+    pub username: Option<String>,
+    /// The password inline (prefer a file or the environment).
+    pub password: Option<String>,
+    /// A file holding the password (trailing newline ignored).
+    pub password_file: Option<PathBuf>,
+    /// An environment variable holding the password.
+    pub password_env: Option<String>,
+}
+
+impl std::fmt::Debug for MetricsFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsFile").field("username", &self.username).finish_non_exhaustive()
+    }
+}
+
+/// `[[tenants]]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantFile {
+    /// The `X-Tenant-Id` value.
+    pub id: String,
+    /// `none`, `hmac` or `ed25519`; defaults to `signature_policy`.
+    pub algorithm: Option<String>,
+    /// Keys inline: HMAC secrets or base64 Ed25519 public keys.
+    #[serde(default)]
+    pub keys: Vec<String>,
+    /// Files that each hold one key.
+    #[serde(default)]
+    pub key_files: Vec<PathBuf>,
+    /// Environment variables that each hold one key.
+    #[serde(default)]
+    pub key_env: Vec<String>,
+    /// Sustained requests per second (0: unlimited).
+    pub rate: Option<f64>,
+    /// Bucket size: requests allowed in a burst.
+    pub burst: Option<f64>,
+    /// Submissions per UTC day (0: unlimited).
+    pub daily_quota: Option<u64>,
+    /// Verification tolerances for this tenant (VerifyParams fields).
+    pub verify: Option<VerifyParams>,
+}
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default body limit: 1 MiB.
+pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
+/// Default dedup TTL: 14 days.
+pub const DEFAULT_DEDUP_TTL_SECS: u64 = 14 * 24 * 3600;
+
+/// A signature policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// Signatures are not checked.
+    None,
+    /// Signatures are required with this algorithm.
+    Require(Algorithm),
+}
+
+impl Policy {
+    fn parse(s: &str, what: &str) -> anyhow::Result<Policy> {
+        match s {
+            "none" => Ok(Policy::None),
+            other => Algorithm::parse(other)
+                .map(Policy::Require)
+                .map_err(|_| anyhow::anyhow!("{what}: must be \"none\", \"hmac\" or \"ed25519\", not {other:?}")),
+        }
+    }
+
+    /// `none`, `hmac` or `ed25519`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Policy::None => "none",
+            Policy::Require(a) => a.as_str(),
+        }
+    }
+}
+
+/// A tenant ready to serve.
+pub struct Tenant {
+    /// Its id.
+    pub id: String,
+    /// Its signature policy.
+    pub policy: Policy,
+    /// Its keys (empty under [`Policy::None`]).
+    pub verifier: Verifier,
+    /// Requests per second, 0 for unlimited.
+    pub rate: f64,
+    /// Burst size.
+    pub burst: f64,
+    /// Submissions per UTC day, 0 for unlimited.
+    pub daily_quota: u64,
+    /// Its verification parameters.
+    pub params: VerifyParams,
+}
+
+impl std::fmt::Debug for Tenant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tenant")
+            .field("id", &self.id)
+            .field("policy", &self.policy.as_str())
+            .field("keys", &self.verifier.len())
+            .field("rate", &self.rate)
+            .field("burst", &self.burst)
+            .field("daily_quota", &self.daily_quota)
+            .finish()
+    }
+}
+
+/// The resolved configuration.
+#[derive(Debug)]
+pub struct Config {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Largest body in bytes.
+    pub body_limit: usize,
+    /// Dedup TTL in seconds.
+    pub dedup_ttl_secs: u64,
+    /// WAL segment size.
+    pub wal_segment_bytes: u64,
+    /// WAL retention in seconds.
+    pub wal_retention_secs: u64,
+    /// Bytes per group commit at most.
+    pub wal_max_batch_bytes: usize,
+    /// redb cache in bytes.
+    pub store_cache_bytes: usize,
+    /// Seconds between checkpoints.
+    pub checkpoint_secs: u64,
+    /// Seconds between sweeps.
+    pub sweep_secs: u64,
+    /// Basic-auth credentials of `/metrics` (user, password), never printed.
+    pub metrics_auth: Option<Secret<(String, String)>>,
+    /// The tenants.
+    pub tenants: Vec<Tenant>,
+}
+
+/// A value kept out of `Debug` output and logs.
+pub struct Secret<T>(pub T);
+
+impl<T> std::fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<secret>")
+    }
+}
+
+/// Overrides from flags (highest precedence).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+}
+
+/// A tenant id travels in a header and keys the store: keep it plain.
+fn check_tenant_id(id: &str) -> anyhow::Result<()> {
+    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
+        bail!("tenant id {id:?}: must be 1-64 characters of A-Z a-z 0-9 . _ -");
+    }
+    Ok(())
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+fn parse_env<T: std::str::FromStr>(name: &str) -> anyhow::Result<Option<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    match env(name) {
+        None => Ok(None),
+        Some(v) => v.parse().map(Some).map_err(|e| anyhow::anyhow!("{name}: {e}")),
+    }
+}
+
+fn read_secret_file(path: &Path) -> anyhow::Result<String> {
+    let s = std::fs::read_to_string(path).with_context(|| format!("reading secret file {}", path.display()))?;
+    Ok(s.trim_end_matches(['\n', '\r']).to_string())
+}
+
+impl Config {
+    /// Loads `path` (if any), applies `FRACTAL_*` variables and the flags.
+    pub fn load(path: Option<&Path>, flags: &Overrides) -> anyhow::Result<Config> {
+        let file: FileConfig = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).with_context(|| format!("reading config {}", p.display()))?;
+                toml::from_str(&text).with_context(|| format!("config {}", p.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        Self::resolve(file, flags)
+    }
+
+    /// Resolves a parsed file against the environment and flags.
+    pub fn resolve(file: FileConfig, flags: &Overrides) -> anyhow::Result<Config> {
+        let listen = flags
+            .listen
+            .clone()
+            .or_else(|| env("FRACTAL_LISTEN"))
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.into());
+        let listen: SocketAddr = listen.parse().with_context(|| format!("listen: {listen:?} is not host:port"))?;
+        let data_dir = flags
+            .data_dir
+            .clone()
+            .or_else(|| env("FRACTAL_DATA_DIR").map(PathBuf::from))
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./data"));
+        let body_limit = parse_env("FRACTAL_BODY_LIMIT")?.or(file.body_limit).unwrap_or(DEFAULT_BODY_LIMIT);
+        if body_limit == 0 || body_limit > 16 << 20 {
+            bail!("body_limit: must be between 1 byte and 16 MiB");
+        }
+        let dedup_ttl_secs =
+            parse_env("FRACTAL_DEDUP_TTL_SECS")?.or(file.dedup_ttl_secs).unwrap_or(DEFAULT_DEDUP_TTL_SECS);
+        if dedup_ttl_secs == 0 {
+            bail!("dedup_ttl_secs: must be positive");
+        }
+        let policy_s = env("FRACTAL_SIGNATURE_POLICY").or(file.signature_policy).unwrap_or_else(|| "none".into());
+        let policy = Policy::parse(&policy_s, "signature_policy")?;
+
+        let metrics_user = env("FRACTAL_METRICS_USERNAME").or(file.metrics.username);
+        let mut metrics_pass = env("FRACTAL_METRICS_PASSWORD").or(file.metrics.password);
+        if metrics_pass.is_none() {
+            if let Some(p) = &file.metrics.password_file {
+                metrics_pass = Some(read_secret_file(p).context("metrics.password_file")?);
+            } else if let Some(var) = &file.metrics.password_env {
+                metrics_pass =
+                    Some(env(var).ok_or_else(|| anyhow::anyhow!("metrics.password_env: {var} is not set"))?);
+            }
+        }
+        let metrics_auth = match (metrics_user, metrics_pass) {
+            (Some(u), Some(p)) => Some(Secret((u, p))),
+            (None, None) => None,
+            _ => bail!("metrics: set both a username and a password, or neither"),
+        };
+
+        let mut tenants = Vec::new();
+        let files = if file.tenants.is_empty() {
+            vec![TenantFile {
+                id: "default".into(),
+                algorithm: None,
+                keys: vec![],
+                key_files: vec![],
+                key_env: vec![],
+                rate: None,
+                burst: None,
+                daily_quota: None,
+                verify: None,
+            }]
+        } else {
+            file.tenants
+        };
+        let mut seen = HashSet::new();
+        for t in files {
+            tenants.push(Self::tenant(t, policy, &mut seen)?);
+        }
+        let c = Config {
+            listen,
+            data_dir,
+            body_limit,
+            dedup_ttl_secs,
+            wal_segment_bytes: file.wal.segment_bytes.unwrap_or(64 << 20).max(4096),
+            wal_retention_secs: file.wal.retention_secs.unwrap_or(3600),
+            wal_max_batch_bytes: file.wal.max_batch_bytes.unwrap_or(1 << 20).max(1),
+            store_cache_bytes: file.store.cache_mb.unwrap_or(256) << 20,
+            checkpoint_secs: file.store.checkpoint_secs.unwrap_or(5).max(1),
+            sweep_secs: file.store.sweep_secs.unwrap_or(3600).max(1),
+            metrics_auth,
+            tenants,
+        };
+        Ok(c)
+    }
+
+    fn tenant(t: TenantFile, default: Policy, seen: &mut HashSet<String>) -> anyhow::Result<Tenant> {
+        check_tenant_id(&t.id)?;
+        if !seen.insert(t.id.clone()) {
+            bail!("tenant {:?} is configured twice", t.id);
+        }
+        let what = format!("tenant {:?}", t.id);
+        let policy = match &t.algorithm {
+            Some(a) => Policy::parse(a, &format!("{what}: algorithm"))?,
+            None => default,
+        };
+        let mut keys: Vec<String> = t.keys;
+        for p in &t.key_files {
+            keys.push(read_secret_file(p).with_context(|| format!("{what}: key_files"))?);
+        }
+        for var in &t.key_env {
+            keys.push(env(var).ok_or_else(|| anyhow::anyhow!("{what}: key_env {var} is not set"))?);
+        }
+        let mut verifier = Verifier::new();
+        match policy {
+            Policy::None => {
+                if !keys.is_empty() {
+                    bail!("{what}: keys are given but its signature policy is \"none\"");
+                }
+            }
+            Policy::Require(alg) => {
+                if keys.is_empty() {
+                    bail!("{what}: signature policy {:?} needs at least one key", alg.as_str());
+                }
+                for (i, k) in keys.iter().enumerate() {
+                    // The error names the key's position, never its value.
+                    verifier.add_key(alg, k).map_err(|e| anyhow::anyhow!("{what}: key #{}: {e}", i + 1))?;
+                }
+            }
+        }
+        let rate = t.rate.unwrap_or(0.0);
+        if !rate.is_finite() || rate < 0.0 {
+            bail!("{what}: rate must be a non-negative number");
+        }
+        let burst = t.burst.unwrap_or(if rate > 0.0 { rate.max(1.0) } else { 0.0 });
+        if !burst.is_finite() || burst < 0.0 || (rate > 0.0 && burst < 1.0) {
+            bail!("{what}: burst must be at least 1 when a rate is set");
+        }
+        let params = t.verify.unwrap_or_default();
+        params.check().map_err(|e| anyhow::anyhow!("{what}: verify: {e}"))?;
+        Ok(Tenant { id: t.id, policy, verifier, rate, burst, daily_quota: t.daily_quota.unwrap_or(0), params })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> anyhow::Result<Config> {
+        Config::resolve(toml::from_str(s)?, &Overrides::default())
+    }
+
+    #[test]
+    fn embedded_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.body_limit, 1 << 20);
+        assert_eq!(c.dedup_ttl_secs, 14 * 86400);
+        assert_eq!(c.tenants.len(), 1);
+        assert_eq!(c.tenants[0].id, "default");
+        assert_eq!(c.tenants[0].policy, Policy::None);
+    }
+
+    #[test]
+    fn tenants_keys_and_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let kf = dir.path().join("k");
+        std::fs::write(&kf, "from-file\n").unwrap();
+        let c = parse(&format!(
+            r#"
+signature_policy = "hmac"
+[[tenants]]
+id = "acme"
+keys = ["inline"]
+key_files = [{kf:?}]
+rate = 10
+burst = 20
+daily_quota = 100
+[tenants.verify]
+tol_d = 0.3
+[[tenants]]
+id = "open"
+algorithm = "none"
+"#
+        ))
+        .unwrap();
+        assert_eq!(c.tenants[0].verifier.len(), 2);
+        assert_eq!(c.tenants[0].params.tol_d, 0.3);
+        assert_eq!(c.tenants[0].burst, 20.0);
+        assert_eq!(c.tenants[1].policy, Policy::None);
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("inline") && !dbg.contains("from-file"), "no key in Debug output: {dbg}");
+    }
+
+    #[test]
+    fn bad_configs_name_the_problem() {
+        let e = parse("signature_policy = \"rsa\"").unwrap_err().to_string();
+        assert!(e.contains("signature_policy"), "{e}");
+        let e = parse("[[tenants]]\nid = \"a\"\nalgorithm = \"hmac\"").unwrap_err().to_string();
+        assert!(e.contains("needs at least one key"), "{e}");
+        let e = parse("[[tenants]]\nid = \"a b\"").unwrap_err().to_string();
+        assert!(e.contains("tenant id"), "{e}");
+        let e = parse("[[tenants]]\nid = \"a\"\nalgorithm = \"ed25519\"\nkeys = [\"secret-not-base64\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("key #1") && !e.contains("secret-not-base64"), "{e}");
+        assert!(parse("bogus = 1").is_err());
+        let e = parse("[metrics]\nusername = \"u\"").unwrap_err().to_string();
+        assert!(e.contains("metrics"), "{e}");
+    }
+}

@@ -1,0 +1,453 @@
+//! The dedup store: one stored outcome per `(tenant, pcs_id)`, first write wins.
+//!
+//! The handler only sees the [`OutcomeStore`] trait, so a shared tier (Redis,
+//! PostgreSQL, object storage) or a sharded store can replace the embedded one
+//! without touching it. The embedded default is [`RedbStore`].
+//!
+//! ## Why redb, and why its commits need no fsync of their own
+//!
+//! redb is a pure-Rust embedded key-value store with ACID transactions over
+//! copy-on-write B-trees: no C toolchain, no server, one file, and a write
+//! transaction is serialized, so "get, then insert if absent" inside one
+//! transaction is atomic.
+//!
+//! A durable redb commit costs at least one fsync. The write-ahead log already makes
+//! every request durable before it is answered, so the store commits batches with
+//! [`Durability::None`] (visible at once to readers, persisted by the next durable
+//! commit) and a periodic *checkpoint* commits durably together with the log's
+//! watermark: the LSN below which every request has finished. After a crash redb
+//! reopens at its last durable commit, and the server replays the log from the
+//! watermark stored in that very commit — re-storing whatever the crash lost, first
+//! write winning. An outcome answered to a client is therefore either in the store's
+//! durable state or in the replayed part of the log.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use tokio::sync::{mpsc, oneshot};
+
+/// `tenant \0 pcs_id` → `[expires_at: u64 LE][status: u16 LE][VerifyResult JSON]`.
+const OUTCOMES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("outcomes");
+/// Bookkeeping: the log watermark of the last checkpoint.
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const WATERMARK: &str = "wal_watermark";
+
+/// A stored answer: the status and the exact body first sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// 200 or 202.
+    pub status: u16,
+    /// The VerifyResult JSON, byte for byte.
+    pub body: Vec<u8>,
+    /// Seconds since the Unix epoch after which the outcome counts as absent.
+    pub expires_at: u64,
+}
+
+/// What [`OutcomeStore::put_if_absent`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Put {
+    /// This outcome is now the stored one.
+    Inserted(Outcome),
+    /// Another outcome was there first; it stays.
+    Existing(Outcome),
+}
+
+/// A store error: the request fails closed with 503 and the log keeps the record.
+#[derive(Debug, thiserror::Error)]
+#[error("outcome store: {0}")]
+pub struct StoreError(pub String);
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
+/// The dedup store seen by the handler.
+pub trait OutcomeStore: Send + Sync + 'static {
+    /// The unexpired outcome of `(tenant, pcs_id)`, if any.
+    fn get(&self, tenant: &str, pcs_id: &str) -> impl Future<Output = Result<Option<Outcome>, StoreError>> + Send;
+    /// Stores `outcome` unless an unexpired one is there; atomic: of concurrent
+    /// callers exactly one inserts and all get the winner.
+    fn put_if_absent(
+        &self,
+        tenant: &str,
+        pcs_id: &str,
+        outcome: Outcome,
+    ) -> impl Future<Output = Result<Put, StoreError>> + Send;
+    /// `Ok` when the store answers reads and takes writes.
+    fn health(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()
+}
+
+fn key(tenant: &str, pcs_id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(tenant.len() + 1 + pcs_id.len());
+    k.extend_from_slice(tenant.as_bytes());
+    k.push(0);
+    k.extend_from_slice(pcs_id.as_bytes());
+    k
+}
+
+fn encode(o: &Outcome) -> Vec<u8> {
+    let mut v = Vec::with_capacity(10 + o.body.len());
+    v.extend_from_slice(&o.expires_at.to_le_bytes());
+    v.extend_from_slice(&o.status.to_le_bytes());
+    v.extend_from_slice(&o.body);
+    v
+}
+
+fn decode(v: &[u8]) -> Option<Outcome> {
+    if v.len() < 10 {
+        return None;
+    }
+    Some(Outcome {
+        expires_at: u64::from_le_bytes(v[0..8].try_into().ok()?),
+        status: u16::from_le_bytes(v[8..10].try_into().ok()?),
+        body: v[10..].to_vec(),
+    })
+}
+
+fn expiry_of(v: &[u8]) -> u64 {
+    v.get(0..8).map(|b| u64::from_le_bytes(b.try_into().unwrap())).unwrap_or(0)
+}
+
+enum Cmd {
+    Put { key: Vec<u8>, value: Outcome, done: oneshot::Sender<Result<Put, StoreError>> },
+    Checkpoint { watermark: u64, done: oneshot::Sender<Result<(), StoreError>> },
+    Sweep { now: u64, done: oneshot::Sender<Result<u64, StoreError>> },
+}
+
+/// The embedded store: a redb file, written by one thread that batches
+/// `put_if_absent` calls into shared transactions.
+#[derive(Clone)]
+pub struct RedbStore {
+    db: Arc<Database>,
+    tx: mpsc::Sender<Cmd>,
+    healthy: Arc<AtomicBool>,
+}
+
+/// The store's writer thread; join it after dropping every handle.
+pub struct StoreWriter(std::thread::JoinHandle<()>);
+
+impl StoreWriter {
+    /// Waits until the writer has committed its queue.
+    pub fn join(self) {
+        let _ = self.0.join();
+    }
+}
+
+/// Most puts in one transaction.
+const MAX_BATCH: usize = 1024;
+/// Entries examined by one sweep transaction (bounds the pause it causes).
+const SWEEP_CHUNK: usize = 20_000;
+
+impl RedbStore {
+    /// Opens (or creates) the store file. Returns the store, its writer thread and the
+    /// log watermark of the last durable checkpoint.
+    pub fn open(path: &Path, cache_bytes: usize) -> Result<(RedbStore, StoreWriter, u64), StoreError> {
+        let db = Database::builder().set_cache_size(cache_bytes).create(path).map_err(err)?;
+        let watermark = {
+            let mut w = db.begin_write().map_err(err)?;
+            w.set_durability(Durability::Immediate).map_err(err)?;
+            w.set_quick_repair(true);
+            let wm = {
+                w.open_table(OUTCOMES).map_err(err)?;
+                let meta = w.open_table(META).map_err(err)?;
+                meta.get(WATERMARK).map_err(err)?.map(|g| g.value()).unwrap_or(0)
+            };
+            w.commit().map_err(err)?;
+            wm
+        };
+        let db = Arc::new(db);
+        let (tx, rx) = mpsc::channel(16 * MAX_BATCH);
+        let healthy = Arc::new(AtomicBool::new(true));
+        let writer = {
+            let db = db.clone();
+            let healthy = healthy.clone();
+            std::thread::Builder::new()
+                .name("store-writer".into())
+                .spawn(move || writer(db, rx, healthy))
+                .map_err(err)?
+        };
+        Ok((RedbStore { db, tx, healthy }, StoreWriter(writer), watermark))
+    }
+
+    /// Commits durably, recording `watermark` (every log record below it has its
+    /// outcome in this commit or an earlier one).
+    pub async fn checkpoint(&self, watermark: u64) -> Result<(), StoreError> {
+        let (done, wait) = oneshot::channel();
+        self.tx.send(Cmd::Checkpoint { watermark, done }).await.map_err(|_| err("writer stopped"))?;
+        wait.await.map_err(|_| err("writer stopped"))?
+    }
+
+    /// Deletes outcomes that expired before `now`; returns how many.
+    pub async fn sweep(&self, now: u64) -> Result<u64, StoreError> {
+        let (done, wait) = oneshot::channel();
+        self.tx.send(Cmd::Sweep { now, done }).await.map_err(|_| err("writer stopped"))?;
+        wait.await.map_err(|_| err("writer stopped"))?
+    }
+
+    /// How many outcomes are stored (expired ones not yet swept included).
+    pub fn len(&self) -> Result<u64, StoreError> {
+        let r = self.db.begin_read().map_err(err)?;
+        let t = r.open_table(OUTCOMES).map_err(err)?;
+        t.len().map_err(err)
+    }
+
+    fn read(&self, k: &[u8]) -> Result<Option<Outcome>, StoreError> {
+        let r = self.db.begin_read().map_err(err)?;
+        let t = r.open_table(OUTCOMES).map_err(err)?;
+        let Some(v) = t.get(k).map_err(err)? else { return Ok(None) };
+        let o = decode(v.value()).ok_or_else(|| err("stored outcome is malformed"))?;
+        Ok(if o.expires_at > now_secs() { Some(o) } else { None })
+    }
+}
+
+impl OutcomeStore for RedbStore {
+    async fn get(&self, tenant: &str, pcs_id: &str) -> Result<Option<Outcome>, StoreError> {
+        self.read(&key(tenant, pcs_id))
+    }
+
+    async fn put_if_absent(&self, tenant: &str, pcs_id: &str, outcome: Outcome) -> Result<Put, StoreError> {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Cmd::Put { key: key(tenant, pcs_id), value: outcome, done })
+            .await
+            .map_err(|_| err("writer stopped"))?;
+        wait.await.map_err(|_| err("writer stopped"))?
+    }
+
+    async fn health(&self) -> Result<(), StoreError> {
+        if !self.healthy.load(Ordering::Relaxed) || self.tx.is_closed() {
+            return Err(err("the last write transaction failed"));
+        }
+        let r = self.db.begin_read().map_err(err)?;
+        r.open_table(OUTCOMES).map_err(err)?;
+        Ok(())
+    }
+}
+
+fn writer(db: Arc<Database>, mut rx: mpsc::Receiver<Cmd>, healthy: Arc<AtomicBool>) {
+    let mut puts = Vec::with_capacity(MAX_BATCH);
+    let mut deferred: Option<Cmd> = None;
+    loop {
+        let first = match deferred.take() {
+            Some(c) => c,
+            None => match rx.blocking_recv() {
+                Some(c) => c,
+                None => break,
+            },
+        };
+        match first {
+            Cmd::Put { key, value, done } => {
+                puts.push((key, value, done));
+                while puts.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(Cmd::Put { key, value, done }) => puts.push((key, value, done)),
+                        Ok(other) => {
+                            deferred = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                let now = now_secs();
+                let mut answers = Vec::with_capacity(puts.len());
+                let res = (|| -> Result<(), StoreError> {
+                    let mut w = db.begin_write().map_err(err)?;
+                    w.set_durability(Durability::None).map_err(err)?;
+                    {
+                        let mut t = w.open_table(OUTCOMES).map_err(err)?;
+                        for (k, v, _) in &puts {
+                            let existing = match t.get(k.as_slice()).map_err(err)? {
+                                Some(g) => decode(g.value()).filter(|o| o.expires_at > now),
+                                None => None,
+                            };
+                            match existing {
+                                Some(o) => answers.push(Put::Existing(o)),
+                                None => {
+                                    t.insert(k.as_slice(), encode(v).as_slice()).map_err(err)?;
+                                    answers.push(Put::Inserted(v.clone()));
+                                }
+                            }
+                        }
+                    }
+                    w.commit().map_err(err)
+                })();
+                healthy.store(res.is_ok(), Ordering::Relaxed);
+                match res {
+                    Ok(()) => {
+                        for ((_, _, done), a) in puts.drain(..).zip(answers) {
+                            let _ = done.send(Ok(a));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "outcome store write failed");
+                        for (_, _, done) in puts.drain(..) {
+                            let _ = done.send(Err(StoreError(e.0.clone())));
+                        }
+                    }
+                }
+            }
+            Cmd::Checkpoint { watermark, done } => {
+                let res = (|| -> Result<(), StoreError> {
+                    let mut w = db.begin_write().map_err(err)?;
+                    w.set_durability(Durability::Immediate).map_err(err)?;
+                    w.set_quick_repair(true);
+                    {
+                        let mut meta = w.open_table(META).map_err(err)?;
+                        meta.insert(WATERMARK, watermark).map_err(err)?;
+                    }
+                    w.commit().map_err(err)
+                })();
+                healthy.store(res.is_ok(), Ordering::Relaxed);
+                let _ = done.send(res);
+            }
+            Cmd::Sweep { now, done } => {
+                let _ = done.send(sweep(&db, now));
+            }
+        }
+    }
+}
+
+/// Deletes expired outcomes in chunks, one transaction per chunk.
+fn sweep(db: &Database, now: u64) -> Result<u64, StoreError> {
+    let mut deleted = 0u64;
+    let mut cursor: Option<Vec<u8>> = None;
+    loop {
+        let mut w = db.begin_write().map_err(err)?;
+        w.set_durability(Durability::None).map_err(err)?;
+        let done = {
+            let mut t = w.open_table(OUTCOMES).map_err(err)?;
+            let mut expired = Vec::new();
+            let mut seen = 0;
+            let mut last = None;
+            {
+                let range = match &cursor {
+                    Some(c) => t.range::<&[u8]>(c.as_slice()..).map_err(err)?,
+                    None => t.range::<&[u8]>(..).map_err(err)?,
+                };
+                for item in range {
+                    let (k, v) = item.map_err(err)?;
+                    seen += 1;
+                    if expiry_of(v.value()) <= now {
+                        expired.push(k.value().to_vec());
+                    }
+                    if seen >= SWEEP_CHUNK {
+                        last = Some(k.value().to_vec());
+                        break;
+                    }
+                }
+            }
+            for k in &expired {
+                t.remove(k.as_slice()).map_err(err)?;
+            }
+            deleted += expired.len() as u64;
+            match last {
+                Some(mut l) => {
+                    l.push(0); // resume strictly after the last key seen
+                    cursor = Some(l);
+                    false
+                }
+                None => true,
+            }
+        };
+        w.commit().map_err(err)?;
+        if done {
+            return Ok(deleted);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(status: u16, body: &str, expires_at: u64) -> Outcome {
+        Outcome { status, body: body.as_bytes().to_vec(), expires_at }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn first_write_wins_and_tenants_are_separate() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, w, wm) = RedbStore::open(&dir.path().join("o.redb"), 1 << 20).unwrap();
+        assert_eq!(wm, 0);
+        let far = now_secs() + 3600;
+        assert_eq!(s.get("a", "p").await.unwrap(), None);
+        let first = outcome(200, "first", far);
+        assert_eq!(s.put_if_absent("a", "p", first.clone()).await.unwrap(), Put::Inserted(first.clone()));
+        assert_eq!(s.put_if_absent("a", "p", outcome(202, "second", far)).await.unwrap(), Put::Existing(first.clone()));
+        assert_eq!(s.get("a", "p").await.unwrap(), Some(first.clone()));
+        assert_eq!(s.get("b", "p").await.unwrap(), None, "tenant b does not see tenant a");
+        let b = outcome(202, "b's", far);
+        assert_eq!(s.put_if_absent("b", "p", b.clone()).await.unwrap(), Put::Inserted(b));
+        s.health().await.unwrap();
+        drop(s);
+        w.join();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_puts_store_exactly_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _w, _) = RedbStore::open(&dir.path().join("o.redb"), 1 << 20).unwrap();
+        let far = now_secs() + 3600;
+        let mut tasks = Vec::new();
+        for i in 0..64 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move { s.put_if_absent("t", "same", outcome(200, &format!("v{i}"), far)).await.unwrap() }));
+        }
+        let mut inserted = 0;
+        let mut winners = std::collections::HashSet::new();
+        for t in tasks {
+            match t.await.unwrap() {
+                Put::Inserted(o) => {
+                    inserted += 1;
+                    winners.insert(o.body);
+                }
+                Put::Existing(o) => {
+                    winners.insert(o.body);
+                }
+            }
+        }
+        assert_eq!(inserted, 1);
+        assert_eq!(winners.len(), 1, "everyone sees the one winner");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn expired_outcomes_are_absent_and_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _w, _) = RedbStore::open(&dir.path().join("o.redb"), 1 << 20).unwrap();
+        let now = now_secs();
+        s.put_if_absent("t", "old", outcome(200, "old", now - 1)).await.unwrap();
+        s.put_if_absent("t", "new", outcome(200, "new", now + 3600)).await.unwrap();
+        assert_eq!(s.get("t", "old").await.unwrap(), None);
+        // An expired outcome does not block a new one.
+        let fresh = outcome(202, "fresh", now + 3600);
+        assert_eq!(s.put_if_absent("t", "old", fresh.clone()).await.unwrap(), Put::Inserted(fresh));
+        s.put_if_absent("t", "gone", outcome(200, "x", now - 5)).await.unwrap();
+        assert_eq!(s.sweep(now).await.unwrap(), 1);
+        assert_eq!(s.len().unwrap(), 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn checkpoint_watermark_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("o.redb");
+        {
+            let (s, w, _) = RedbStore::open(&path, 1 << 20).unwrap();
+            s.put_if_absent("t", "p", outcome(200, "x", now_secs() + 60)).await.unwrap();
+            s.checkpoint(1234).await.unwrap();
+            drop(s);
+            w.join();
+        }
+        let (s, _w, wm) = RedbStore::open(&path, 1 << 20).unwrap();
+        assert_eq!(wm, 1234);
+        assert!(s.get("t", "p").await.unwrap().is_some());
+    }
+}

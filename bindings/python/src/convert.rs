@@ -1,0 +1,388 @@
+//! Plain Python values ↔ core types.
+//!
+//! Records cross the boundary as `dict`s. Converting one is the hot path of every
+//! single-record call, so the dict is read field by field with interned keys
+//! (no intermediate JSON value), with the strictness of the core's JSON parser:
+//!
+//! - `bool` is not an integer, and an integral `float` (`1.0`) is not an integer;
+//! - integers must fit their field (`epoch` at most 2^53−1);
+//! - numbers must be finite (JSON cannot carry NaN or Infinity);
+//! - a `str` with a lone surrogate cannot be UTF-8 and is rejected;
+//! - a missing (or `None`) required field is named; unknown keys are ignored.
+//!
+//! Every failure is a core `Error::InvalidField` naming the field with the same
+//! path syntax as the core's parser (`scales[2]`, `N_j.8`, `ft.outbox_seq`).
+
+use std::collections::BTreeMap;
+
+use fractal_core::{Error, FaultTolerance, MAX_EPOCH, Move, Pcs, RingStats, ShardSpec, VerifyResult};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+
+pub(crate) type CoreResult<T> = Result<T, Error>;
+
+pub(crate) fn bad(field: impl Into<String>, reason: impl Into<String>) -> Error {
+    Error::InvalidField { field: field.into(), reason: reason.into() }
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    match obj.get_type().name() {
+        Ok(n) => n.to_string(),
+        Err(_) => "object".to_string(),
+    }
+}
+
+fn wrong_type(expected: &str, obj: &Bound<'_, PyAny>) -> String {
+    format!("expected {expected}, got {}", type_name(obj))
+}
+
+/// A `str` as UTF-8. Lone surrogates are rejected.
+pub(crate) fn string(obj: &Bound<'_, PyAny>, field: impl Fn() -> String) -> CoreResult<String> {
+    let s = obj.cast::<PyString>().map_err(|_| bad(field(), wrong_type("a string", obj)))?;
+    match s.to_cow() {
+        Ok(c) => Ok(c.into_owned()),
+        Err(_) => Err(bad(field(), "is not valid Unicode (it contains a lone surrogate)")),
+    }
+}
+
+fn is_int(obj: &Bound<'_, PyAny>) -> bool {
+    obj.is_instance_of::<PyInt>() && !obj.is_instance_of::<PyBool>()
+}
+
+/// An `int` (not `bool`, not `float`) that fits a signed 64-bit integer.
+pub(crate) fn int64(obj: &Bound<'_, PyAny>, field: impl Fn() -> String) -> CoreResult<i64> {
+    if !is_int(obj) {
+        return Err(bad(field(), wrong_type("an integer", obj)));
+    }
+    obj.extract::<i64>().map_err(|_| bad(field(), "integer does not fit in a signed 64-bit integer"))
+}
+
+/// An `int` in `0 ..= u32::MAX`.
+pub(crate) fn uint32(obj: &Bound<'_, PyAny>, field: impl Fn() -> String) -> CoreResult<u32> {
+    if !is_int(obj) {
+        return Err(bad(field(), wrong_type("an integer", obj)));
+    }
+    obj.extract::<u32>().map_err(|_| bad(field(), "must be an integer between 0 and 4294967295"))
+}
+
+/// A record epoch: an `int` in `0 ..= 2^53−1`.
+pub(crate) fn epoch(obj: &Bound<'_, PyAny>) -> CoreResult<u64> {
+    if !is_int(obj) {
+        return Err(bad("epoch", wrong_type("an integer", obj)));
+    }
+    match obj.extract::<u64>() {
+        Ok(v) if v <= MAX_EPOCH => Ok(v),
+        Ok(_) => Err(bad("epoch", "must be at most 2^53-1 (9007199254740991)")),
+        Err(_) => Err(bad("epoch", "must be an integer between 0 and 2^53-1 (9007199254740991)")),
+    }
+}
+
+/// A finite number: a `float`, or an `int` (not `bool`) converted to binary64.
+pub(crate) fn number(obj: &Bound<'_, PyAny>, field: impl Fn() -> String) -> CoreResult<f64> {
+    let v = if let Ok(f) = obj.cast::<PyFloat>() {
+        f.value()
+    } else if is_int(obj) {
+        obj.extract::<f64>().map_err(|_| bad(field(), "integer is too large for a binary64 number"))?
+    } else {
+        return Err(bad(field(), wrong_type("a number", obj)));
+    };
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(bad(field(), "must be a finite number (JSON cannot carry NaN or Infinity)"))
+    }
+}
+
+/// A `bool`.
+pub(crate) fn boolean(obj: &Bound<'_, PyAny>, field: impl Fn() -> String) -> CoreResult<bool> {
+    match obj.cast::<PyBool>() {
+        Ok(b) => Ok(b.is_true()),
+        Err(_) => Err(bad(field(), wrong_type("a bool", obj))),
+    }
+}
+
+/// Calls `f(index, item)` for each item of a `list` or `tuple`.
+pub(crate) fn each_item<'py>(
+    obj: &Bound<'py, PyAny>,
+    field: &str,
+    mut f: impl FnMut(usize, Bound<'py, PyAny>) -> CoreResult<()>,
+) -> CoreResult<usize> {
+    if let Ok(list) = obj.cast::<PyList>() {
+        for (i, item) in list.iter().enumerate() {
+            f(i, item)?;
+        }
+        Ok(list.len())
+    } else if let Ok(tuple) = obj.cast::<PyTuple>() {
+        for (i, item) in tuple.iter().enumerate() {
+            f(i, item)?;
+        }
+        Ok(tuple.len())
+    } else {
+        Err(bad(field, wrong_type("a list", obj)))
+    }
+}
+
+fn seq_len(obj: &Bound<'_, PyAny>) -> usize {
+    obj.len().unwrap_or(0)
+}
+
+fn int_list(obj: &Bound<'_, PyAny>, field: &str) -> CoreResult<Vec<i64>> {
+    let mut out = Vec::with_capacity(seq_len(obj));
+    each_item(obj, field, |i, x| {
+        out.push(int64(&x, || format!("{field}[{i}]"))?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+fn number_list(obj: &Bound<'_, PyAny>, field: &str) -> CoreResult<Vec<f64>> {
+    let mut out = Vec::with_capacity(seq_len(obj));
+    each_item(obj, field, |i, x| {
+        out.push(number(&x, || format!("{field}[{i}]"))?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+fn string_list(obj: &Bound<'_, PyAny>, field: &str) -> CoreResult<Vec<String>> {
+    let mut out = Vec::with_capacity(seq_len(obj));
+    each_item(obj, field, |i, x| {
+        out.push(string(&x, || format!("{field}[{i}]"))?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+fn as_dict<'a, 'py>(obj: &'a Bound<'py, PyAny>, field: &str) -> CoreResult<&'a Bound<'py, PyDict>> {
+    obj.cast::<PyDict>().map_err(|_| bad(field, wrong_type("a dict", obj)))
+}
+
+/// `N_j`: a `dict` of `str` keys to integers.
+pub(crate) fn counts(obj: &Bound<'_, PyAny>, field: &str) -> CoreResult<BTreeMap<String, i64>> {
+    let d = as_dict(obj, field)?;
+    let mut out = BTreeMap::new();
+    for (k, v) in d.iter() {
+        let key = string(&k, || format!("{field} (a key)"))?;
+        let value = int64(&v, || format!("{field}.{key}"))?;
+        out.insert(key, value);
+    }
+    Ok(out)
+}
+
+/// `ft`: optional fault-tolerance metadata; unknown keys are ignored.
+pub(crate) fn fault_tolerance(obj: &Bound<'_, PyAny>, field: &str) -> CoreResult<FaultTolerance> {
+    let py = obj.py();
+    let d = as_dict(obj, field)?;
+    let path = |name: &str| format!("{field}.{name}");
+    Ok(FaultTolerance {
+        outbox_seq: get(d, intern!(py, "outbox_seq"))?.map(|v| int64(&v, || path("outbox_seq"))).transpose()?,
+        degraded: get(d, intern!(py, "degraded"))?.map(|v| boolean(&v, || path("degraded"))).transpose()?,
+        fallbacks: get(d, intern!(py, "fallbacks"))?
+            .map(|v| string_list(&v, &path("fallbacks")))
+            .transpose()?,
+        clock_skew_ms: get(d, intern!(py, "clock_skew_ms"))?
+            .map(|v| int64(&v, || path("clock_skew_ms")))
+            .transpose()?,
+    })
+}
+
+/// The value under `key`, with `None` treated as absent (like JSON `null`).
+fn get<'py>(d: &Bound<'py, PyDict>, key: &Bound<'py, PyString>) -> CoreResult<Option<Bound<'py, PyAny>>> {
+    match d.get_item(key) {
+        Ok(Some(v)) if !v.is_none() => Ok(Some(v)),
+        Ok(_) => Ok(None),
+        Err(e) => Err(bad(key.to_string(), format!("could not be read: {e}"))),
+    }
+}
+
+fn required<'py>(d: &Bound<'py, PyDict>, key: &Bound<'py, PyString>) -> CoreResult<Bound<'py, PyAny>> {
+    get(d, key)?.ok_or_else(|| bad(key.to_string(), "required field is missing"))
+}
+
+/// A record `dict` → core [`Pcs`], as strictly as `Pcs::from_json`.
+pub(crate) fn pcs_from_py(obj: &Bound<'_, PyAny>) -> CoreResult<Pcs> {
+    let py = obj.py();
+    let d = obj
+        .cast::<PyDict>()
+        .map_err(|_| Error::InvalidJson { reason: format!("expected a dict (a JSON object), got {}", type_name(obj)) })?;
+    macro_rules! opt {
+        ($name:literal, $conv:expr) => {
+            get(d, intern!(py, $name))?.map(|v| $conv(&v, $name)).transpose()?
+        };
+    }
+    let str_field = |v: &Bound<'_, PyAny>, name: &'static str| string(v, || name.to_string());
+    let int_field = |v: &Bound<'_, PyAny>, name: &'static str| int64(v, || name.to_string());
+    let num_field = |v: &Bound<'_, PyAny>, name: &'static str| number(v, || name.to_string());
+
+    let epoch = epoch(&required(d, intern!(py, "epoch"))?)?;
+    let pcs_id = str_field(&required(d, intern!(py, "pcs_id"))?, "pcs_id")?;
+    let schema = str_field(&required(d, intern!(py, "schema"))?, "schema")?;
+    let version = str_field(&required(d, intern!(py, "version"))?, "version")?;
+    let shard_id = str_field(&required(d, intern!(py, "shard_id"))?, "shard_id")?;
+    let merkle_root = str_field(&required(d, intern!(py, "merkle_root"))?, "merkle_root")?;
+    Ok(Pcs {
+        pcs_id,
+        schema,
+        version,
+        shard_id,
+        epoch,
+        attempt: opt!("attempt", int_field).unwrap_or(1),
+        sent_at: opt!("sent_at", str_field),
+        seed: opt!("seed", int_field).unwrap_or(0),
+        scales: opt!("scales", int_list).unwrap_or_default(),
+        n_j: opt!("N_j", counts).unwrap_or_default(),
+        coh_star: opt!("coh_star", num_field).unwrap_or(0.0),
+        v_star: opt!("v_star", number_list).unwrap_or_default(),
+        d_hat: opt!("D_hat", num_field).unwrap_or(0.0),
+        r: opt!("r", num_field).unwrap_or(0.0),
+        regime: opt!("regime", str_field).unwrap_or_default(),
+        budget: opt!("budget", num_field).unwrap_or(0.0),
+        merkle_root,
+        sig: opt!("sig", str_field),
+        ft: opt!("ft", fault_tolerance),
+    })
+}
+
+/// Converts each record of a `list`/`tuple`/iterable, naming the index on failure.
+pub(crate) fn pcs_list_from_py(py: Python<'_>, records: &Bound<'_, PyAny>) -> PyResult<Vec<Pcs>> {
+    let mut out = Vec::with_capacity(records.len().unwrap_or(0));
+    let iter = records.try_iter().map_err(|_| {
+        crate::error::raise(py, bad("records", wrong_type("a list of records", records)))
+    })?;
+    for (i, item) in iter.enumerate() {
+        let item = item?;
+        match pcs_from_py(&item) {
+            Ok(p) => out.push(p),
+            Err(e) => return Err(crate::error::raise_with_context(py, e, Some(&format!("records[{i}]")))),
+        }
+    }
+    Ok(out)
+}
+
+/// A key or JSON text given as `str` (UTF-8) or `bytes`/`bytearray` (raw).
+pub(crate) fn text_or_bytes(obj: &Bound<'_, PyAny>) -> Result<Vec<u8>, &'static str> {
+    if let Ok(b) = obj.cast::<PyBytes>() {
+        Ok(b.as_bytes().to_vec())
+    } else if let Ok(b) = obj.cast::<PyByteArray>() {
+        Ok(b.to_vec())
+    } else if let Ok(s) = obj.cast::<PyString>() {
+        s.to_cow().map(|c| c.into_owned().into_bytes()).map_err(|_| "is not valid Unicode (it contains a lone surrogate)")
+    } else {
+        Err("expected str or bytes")
+    }
+}
+
+/// Core [`Pcs`] → a record `dict` with the wire's keys (optional fields only when set).
+pub(crate) fn pcs_to_py<'py>(py: Python<'py>, p: &Pcs) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item(intern!(py, "pcs_id"), &p.pcs_id)?;
+    d.set_item(intern!(py, "schema"), &p.schema)?;
+    d.set_item(intern!(py, "version"), &p.version)?;
+    d.set_item(intern!(py, "shard_id"), &p.shard_id)?;
+    d.set_item(intern!(py, "epoch"), p.epoch)?;
+    d.set_item(intern!(py, "attempt"), p.attempt)?;
+    if let Some(s) = &p.sent_at {
+        d.set_item(intern!(py, "sent_at"), s)?;
+    }
+    d.set_item(intern!(py, "seed"), p.seed)?;
+    d.set_item(intern!(py, "scales"), PyList::new(py, &p.scales)?)?;
+    let n_j = PyDict::new(py);
+    for (k, v) in &p.n_j {
+        n_j.set_item(k, v)?;
+    }
+    d.set_item(intern!(py, "N_j"), n_j)?;
+    d.set_item(intern!(py, "coh_star"), p.coh_star)?;
+    d.set_item(intern!(py, "v_star"), PyList::new(py, &p.v_star)?)?;
+    d.set_item(intern!(py, "D_hat"), p.d_hat)?;
+    d.set_item(intern!(py, "r"), p.r)?;
+    d.set_item(intern!(py, "regime"), &p.regime)?;
+    d.set_item(intern!(py, "budget"), p.budget)?;
+    d.set_item(intern!(py, "merkle_root"), &p.merkle_root)?;
+    if let Some(s) = &p.sig {
+        d.set_item(intern!(py, "sig"), s)?;
+    }
+    if let Some(ft) = &p.ft {
+        let f = PyDict::new(py);
+        if let Some(v) = ft.outbox_seq {
+            f.set_item(intern!(py, "outbox_seq"), v)?;
+        }
+        if let Some(v) = ft.degraded {
+            f.set_item(intern!(py, "degraded"), v)?;
+        }
+        if let Some(v) = &ft.fallbacks {
+            f.set_item(intern!(py, "fallbacks"), PyList::new(py, v)?)?;
+        }
+        if let Some(v) = ft.clock_skew_ms {
+            f.set_item(intern!(py, "clock_skew_ms"), v)?;
+        }
+        d.set_item(intern!(py, "ft"), f)?;
+    }
+    Ok(d)
+}
+
+/// [`VerifyResult`] → `dict` (absent values are left out, as on the wire).
+pub(crate) fn verify_result_to_py<'py>(py: Python<'py>, r: &VerifyResult) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item(intern!(py, "accepted"), r.accepted)?;
+    d.set_item(intern!(py, "escalated"), r.escalated)?;
+    if let Some(v) = r.recomputed_d_hat {
+        d.set_item(intern!(py, "recomputed_D_hat"), v)?;
+    }
+    if let Some(v) = r.recomputed_budget {
+        d.set_item(intern!(py, "recomputed_budget"), v)?;
+    }
+    if let Some(v) = &r.reason {
+        d.set_item(intern!(py, "reason"), v)?;
+    }
+    Ok(d)
+}
+
+/// [`Move`] → `dict` with `key`, `from`, `to` (`None` when the key had no owner).
+pub(crate) fn move_to_py<'py>(py: Python<'py>, m: &Move) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item(intern!(py, "key"), &m.key)?;
+    d.set_item(intern!(py, "from"), &m.from)?;
+    d.set_item(intern!(py, "to"), &m.to)?;
+    Ok(d)
+}
+
+/// [`ShardSpec`] → `dict`.
+pub(crate) fn shard_to_py<'py>(py: Python<'py>, s: &ShardSpec) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item(intern!(py, "name"), &s.name)?;
+    d.set_item(intern!(py, "weight"), s.weight)?;
+    d.set_item(intern!(py, "healthy"), s.healthy)?;
+    Ok(d)
+}
+
+/// [`RingStats`] → `dict`.
+pub(crate) fn stats_to_py<'py>(py: Python<'py>, s: &RingStats) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item(intern!(py, "shards"), s.shards)?;
+    d.set_item(intern!(py, "healthy_shards"), s.healthy_shards)?;
+    d.set_item(intern!(py, "points"), s.points)?;
+    d.set_item(intern!(py, "vnodes"), s.vnodes)?;
+    Ok(d)
+}
+
+/// A shard given as a name (`str`) or a `dict` `{name, weight=1, healthy=True}`.
+pub(crate) fn shard_from_py(obj: &Bound<'_, PyAny>, field: &str) -> CoreResult<ShardSpec> {
+    let py = obj.py();
+    if obj.is_instance_of::<PyString>() {
+        return Ok(ShardSpec { name: string(obj, || field.to_string())?, weight: 1, healthy: true });
+    }
+    let d = obj.cast::<PyDict>().map_err(|_| bad(field, wrong_type("a shard name or a dict", obj)))?;
+    let name = get(d, intern!(py, "name"))?.ok_or_else(|| bad(format!("{field}.name"), "required field is missing"))?;
+    Ok(ShardSpec {
+        name: string(&name, || format!("{field}.name"))?,
+        weight: match get(d, intern!(py, "weight"))? {
+            Some(w) => uint32(&w, || format!("{field}.weight"))?,
+            None => 1,
+        },
+        healthy: match get(d, intern!(py, "healthy"))? {
+            Some(h) => boolean(&h, || format!("{field}.healthy"))?,
+            None => true,
+        },
+    })
+}

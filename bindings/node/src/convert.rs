@@ -1,0 +1,453 @@
+//! JavaScript values ⇄ the core's types, read field by field with napi getters
+//! (no detour through `serde_json::Value`: this is the hot path of signing).
+//!
+//! JavaScript numbers are doubles. An integer field (epoch, attempt, seed,
+//! scales, `N_j` values, `ft` integers) accepts an integral double (or a
+//! BigInt) and becomes that integer; a fractional, non-finite or out-of-range
+//! value is an `invalid_field` error naming the field, exactly as the core's
+//! JSON parser would refuse it. `undefined` and `null` both mean "absent", as
+//! `null` does for the core's parser.
+
+use std::collections::BTreeMap;
+
+use fractal_core::{BuildInput, FaultTolerance, MAX_EPOCH, Pcs, SigningFields, VerifyParams};
+use napi::bindgen_prelude::*;
+use napi::{Env, JsString, ValueType};
+
+use crate::error::{Failure, Res, bad_arg, bad_field};
+
+/// 2^63 as a double: the first value above `i64::MAX`.
+const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+/// Largest integer a double holds exactly: 2^53 − 1.
+const MAX_SAFE: i64 = (1 << 53) - 1;
+
+/// A property, or `None` when it is `undefined` or `null`.
+pub(crate) fn prop<'e>(obj: &Object<'e>, name: &str) -> Res<Option<Unknown<'e>>> {
+    let v: Unknown = obj.get_named_property_unchecked(name)?;
+    match v.get_type()? {
+        ValueType::Undefined | ValueType::Null => Ok(None),
+        _ => Ok(Some(v)),
+    }
+}
+
+fn type_name(t: ValueType) -> &'static str {
+    match t {
+        ValueType::Undefined => "undefined",
+        ValueType::Null => "null",
+        ValueType::Boolean => "a boolean",
+        ValueType::Number => "a number",
+        ValueType::String => "a string",
+        ValueType::Symbol => "a symbol",
+        ValueType::Object => "an object",
+        ValueType::Function => "a function",
+        ValueType::External => "an external",
+        ValueType::BigInt => "a bigint",
+        _ => "an unsupported value",
+    }
+}
+
+fn wrong_type(field: &str, want: &str, got: ValueType) -> Res<std::convert::Infallible> {
+    Err(bad_field(field, format!("expected {want}, got {}", type_name(got))).into())
+}
+
+/// A string; a lone UTF-16 surrogate is malformed (SPEC §1), never replaced.
+pub(crate) fn string(v: Unknown, field: &str) -> Res<String> {
+    let t = v.get_type()?;
+    if t != ValueType::String {
+        match wrong_type(field, "a string", t)? {}
+    }
+    let js: JsString = unsafe { v.cast()? };
+    let s = js.into_utf8()?.into_owned()?;
+    // Node replaces a lone surrogate with U+FFFD when it encodes UTF-8; only
+    // then is the (slower) UTF-16 check needed to tell it from a real U+FFFD.
+    if s.contains('\u{FFFD}') {
+        let js: JsString = unsafe { v.cast()? };
+        let units = js.into_utf16()?;
+        if char::decode_utf16(units.as_slice().iter().copied()).any(|c| c.is_err()) {
+            return Err(bad_field(field, "contains a lone UTF-16 surrogate").into());
+        }
+    }
+    Ok(s)
+}
+
+/// A finite-or-not double (the core rejects non-finite numbers where it must).
+pub(crate) fn number(v: Unknown, field: &str) -> Res<f64> {
+    let t = v.get_type()?;
+    if t != ValueType::Number {
+        match wrong_type(field, "a number", t)? {}
+    }
+    Ok(unsafe { v.cast::<f64>()? })
+}
+
+pub(crate) fn boolean(v: Unknown, field: &str) -> Res<bool> {
+    let t = v.get_type()?;
+    if t != ValueType::Boolean {
+        match wrong_type(field, "a boolean", t)? {}
+    }
+    Ok(unsafe { v.cast::<bool>()? })
+}
+
+/// A signed 64-bit integer from an integral double or a BigInt.
+pub(crate) fn int64(v: Unknown, field: &str) -> Res<i64> {
+    match v.get_type()? {
+        ValueType::Number => {
+            let x = unsafe { v.cast::<f64>()? };
+            if !x.is_finite() || x.fract() != 0.0 {
+                return Err(bad_field(field, format!("expected an integer, got {x}")).into());
+            }
+            if !(-TWO_63..TWO_63).contains(&x) {
+                return Err(bad_field(field, "does not fit a signed 64-bit integer").into());
+            }
+            Ok(x as i64)
+        }
+        ValueType::BigInt => {
+            let b = unsafe { v.cast::<BigInt>()? };
+            let (x, lossless) = b.get_i64();
+            if !lossless {
+                return Err(bad_field(field, "does not fit a signed 64-bit integer").into());
+            }
+            Ok(x)
+        }
+        t => match wrong_type(field, "an integer", t)? {},
+    }
+}
+
+/// An epoch: an integer in 0 ..= 2^53 − 1.
+pub(crate) fn epoch(v: Unknown, field: &str) -> Res<u64> {
+    let x = int64(v, field)?;
+    if x < 0 || x as u64 > MAX_EPOCH {
+        return Err(bad_field(field, "must be an integer between 0 and 2^53-1 (9007199254740991)").into());
+    }
+    Ok(x as u64)
+}
+
+fn object<'e>(v: Unknown<'e>, field: &str) -> Res<Object<'e>> {
+    let t = v.get_type()?;
+    if t != ValueType::Object || v.is_array()? {
+        let got = if t == ValueType::Object { "an array" } else { type_name(t) };
+        return Err(bad_field(field, format!("expected an object, got {got}")).into());
+    }
+    Ok(unsafe { v.cast()? })
+}
+
+/// A record-like argument: a plain object.
+pub(crate) fn record<'e>(v: Unknown<'e>, name: &str) -> Res<Object<'e>> {
+    let t = v.get_type()?;
+    if t != ValueType::Object || v.is_array()? {
+        let got = if t == ValueType::Object { "an array" } else { type_name(t) };
+        return Err(bad_arg(name, format!("expected an object, got {got}")).into());
+    }
+    Ok(unsafe { v.cast()? })
+}
+
+/// The elements of an array argument.
+pub(crate) fn array<'e>(v: Unknown<'e>, field: &str) -> Res<Vec<Unknown<'e>>> {
+    if v.get_type()? != ValueType::Object || !v.is_array()? {
+        return Err(bad_field(field, format!("expected an array, got {}", type_name(v.get_type()?))).into());
+    }
+    let arr: Object = unsafe { v.cast()? };
+    let n = arr.get_array_length()?;
+    let mut out = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        out.push(arr.get_element::<Unknown>(i)?);
+    }
+    Ok(out)
+}
+
+/// The elements of a batch argument (`records`, `keys`): a wrong type is an
+/// argument error, not a record-field error.
+pub(crate) fn batch<'e>(v: Unknown<'e>, name: &str) -> Res<Vec<Unknown<'e>>> {
+    if v.get_type()? != ValueType::Object || !v.is_array()? {
+        return Err(bad_arg(name, format!("expected an array, got {}", type_name(v.get_type()?))).into());
+    }
+    array(v, name)
+}
+
+fn req<T>(v: Option<T>, field: &str) -> Res<T> {
+    v.ok_or_else(|| bad_field(field, "required field is missing").into())
+}
+
+fn opt<'e, T>(obj: &Object<'e>, field: &str, read: impl FnOnce(Unknown<'e>, &str) -> Res<T>) -> Res<Option<T>> {
+    match prop(obj, field)? {
+        Some(v) => read(v, field).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The eight signed fields (SPEC §3, step 1), owned.
+pub(crate) struct Signed {
+    pub pcs_id: String,
+    pub merkle_root: String,
+    pub epoch: u64,
+    pub shard_id: String,
+    pub d_hat: f64,
+    pub coh_star: f64,
+    pub r: f64,
+    pub budget: f64,
+}
+
+impl Signed {
+    pub(crate) fn fields(&self) -> SigningFields<'_> {
+        SigningFields {
+            pcs_id: &self.pcs_id,
+            merkle_root: &self.merkle_root,
+            epoch: self.epoch,
+            shard_id: &self.shard_id,
+            d_hat: self.d_hat,
+            coh_star: self.coh_star,
+            r: self.r,
+            budget: self.budget,
+        }
+    }
+}
+
+/// Reads only what signing needs: the eight signed fields, with the same
+/// requiredness and defaults as the core's parser.
+pub(crate) fn signed(obj: &Object) -> Res<Signed> {
+    Ok(Signed {
+        pcs_id: req(opt(obj, "pcs_id", string)?, "pcs_id")?,
+        merkle_root: req(opt(obj, "merkle_root", string)?, "merkle_root")?,
+        epoch: req(opt(obj, "epoch", epoch)?, "epoch")?,
+        shard_id: req(opt(obj, "shard_id", string)?, "shard_id")?,
+        d_hat: opt(obj, "D_hat", number)?.unwrap_or(0.0),
+        coh_star: opt(obj, "coh_star", number)?.unwrap_or(0.0),
+        r: opt(obj, "r", number)?.unwrap_or(0.0),
+        budget: opt(obj, "budget", number)?.unwrap_or(0.0),
+    })
+}
+
+/// The signed fields plus `sig`, for signature checks.
+pub(crate) fn signed_with_sig(obj: &Object) -> Res<(Signed, Option<String>)> {
+    let s = signed(obj)?;
+    let sig = opt(obj, "sig", string)?;
+    Ok((s, sig))
+}
+
+fn ints(v: Unknown, field: &str) -> Res<Vec<i64>> {
+    let items = array(v, field)?;
+    let mut out = Vec::with_capacity(items.len());
+    for (i, x) in items.into_iter().enumerate() {
+        out.push(int64(x, &format!("{field}[{i}]"))?);
+    }
+    Ok(out)
+}
+
+fn numbers(v: Unknown, field: &str) -> Res<Vec<f64>> {
+    let items = array(v, field)?;
+    let mut out = Vec::with_capacity(items.len());
+    for (i, x) in items.into_iter().enumerate() {
+        out.push(number(x, &format!("{field}[{i}]"))?);
+    }
+    Ok(out)
+}
+
+fn strings(v: Unknown, field: &str) -> Res<Vec<String>> {
+    let items = array(v, field)?;
+    let mut out = Vec::with_capacity(items.len());
+    for (i, x) in items.into_iter().enumerate() {
+        out.push(string(x, &format!("{field}[{i}]"))?);
+    }
+    Ok(out)
+}
+
+fn counts(v: Unknown, field: &str) -> Res<BTreeMap<String, i64>> {
+    let obj = object(v, field)?;
+    let mut out = BTreeMap::new();
+    for key in Object::keys(&obj)? {
+        let name = format!("{field}.{key}");
+        let value: Unknown = obj.get_named_property_unchecked(&key)?;
+        out.insert(key, int64(value, &name)?);
+    }
+    Ok(out)
+}
+
+fn fault_tolerance(v: Unknown, field: &str) -> Res<FaultTolerance> {
+    let obj = object(v, field)?;
+    Ok(FaultTolerance {
+        outbox_seq: opt(&obj, "outbox_seq", |v, f| int64(v, &format!("{field}.{f}")))?,
+        degraded: opt(&obj, "degraded", |v, f| boolean(v, &format!("{field}.{f}")))?,
+        fallbacks: opt(&obj, "fallbacks", |v, f| strings(v, &format!("{field}.{f}")))?,
+        clock_skew_ms: opt(&obj, "clock_skew_ms", |v, f| int64(v, &format!("{field}.{f}")))?,
+    })
+}
+
+/// A whole record (SPEC §1, malformed level): the same rules as
+/// `Pcs::from_json`, applied to a JavaScript object. Unknown fields are ignored.
+pub(crate) fn pcs(obj: &Object) -> Res<Pcs> {
+    // Required fields first, in the core parser's order, so the same field is named.
+    let epoch = req(opt(obj, "epoch", epoch)?, "epoch")?;
+    Ok(Pcs {
+        pcs_id: req(opt(obj, "pcs_id", string)?, "pcs_id")?,
+        schema: req(opt(obj, "schema", string)?, "schema")?,
+        version: req(opt(obj, "version", string)?, "version")?,
+        shard_id: req(opt(obj, "shard_id", string)?, "shard_id")?,
+        epoch,
+        attempt: opt(obj, "attempt", int64)?.unwrap_or(1),
+        sent_at: opt(obj, "sent_at", string)?,
+        seed: opt(obj, "seed", int64)?.unwrap_or(0),
+        scales: opt(obj, "scales", ints)?.unwrap_or_default(),
+        n_j: opt(obj, "N_j", counts)?.unwrap_or_default(),
+        coh_star: opt(obj, "coh_star", number)?.unwrap_or(0.0),
+        v_star: opt(obj, "v_star", numbers)?.unwrap_or_default(),
+        d_hat: opt(obj, "D_hat", number)?.unwrap_or(0.0),
+        r: opt(obj, "r", number)?.unwrap_or(0.0),
+        regime: opt(obj, "regime", string)?.unwrap_or_default(),
+        budget: opt(obj, "budget", number)?.unwrap_or(0.0),
+        merkle_root: req(opt(obj, "merkle_root", string)?, "merkle_root")?,
+        sig: opt(obj, "sig", string)?,
+        ft: opt(obj, "ft", fault_tolerance)?,
+    })
+}
+
+const BUILD_FIELDS: &[&str] = &[
+    "merkle_root", "epoch", "shard_id", "scales", "N_j", "coh_star", "v_star", "r", "version", "attempt",
+    "sent_at", "seed", "ft",
+];
+
+/// The input of `buildPcs`. Unknown fields are refused (a misspelt field would
+/// otherwise silently take its default).
+pub(crate) fn build_input(obj: &Object) -> Res<BuildInput> {
+    for key in Object::keys(obj)? {
+        if !BUILD_FIELDS.contains(&key.as_str()) {
+            return Err(bad_field(key, "unknown field").into());
+        }
+    }
+    Ok(BuildInput {
+        merkle_root: req(opt(obj, "merkle_root", string)?, "merkle_root")?,
+        epoch: req(opt(obj, "epoch", epoch)?, "epoch")?,
+        shard_id: req(opt(obj, "shard_id", string)?, "shard_id")?,
+        scales: req(opt(obj, "scales", ints)?, "scales")?,
+        n_j: req(opt(obj, "N_j", counts)?, "N_j")?,
+        coh_star: req(opt(obj, "coh_star", number)?, "coh_star")?,
+        v_star: opt(obj, "v_star", numbers)?.unwrap_or_default(),
+        r: req(opt(obj, "r", number)?, "r")?,
+        version: opt(obj, "version", string)?.unwrap_or_else(|| "0.1".into()),
+        attempt: opt(obj, "attempt", int64)?.unwrap_or(1),
+        sent_at: opt(obj, "sent_at", string)?,
+        seed: opt(obj, "seed", int64)?.unwrap_or(0),
+        ft: opt(obj, "ft", fault_tolerance)?,
+    })
+}
+
+/// Verification parameters: camelCase (`tolD`, `tolCoh`, `d0`, `budgetTol`), the
+/// core's snake_case (`tol_d`, …) or the SPEC's `D0`. Missing ones take the
+/// defaults; unknown names and non-numbers are refused.
+pub(crate) fn verify_params(v: Option<Unknown>) -> Res<VerifyParams> {
+    let mut p = VerifyParams::default();
+    let Some(v) = v else { return Ok(p) };
+    match v.get_type()? {
+        ValueType::Undefined | ValueType::Null => return Ok(p),
+        _ => {}
+    }
+    let obj = record(v, "params")?;
+    for key in Object::keys(&obj)? {
+        let slot = match key.as_str() {
+            "tolD" | "tol_d" => &mut p.tol_d,
+            "tolCoh" | "tol_coh" => &mut p.tol_coh,
+            "alpha" => &mut p.alpha,
+            "beta" => &mut p.beta,
+            "gamma" => &mut p.gamma,
+            "base" => &mut p.base,
+            "d0" | "D0" => &mut p.d0,
+            "budgetTol" | "budget_tol" => &mut p.budget_tol,
+            _ => return Err(bad_arg(key, "unknown verification parameter").into()),
+        };
+        let value: Unknown = obj.get_named_property_unchecked(&key)?;
+        if value.get_type()? != ValueType::Number {
+            return Err(bad_arg(key, format!("expected a number, got {}", type_name(value.get_type()?))).into());
+        }
+        *slot = unsafe { value.cast::<f64>()? };
+    }
+    p.check()?;
+    Ok(p)
+}
+
+/// Bytes of a key or ring key: a string (its UTF-8 bytes) or a Buffer/Uint8Array.
+pub(crate) fn bytes(v: Unknown, name: &str) -> Res<Vec<u8>> {
+    match v.get_type()? {
+        ValueType::String => Ok(text(v, name)?.into_bytes()),
+        ValueType::Object if v.is_buffer()? => Ok(unsafe { v.cast::<BufferSlice>()? }.to_vec()),
+        ValueType::Object if v.is_typedarray()? => {
+            let arr = unsafe { v.cast::<Uint8ArraySlice>() }
+                .map_err(|_| bad_arg(name, "expected a string, Buffer or Uint8Array"))?;
+            Ok(arr.to_vec())
+        }
+        t => Err(bad_arg(name, format!("expected a string, Buffer or Uint8Array, got {}", type_name(t))).into()),
+    }
+}
+
+/// A text argument (an Ed25519 key in base64, a shard name).
+pub(crate) fn text(v: Unknown, name: &str) -> Res<String> {
+    match v.get_type()? {
+        ValueType::String => string(v, name).map_err(|f| match f {
+            Failure::Core { error: fractal_core::Error::InvalidField { reason, .. }, .. } => bad_arg(name, reason).into(),
+            other => other,
+        }),
+        t => Err(bad_arg(name, format!("expected a string, got {}", type_name(t))).into()),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Rust → JavaScript
+
+/// An integer as a number when a double holds it exactly, as a BigInt otherwise.
+fn int_value(env: &Env, x: i64) -> napi::Result<Unknown<'_>> {
+    if (-MAX_SAFE..=MAX_SAFE).contains(&x) {
+        (x as f64).into_unknown(env)
+    } else {
+        BigInt::from(x).into_unknown(env)
+    }
+}
+
+/// A record as a plain object with the SPEC §1 field names. Absent optional
+/// fields (`sent_at`, `sig`, `ft` and its members) are left out.
+pub(crate) fn pcs_to_js<'e>(env: &'e Env, p: &Pcs) -> napi::Result<Object<'e>> {
+    let mut o = Object::new(env)?;
+    o.set_named_property("pcs_id", p.pcs_id.as_str())?;
+    o.set_named_property("schema", p.schema.as_str())?;
+    o.set_named_property("version", p.version.as_str())?;
+    o.set_named_property("shard_id", p.shard_id.as_str())?;
+    o.set_named_property("epoch", p.epoch as f64)?;
+    o.set_named_property("attempt", int_value(env, p.attempt)?)?;
+    if let Some(s) = &p.sent_at {
+        o.set_named_property("sent_at", s.as_str())?;
+    }
+    o.set_named_property("seed", int_value(env, p.seed)?)?;
+    let mut scales = env.create_array(p.scales.len() as u32)?;
+    for (i, s) in p.scales.iter().enumerate() {
+        scales.set(i as u32, int_value(env, *s)?)?;
+    }
+    o.set_named_property("scales", scales)?;
+    let mut n_j = Object::new(env)?;
+    for (k, v) in &p.n_j {
+        n_j.set_named_property(k, int_value(env, *v)?)?;
+    }
+    o.set_named_property("N_j", n_j)?;
+    o.set_named_property("coh_star", p.coh_star)?;
+    o.set_named_property("v_star", p.v_star.clone())?;
+    o.set_named_property("D_hat", p.d_hat)?;
+    o.set_named_property("r", p.r)?;
+    o.set_named_property("regime", p.regime.as_str())?;
+    o.set_named_property("budget", p.budget)?;
+    o.set_named_property("merkle_root", p.merkle_root.as_str())?;
+    if let Some(s) = &p.sig {
+        o.set_named_property("sig", s.as_str())?;
+    }
+    if let Some(ft) = &p.ft {
+        let mut f = Object::new(env)?;
+        if let Some(x) = ft.outbox_seq {
+            f.set_named_property("outbox_seq", int_value(env, x)?)?;
+        }
+        if let Some(x) = ft.degraded {
+            f.set_named_property("degraded", x)?;
+        }
+        if let Some(x) = &ft.fallbacks {
+            f.set_named_property("fallbacks", x.clone())?;
+        }
+        if let Some(x) = ft.clock_skew_ms {
+            f.set_named_property("clock_skew_ms", int_value(env, x)?)?;
+        }
+        o.set_named_property("ft", f)?;
+    }
+    Ok(o)
+}

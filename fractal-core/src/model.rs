@@ -18,7 +18,7 @@ pub const MAX_EPOCH: u64 = (1u64 << 53) - 1;
 /// Parse one with [`Pcs::from_json`], which rejects malformed input with an
 /// [`Error`] naming the field; build one with [`crate::build_pcs`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "PcsWire")]
+#[serde(try_from = "ObjectOnly<PcsWire>")]
 pub struct Pcs {
     /// `pcs_id(merkle_root, epoch, shard_id)` (SPEC §2).
     pub pcs_id: String,
@@ -106,7 +106,36 @@ struct PcsWire {
     budget: Option<f64>,
     merkle_root: Option<String>,
     sig: Option<String>,
-    ft: Option<FaultTolerance>,
+    ft: Option<ObjectOnly<FaultTolerance>>,
+}
+
+/// Deserializes `T` from a JSON object only. serde's derived structs also accept
+/// an array of the fields in declaration order, which the wire format does not
+/// allow (SPEC §1: a record and its `ft` are objects).
+struct ObjectOnly<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOnly<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Objects<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Objects<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> std::result::Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(Objects(std::marker::PhantomData)).map(ObjectOnly)
+    }
+}
+
+impl TryFrom<ObjectOnly<PcsWire>> for Pcs {
+    type Error = Error;
+
+    fn try_from(w: ObjectOnly<PcsWire>) -> Result<Pcs> {
+        Pcs::try_from(w.0)
+    }
 }
 
 fn required<T>(v: Option<T>, field: &str) -> Result<T> {
@@ -140,7 +169,7 @@ impl TryFrom<PcsWire> for Pcs {
             budget: w.budget.unwrap_or(0.0),
             merkle_root: required(w.merkle_root, "merkle_root")?,
             sig: w.sig,
-            ft: w.ft,
+            ft: w.ft.map(|o| o.0),
         })
     }
 }
@@ -158,22 +187,22 @@ impl Pcs {
     /// ```
     pub fn from_json(bytes: &[u8]) -> Result<Pcs> {
         // Fast path without path tracking; redo with it only to explain a failure.
-        match serde_json::from_slice::<PcsWire>(bytes) {
-            Ok(w) => Pcs::try_from(w),
+        match serde_json::from_slice::<ObjectOnly<PcsWire>>(bytes) {
+            Ok(w) => Pcs::try_from(w.0),
             Err(_) => {
-                let de = &mut serde_json::Deserializer::from_slice(bytes);
-                match serde_path_to_error::deserialize::<_, PcsWire>(de) {
-                    Ok(w) => Pcs::try_from(w), // unreachable in practice; stay correct anyway
-                    Err(e) => Err(map_parse_error(e)),
-                }
+                let mut de = serde_json::Deserializer::from_slice(bytes);
+                let w = serde_path_to_error::deserialize::<_, ObjectOnly<PcsWire>>(&mut de).map_err(map_parse_error)?;
+                // The object parsed: the fast path failed on what follows it.
+                de.end().map_err(|e| Error::InvalidJson { reason: e.to_string() })?;
+                Pcs::try_from(w.0)
             }
         }
     }
 
     /// Parses a record from an already-decoded JSON value (used by bindings).
     pub fn from_value(value: serde_json::Value) -> Result<Pcs> {
-        match serde_path_to_error::deserialize::<_, PcsWire>(value) {
-            Ok(w) => Pcs::try_from(w),
+        match serde_path_to_error::deserialize::<_, ObjectOnly<PcsWire>>(value) {
+            Ok(w) => Pcs::try_from(w.0),
             Err(e) => Err(map_parse_error(e)),
         }
     }
@@ -193,6 +222,9 @@ fn map_parse_error(e: serde_path_to_error::Error<serde_json::Error>) -> Error {
     let path = e.path().to_string();
     let inner = e.into_inner();
     let at_root = path.is_empty() || path == ".";
+    // `?` marks a position where no field name is known yet (a syntax error where
+    // a key should be): nothing to name, so the JSON itself is malformed.
+    let in_key = path.ends_with('?');
     let msg = inner.to_string();
     match inner.classify() {
         serde_json::error::Category::Data if at_root => {
@@ -207,8 +239,8 @@ fn map_parse_error(e: serde_path_to_error::Error<serde_json::Error>) -> Error {
                 Error::InvalidJson { reason: msg }
             }
         }
-        serde_json::error::Category::Data => Error::bad_field(path, strip_position(&msg)),
-        serde_json::error::Category::Syntax if !at_root => Error::bad_field(path, strip_position(&msg)),
+        serde_json::error::Category::Data if !in_key => Error::bad_field(path, strip_position(&msg)),
+        serde_json::error::Category::Syntax if !at_root && !in_key => Error::bad_field(path, strip_position(&msg)),
         _ => Error::InvalidJson { reason: msg },
     }
 }

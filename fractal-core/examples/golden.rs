@@ -153,6 +153,7 @@ const CANONICAL_NOTES: &[(&str, &str)] = &[
     ("UnsignedField", "Fields outside the eight signed ones (unknown fields, ft, sig, v_star, …) do not change the payload."),
     ("EmptyString", "An empty string field is signed as `\"\"` (validation, not signing, refuses it)."),
     ("LongString", "A long string field is signed whole."),
+    ("NearestFloat", "The record's decimal must parse to the nearest binary64: a parser off by one ulp (serde_json without `float_roundtrip`) signs a different payload."),
     ("KeyOrder", "Keys sort by UTF-16 code units: `D_hat` (uppercase) before `budget`."),
 ];
 
@@ -183,7 +184,7 @@ fn canonical_cases() -> Vec<(String, Vec<&'static str>, Value)> {
 
     // Large magnitudes.
     add("D_hat 1e21 prints as 1e+21", &["LargeNumber"], nums(1e21, 0.73, 0.87, 0.42));
-    add("D_hat 999999999999999900000 (just below 1e21) prints in plain digits", &["LargeNumber"], nums(999999999999999900000.0, 0.73, 0.87, 0.42));
+    add("D_hat 999999999999999900000 (just below 1e21) prints in plain digits", &["LargeNumber", "NearestFloat"], nums(999999999999999900000.0, 0.73, 0.87, 0.42));
     add("D_hat 123456789012345680000 prints in plain digits", &["LargeNumber"], nums(123456789012345680000.0, 0.73, 0.87, 0.42));
     add("budget 1.5e22 prints as 1.5e+22", &["LargeNumber"], nums(1.41, 0.73, 0.87, 1.5e22));
     add("coh_star -1e21 prints as -1e+21", &["LargeNumber", "NegativeNumber"], nums(1.41, -1e21, 0.87, 0.42));
@@ -209,7 +210,7 @@ fn canonical_cases() -> Vec<(String, Vec<&'static str>, Value)> {
     add("coh_star 2/3 rounds to 0.666666667", &["Rounding"], nums(1.41, 2.0 / 3.0, 0.87, 0.42));
     add("D_hat pi", &["Rounding"], nums(std::f64::consts::PI, 0.73, 0.87, 0.42));
     add("budget 0.123456789123 drops digits after the ninth", &["Rounding"], nums(1.41, 0.73, 0.87, 0.123456789123));
-    add("D_hat 123456789.123456789 (17 significant digits)", &["Rounding"], nums(123456789.123456789, 0.73, 0.87, 0.42));
+    add("D_hat 123456789.123456789 (17 significant digits)", &["Rounding", "NearestFloat"], nums(123456789.123456789, 0.73, 0.87, 0.42));
 
     // Negatives and negative zero.
     add("D_hat -1.41", &["NegativeNumber"], nums(-1.41, 0.73, 0.87, 0.42));

@@ -1,0 +1,3 @@
+module github.com/fractal-lba/fractal-lba/bindings/go
+
+go 1.22

@@ -1,0 +1,173 @@
+"""Type stubs of the compiled extension ``fractal_lba._native`` (kept honest by mypy.stubtest)."""
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Mapping, Optional, Tuple, Union, final
+
+from .types import PCS, FaultTolerance, Move, RingStats, ShardSpec, VerifyResult
+
+__version__: str
+CORE_VERSION: str
+SCHEMA: str
+MAX_EPOCH: int
+
+_Key = Union[str, bytes, bytearray]
+_Record = Mapping[str, Any]
+
+class FractalError(Exception):
+    """Base class of every error raised by fractal_lba."""
+
+    kind: str
+    field: Optional[str]
+
+class ValidationError(FractalError):
+    """A record is malformed or fails SDK validation."""
+
+class SignatureError(FractalError):
+    """A signature is missing or does not verify."""
+
+class InvalidKeyError(FractalError):
+    """A key cannot be used."""
+
+class RingError(FractalError):
+    """A consistent-hash ring operation failed."""
+
+class InvalidArgumentError(FractalError):
+    """An argument that is not a record field is invalid."""
+
+def pcs_id(merkle_root: str, epoch: int, shard_id: str) -> str:
+    """``lowercase_hex(sha256(merkle_root + "|" + str(epoch) + "|" + shard_id))``."""
+
+def canonical_payload(record: _Record) -> bytes:
+    """The canonical signing payload (RFC 8785 JSON of the eight signed fields)."""
+
+def digest(record: _Record) -> bytes:
+    """SHA-256 of the canonical payload (32 bytes)."""
+
+def sign_hmac(record: _Record, key: _Key) -> str:
+    """Standard base64 HMAC-SHA256 of the record's digest."""
+
+def sign_hmac_many(records: Iterable[_Record], key: _Key) -> list[str]:
+    """``sign_hmac`` over many records, without holding the GIL."""
+
+def sign_ed25519(record: _Record, seed_b64: str) -> str:
+    """Standard base64 Ed25519 signature of the record's digest."""
+
+def generate_ed25519_keypair() -> Tuple[str, str]:
+    """A fresh key pair as ``(seed_b64, public_b64)``."""
+
+def ed25519_public_key(seed_b64: str) -> str:
+    """The public key (base64) of a private seed (base64)."""
+
+def validate(record: _Record) -> None:
+    """SDK-side validation; raises ValidationError naming the field."""
+
+def verify(record: _Record, params: Optional[VerifyParams] = None) -> VerifyResult:
+    """The verification outcome of a record (SPEC §5)."""
+
+def verify_many(records: Iterable[_Record], params: Optional[VerifyParams] = None) -> list[VerifyResult]:
+    """``verify`` over many records, without holding the GIL."""
+
+def build_pcs(
+    *,
+    merkle_root: str,
+    epoch: int,
+    shard_id: str,
+    scales: Sequence[int],
+    N_j: Mapping[str, int],
+    coh_star: float,
+    r: float,
+    v_star: Optional[Sequence[float]] = None,
+    version: Optional[str] = None,
+    attempt: Optional[int] = None,
+    sent_at: Optional[str] = None,
+    seed: Optional[int] = None,
+    ft: Optional[FaultTolerance] = None,
+    params: Optional[VerifyParams] = None,
+) -> PCS:
+    """A complete, valid, unsigned record built from measurements."""
+
+def parse_pcs(data: Union[str, bytes, bytearray]) -> PCS:
+    """Strictly parses a record from JSON text or bytes."""
+
+@final
+class VerifyParams:
+    """Verification parameters (SPEC §5); every argument defaults to the contract's value."""
+
+    def __init__(
+        self,
+        *,
+        tol_d: Optional[float] = None,
+        tol_coh: Optional[float] = None,
+        alpha: Optional[float] = None,
+        beta: Optional[float] = None,
+        gamma: Optional[float] = None,
+        base: Optional[float] = None,
+        d0: Optional[float] = None,
+        budget_tol: Optional[float] = None,
+    ) -> None: ...
+    @property
+    def tol_d(self) -> float: ...
+    @property
+    def tol_coh(self) -> float: ...
+    @property
+    def alpha(self) -> float: ...
+    @property
+    def beta(self) -> float: ...
+    @property
+    def gamma(self) -> float: ...
+    @property
+    def base(self) -> float: ...
+    @property
+    def d0(self) -> float: ...
+    @property
+    def budget_tol(self) -> float: ...
+    def to_dict(self) -> dict[str, float]:
+        """The parameters as a dict with the wire names."""
+
+@final
+class Verifier:
+    """Checks record signatures against several keys (valid under any of them)."""
+
+    def __init__(
+        self,
+        *,
+        hmac_keys: Optional[Sequence[_Key]] = None,
+        ed25519_public_keys: Optional[Sequence[str]] = None,
+    ) -> None: ...
+    def add_hmac_key(self, key: _Key) -> None:
+        """Adds an HMAC-SHA256 secret."""
+    def add_ed25519_public_key(self, public_b64: str) -> None:
+        """Adds an Ed25519 public key (standard base64 of 32 bytes)."""
+    def verify(self, record: _Record) -> None:
+        """Returns None if the signature verifies; raises SignatureError otherwise."""
+    def verify_many(self, records: Iterable[_Record]) -> list[bool]:
+        """One bool per record, computed without holding the GIL."""
+    def __len__(self) -> int: ...
+
+@final
+class Ring:
+    """A consistent-hash ring of shards (SPEC §7)."""
+
+    def __init__(
+        self,
+        shards: Optional[Sequence[Union[str, ShardSpec]]] = None,
+        *,
+        vnodes: Optional[int] = None,
+    ) -> None: ...
+    def add_shard(self, name: str, weight: Optional[int] = None) -> None:
+        """Adds a healthy shard."""
+    def remove_shard(self, name: str) -> None:
+        """Removes a shard."""
+    def set_healthy(self, name: str, healthy: bool) -> None:
+        """Marks a shard healthy or not."""
+    def pick(self, key: Union[str, bytes, bytearray]) -> str:
+        """The healthy shard that owns ``key``."""
+    def pick_n(self, key: Union[str, bytes, bytearray], n: int) -> list[str]:
+        """``n`` distinct healthy shards clockwise from ``key``."""
+    def plan(self, after: Ring, keys: Sequence[str]) -> list[Move]:
+        """The keys whose owner differs between this ring and ``after``."""
+    def shards(self) -> list[ShardSpec]:
+        """The shards, sorted by name."""
+    def stats(self) -> RingStats:
+        """Counts of shards, healthy shards, points and vnodes."""
+    def __len__(self) -> int: ...

@@ -1,0 +1,316 @@
+//! `fractal-load`: a loopback load generator for `fractal serve`.
+//!
+//! Posts HMAC-signed records over N keep-alive HTTP/1.1 connections and prints
+//! requests/s and latency percentiles. Records are built and signed before the
+//! clock starts, so the generator spends its CPU on I/O only. With `--spawn` it starts
+//! the server itself (temp data dir, an HMAC tenant, fsync on as always) and also
+//! prints the server's RSS at the end.
+//!
+//! ```text
+//! fractal-load --spawn target/release/fractal --requests 1000000 --duplicates 0
+//! fractal-load --url 127.0.0.1:8080 --tenant default --key secret --duplicates 0.9
+//! ```
+//!
+//! It prints figures only and asserts nothing about them.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use fractal_core::{BuildInput, build_pcs, sign_hmac};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+#[derive(Parser, Debug)]
+#[command(name = "fractal-load", about = "Loopback load generator for `fractal serve`")]
+struct Args {
+    /// Server address host:port (not with --spawn).
+    #[arg(long)]
+    url: Option<String>,
+    /// Start this `fractal` binary with a temp data dir and an HMAC tenant.
+    #[arg(long)]
+    spawn: Option<std::path::PathBuf>,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Requests in total.
+    #[arg(long, default_value_t = 400_000)]
+    requests: usize,
+    /// Fraction of requests that repeat a record already stored (0 to 0.99).
+    #[arg(long, default_value_t = 0.0)]
+    duplicates: f64,
+    /// Tenant id sent in X-Tenant-Id.
+    #[arg(long, default_value = "bench")]
+    tenant: String,
+    /// HMAC key of the tenant.
+    #[arg(long, default_value = "bench-secret")]
+    key: String,
+    /// First epoch (vary it to keep runs against one server unique).
+    #[arg(long, default_value_t = 1_000_000)]
+    epoch_base: u64,
+    /// Name printed with the results.
+    #[arg(long, default_value = "load")]
+    label: String,
+}
+
+/// A server started by `--spawn`; killed on drop.
+struct Spawned {
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        // SIGTERM for a graceful stop, as an operator would.
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(bin: &std::path::Path, tenant: &str, key: &str) -> anyhow::Result<(Spawned, SocketAddr)> {
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndata_dir = {:?}\nsignature_policy = \"hmac\"\n\n[[tenants]]\nid = {tenant:?}\nkey_env = [\"FRACTAL_LOAD_KEY\"]\n",
+            dir.path().join("data")
+        ),
+    )?;
+    let mut child = Command::new(bin)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("FRACTAL_LOAD_KEY", key)
+        .env("FRACTAL_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line)?;
+    let addr = line.trim().rsplit("http://").next().unwrap_or("").to_string();
+    let addr: SocketAddr = addr.parse().with_context(|| format!("server said {line:?}"))?;
+    Ok((Spawned { child, _dir: dir }, addr))
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// One signed request, ready to write.
+fn request(addr: &str, tenant: &str, key: &[u8], epoch: u64, i: usize) -> Vec<u8> {
+    let mut input = BuildInput::example();
+    input.epoch = epoch;
+    input.shard_id = format!("shard-{:03}", i % 97);
+    input.merkle_root = format!("{:064x}", (epoch as u128) * 0x9e37_79b9_7f4a_7c15);
+    input.coh_star = 0.5 + (i % 40) as f64 / 100.0;
+    input.r = 0.5 + (i % 50) as f64 / 100.0;
+    let mut pcs = build_pcs(&input).expect("the example input builds");
+    pcs.sig = Some(sign_hmac(&pcs, key).expect("the key signs"));
+    let body = pcs.to_json();
+    let mut req = format!(
+        "POST /v1/pcs/submit HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nX-Tenant-Id: {tenant}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(&body);
+    req
+}
+
+#[derive(Default)]
+struct ConnResult {
+    latencies_us: Vec<u32>,
+    statuses: [u64; 6],
+    dedup_hits: u64,
+}
+
+/// Reads one HTTP/1.1 response with a Content-Length body; returns (status, dedup hit).
+async fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow::Result<(u16, bool)> {
+    loop {
+        if let Some(end) = find(buf, b"\r\n\r\n") {
+            let head = std::str::from_utf8(&buf[..end])?;
+            let status: u16 = head.get(9..12).context("short status line")?.parse()?;
+            let mut len = 0usize;
+            let mut hit = false;
+            for line in head.split("\r\n").skip(1) {
+                let (k, v) = line.split_once(':').unwrap_or((line, ""));
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.trim().parse()?;
+                } else if k.eq_ignore_ascii_case("x-dedup") {
+                    hit = true;
+                }
+            }
+            let total = end + 4 + len;
+            while buf.len() < total {
+                read_more(s, buf).await?;
+            }
+            buf.drain(..total);
+            return Ok((status, hit));
+        }
+        read_more(s, buf).await?;
+    }
+}
+
+async fn read_more(s: &mut TcpStream, buf: &mut Vec<u8>) -> anyhow::Result<()> {
+    let mut chunk = [0u8; 8192];
+    let n = s.read(&mut chunk).await?;
+    if n == 0 {
+        bail!("the server closed the connection");
+    }
+    buf.extend_from_slice(&chunk[..n]);
+    Ok(())
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+async fn connection(addr: SocketAddr, reqs: Arc<Vec<Vec<u8>>>, schedule: Vec<u32>) -> anyhow::Result<ConnResult> {
+    let mut s = TcpStream::connect(addr).await?;
+    s.set_nodelay(true)?;
+    let mut buf = Vec::with_capacity(16 * 1024);
+    let mut r = ConnResult { latencies_us: Vec::with_capacity(schedule.len()), ..Default::default() };
+    for idx in schedule {
+        let t = Instant::now();
+        s.write_all(&reqs[idx as usize]).await?;
+        let (status, hit) = read_response(&mut s, &mut buf).await?;
+        r.latencies_us.push(t.elapsed().as_micros().min(u32::MAX as u128) as u32);
+        let slot = match status {
+            200 => 0,
+            202 => 1,
+            401 => 2,
+            429 => 3,
+            503 => 4,
+            _ => 5,
+        };
+        r.statuses[slot] += 1;
+        r.dedup_hits += hit as u64;
+    }
+    Ok(r)
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if !(0.0..1.0).contains(&args.duplicates) {
+        bail!("--duplicates must be in [0, 1)");
+    }
+    let (spawned, addr) = match (&args.spawn, &args.url) {
+        (Some(bin), None) => {
+            let (s, a) = spawn(bin, &args.tenant, &args.key)?;
+            (Some(s), a)
+        }
+        (None, Some(u)) => (None, u.parse::<SocketAddr>().with_context(|| format!("--url {u:?} is not host:port"))?),
+        _ => bail!("give exactly one of --url and --spawn"),
+    };
+    let conns = args.connections.max(1);
+    // Each connection sends its share; a share's fresh records are distinct across
+    // connections, and a duplicate repeats a record that connection already sent
+    // (and so is already stored when it is sent again).
+    let per_conn = args.requests / conns;
+    let fresh_every = if args.duplicates > 0.0 { (1.0 / (1.0 - args.duplicates)).round() as usize } else { 1 };
+    let mut schedules: Vec<Vec<u32>> = Vec::with_capacity(conns);
+    let mut uniques = 0usize;
+    for _ in 0..conns {
+        let mut sched = Vec::with_capacity(per_conn);
+        let mut mine: Vec<u32> = Vec::new();
+        for i in 0..per_conn {
+            if mine.is_empty() || i % fresh_every == 0 {
+                mine.push(uniques as u32);
+                sched.push(uniques as u32);
+                uniques += 1;
+            } else {
+                let pick = (i.wrapping_mul(2_654_435_761)) % mine.len();
+                sched.push(mine[pick]);
+            }
+        }
+        schedules.push(sched);
+    }
+    eprintln!("{}: building and signing {uniques} records...", args.label);
+    let host = addr.to_string();
+    let reqs: Vec<Vec<u8>> = {
+        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let chunk = uniques.div_ceil(threads).max(1);
+        std::thread::scope(|sc| {
+            let handles: Vec<_> = (0..uniques)
+                .step_by(chunk)
+                .map(|start| {
+                    let (host, tenant, key) = (&host, &args.tenant, args.key.as_bytes());
+                    let base = args.epoch_base;
+                    sc.spawn(move || {
+                        (start..(start + chunk).min(uniques))
+                            .map(|i| request(host, tenant, key, base + i as u64, i))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        })
+    };
+    let reqs = Arc::new(reqs);
+    let body_bytes: usize = reqs.iter().map(|r| r.len()).sum::<usize>() / reqs.len().max(1);
+
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let started = Instant::now();
+    let results: Vec<ConnResult> = rt.block_on(async {
+        let tasks: Vec<_> =
+            schedules.into_iter().map(|s| tokio::spawn(connection(addr, reqs.clone(), s))).collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await??);
+        }
+        anyhow::Ok(out)
+    })?;
+    let elapsed = started.elapsed();
+
+    let mut lat: Vec<u32> = results.iter().flat_map(|r| r.latencies_us.iter().copied()).collect();
+    lat.sort_unstable();
+    let n = lat.len();
+    let pct = |p: f64| -> f64 { lat.get(((n as f64 * p) as usize).min(n.saturating_sub(1))).copied().unwrap_or(0) as f64 / 1000.0 };
+    let mut statuses = [0u64; 6];
+    let mut hits = 0;
+    for r in &results {
+        for (a, b) in statuses.iter_mut().zip(r.statuses) {
+            *a += b;
+        }
+        hits += r.dedup_hits;
+    }
+    println!(
+        "{label}: {n} requests ({uniques} distinct records, ~{body_bytes} bytes each, {dup:.0}% duplicates) over {conns} connections in {secs:.2} s",
+        label = args.label,
+        dup = args.duplicates * 100.0,
+        secs = elapsed.as_secs_f64()
+    );
+    println!(
+        "{label}: {rps:.0} requests/s  latency p50 {p50:.2} ms  p99 {p99:.2} ms  p99.9 {p999:.2} ms  max {max:.2} ms",
+        label = args.label,
+        rps = n as f64 / elapsed.as_secs_f64(),
+        p50 = pct(0.50),
+        p99 = pct(0.99),
+        p999 = pct(0.999),
+        max = lat.last().copied().unwrap_or(0) as f64 / 1000.0
+    );
+    println!(
+        "{label}: answers 200={} 202={} 401={} 429={} 503={} other={}  X-Dedup hits={hits}",
+        statuses[0],
+        statuses[1],
+        statuses[2],
+        statuses[3],
+        statuses[4],
+        statuses[5],
+        label = args.label
+    );
+    if let Some(s) = &spawned {
+        // Let the last checkpoint settle, then read the server's resident memory.
+        std::thread::sleep(Duration::from_millis(200));
+        if let Some(kib) = rss_kib(s.child.id()) {
+            println!("{}: server RSS {:.1} MiB with {uniques} stored outcomes", args.label, kib as f64 / 1024.0);
+        }
+    }
+    drop(spawned);
+    Ok(())
+}

@@ -1,0 +1,89 @@
+// Compiled with `tsc --noEmit` (make test-node): the generated index.d.ts must
+// describe this typical use. It is never run, only type-checked.
+
+import {
+  type BuildInput,
+  type Pcs,
+  type SignatureCheck,
+  type VerifyParams,
+  type VerifyResult,
+  Ring,
+  Verifier,
+  buildPcs,
+  canonicalPayload,
+  digest,
+  generateEd25519Keypair,
+  parsePcs,
+  pcsId,
+  signEd25519,
+  signHmac,
+  signHmacMany,
+  signHmacManyAsync,
+  validate,
+  verify,
+  verifyMany,
+} from '@fractal-lba/client'
+
+const input: BuildInput = {
+  merkle_root: 'a'.repeat(64),
+  epoch: 1,
+  shard_id: 'shard-001',
+  scales: [2, 4, 8, 16, 32],
+  N_j: { '2': 3, '4': 5, '8': 9, '16': 17, '32': 31 },
+  coh_star: 0.73,
+  r: 0.87,
+  seed: 42n,
+}
+const params: VerifyParams = { tolD: 0.15, budgetTol: 0.01 }
+const record: Pcs = buildPcs(input, params)
+validate(record)
+
+const id: string = pcsId(record.merkle_root, record.epoch, record.shard_id)
+const payload: Buffer = canonicalPayload(record)
+const hash: Buffer = digest(record)
+const keys = generateEd25519Keypair()
+const signed: Pcs = { ...record, sig: signHmac(record, 'tenant-secret') }
+const edSig: string = signEd25519(record, keys.seed)
+const many: string[] = signHmacMany([record, record], Buffer.from('tenant-secret'))
+
+const verifier = new Verifier()
+verifier.addHmacKey('tenant-secret')
+verifier.addEd25519PublicKey(keys.publicKey)
+verifier.addKey('hmac', 'previous-secret')
+const size: number = verifier.size
+verifier.verify(signed)
+const checks: SignatureCheck[] = verifier.verifyMany([signed, record])
+const firstValid: boolean = checks[0].valid
+
+const outcome: VerifyResult = verify(parsePcs(JSON.stringify(signed)), params)
+const outcomes: VerifyResult[] = verifyMany([record])
+const recomputed: number | undefined = outcome.recomputed_D_hat
+
+const ring = Ring.withShards([{ name: 'a' }, { name: 'b', weight: 2, healthy: true }])
+ring.setHealthy('a', false)
+const owner: string = ring.pick(record.pcs_id)
+const replicas: string[] = ring.pickN(record.pcs_id, 1)
+const moves = ring.plan(new Ring(), ['k1', 'k2'])
+const healthy: number = ring.stats().healthyShards
+
+async function batches(): Promise<void> {
+  const sigs: string[] = await signHmacManyAsync([record], 'tenant-secret')
+  const results: SignatureCheck[] = await verifier.verifyManyAsync([signed])
+  void sigs
+  void results
+}
+
+try {
+  validate({ ...record, coh_star: 2 })
+} catch (e) {
+  const err = e as Error & { code?: string; field?: string; kind?: string }
+  const msg: string = `${err.code} ${err.field} ${err.kind} ${err.message}`
+  void msg
+}
+
+// @ts-expect-error epoch must be a number or bigint
+pcsId('root', '1', 'shard')
+// @ts-expect-error a record needs its required fields
+signHmac({ epoch: 1 }, 'key')
+
+void [id, payload, hash, edSig, many, size, firstValid, outcomes, recomputed, owner, replicas, moves, healthy, batches]

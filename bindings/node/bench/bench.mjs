@@ -1,0 +1,192 @@
+// Benchmark: the SDK's HMAC signing and signature verification, single and
+// batch, against a pure-JavaScript implementation of SPEC §3–4 written here
+// (JSON.stringify + node:crypto), in the same run. Prints a table; asserts no
+// timing. It does check that both sides produce the same signatures first.
+//
+//   node bench/bench.mjs [--batch 1000] [--ms 400]
+
+import assert from 'node:assert/strict'
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
+import os from 'node:os'
+import { parseArgs } from 'node:util'
+
+import { Verifier, signHmac, signHmacMany, signHmacManyAsync } from '@fractal-lba/client'
+
+const { values: opts } = parseArgs({
+  options: { batch: { type: 'string', default: '1000' }, ms: { type: 'string', default: '400' } },
+})
+const BATCH = Number(opts.batch)
+const MS = Number(opts.ms)
+const KEY = 'bench-tenant-secret'
+
+// ---------------------------------------------------------------- pure JS, SPEC §3–4
+
+function round9(x) {
+  if (!Number.isFinite(x)) throw new Error('NaN and Infinity cannot be signed')
+  const y = x * 1e9
+  const a = Math.abs(y)
+  let n = Math.floor(a)
+  if (a - n >= 0.5) n += 1 // half away from zero
+  const r = (y < 0 ? -n : n) / 1e9
+  return r === 0 ? 0 : r // no -0
+}
+
+function jsDigest(p) {
+  // Keys in UTF-16 code-unit order; JSON.stringify writes RFC 8785 numbers and strings.
+  const payload = JSON.stringify({
+    D_hat: round9(p.D_hat),
+    budget: round9(p.budget),
+    coh_star: round9(p.coh_star),
+    epoch: p.epoch,
+    merkle_root: p.merkle_root,
+    pcs_id: p.pcs_id,
+    r: round9(p.r),
+    shard_id: p.shard_id,
+  })
+  return createHash('sha256').update(payload).digest()
+}
+
+const jsSignHmac = (p, key) => createHmac('sha256', key).update(jsDigest(p)).digest('base64')
+
+const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
+function jsVerifyHmac(p, key) {
+  if (typeof p.sig !== 'string' || p.sig === '' || !B64.test(p.sig)) return false
+  const got = Buffer.from(p.sig, 'base64')
+  if (got.length !== 32 || got.toString('base64') !== p.sig) return false
+  const want = createHmac('sha256', key).update(jsDigest(p)).digest()
+  return timingSafeEqual(got, want)
+}
+
+// ---------------------------------------------------------------- data
+
+function record(i) {
+  const merkle_root = createHash('sha256').update(`input-${i}`).digest('hex')
+  const shard_id = `shard-${String(i % 16).padStart(3, '0')}`
+  const epoch = 1_700_000_000 + i
+  return {
+    pcs_id: createHash('sha256').update(`${merkle_root}|${epoch}|${shard_id}`).digest('hex'),
+    schema: 'fractal-lba-kakeya',
+    version: '0.1',
+    shard_id,
+    epoch,
+    attempt: 1,
+    seed: i,
+    scales: [2, 4, 8, 16, 32],
+    N_j: { 2: 3, 4: 5, 8: 9, 16: 17, 32: 31 },
+    coh_star: 0.73 + (i % 7) / 100,
+    v_star: [0.12, 0.98],
+    D_hat: 0.866733469 + (i % 5) / 1000,
+    r: 0.87,
+    regime: 'sticky',
+    budget: 0.285 + (i % 3) / 1000,
+    merkle_root,
+  }
+}
+
+const records = Array.from({ length: BATCH }, (_, i) => record(i))
+const signed = records.map((p) => ({ ...p, sig: signHmac(p, KEY) }))
+const verifier = new Verifier()
+verifier.addHmacKey(KEY)
+
+// Same bytes on both sides before timing anything.
+for (const p of signed) {
+  assert.equal(jsSignHmac(p, KEY), p.sig)
+  assert.equal(jsVerifyHmac(p, KEY), true)
+}
+assert.deepEqual(signHmacMany(records, KEY), signed.map((p) => p.sig))
+assert.ok(verifier.verifyMany(signed).every((c) => c.valid))
+
+// ---------------------------------------------------------------- timing
+
+let sink = 0
+/** Runs `fn` (which handles `per` records) for about MS ms; returns ns per record. */
+async function time(fn, per) {
+  for (let i = 0; i < 3; i++) await fn(i) // warm-up
+  let iters = 0
+  const start = process.hrtime.bigint()
+  const deadline = start + BigInt(MS) * 1_000_000n
+  let now = start
+  while (now < deadline) {
+    await fn(iters++)
+    now = process.hrtime.bigint()
+  }
+  return Number(now - start) / (iters * per)
+}
+
+const single = (f) => (i) => {
+  sink += f(i % BATCH)
+}
+
+const rows = []
+async function row(name, sdk, js, per) {
+  const s = await time(sdk, per)
+  const j = await time(js, per)
+  rows.push([name, s, j])
+}
+
+await row(
+  'signHmac, one record',
+  single((i) => signHmac(records[i], KEY).length),
+  single((i) => jsSignHmac(records[i], KEY).length),
+  1,
+)
+await row(
+  `signHmacMany, batch of ${BATCH}`,
+  () => {
+    sink += signHmacMany(records, KEY).length
+  },
+  () => {
+    sink += records.map((p) => jsSignHmac(p, KEY)).length
+  },
+  BATCH,
+)
+await row(
+  `signHmacManyAsync, batch of ${BATCH}`,
+  async () => {
+    sink += (await signHmacManyAsync(records, KEY)).length
+  },
+  () => {
+    sink += records.map((p) => jsSignHmac(p, KEY)).length
+  },
+  BATCH,
+)
+await row(
+  'Verifier.verify, one record',
+  single((i) => {
+    verifier.verify(signed[i])
+    return 1
+  }),
+  single((i) => (jsVerifyHmac(signed[i], KEY) ? 1 : 0)),
+  1,
+)
+await row(
+  `Verifier.verifyMany, batch of ${BATCH}`,
+  () => {
+    sink += verifier.verifyMany(signed).length
+  },
+  () => {
+    sink += signed.filter((p) => jsVerifyHmac(p, KEY)).length
+  },
+  BATCH,
+)
+await row(
+  `Verifier.verifyManyAsync, batch of ${BATCH}`,
+  async () => {
+    sink += (await verifier.verifyManyAsync(signed)).length
+  },
+  () => {
+    sink += signed.filter((p) => jsVerifyHmac(p, KEY)).length
+  },
+  BATCH,
+)
+
+const fmt = (ns) => (ns / 1000).toFixed(2)
+const ops = (ns) => Math.round(1e9 / ns).toLocaleString('en-US')
+console.log(`Node ${process.version}, ${os.cpus()[0]?.model ?? 'cpu'} ×${os.cpus().length}, ${MS} ms per cell, HMAC-SHA256 (SPEC §3–4)`)
+console.log('')
+console.log('| operation | SDK µs/record | pure JS µs/record | SDK records/s | pure JS records/s | SDK speed-up |')
+console.log('|---|---:|---:|---:|---:|---:|')
+for (const [name, s, j] of rows) {
+  console.log(`| ${name} | ${fmt(s)} | ${fmt(j)} | ${ops(s)} | ${ops(j)} | ${(j / s).toFixed(2)}× |`)
+}
+if (sink === 42) console.log('') // keep results alive

@@ -23,4 +23,13 @@ for f in smoke.cjs smoke.mjs; do
     *) echo "pack-smoke: $f loaded the package from outside the install directory" >&2; exit 1 ;;
   esac
 done
+# Without a fitting addon the generated loader must fail loudly, not half-load.
+rm node_modules/@fractal-lba/client/*.node
+node -e '
+try { require("@fractal-lba/client") } catch (e) {
+  if (!/Cannot find native binding/.test(e.message)) throw e
+  console.log("without its addon: " + e.message.split("\n")[0])
+  process.exit(0)
+}
+console.error("pack-smoke: the package loaded without its addon"); process.exit(1)'
 echo "pack-smoke: the packed tarball installs and works from $tmp/app"

@@ -1,0 +1,133 @@
+/* A C caller of include/fractal.h: compiled with -Wall -Wextra -Werror against
+ * the static library and run under valgrind by `make check-memory`. It checks
+ * the SPEC §3 example against the values the golden oracle computed
+ * (golden/canonical.json, tcId 1) and exercises every handle's lifecycle and
+ * error path from C. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fractal.h"
+
+static int failures = 0;
+
+#define CHECK(cond, ...)                                   \
+  do {                                                     \
+    if (!(cond)) {                                         \
+      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+      fprintf(stderr, __VA_ARGS__);                        \
+      fprintf(stderr, "\n");                               \
+      failures++;                                          \
+    }                                                      \
+  } while (0)
+
+#define S(lit) (const uint8_t *)(lit), strlen(lit)
+
+static const char *MERKLE = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+static const char *PCS_ID = "a687cafc6f56b4da5a9854606076663877ea5e3660cd739af9147d0904665da2";
+static const char *CANONICAL =
+    "{\"D_hat\":1.41,\"budget\":0.42,\"coh_star\":0.73,\"epoch\":1,\"merkle_root\":\""
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"pcs_id\":\""
+    "a687cafc6f56b4da5a9854606076663877ea5e3660cd739af9147d0904665da2\",\"r\":0.87,\"shard_id\":\"shard-001\"}";
+static const char *HMAC_KEY = "golden-hmac-key/v1/\xce\xba\xce\xbb\xce\xb5\xce\xb9\xce\xb4\xce\xaf";
+static const char *SIG_HMAC = "Mttc0cH+0fAjegaAYxHi65Rc9VUC9z8FHwnW7YPPx0o=";
+static const char *SEED = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA=";
+static const char *PUBLIC = "ebVWLo/mVPlAeLES6KmLp5AfhTrmlb7X4OORC60ElmQ=";
+static const char *SIG_ED =
+    "M+DTY6ifemcLv5udR+iEOwj9v1Fp0UTL2KOtfN2cWRFg0HLbelBmTiCuMsucnTs5wkNGuhbBm/JRxtemyILNCw==";
+
+static FractalFields spec_fields(void) {
+  FractalFields f;
+  f.pcs_id = (const uint8_t *)PCS_ID;
+  f.pcs_id_len = strlen(PCS_ID);
+  f.merkle_root = (const uint8_t *)MERKLE;
+  f.merkle_root_len = strlen(MERKLE);
+  f.shard_id = (const uint8_t *)"shard-001";
+  f.shard_id_len = 9;
+  f.epoch = 1;
+  f.d_hat = 1.41;
+  f.coh_star = 0.73;
+  f.r = 0.87;
+  f.budget = 0.42;
+  return f;
+}
+
+int main(void) {
+  FractalError err = {NULL, NULL};
+  FractalBytes out = {NULL, 0};
+  FractalFields f = spec_fields();
+
+  char id[FRACTAL_PCS_ID_LEN];
+  CHECK(fractal_pcs_id(S(MERKLE), 1, S("shard-001"), (uint8_t *)id, sizeof id, &err) == FRACTAL_STATUS_OK, "pcs_id");
+  CHECK(memcmp(id, PCS_ID, sizeof id) == 0, "pcs_id value");
+
+  CHECK(fractal_canonical_fields(f, &out, &err) == FRACTAL_STATUS_OK, "canonical");
+  CHECK(out.len == strlen(CANONICAL) && memcmp(out.ptr, CANONICAL, out.len) == 0, "canonical bytes");
+  fractal_bytes_free(&out);
+
+  char sig[FRACTAL_HMAC_SIG_LEN];
+  CHECK(fractal_sign_hmac_fields(f, S(HMAC_KEY), (uint8_t *)sig, sizeof sig, &err) == FRACTAL_STATUS_OK, "hmac");
+  CHECK(memcmp(sig, SIG_HMAC, sizeof sig) == 0, "hmac value %.44s", sig);
+
+  FractalEd25519Key *key = NULL;
+  CHECK(fractal_ed25519_key_from_seed(S(SEED), &key, &err) == FRACTAL_STATUS_OK, "seed");
+  char esig[FRACTAL_ED25519_SIG_LEN];
+  CHECK(fractal_ed25519_key_sign_fields(key, f, (uint8_t *)esig, sizeof esig, &err) == FRACTAL_STATUS_OK, "ed25519");
+  CHECK(memcmp(esig, SIG_ED, sizeof esig) == 0, "ed25519 value");
+  fractal_ed25519_key_free(key);
+
+  FractalVerifierBuilder *b = fractal_verifier_builder_new();
+  CHECK(fractal_verifier_builder_add_hmac_key(b, S("old"), &err) == FRACTAL_STATUS_OK, "key 1");
+  CHECK(fractal_verifier_builder_add_hmac_key(b, S(HMAC_KEY), &err) == FRACTAL_STATUS_OK, "key 2");
+  CHECK(fractal_verifier_builder_add_ed25519_public_key(b, S(PUBLIC), &err) == FRACTAL_STATUS_OK, "key 3");
+  FractalStatus st = fractal_verifier_builder_add_ed25519_public_key(b, S("not base64"), &err);
+  CHECK(st == FRACTAL_STATUS_INVALID_KEY && err.message != NULL, "bad public key: %u", (unsigned)st);
+  fractal_error_free(&err);
+  const FractalVerifier *v = fractal_verifier_builder_build(b);
+  CHECK(fractal_verifier_key_count(v) == 3, "key count");
+  CHECK(fractal_verifier_verify_fields(v, f, S(SIG_HMAC), &err) == FRACTAL_STATUS_OK, "verify hmac");
+  CHECK(fractal_verifier_verify_fields(v, f, S(SIG_ED), &err) == FRACTAL_STATUS_OK, "verify ed25519");
+  FractalFields tampered = f;
+  tampered.r = 0.88;
+  st = fractal_verifier_verify_fields(v, tampered, S(SIG_HMAC), &err);
+  CHECK(st == FRACTAL_STATUS_SIGNATURE_INVALID && err.field && strcmp(err.field, "sig") == 0, "tampered");
+  fractal_error_free(&err);
+  st = fractal_verifier_verify_fields(v, f, NULL, 0, &err);
+  CHECK(st == FRACTAL_STATUS_SIGNATURE_MISSING, "missing sig");
+  fractal_error_free(&err);
+  fractal_verifier_free(v);
+
+  const char *bad = "{\"pcs_id\": 7}";
+  st = fractal_validate_json(S(bad), &err);
+  CHECK(st == FRACTAL_STATUS_INVALID_FIELD && err.field && strcmp(err.field, "pcs_id") == 0, "field named");
+  fractal_error_free(&err);
+
+  FractalRing *ring = NULL;
+  CHECK(fractal_ring_new(150, &ring, &err) == FRACTAL_STATUS_OK, "ring");
+  CHECK(fractal_ring_add_shard(ring, S("a"), 1, &err) == FRACTAL_STATUS_OK, "add a");
+  CHECK(fractal_ring_add_shard(ring, S("b"), 1, &err) == FRACTAL_STATUS_OK, "add b");
+  CHECK(fractal_ring_add_shard(ring, S("c"), 1, &err) == FRACTAL_STATUS_OK, "add c");
+  CHECK(fractal_ring_pick(ring, S("key-1"), &out, &err) == FRACTAL_STATUS_OK, "pick");
+  CHECK(out.len == 1 && out.ptr[0] == 'c', "pick(key-1) = c (golden ring.json tcId 3)");
+  fractal_bytes_free(&out);
+  CHECK(fractal_ring_pick_n(ring, S("key-1"), 2, &out, &err) == FRACTAL_STATUS_OK, "pick_n");
+  CHECK(out.len == 9 && memcmp(out.ptr, "[\"c\",\"b\"]", 9) == 0, "pick_n(key-1, 2) = [c, b] (tcId 10)");
+  fractal_bytes_free(&out);
+  CHECK(fractal_ring_set_healthy(ring, S("c"), false, &err) == FRACTAL_STATUS_OK, "mark");
+  CHECK(fractal_ring_pick(ring, S("key-1"), &out, &err) == FRACTAL_STATUS_OK, "pick after mark");
+  CHECK(out.len == 1 && out.ptr[0] == 'b', "walks on to b");
+  fractal_bytes_free(&out);
+  CHECK(fractal_ring_remove_shard(ring, S("zzz"), &err) == FRACTAL_STATUS_RING, "remove unknown");
+  fractal_error_free(&err);
+  FractalRingStats stats;
+  CHECK(fractal_ring_stats(ring, &stats, &err) == FRACTAL_STATUS_OK && stats.points == 450 && stats.healthy_shards == 2,
+        "stats");
+  fractal_ring_free(ring);
+
+  if (failures) {
+    fprintf(stderr, "abi_smoke: %d failure(s)\n", failures);
+    return 1;
+  }
+  printf("abi_smoke: ok (fractal %s)\n", fractal_version());
+  return 0;
+}

@@ -53,10 +53,16 @@ pub(crate) fn raise(py: Python<'_>, e: fractal_core::Error) -> PyErr {
 pub(crate) fn raise_with_context(py: Python<'_>, e: fractal_core::Error, context: Option<&str>) -> PyErr {
     let kind = e.kind();
     let field = e.field().map(str::to_owned);
-    let msg = match context {
+    let mut msg = match context {
         Some(c) => format!("{c}: {e}"),
         None => e.to_string(),
     };
+    // Every message names its field (the core's `signature missing` does not).
+    if let Some(f) = &field {
+        if !msg.contains(&format!("`{f}`")) {
+            msg.push_str(&format!(" (field `{f}`)"));
+        }
+    }
     let err = match kind {
         "invalid_json" | "invalid_field" | "validation" => ValidationError::new_err(msg),
         "signature_missing" | "signature_invalid" => SignatureError::new_err(msg),

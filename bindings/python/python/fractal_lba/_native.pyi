@@ -5,6 +5,35 @@ from typing import Any, Mapping, Optional, Tuple, Union, final
 
 from .types import PCS, FaultTolerance, Move, RingStats, ShardSpec, VerifyResult
 
+__all__ = [
+    "CORE_VERSION",
+    "FractalError",
+    "InvalidArgumentError",
+    "InvalidKeyError",
+    "MAX_EPOCH",
+    "Ring",
+    "RingError",
+    "SCHEMA",
+    "SignatureError",
+    "ValidationError",
+    "Verifier",
+    "VerifyParams",
+    "__version__",
+    "build_pcs",
+    "canonical_payload",
+    "digest",
+    "ed25519_public_key",
+    "generate_ed25519_keypair",
+    "parse_pcs",
+    "pcs_id",
+    "sign_ed25519",
+    "sign_hmac",
+    "sign_hmac_many",
+    "validate",
+    "verify",
+    "verify_many",
+]
+
 __version__: str
 CORE_VERSION: str
 SCHEMA: str
@@ -93,8 +122,8 @@ def parse_pcs(data: Union[str, bytes, bytearray]) -> PCS:
 class VerifyParams:
     """Verification parameters (SPEC §5); every argument defaults to the contract's value."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         tol_d: Optional[float] = None,
         tol_coh: Optional[float] = None,
@@ -104,7 +133,7 @@ class VerifyParams:
         base: Optional[float] = None,
         d0: Optional[float] = None,
         budget_tol: Optional[float] = None,
-    ) -> None: ...
+    ) -> VerifyParams: ...
     @property
     def tol_d(self) -> float: ...
     @property
@@ -128,12 +157,12 @@ class VerifyParams:
 class Verifier:
     """Checks record signatures against several keys (valid under any of them)."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         hmac_keys: Optional[Sequence[_Key]] = None,
         ed25519_public_keys: Optional[Sequence[str]] = None,
-    ) -> None: ...
+    ) -> Verifier: ...
     def add_hmac_key(self, key: _Key) -> None:
         """Adds an HMAC-SHA256 secret."""
     def add_ed25519_public_key(self, public_b64: str) -> None:
@@ -148,12 +177,12 @@ class Verifier:
 class Ring:
     """A consistent-hash ring of shards (SPEC §7)."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         shards: Optional[Sequence[Union[str, ShardSpec]]] = None,
         *,
         vnodes: Optional[int] = None,
-    ) -> None: ...
+    ) -> Ring: ...
     def add_shard(self, name: str, weight: Optional[int] = None) -> None:
         """Adds a healthy shard."""
     def remove_shard(self, name: str) -> None:

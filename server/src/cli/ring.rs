@@ -68,9 +68,10 @@ pub struct PickArgs {
     /// Virtual nodes per unit of weight.
     #[arg(long, default_value_t = DEFAULT_VNODES)]
     vnodes: u32,
-    /// How many distinct healthy shards to return per key (pick_n).
-    #[arg(long, default_value_t = 1)]
-    n: usize,
+    /// Return this many distinct healthy shards per key (pick_n, printed as
+    /// `shards`); without it, the one owner (pick, printed as `shard`).
+    #[arg(long)]
+    n: Option<usize>,
     #[command(flatten)]
     keys: KeysArgs,
 }
@@ -87,10 +88,9 @@ impl PickArgs {
         let ring = Ring::with_shards(self.vnodes, &specs)?;
         let mut picks = Vec::new();
         for key in self.keys.read()? {
-            let pick = if self.n == 1 {
-                json!({ "key": key, "shard": ring.pick(key.as_bytes())? })
-            } else {
-                json!({ "key": key, "shards": ring.pick_n(key.as_bytes(), self.n)? })
+            let pick = match self.n {
+                None => json!({ "key": key, "shard": ring.pick(key.as_bytes())? }),
+                Some(n) => json!({ "key": key, "shards": ring.pick_n(key.as_bytes(), n)? }),
             };
             picks.push(pick);
         }

@@ -201,25 +201,66 @@ impl Signed {
     }
 }
 
+/// Names of the signed fields and `sig`, in the order [`Keys`] holds them.
+const SIGNED_NAMES: [&str; 9] = ["pcs_id", "merkle_root", "epoch", "shard_id", "D_hat", "coh_star", "r", "budget", "sig"];
+const SIGNED_CNAMES: [&std::ffi::CStr; 9] =
+    [c"pcs_id", c"merkle_root", c"epoch", c"shard_id", c"D_hat", c"coh_star", c"r", c"budget", c"sig"];
+
+/// How the signed fields' property keys are looked up: by static C strings
+/// (one record), or by JavaScript strings created once per batch, which saves
+/// the engine converting the nine names again for every record.
+pub(crate) enum Keys<'e> {
+    Static,
+    Cached(Vec<JsString<'e>>),
+}
+
+impl<'e> Keys<'e> {
+    pub(crate) fn cached(env: &'e Env) -> Res<Keys<'e>> {
+        let mut keys = Vec::with_capacity(SIGNED_NAMES.len());
+        for name in SIGNED_NAMES {
+            keys.push(env.create_string(name)?);
+        }
+        Ok(Keys::Cached(keys))
+    }
+
+    fn get<'o>(&self, obj: &Object<'o>, i: usize) -> Res<Option<Unknown<'o>>> {
+        let v: Unknown = match self {
+            Keys::Static => obj.get_c_named_property_unchecked(SIGNED_CNAMES[i])?,
+            Keys::Cached(keys) => obj.get_property_unchecked(keys[i])?,
+        };
+        match v.get_type()? {
+            ValueType::Undefined | ValueType::Null => Ok(None),
+            _ => Ok(Some(v)),
+        }
+    }
+
+    fn read<'o, T>(&self, obj: &Object<'o>, i: usize, read: impl FnOnce(Unknown<'o>, &str) -> Res<T>) -> Res<Option<T>> {
+        match self.get(obj, i)? {
+            Some(v) => read(v, SIGNED_NAMES[i]).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
 /// Reads only what signing needs: the eight signed fields, with the same
 /// requiredness and defaults as the core's parser.
-pub(crate) fn signed(obj: &Object) -> Res<Signed> {
+pub(crate) fn signed(obj: &Object, keys: &Keys) -> Res<Signed> {
     Ok(Signed {
-        pcs_id: req(opt(obj, "pcs_id", string)?, "pcs_id")?,
-        merkle_root: req(opt(obj, "merkle_root", string)?, "merkle_root")?,
-        epoch: req(opt(obj, "epoch", epoch)?, "epoch")?,
-        shard_id: req(opt(obj, "shard_id", string)?, "shard_id")?,
-        d_hat: opt(obj, "D_hat", number)?.unwrap_or(0.0),
-        coh_star: opt(obj, "coh_star", number)?.unwrap_or(0.0),
-        r: opt(obj, "r", number)?.unwrap_or(0.0),
-        budget: opt(obj, "budget", number)?.unwrap_or(0.0),
+        pcs_id: req(keys.read(obj, 0, string)?, "pcs_id")?,
+        merkle_root: req(keys.read(obj, 1, string)?, "merkle_root")?,
+        epoch: req(keys.read(obj, 2, epoch)?, "epoch")?,
+        shard_id: req(keys.read(obj, 3, string)?, "shard_id")?,
+        d_hat: keys.read(obj, 4, number)?.unwrap_or(0.0),
+        coh_star: keys.read(obj, 5, number)?.unwrap_or(0.0),
+        r: keys.read(obj, 6, number)?.unwrap_or(0.0),
+        budget: keys.read(obj, 7, number)?.unwrap_or(0.0),
     })
 }
 
 /// The signed fields plus `sig`, for signature checks.
-pub(crate) fn signed_with_sig(obj: &Object) -> Res<(Signed, Option<String>)> {
-    let s = signed(obj)?;
-    let sig = opt(obj, "sig", string)?;
+pub(crate) fn signed_with_sig(obj: &Object, keys: &Keys) -> Res<(Signed, Option<String>)> {
+    let s = signed(obj, keys)?;
+    let sig = keys.read(obj, 8, string)?;
     Ok((s, sig))
 }
 

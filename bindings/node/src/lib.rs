@@ -19,7 +19,7 @@ use napi::bindgen_prelude::*;
 use napi::Env;
 use napi_derive::napi;
 
-use crate::convert::{Signed, record};
+use crate::convert::{Keys, Signed, record};
 use crate::error::{Failure, Res, ToJs};
 
 pub use ring::Ring;
@@ -184,7 +184,7 @@ pub fn pcs_id(env: &Env, merkle_root: Unknown, epoch: Unknown, shard_id: Unknown
 }
 
 fn signed_arg(v: Unknown) -> Res<Signed> {
-    convert::signed(&record(v, "record")?)
+    convert::signed(&record(v, "record")?, &Keys::Static)
 }
 
 fn payload(s: &Signed) -> Res<Vec<u8>> {
@@ -222,11 +222,12 @@ pub fn sign_hmac(env: &Env, record: Unknown, key: Unknown) -> Result<String> {
 }
 
 /// Reads the records of a batch call, naming the index of a bad one.
-pub(crate) fn signed_batch(records: Unknown) -> Res<Vec<Signed>> {
+pub(crate) fn signed_batch(env: &Env, records: Unknown) -> Res<Vec<Signed>> {
     let items = convert::batch(records, "records")?;
+    let keys = Keys::cached(env)?;
     let mut out = Vec::with_capacity(items.len());
     for (i, v) in items.into_iter().enumerate() {
-        out.push(signed_arg(v).map_err(|f| f.at(i))?);
+        out.push(record(v, "record").and_then(|o| convert::signed(&o, &keys)).map_err(|f| f.at(i))?);
     }
     Ok(out)
 }
@@ -241,7 +242,7 @@ pub(crate) fn hmac_all(signed: &[Signed], key: &[u8]) -> std::result::Result<Vec
 pub fn sign_hmac_many(env: &Env, records: Unknown, key: Unknown) -> Result<Vec<String>> {
     let run = || -> Res<Vec<String>> {
         let key = convert::bytes(key, "key")?;
-        hmac_all(&signed_batch(records)?, &key)
+        hmac_all(&signed_batch(env, records)?, &key)
     };
     run().js(env)
 }

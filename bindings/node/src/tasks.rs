@@ -68,7 +68,7 @@ impl Task for VerifyMany {
 pub fn sign_hmac_many_async(env: &Env, records: Unknown, key: Unknown) -> Result<AsyncTask<SignMany>> {
     let run = || -> Res<AsyncTask<SignMany>> {
         let key = convert::bytes(key, "key")?;
-        let signed = crate::signed_batch(records)?;
+        let signed = crate::signed_batch(env, records)?;
         Ok(AsyncTask::new(SignMany { signed, key }))
     };
     run().js(env)

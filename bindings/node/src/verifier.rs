@@ -6,7 +6,7 @@ use napi::Env;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::convert::{self, Signed, record};
+use crate::convert::{self, Keys, Signed, record};
 use crate::error::{Res, ToJs, code_of};
 use crate::tasks::VerifyMany;
 
@@ -123,7 +123,7 @@ impl Verifier {
     #[napi(ts_args_type = "record: Pcs")]
     pub fn verify(&self, env: &Env, record: Unknown) -> Result<()> {
         let run = || -> Res<()> {
-            let (signed, sig) = convert::signed_with_sig(&convert::record(record, "record")?)?;
+            let (signed, sig) = convert::signed_with_sig(&convert::record(record, "record")?, &Keys::Static)?;
             Ok(check(&self.inner, &signed, sig.as_deref())?)
         };
         run().js(env)
@@ -135,9 +135,10 @@ impl Verifier {
     pub fn verify_many(&self, env: &Env, records: Unknown) -> Result<Vec<SignatureCheck>> {
         let run = || -> Res<Vec<SignatureCheck>> {
             let items = convert::batch(records, "records")?;
+            let keys = Keys::cached(env)?;
             let mut out = Vec::with_capacity(items.len());
             for v in items {
-                out.push(match read_one(v)? {
+                out.push(match read_one(v, &keys)? {
                     Ok((signed, sig)) => SignatureCheck::of(check(&self.inner, &signed, sig.as_deref())),
                     Err(e) => SignatureCheck::of(Err(e)),
                 });
@@ -153,9 +154,10 @@ impl Verifier {
     pub fn verify_many_async(&self, env: &Env, records: Unknown) -> Result<AsyncTask<VerifyMany>> {
         let run = || -> Res<AsyncTask<VerifyMany>> {
             let items = convert::batch(records, "records")?;
+            let keys = Keys::cached(env)?;
             let mut read = Vec::with_capacity(items.len());
             for v in items {
-                read.push(read_one(v)?);
+                read.push(read_one(v, &keys)?);
             }
             Ok(AsyncTask::new(VerifyMany { verifier: self.inner.clone(), records: read }))
         };
@@ -167,8 +169,8 @@ impl Verifier {
 /// `Err(..)` only when the JavaScript engine itself failed.
 pub(crate) type Read = std::result::Result<(Signed, Option<String>), CoreError>;
 
-fn read_one(v: Unknown) -> Res<Read> {
-    let read = record(v, "record").and_then(|o| convert::signed_with_sig(&o));
+fn read_one(v: Unknown, keys: &Keys) -> Res<Read> {
+    let read = record(v, "record").and_then(|o| convert::signed_with_sig(&o, keys));
     match read {
         Ok(x) => Ok(Ok(x)),
         Err(crate::error::Failure::Core { error, .. }) => Ok(Err(error)),

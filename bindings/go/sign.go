@@ -6,7 +6,6 @@ import "C"
 import (
 	"runtime"
 	"sync"
-
 )
 
 // PCSID returns pcs_id(merkleRoot, epoch, shardID) (SPEC §2): the lowercase hex
@@ -227,4 +226,3 @@ func (k *Ed25519Key) signJSON(data []byte) (string, error) {
 	}
 	return string(buf[:]), nil
 }
-

@@ -4,7 +4,8 @@
 //! reads JavaScript values (strictly, naming the field on any problem — see
 //! `convert.rs`), calls the core, and turns its errors into JavaScript errors
 //! with a stable `code` (see `error.rs`). No function here panics on bad input;
-//! the core returns errors, and napi-rs catches what would unwind anyway.
+//! the core returns errors, and every export is `catch_unwind` so that a bug
+//! surfaces as a JavaScript error rather than aborting the process.
 
 #![deny(clippy::unwrap_used)]
 
@@ -172,7 +173,7 @@ pub struct Ed25519KeyPair {
 // Functions.
 
 /// `lowercase_hex(SHA-256(merkle_root + "|" + epoch + "|" + shard_id))` (SPEC §2).
-#[napi(ts_args_type = "merkleRoot: string, epoch: number | bigint, shardId: string")]
+#[napi(catch_unwind, ts_args_type = "merkleRoot: string, epoch: number | bigint, shardId: string")]
 pub fn pcs_id(env: &Env, merkle_root: Unknown, epoch: Unknown, shard_id: Unknown) -> Result<String> {
     let run = || -> Res<String> {
         let root = convert::string(merkle_root, "merkle_root")?;
@@ -193,13 +194,13 @@ fn payload(s: &Signed) -> Res<Vec<u8>> {
 
 /// The canonical signing payload (SPEC §3): RFC 8785 JSON of the eight signed
 /// fields, numbers rounded to 9 decimals. Only those fields are read.
-#[napi(ts_args_type = "record: Pcs")]
+#[napi(catch_unwind, ts_args_type = "record: Pcs")]
 pub fn canonical_payload(env: &Env, record: Unknown) -> Result<Buffer> {
     signed_arg(record).and_then(|s| payload(&s)).map(Buffer::from).js(env)
 }
 
 /// SHA-256 of the canonical payload (32 bytes): what is signed.
-#[napi(ts_args_type = "record: Pcs")]
+#[napi(catch_unwind, ts_args_type = "record: Pcs")]
 pub fn digest(env: &Env, record: Unknown) -> Result<Buffer> {
     signed_arg(record).and_then(|s| payload(&s)).map(|p| Buffer::from(sha256(&p).to_vec())).js(env)
 }
@@ -211,7 +212,7 @@ pub(crate) fn hmac_one(s: &Signed, key: &[u8]) -> fractal_core::Result<String> {
 /// `base64(HMAC-SHA256(key, digest))` (SPEC §4). A string key is used as its
 /// UTF-8 bytes; a Buffer/Uint8Array as is. Only the eight signed fields are
 /// read (use `validate` for the rest); the record is not modified.
-#[napi(ts_args_type = "record: Pcs, key: string | Uint8Array")]
+#[napi(catch_unwind, ts_args_type = "record: Pcs, key: string | Uint8Array")]
 pub fn sign_hmac(env: &Env, record: Unknown, key: Unknown) -> Result<String> {
     let run = || -> Res<String> {
         let key = convert::bytes(key, "key")?;
@@ -238,7 +239,7 @@ pub(crate) fn hmac_all(signed: &[Signed], key: &[u8]) -> std::result::Result<Vec
 
 /// `signHmac` over many records: one signature per record, in order. The
 /// first bad record throws, with its position in `error.index`.
-#[napi(ts_args_type = "records: Pcs[], key: string | Uint8Array")]
+#[napi(catch_unwind, ts_args_type = "records: Pcs[], key: string | Uint8Array")]
 pub fn sign_hmac_many(env: &Env, records: Unknown, key: Unknown) -> Result<Vec<String>> {
     let run = || -> Res<Vec<String>> {
         let key = convert::bytes(key, "key")?;
@@ -249,7 +250,7 @@ pub fn sign_hmac_many(env: &Env, records: Unknown, key: Unknown) -> Result<Vec<S
 
 /// `base64(Ed25519-sign(seed, digest))` (SPEC §4); `seed` is the base64 of the
 /// 32-byte private seed.
-#[napi(ts_args_type = "record: Pcs, seed: string")]
+#[napi(catch_unwind, ts_args_type = "record: Pcs, seed: string")]
 pub fn sign_ed25519(env: &Env, record: Unknown, seed: Unknown) -> Result<String> {
     let run = || -> Res<String> {
         let kp = Ed25519Keypair::from_seed_b64(&convert::text(seed, "seed")?)?;
@@ -260,7 +261,7 @@ pub fn sign_ed25519(env: &Env, record: Unknown, seed: Unknown) -> Result<String>
 }
 
 /// A new random Ed25519 key pair (from the operating system's randomness).
-#[napi]
+#[napi(catch_unwind)]
 pub fn generate_ed25519_keypair(env: &Env) -> Result<Ed25519KeyPair> {
     Ed25519Keypair::generate()
         .map(|kp| Ed25519KeyPair { seed: kp.seed_b64(), public_key: kp.public_b64() })
@@ -268,7 +269,7 @@ pub fn generate_ed25519_keypair(env: &Env) -> Result<Ed25519KeyPair> {
 }
 
 /// The public key (base64) of an Ed25519 seed (base64).
-#[napi(ts_args_type = "seed: string")]
+#[napi(catch_unwind, ts_args_type = "seed: string")]
 pub fn ed25519_public_key(env: &Env, seed: Unknown) -> Result<String> {
     let run = || -> Res<String> { Ok(Ed25519Keypair::from_seed_b64(&convert::text(seed, "seed")?)?.public_b64()) };
     run().js(env)
@@ -281,14 +282,14 @@ fn full_record(v: Unknown) -> Res<fractal_core::Pcs> {
 /// SDK-side validation (SPEC §1) before anything is signed or sent: throws
 /// `ERR_INVALID_FIELD` for a malformed record, `ERR_VALIDATION` naming the
 /// field for an invalid one; returns nothing when the record is fine.
-#[napi(ts_args_type = "record: Pcs")]
+#[napi(catch_unwind, ts_args_type = "record: Pcs")]
 pub fn validate(env: &Env, record: Unknown) -> Result<()> {
     full_record(record).and_then(|p| Ok(fractal_core::validate(&p)?)).js(env)
 }
 
 /// Verification (SPEC §5): semantic problems are an escalated outcome, not an
 /// error. Throws only for a malformed record or bad parameters.
-#[napi(ts_args_type = "record: Pcs, params?: VerifyParams")]
+#[napi(catch_unwind, ts_args_type = "record: Pcs, params?: VerifyParams")]
 pub fn verify(env: &Env, record: Unknown, params: Option<Unknown>) -> Result<VerifyResult> {
     let run = || -> Res<VerifyResult> {
         let params = convert::verify_params(params)?;
@@ -299,7 +300,7 @@ pub fn verify(env: &Env, record: Unknown, params: Option<Unknown>) -> Result<Ver
 
 /// `verify` over many records, in order. A malformed record throws, with its
 /// position in `error.index`.
-#[napi(ts_args_type = "records: Pcs[], params?: VerifyParams")]
+#[napi(catch_unwind, ts_args_type = "records: Pcs[], params?: VerifyParams")]
 pub fn verify_many(env: &Env, records: Unknown, params: Option<Unknown>) -> Result<Vec<VerifyResult>> {
     let run = || -> Res<Vec<VerifyResult>> {
         let params = convert::verify_params(params)?;
@@ -315,7 +316,7 @@ pub fn verify_many(env: &Env, records: Unknown, params: Option<Unknown>) -> Resu
 
 /// Builds a complete, valid record: computes `pcs_id`, `D_hat` (Theil–Sen),
 /// `regime` and `budget`, then validates it. Unknown input fields are refused.
-#[napi(ts_args_type = "input: BuildInput, params?: VerifyParams", ts_return_type = "Pcs")]
+#[napi(catch_unwind, ts_args_type = "input: BuildInput, params?: VerifyParams", ts_return_type = "Pcs")]
 pub fn build_pcs<'e>(env: &'e Env, input: Unknown, params: Option<Unknown>) -> Result<Object<'e>> {
     let run = || -> Res<fractal_core::Pcs> {
         let params = convert::verify_params(params)?;
@@ -330,7 +331,7 @@ pub fn build_pcs<'e>(env: &'e Env, input: Unknown, params: Option<Unknown>) -> R
 /// (SPEC §1, malformed level): `ERR_INVALID_JSON` for text that is not a JSON
 /// object, `ERR_INVALID_FIELD` naming the field otherwise. Unknown fields are
 /// dropped. Integers beyond 2^53−1 come back as `bigint`, losing nothing.
-#[napi(ts_args_type = "json: string | Uint8Array", ts_return_type = "Pcs")]
+#[napi(catch_unwind, ts_args_type = "json: string | Uint8Array", ts_return_type = "Pcs")]
 pub fn parse_pcs<'e>(env: &'e Env, json: Unknown) -> Result<Object<'e>> {
     let run = || -> Res<fractal_core::Pcs> {
         let bytes = match convert::bytes(json, "json") {
@@ -350,7 +351,7 @@ pub fn parse_pcs<'e>(env: &'e Env, json: Unknown) -> Result<Object<'e>> {
 }
 
 /// The version of the Rust core inside this addon.
-#[napi]
+#[napi(catch_unwind)]
 pub fn core_version() -> &'static str {
     fractal_core::VERSION
 }

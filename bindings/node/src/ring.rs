@@ -84,14 +84,14 @@ pub struct Ring {
 #[napi]
 impl Ring {
     /// An empty ring with `vnodes` points per unit of weight (default 150).
-    #[napi(constructor, ts_args_type = "vnodes?: number")]
+    #[napi(catch_unwind, constructor, ts_args_type = "vnodes?: number")]
     pub fn new(env: &Env, vnodes: Option<Unknown>) -> Result<Self> {
         let run = || -> Res<Self> { Ok(Ring { inner: fractal_core::Ring::new(vnodes_arg(vnodes)?)? }) };
         run().js(env)
     }
 
     /// A ring holding `shards` (built once).
-    #[napi(factory, ts_args_type = "shards: ShardSpec[], vnodes?: number")]
+    #[napi(catch_unwind, factory, ts_args_type = "shards: ShardSpec[], vnodes?: number")]
     pub fn with_shards(env: &Env, shards: Unknown, vnodes: Option<Unknown>) -> Result<Self> {
         let run = || -> Res<Self> {
             let vnodes = vnodes_arg(vnodes)?;
@@ -106,7 +106,7 @@ impl Ring {
     }
 
     /// Adds a healthy shard (`weight` default 1). `ERR_RING` if it is already there.
-    #[napi(ts_args_type = "name: string, weight?: number")]
+    #[napi(catch_unwind, ts_args_type = "name: string, weight?: number")]
     pub fn add_shard(&mut self, env: &Env, name: Unknown, weight: Option<Unknown>) -> Result<()> {
         let mut run = || -> Res<()> {
             let name = convert::text(name, "name")?;
@@ -122,14 +122,14 @@ impl Ring {
     }
 
     /// Removes a shard. `ERR_RING` if it is not there.
-    #[napi(ts_args_type = "name: string")]
+    #[napi(catch_unwind, ts_args_type = "name: string")]
     pub fn remove_shard(&mut self, env: &Env, name: Unknown) -> Result<()> {
         let mut run = || -> Res<()> { Ok(self.inner.remove_shard(&convert::text(name, "name")?)?) };
         run().js(env)
     }
 
     /// Marks a shard healthy or not; `pick` skips unhealthy shards.
-    #[napi(ts_args_type = "name: string, healthy: boolean")]
+    #[napi(catch_unwind, ts_args_type = "name: string, healthy: boolean")]
     pub fn set_healthy(&mut self, env: &Env, name: Unknown, healthy: Unknown) -> Result<()> {
         let mut run = || -> Res<()> {
             let name = convert::text(name, "name")?;
@@ -141,7 +141,7 @@ impl Ring {
 
     /// The shard owning `key` (a string's UTF-8 bytes, or bytes). `ERR_RING`
     /// when the ring has no healthy shard.
-    #[napi(ts_args_type = "key: string | Uint8Array")]
+    #[napi(catch_unwind, ts_args_type = "key: string | Uint8Array")]
     pub fn pick(&self, env: &Env, key: Unknown) -> Result<String> {
         let run = || -> Res<String> { Ok(self.inner.pick(&convert::bytes(key, "key")?)?.to_string()) };
         run().js(env)
@@ -149,7 +149,7 @@ impl Ring {
 
     /// `n` distinct healthy shards clockwise from `key`'s position (replicas).
     /// `ERR_RING` when fewer than `n` are healthy.
-    #[napi(ts_args_type = "key: string | Uint8Array, n: number")]
+    #[napi(catch_unwind, ts_args_type = "key: string | Uint8Array, n: number")]
     pub fn pick_n(&self, env: &Env, key: Unknown, n: Unknown) -> Result<Vec<String>> {
         let run = || -> Res<Vec<String>> {
             let key = convert::bytes(key, "key")?;
@@ -163,7 +163,7 @@ impl Ring {
     }
 
     /// The keys whose owner differs between this ring and `after`.
-    #[napi(ts_args_type = "after: Ring, keys: string[]")]
+    #[napi(catch_unwind, ts_args_type = "after: Ring, keys: string[]")]
     pub fn plan(&self, env: &Env, after: &Ring, keys: Unknown) -> Result<Vec<Move>> {
         let run = || -> Res<Vec<Move>> {
             let items = convert::batch(keys, "keys")?;
@@ -182,7 +182,7 @@ impl Ring {
     }
 
     /// The shards on the ring, sorted by name.
-    #[napi(ts_return_type = "Array<Required<ShardSpec>>")]
+    #[napi(catch_unwind, ts_return_type = "Array<Required<ShardSpec>>")]
     pub fn shards(&self) -> Vec<ShardSpecDecl> {
         self.inner
             .shards()
@@ -192,7 +192,7 @@ impl Ring {
     }
 
     /// Counts of shards, healthy shards and points.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn stats(&self) -> RingStats {
         let s = self.inner.stats();
         RingStats {

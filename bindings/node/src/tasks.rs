@@ -64,7 +64,7 @@ impl Task for VerifyMany {
 
 /// `signHmacMany` with the hashing and signing on libuv's thread pool. The
 /// promise rejects with the first bad record's error (`error.index` set).
-#[napi(ts_args_type = "records: Pcs[], key: string | Uint8Array", ts_return_type = "Promise<string[]>")]
+#[napi(catch_unwind, ts_args_type = "records: Pcs[], key: string | Uint8Array", ts_return_type = "Promise<string[]>")]
 pub fn sign_hmac_many_async(env: &Env, records: Unknown, key: Unknown) -> Result<AsyncTask<SignMany>> {
     let run = || -> Res<AsyncTask<SignMany>> {
         let key = convert::bytes(key, "key")?;

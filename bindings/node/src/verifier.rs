@@ -71,13 +71,13 @@ impl Default for Verifier {
 #[napi]
 impl Verifier {
     /// An empty verifier; add keys before verifying.
-    #[napi(constructor)]
+    #[napi(catch_unwind, constructor)]
     pub fn new() -> Self {
         Verifier { inner: fractal_core::Verifier::new() }
     }
 
     /// Adds an HMAC key (a string is used as its UTF-8 bytes).
-    #[napi(ts_args_type = "key: string | Uint8Array")]
+    #[napi(catch_unwind, ts_args_type = "key: string | Uint8Array")]
     pub fn add_hmac_key(&mut self, env: &Env, key: Unknown) -> Result<()> {
         let mut run = || -> Res<()> {
             let key = convert::bytes(key, "key")?;
@@ -88,7 +88,7 @@ impl Verifier {
     }
 
     /// Adds an Ed25519 public key (standard base64 of 32 bytes).
-    #[napi(ts_args_type = "publicKey: string")]
+    #[napi(catch_unwind, ts_args_type = "publicKey: string")]
     pub fn add_ed25519_public_key(&mut self, env: &Env, public_key: Unknown) -> Result<()> {
         let mut run = || -> Res<()> {
             let key = convert::text(public_key, "publicKey")?;
@@ -100,7 +100,7 @@ impl Verifier {
 
     /// Adds a key by algorithm name: `"hmac"` (the key string) or `"ed25519"`
     /// (the base64 public key).
-    #[napi(ts_args_type = "alg: 'hmac' | 'ed25519', key: string")]
+    #[napi(catch_unwind, ts_args_type = "alg: 'hmac' | 'ed25519', key: string")]
     pub fn add_key(&mut self, env: &Env, alg: Unknown, key: Unknown) -> Result<()> {
         let mut run = || -> Res<()> {
             let alg = Algorithm::parse(&convert::text(alg, "alg")?)?;
@@ -112,7 +112,7 @@ impl Verifier {
     }
 
     /// How many keys the verifier holds.
-    #[napi(getter)]
+    #[napi(catch_unwind, getter)]
     pub fn size(&self) -> u32 {
         self.inner.len() as u32
     }
@@ -120,7 +120,7 @@ impl Verifier {
     /// Checks the record's `sig` over its canonical digest. Returns nothing when
     /// it verifies; throws `ERR_SIGNATURE` (kind `signature_missing` or
     /// `signature_invalid`) when not, `ERR_INVALID_FIELD` for a malformed record.
-    #[napi(ts_args_type = "record: Pcs")]
+    #[napi(catch_unwind, ts_args_type = "record: Pcs")]
     pub fn verify(&self, env: &Env, record: Unknown) -> Result<()> {
         let run = || -> Res<()> {
             let (signed, sig) = convert::signed_with_sig(&convert::record(record, "record")?, &Keys::Static)?;
@@ -131,7 +131,7 @@ impl Verifier {
 
     /// Checks many records; never throws for a bad record, reporting each
     /// outcome in order instead (throws only if `records` is not an array).
-    #[napi(ts_args_type = "records: Pcs[]")]
+    #[napi(catch_unwind, ts_args_type = "records: Pcs[]")]
     pub fn verify_many(&self, env: &Env, records: Unknown) -> Result<Vec<SignatureCheck>> {
         let run = || -> Res<Vec<SignatureCheck>> {
             let items = convert::batch(records, "records")?;
@@ -150,7 +150,7 @@ impl Verifier {
 
     /// `verifyMany` with the hashing and signature checks on libuv's thread
     /// pool (the records are read on the calling thread first).
-    #[napi(ts_args_type = "records: Pcs[]", ts_return_type = "Promise<SignatureCheck[]>")]
+    #[napi(catch_unwind, ts_args_type = "records: Pcs[]", ts_return_type = "Promise<SignatureCheck[]>")]
     pub fn verify_many_async(&self, env: &Env, records: Unknown) -> Result<AsyncTask<VerifyMany>> {
         let run = || -> Res<AsyncTask<VerifyMany>> {
             let items = convert::batch(records, "records")?;

@@ -10,6 +10,13 @@ use crate::convert::{self, Signed};
 use crate::error::{Failure, Res, ToJs};
 use crate::verifier::{Read, SignatureCheck, check};
 
+/// Runs pool-thread work so that a bug surfaces as a rejected promise, never as
+/// an unwind out of libuv's worker (napi-rs does not catch there).
+fn no_panic<T>(work: impl FnOnce() -> T) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+        .map_err(|_| napi::Error::new(Status::GenericFailure, "internal error in fractal-node (a bug: please report it)"))
+}
+
 /// Signs a batch with one HMAC key.
 pub struct SignMany {
     signed: Vec<Signed>,
@@ -21,14 +28,16 @@ impl Task for SignMany {
     type JsValue = Vec<String>;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        let mut out = Vec::with_capacity(self.signed.len());
-        for (i, s) in self.signed.iter().enumerate() {
-            match crate::hmac_one(s, &self.key) {
-                Ok(sig) => out.push(sig),
-                Err(e) => return Ok(Err((i, e))),
+        no_panic(|| {
+            let mut out = Vec::with_capacity(self.signed.len());
+            for (i, s) in self.signed.iter().enumerate() {
+                match crate::hmac_one(s, &self.key) {
+                    Ok(sig) => out.push(sig),
+                    Err(e) => return Err((i, e)),
+                }
             }
-        }
-        Ok(Ok(out))
+            Ok(out)
+        })
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
@@ -47,14 +56,15 @@ impl Task for VerifyMany {
     type JsValue = Vec<SignatureCheck>;
 
     fn compute(&mut self) -> Result<Self::Output> {
-        Ok(self
-            .records
-            .iter()
-            .map(|r| match r {
-                Ok((signed, sig)) => check(&self.verifier, signed, sig.as_deref()),
-                Err(e) => Err(e.clone()),
-            })
-            .collect())
+        no_panic(|| {
+            self.records
+                .iter()
+                .map(|r| match r {
+                    Ok((signed, sig)) => check(&self.verifier, signed, sig.as_deref()),
+                    Err(e) => Err(e.clone()),
+                })
+                .collect()
+        })
     }
 
     fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {

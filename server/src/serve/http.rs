@@ -37,6 +37,7 @@ pub struct App<S> {
     wal: Wal,
     store: S,
     metrics: Arc<Metrics>,
+    routes: RouteMetrics,
     body_limit: usize,
     dedup_ttl_secs: u64,
     /// The whole expected `Authorization` header value.
@@ -68,6 +69,7 @@ impl<S: OutcomeStore> App<S> {
             tenants,
             wal,
             store,
+            routes: RouteMetrics::new(&metrics),
             metrics,
             body_limit: config.body_limit,
             dedup_ttl_secs: config.dedup_ttl_secs,
@@ -141,24 +143,43 @@ fn is_json(headers: &HeaderMap) -> bool {
             && essence[essence.len() - 5..].eq_ignore_ascii_case("+json"))
 }
 
-struct Timer<'a> {
-    metrics: &'a Metrics,
-    route: &'static str,
-    started: Instant,
+/// Latency and status counters resolved once: no label lookup per request.
+pub struct RouteMetrics {
+    submit: prometheus::Histogram,
+    get: prometheus::Histogram,
+    statuses: Vec<(u16, prometheus::IntCounter)>,
+    other: prometheus::IntCounter,
 }
 
-impl Timer<'_> {
-    fn done(self, r: Response) -> Response {
-        self.metrics.latency.with_label_values(&[self.route]).observe(self.started.elapsed().as_secs_f64());
-        self.metrics.responses.with_label_values(&[r.status().as_str()]).inc();
+impl RouteMetrics {
+    fn new(m: &Metrics) -> RouteMetrics {
+        let statuses = [200u16, 202, 400, 401, 403, 404, 405, 413, 415, 429, 503]
+            .into_iter()
+            .map(|s| (s, m.responses.with_label_values(&[&s.to_string()])))
+            .collect();
+        RouteMetrics {
+            submit: m.latency.with_label_values(&["submit"]),
+            get: m.latency.with_label_values(&["get"]),
+            statuses,
+            other: m.responses.with_label_values(&["other"]),
+        }
+    }
+
+    fn done(&self, hist: &prometheus::Histogram, started: Instant, r: Response) -> Response {
+        hist.observe(started.elapsed().as_secs_f64());
+        let code = r.status().as_u16();
+        match self.statuses.iter().find(|(s, _)| *s == code) {
+            Some((_, c)) => c.inc(),
+            None => self.other.inc(),
+        }
         r
     }
 }
 
 async fn submit<S: OutcomeStore>(State(app): State<Arc<App<S>>>, headers: HeaderMap, body: Body) -> Response {
-    let timer = Timer { metrics: &app.metrics, route: "submit", started: Instant::now() };
+    let started = Instant::now();
     let r = submit_inner(&app, &headers, body).await;
-    timer.done(r)
+    app.routes.done(&app.routes.submit, started, r)
 }
 
 async fn submit_inner<S: OutcomeStore>(app: &App<S>, headers: &HeaderMap, body: Body) -> Response {
@@ -291,7 +312,7 @@ async fn lookup<S: OutcomeStore>(
     headers: HeaderMap,
     Path(pcs_id): Path<String>,
 ) -> Response {
-    let timer = Timer { metrics: &app.metrics, route: "get", started: Instant::now() };
+    let started = Instant::now();
     let r = async {
         let tenant_id = match tenant_of(&headers) {
             Ok(t) => t,
@@ -314,7 +335,7 @@ async fn lookup<S: OutcomeStore>(
         }
     }
     .await;
-    timer.done(r)
+    app.routes.done(&app.routes.get, started, r)
 }
 
 async fn health() -> Response {

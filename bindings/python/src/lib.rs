@@ -8,6 +8,7 @@ use fractal_core::{BuildInput, Ed25519Keypair, Error};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
+mod batch;
 mod convert;
 mod error;
 mod params;
@@ -76,13 +77,8 @@ fn sign_hmac(py: Python<'_>, record: &Bound<'_, PyAny>, key: &Bound<'_, PyAny>) 
 fn sign_hmac_many(py: Python<'_>, records: &Bound<'_, PyAny>, key: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
     let pcs = pcs_list_from_py(py, records)?;
     let key = hmac_key(py, key)?;
-    let signed: Result<Vec<String>, (usize, Error)> = py.detach(|| {
-        pcs.iter()
-            .enumerate()
-            .map(|(i, p)| fractal_core::sign_hmac(p, &key).map_err(|e| (i, e)))
-            .collect()
-    });
-    signed.map_err(|(i, e)| match e {
+    let signed: Vec<Result<String, Error>> = py.detach(|| batch::par_map(&pcs, |p| fractal_core::sign_hmac(p, &key)));
+    signed.into_iter().enumerate().map(|(i, r)| r.map_err(|e| (i, e))).collect::<Result<Vec<_>, _>>().map_err(|(i, e)| match e {
         Error::InvalidKey { .. } => raise(py, e),
         _ => error::raise_with_context(py, e, Some(&format!("records[{i}]"))),
     })
@@ -154,7 +150,7 @@ fn verify_many<'py>(
 ) -> PyResult<Bound<'py, PyList>> {
     let pcs = pcs_list_from_py(py, records)?;
     let params = params_or_default(params);
-    let outcomes: Vec<_> = py.detach(|| pcs.iter().map(|p| fractal_core::verify(p, &params)).collect());
+    let outcomes = py.detach(|| batch::par_map(&pcs, |p| fractal_core::verify(p, &params)));
     let out = PyList::empty(py);
     for o in &outcomes {
         out.append(verify_result_to_py(py, o)?)?;

@@ -80,15 +80,13 @@ impl PyVerifier {
         let pcs = pcs_list_from_py(py, records)?;
         let verifier = self.snapshot();
         let out = py.detach(move || {
-            pcs.iter()
-                .map(|p| match p.sig.as_deref() {
-                    Some(sig) if !sig.is_empty() => match digest(p) {
-                        Ok(d) => verifier.verify_digest(&d, sig).is_ok(),
-                        Err(_) => false,
-                    },
-                    _ => false,
-                })
-                .collect()
+            crate::batch::par_map(&pcs, |p| match p.sig.as_deref() {
+                Some(sig) if !sig.is_empty() => match digest(p) {
+                    Ok(d) => verifier.verify_digest(&d, sig).is_ok(),
+                    Err(_) => false,
+                },
+                _ => false,
+            })
         });
         Ok(out)
     }

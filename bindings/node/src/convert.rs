@@ -407,10 +407,11 @@ pub(crate) fn verify_params(v: Option<Unknown>) -> Res<VerifyParams> {
 pub(crate) fn bytes(v: Unknown, name: &str) -> Res<Vec<u8>> {
     match v.get_type()? {
         ValueType::String => Ok(text(v, name)?.into_bytes()),
-        ValueType::Object if v.is_buffer()? => Ok(unsafe { v.cast::<BufferSlice>()? }.to_vec()),
+        // A Buffer is a Uint8Array; other typed arrays are refused (their bytes
+        // depend on the platform's endianness), which the cast checks.
         ValueType::Object if v.is_typedarray()? => {
             let arr = unsafe { v.cast::<Uint8ArraySlice>() }
-                .map_err(|_| bad_arg(name, "expected a string, Buffer or Uint8Array"))?;
+                .map_err(|_| bad_arg(name, "expected a string, Buffer or Uint8Array, got another typed array"))?;
             Ok(arr.to_vec())
         }
         t => Err(bad_arg(name, format!("expected a string, Buffer or Uint8Array, got {}", type_name(t))).into()),

@@ -415,11 +415,12 @@ pub unsafe extern "C" fn fractal_bytes_free(bytes: *mut FractalBytes) {
 pub unsafe extern "C" fn fractal_verify_result_free(result: *mut FractalVerifyResult) {
     boundary_infallible((), || {
         // SAFETY: NULL or a FractalVerifyResult the library filled (documented).
-        if let Some(r) = unsafe { result.as_mut() } {
-            if !r.reason.is_null() {
-                drop(unsafe { CString::from_raw(r.reason) });
-                r.reason = ptr::null_mut();
-            }
+        if let Some(r) = unsafe { result.as_mut() }
+            && !r.reason.is_null()
+        {
+            // SAFETY: `reason` came from CString::into_raw in `c_string`.
+            drop(unsafe { CString::from_raw(r.reason) });
+            r.reason = ptr::null_mut();
         }
     })
 }

@@ -459,4 +459,25 @@ algorithm = "none"
         let e = parse("[metrics]\nusername = \"u\"").unwrap_err().to_string();
         assert!(e.contains("metrics"), "{e}");
     }
+
+    #[test]
+    fn the_documented_example_is_valid() {
+        let text = include_str!("../../../docs/config.example.toml");
+        let mut file: FileConfig = toml::from_str(text).expect("docs/config.example.toml parses");
+        // Stand in for the secrets that live outside the file.
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("default.hmac");
+        std::fs::write(&key, "a-shared-secret\n").unwrap();
+        file.tenants[0].key_files = vec![key];
+        file.tenants[0].key_env.clear();
+        file.metrics.password_env = None;
+        file.metrics.password = Some("pw".into());
+        let c = Config::resolve(file, &Overrides::default()).unwrap();
+        assert_eq!(c.tenants.len(), 2);
+        assert_eq!(c.tenants[0].verifier.len(), 1);
+        assert_eq!(c.tenants[1].policy, Policy::Require(Algorithm::Ed25519));
+        assert_eq!(c.tenants[1].params.tol_d, 0.20);
+        assert_eq!(c.dedup_ttl_secs, DEFAULT_DEDUP_TTL_SECS);
+        assert_eq!(c.body_limit, DEFAULT_BODY_LIMIT);
+    }
 }

@@ -74,7 +74,8 @@ test-go-get: go-lib ## A module outside the repo `go get`s the SDK from a file G
 	$(GO) run .
 	@echo "test-go-get: ok"
 
-test-go: go-tools go-lib check-header-c ## Go SDK: header freshness, vet, tests (+ -race), go get, valgrind.
+test-go: go-tools go-lib ## C ABI tests (header freshness, golden walk) and Go SDK: vet, tests (+ -race), go get, valgrind.
+	$(CARGO) test --release -p fractal-c
 	cd $(GO_DIR) && $(GO) vet ./...
 	cd $(GO_DIR) && $(GO) test -count=1 ./...
 	cd $(GO_DIR) && $(GO) test -count=1 -race ./...

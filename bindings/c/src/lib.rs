@@ -1024,3 +1024,43 @@ pub unsafe extern "C" fn fractal_ring_free(ring: *mut FractalRing) {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_an_internal_status_with_a_message() {
+        let mut err = FractalError { field: ptr::null_mut(), message: ptr::null_mut() };
+        let st = boundary(&mut err, || panic!("boom"));
+        assert_eq!(st, FractalStatus::Internal);
+        assert!(err.field.is_null());
+        let msg = unsafe { std::ffi::CStr::from_ptr(err.message) }.to_str().unwrap().to_string();
+        assert!(msg.contains("panicked"), "{msg}");
+        unsafe { fractal_error_free(&mut err) };
+        assert_eq!(boundary_infallible(7, || -> i32 { panic!("boom") }), 7);
+    }
+
+    #[test]
+    fn every_core_error_kind_has_its_status() {
+        for (e, st) in [
+            (Error::InvalidJson { reason: "x".into() }, FractalStatus::InvalidJson),
+            (Error::InvalidField { field: "f".into(), reason: "x".into() }, FractalStatus::InvalidField),
+            (Error::Validation { field: "f".into(), reason: "x".into() }, FractalStatus::Validation),
+            (Error::SignatureMissing, FractalStatus::SignatureMissing),
+            (Error::SignatureInvalid { reason: "x".into() }, FractalStatus::SignatureInvalid),
+            (Error::InvalidKey { reason: "x".into() }, FractalStatus::InvalidKey),
+            (Error::Ring { reason: "x".into() }, FractalStatus::Ring),
+            (Error::InvalidArgument { name: "n".into(), reason: "x".into() }, FractalStatus::InvalidArgument),
+        ] {
+            assert_eq!(Failure::from(e).status, st);
+        }
+    }
+
+    #[test]
+    fn interior_nul_in_a_message_is_not_lost() {
+        let p = c_string("a\0b");
+        let s = unsafe { CString::from_raw(p) };
+        assert_eq!(s.to_str().unwrap(), "a\u{FFFD}b");
+    }
+}

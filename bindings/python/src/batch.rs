@@ -18,8 +18,10 @@ pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync)
     let per_thread = items.len().div_ceil(threads);
     let f = &f;
     std::thread::scope(|s| {
-        let parts: Vec<_> =
-            items.chunks(per_thread).map(|chunk| s.spawn(move || chunk.iter().map(f).collect::<Vec<R>>())).collect();
+        let parts: Vec<_> = items
+            .chunks(per_thread)
+            .map(|chunk| s.spawn(move || chunk.iter().map(f).collect::<Vec<R>>()))
+            .collect();
         let mut out = Vec::with_capacity(items.len());
         for part in parts {
             match part.join() {

@@ -15,15 +15,22 @@
 
 use std::collections::BTreeMap;
 
-use fractal_core::{Error, FaultTolerance, MAX_EPOCH, Move, Pcs, RingStats, ShardSpec, VerifyResult};
+use fractal_core::{
+    Error, FaultTolerance, MAX_EPOCH, Move, Pcs, RingStats, ShardSpec, VerifyResult,
+};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use pyo3::types::{
+    PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple,
+};
 
 pub(crate) type CoreResult<T> = Result<T, Error>;
 
 pub(crate) fn bad(field: impl Into<String>, reason: impl Into<String>) -> Error {
-    Error::InvalidField { field: field.into(), reason: reason.into() }
+    Error::InvalidField {
+        field: field.into(),
+        reason: reason.into(),
+    }
 }
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
@@ -39,10 +46,15 @@ fn wrong_type(expected: &str, obj: &Bound<'_, PyAny>) -> String {
 
 /// A `str` as UTF-8. Lone surrogates are rejected.
 pub(crate) fn string(obj: &Bound<'_, PyAny>, field: impl Fn() -> String) -> CoreResult<String> {
-    let s = obj.cast::<PyString>().map_err(|_| bad(field(), wrong_type("a string", obj)))?;
+    let s = obj
+        .cast::<PyString>()
+        .map_err(|_| bad(field(), wrong_type("a string", obj)))?;
     match s.to_cow() {
         Ok(c) => Ok(c.into_owned()),
-        Err(_) => Err(bad(field(), "is not valid Unicode (it contains a lone surrogate)")),
+        Err(_) => Err(bad(
+            field(),
+            "is not valid Unicode (it contains a lone surrogate)",
+        )),
     }
 }
 
@@ -55,7 +67,8 @@ pub(crate) fn int64(obj: &Bound<'_, PyAny>, field: impl Fn() -> String) -> CoreR
     if !is_int(obj) {
         return Err(bad(field(), wrong_type("an integer", obj)));
     }
-    obj.extract::<i64>().map_err(|_| bad(field(), "integer does not fit in a signed 64-bit integer"))
+    obj.extract::<i64>()
+        .map_err(|_| bad(field(), "integer does not fit in a signed 64-bit integer"))
 }
 
 /// An `int` in `0 ..= u32::MAX`.
@@ -63,7 +76,8 @@ pub(crate) fn uint32(obj: &Bound<'_, PyAny>, field: impl Fn() -> String) -> Core
     if !is_int(obj) {
         return Err(bad(field(), wrong_type("an integer", obj)));
     }
-    obj.extract::<u32>().map_err(|_| bad(field(), "must be an integer between 0 and 4294967295"))
+    obj.extract::<u32>()
+        .map_err(|_| bad(field(), "must be an integer between 0 and 4294967295"))
 }
 
 /// A record epoch: an `int` in `0 ..= 2^53−1`.
@@ -74,7 +88,10 @@ pub(crate) fn epoch(obj: &Bound<'_, PyAny>) -> CoreResult<u64> {
     match obj.extract::<u64>() {
         Ok(v) if v <= MAX_EPOCH => Ok(v),
         Ok(_) => Err(bad("epoch", "must be at most 2^53-1 (9007199254740991)")),
-        Err(_) => Err(bad("epoch", "must be an integer between 0 and 2^53-1 (9007199254740991)")),
+        Err(_) => Err(bad(
+            "epoch",
+            "must be an integer between 0 and 2^53-1 (9007199254740991)",
+        )),
     }
 }
 
@@ -83,14 +100,18 @@ pub(crate) fn number(obj: &Bound<'_, PyAny>, field: impl Fn() -> String) -> Core
     let v = if let Ok(f) = obj.cast::<PyFloat>() {
         f.value()
     } else if is_int(obj) {
-        obj.extract::<f64>().map_err(|_| bad(field(), "integer is too large for a binary64 number"))?
+        obj.extract::<f64>()
+            .map_err(|_| bad(field(), "integer is too large for a binary64 number"))?
     } else {
         return Err(bad(field(), wrong_type("a number", obj)));
     };
     if v.is_finite() {
         Ok(v)
     } else {
-        Err(bad(field(), "must be a finite number (JSON cannot carry NaN or Infinity)"))
+        Err(bad(
+            field(),
+            "must be a finite number (JSON cannot carry NaN or Infinity)",
+        ))
     }
 }
 
@@ -155,7 +176,8 @@ fn string_list(obj: &Bound<'_, PyAny>, field: &str) -> CoreResult<Vec<String>> {
 }
 
 fn as_dict<'a, 'py>(obj: &'a Bound<'py, PyAny>, field: &str) -> CoreResult<&'a Bound<'py, PyDict>> {
-    obj.cast::<PyDict>().map_err(|_| bad(field, wrong_type("a dict", obj)))
+    obj.cast::<PyDict>()
+        .map_err(|_| bad(field, wrong_type("a dict", obj)))
 }
 
 /// `N_j`: a `dict` of `str` keys to integers.
@@ -176,8 +198,12 @@ pub(crate) fn fault_tolerance(obj: &Bound<'_, PyAny>, field: &str) -> CoreResult
     let d = as_dict(obj, field)?;
     let path = |name: &str| format!("{field}.{name}");
     Ok(FaultTolerance {
-        outbox_seq: get(d, intern!(py, "outbox_seq"))?.map(|v| int64(&v, || path("outbox_seq"))).transpose()?,
-        degraded: get(d, intern!(py, "degraded"))?.map(|v| boolean(&v, || path("degraded"))).transpose()?,
+        outbox_seq: get(d, intern!(py, "outbox_seq"))?
+            .map(|v| int64(&v, || path("outbox_seq")))
+            .transpose()?,
+        degraded: get(d, intern!(py, "degraded"))?
+            .map(|v| boolean(&v, || path("degraded")))
+            .transpose()?,
         fallbacks: get(d, intern!(py, "fallbacks"))?
             .map(|v| string_list(&v, &path("fallbacks")))
             .transpose()?,
@@ -188,7 +214,10 @@ pub(crate) fn fault_tolerance(obj: &Bound<'_, PyAny>, field: &str) -> CoreResult
 }
 
 /// The value under `key`, with `None` treated as absent (like JSON `null`).
-fn get<'py>(d: &Bound<'py, PyDict>, key: &Bound<'py, PyString>) -> CoreResult<Option<Bound<'py, PyAny>>> {
+fn get<'py>(
+    d: &Bound<'py, PyDict>,
+    key: &Bound<'py, PyString>,
+) -> CoreResult<Option<Bound<'py, PyAny>>> {
     match d.get_item(key) {
         Ok(Some(v)) if !v.is_none() => Ok(Some(v)),
         Ok(_) => Ok(None),
@@ -196,19 +225,24 @@ fn get<'py>(d: &Bound<'py, PyDict>, key: &Bound<'py, PyString>) -> CoreResult<Op
     }
 }
 
-fn required<'py>(d: &Bound<'py, PyDict>, key: &Bound<'py, PyString>) -> CoreResult<Bound<'py, PyAny>> {
+fn required<'py>(
+    d: &Bound<'py, PyDict>,
+    key: &Bound<'py, PyString>,
+) -> CoreResult<Bound<'py, PyAny>> {
     get(d, key)?.ok_or_else(|| bad(key.to_string(), "required field is missing"))
 }
 
 /// A record `dict` → core [`Pcs`], as strictly as `Pcs::from_json`.
 pub(crate) fn pcs_from_py(obj: &Bound<'_, PyAny>) -> CoreResult<Pcs> {
     let py = obj.py();
-    let d = obj
-        .cast::<PyDict>()
-        .map_err(|_| Error::InvalidJson { reason: format!("expected a dict (a JSON object), got {}", type_name(obj)) })?;
+    let d = obj.cast::<PyDict>().map_err(|_| Error::InvalidJson {
+        reason: format!("expected a dict (a JSON object), got {}", type_name(obj)),
+    })?;
     macro_rules! opt {
         ($name:literal, $conv:expr) => {
-            get(d, intern!(py, $name))?.map(|v| $conv(&v, $name)).transpose()?
+            get(d, intern!(py, $name))?
+                .map(|v| $conv(&v, $name))
+                .transpose()?
         };
     }
     let str_field = |v: &Bound<'_, PyAny>, name: &'static str| string(v, || name.to_string());
@@ -254,7 +288,13 @@ pub(crate) fn pcs_list_from_py(py: Python<'_>, records: &Bound<'_, PyAny>) -> Py
         let item = item?;
         match pcs_from_py(&item) {
             Ok(p) => out.push(p),
-            Err(e) => return Err(crate::error::raise_with_context(py, e, Some(&format!("records[{i}]")))),
+            Err(e) => {
+                return Err(crate::error::raise_with_context(
+                    py,
+                    e,
+                    Some(&format!("records[{i}]")),
+                ));
+            }
         }
     }
     Ok(out)
@@ -267,7 +307,9 @@ pub(crate) fn text_or_bytes(obj: &Bound<'_, PyAny>) -> Result<Vec<u8>, &'static 
     } else if let Ok(b) = obj.cast::<PyByteArray>() {
         Ok(b.to_vec())
     } else if let Ok(s) = obj.cast::<PyString>() {
-        s.to_cow().map(|c| c.into_owned().into_bytes()).map_err(|_| "is not valid Unicode (it contains a lone surrogate)")
+        s.to_cow()
+            .map(|c| c.into_owned().into_bytes())
+            .map_err(|_| "is not valid Unicode (it contains a lone surrogate)")
     } else {
         Err("expected str or bytes")
     }
@@ -322,7 +364,10 @@ pub(crate) fn pcs_to_py<'py>(py: Python<'py>, p: &Pcs) -> PyResult<Bound<'py, Py
 }
 
 /// [`VerifyResult`] → `dict` (absent values are left out, as on the wire).
-pub(crate) fn verify_result_to_py<'py>(py: Python<'py>, r: &VerifyResult) -> PyResult<Bound<'py, PyDict>> {
+pub(crate) fn verify_result_to_py<'py>(
+    py: Python<'py>,
+    r: &VerifyResult,
+) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item(intern!(py, "accepted"), r.accepted)?;
     d.set_item(intern!(py, "escalated"), r.escalated)?;
@@ -370,10 +415,17 @@ pub(crate) fn stats_to_py<'py>(py: Python<'py>, s: &RingStats) -> PyResult<Bound
 pub(crate) fn shard_from_py(obj: &Bound<'_, PyAny>, field: &str) -> CoreResult<ShardSpec> {
     let py = obj.py();
     if obj.is_instance_of::<PyString>() {
-        return Ok(ShardSpec { name: string(obj, || field.to_string())?, weight: 1, healthy: true });
+        return Ok(ShardSpec {
+            name: string(obj, || field.to_string())?,
+            weight: 1,
+            healthy: true,
+        });
     }
-    let d = obj.cast::<PyDict>().map_err(|_| bad(field, wrong_type("a shard name or a dict", obj)))?;
-    let name = get(d, intern!(py, "name"))?.ok_or_else(|| bad(format!("{field}.name"), "required field is missing"))?;
+    let d = obj
+        .cast::<PyDict>()
+        .map_err(|_| bad(field, wrong_type("a shard name or a dict", obj)))?;
+    let name = get(d, intern!(py, "name"))?
+        .ok_or_else(|| bad(format!("{field}.name"), "required field is missing"))?;
     Ok(ShardSpec {
         name: string(&name, || format!("{field}.name"))?,
         weight: match get(d, intern!(py, "weight"))? {

@@ -32,7 +32,12 @@ create_exception!(
     FractalError,
     "A key cannot be used: wrong encoding or length, or an empty HMAC key (kind invalid_key)."
 );
-create_exception!(fractal_lba, RingError, FractalError, "A consistent-hash ring operation failed (kind ring).");
+create_exception!(
+    fractal_lba,
+    RingError,
+    FractalError,
+    "A consistent-hash ring operation failed (kind ring)."
+);
 create_exception!(
     fractal_lba,
     InvalidArgumentError,
@@ -50,7 +55,11 @@ pub(crate) fn raise(py: Python<'_>, e: fractal_core::Error) -> PyErr {
 
 /// Like [`raise`], prefixing the message with where the error happened
 /// (e.g. `records[3]`) so that batch callers can find the bad record.
-pub(crate) fn raise_with_context(py: Python<'_>, e: fractal_core::Error, context: Option<&str>) -> PyErr {
+pub(crate) fn raise_with_context(
+    py: Python<'_>,
+    e: fractal_core::Error,
+    context: Option<&str>,
+) -> PyErr {
     let kind = e.kind();
     let field = e.field().map(str::to_owned);
     let mut msg = match context {
@@ -58,10 +67,10 @@ pub(crate) fn raise_with_context(py: Python<'_>, e: fractal_core::Error, context
         None => e.to_string(),
     };
     // Every message names its field (the core's `signature missing` does not).
-    if let Some(f) = &field {
-        if !msg.contains(&format!("`{f}`")) {
-            msg.push_str(&format!(" (field `{f}`)"));
-        }
+    if let Some(f) = &field
+        && !msg.contains(&format!("`{f}`"))
+    {
+        msg.push_str(&format!(" (field `{f}`)"));
     }
     let err = match kind {
         "invalid_json" | "invalid_field" | "validation" => ValidationError::new_err(msg),
@@ -96,11 +105,27 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     let classes: [(&str, Bound<'_, pyo3::types::PyType>, &str); 6] = [
         ("FractalError", py.get_type::<FractalError>(), "error"),
-        ("ValidationError", py.get_type::<ValidationError>(), "validation"),
-        ("SignatureError", py.get_type::<SignatureError>(), "signature_invalid"),
-        ("InvalidKeyError", py.get_type::<InvalidKeyError>(), "invalid_key"),
+        (
+            "ValidationError",
+            py.get_type::<ValidationError>(),
+            "validation",
+        ),
+        (
+            "SignatureError",
+            py.get_type::<SignatureError>(),
+            "signature_invalid",
+        ),
+        (
+            "InvalidKeyError",
+            py.get_type::<InvalidKeyError>(),
+            "invalid_key",
+        ),
         ("RingError", py.get_type::<RingError>(), "ring"),
-        ("InvalidArgumentError", py.get_type::<InvalidArgumentError>(), "invalid_argument"),
+        (
+            "InvalidArgumentError",
+            py.get_type::<InvalidArgumentError>(),
+            "invalid_argument",
+        ),
     ];
     for (name, class, kind) in classes {
         class.setattr("kind", kind)?;

@@ -16,8 +16,8 @@ mod ring;
 mod verifier;
 
 use convert::{
-    counts, fault_tolerance, int64, number, pcs_from_py, pcs_list_from_py, pcs_to_py, string, text_or_bytes,
-    verify_result_to_py,
+    counts, fault_tolerance, int64, number, pcs_from_py, pcs_list_from_py, pcs_to_py, string,
+    text_or_bytes, verify_result_to_py,
 };
 use error::{CoreResultExt as _, raise};
 use params::{PyVerifyParams, params_or_default};
@@ -43,7 +43,10 @@ fn pcs_id(
 /// signed fields, numbers rounded to 9 decimals. Signing does not range-check;
 /// a malformed record raises ValidationError naming the field.
 #[pyfunction]
-fn canonical_payload<'py>(py: Python<'py>, record: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+fn canonical_payload<'py>(
+    py: Python<'py>,
+    record: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
     let pcs = pcs_from_py(record).or_raise(py)?;
     let payload = fractal_core::canonical_payload(&pcs).or_raise(py)?;
     Ok(PyBytes::new(py, &payload))
@@ -58,14 +61,25 @@ fn digest<'py>(py: Python<'py>, record: &Bound<'py, PyAny>) -> PyResult<Bound<'p
 }
 
 fn hmac_key(py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
-    text_or_bytes(key).map_err(|reason| raise(py, Error::InvalidKey { reason: format!("HMAC key {reason}") }))
+    text_or_bytes(key).map_err(|reason| {
+        raise(
+            py,
+            Error::InvalidKey {
+                reason: format!("HMAC key {reason}"),
+            },
+        )
+    })
 }
 
 /// The record's HMAC-SHA256 signature (SPEC §4): standard base64 of
 /// HMAC(key, digest). `key` is a str (its UTF-8 bytes) or bytes; an empty key
 /// raises InvalidKeyError. The record is not modified: set `record["sig"]` yourself.
 #[pyfunction]
-fn sign_hmac(py: Python<'_>, record: &Bound<'_, PyAny>, key: &Bound<'_, PyAny>) -> PyResult<String> {
+fn sign_hmac(
+    py: Python<'_>,
+    record: &Bound<'_, PyAny>,
+    key: &Bound<'_, PyAny>,
+) -> PyResult<String> {
     let pcs = pcs_from_py(record).or_raise(py)?;
     let key = hmac_key(py, key)?;
     fractal_core::sign_hmac(&pcs, &key).or_raise(py)
@@ -74,19 +88,35 @@ fn sign_hmac(py: Python<'_>, record: &Bound<'_, PyAny>, key: &Bound<'_, PyAny>) 
 /// `sign_hmac` over a list of records, one signature per record, computed without
 /// holding the GIL. A malformed record raises ValidationError naming its index.
 #[pyfunction]
-fn sign_hmac_many(py: Python<'_>, records: &Bound<'_, PyAny>, key: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+fn sign_hmac_many(
+    py: Python<'_>,
+    records: &Bound<'_, PyAny>,
+    key: &Bound<'_, PyAny>,
+) -> PyResult<Vec<String>> {
     let pcs = pcs_list_from_py(py, records)?;
     let key = hmac_key(py, key)?;
-    let signed: Vec<Result<String, Error>> = py.detach(|| batch::par_map(&pcs, |p| fractal_core::sign_hmac(p, &key)));
-    signed.into_iter().enumerate().map(|(i, r)| r.map_err(|e| (i, e))).collect::<Result<Vec<_>, _>>().map_err(|(i, e)| match e {
-        Error::InvalidKey { .. } => raise(py, e),
-        _ => error::raise_with_context(py, e, Some(&format!("records[{i}]"))),
-    })
+    let signed: Vec<Result<String, Error>> =
+        py.detach(|| batch::par_map(&pcs, |p| fractal_core::sign_hmac(p, &key)));
+    signed
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| r.map_err(|e| (i, e)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|(i, e)| match e {
+            Error::InvalidKey { .. } => raise(py, e),
+            _ => error::raise_with_context(py, e, Some(&format!("records[{i}]"))),
+        })
 }
 
 fn seed_arg(py: Python<'_>, seed_b64: &Bound<'_, PyAny>) -> PyResult<Ed25519Keypair> {
-    let seed = string(seed_b64, || "seed_b64".into())
-        .map_err(|_| raise(py, Error::InvalidKey { reason: "Ed25519 seed must be a base64 str".into() }))?;
+    let seed = string(seed_b64, || "seed_b64".into()).map_err(|_| {
+        raise(
+            py,
+            Error::InvalidKey {
+                reason: "Ed25519 seed must be a base64 str".into(),
+            },
+        )
+    })?;
     Ed25519Keypair::from_seed_b64(&seed).or_raise(py)
 }
 
@@ -94,7 +124,11 @@ fn seed_arg(py: Python<'_>, seed_b64: &Bound<'_, PyAny>) -> PyResult<Ed25519Keyp
 /// Ed25519-sign(seed, digest). `seed_b64` is the standard base64 of the 32-byte
 /// private seed; anything else raises InvalidKeyError.
 #[pyfunction]
-fn sign_ed25519(py: Python<'_>, record: &Bound<'_, PyAny>, seed_b64: &Bound<'_, PyAny>) -> PyResult<String> {
+fn sign_ed25519(
+    py: Python<'_>,
+    record: &Bound<'_, PyAny>,
+    seed_b64: &Bound<'_, PyAny>,
+) -> PyResult<String> {
     let pcs = pcs_from_py(record).or_raise(py)?;
     let keypair = seed_arg(py, seed_b64)?;
     keypair.sign(&pcs).or_raise(py)
@@ -212,12 +246,18 @@ fn build_pcs<'py>(
                 Some(v) => int64(v, || "attempt".into())?,
                 None => 1,
             },
-            sent_at: sent_at.filter(|v| !v.is_none()).map(|v| string(v, || "sent_at".into())).transpose()?,
+            sent_at: sent_at
+                .filter(|v| !v.is_none())
+                .map(|v| string(v, || "sent_at".into()))
+                .transpose()?,
             seed: match seed.filter(|v| !v.is_none()) {
                 Some(v) => int64(v, || "seed".into())?,
                 None => 0,
             },
-            ft: ft.filter(|v| !v.is_none()).map(|v| fault_tolerance(v, "ft")).transpose()?,
+            ft: ft
+                .filter(|v| !v.is_none())
+                .map(|v| fault_tolerance(v, "ft"))
+                .transpose()?,
         })
     })()
     .or_raise(py)?;
@@ -231,8 +271,14 @@ fn build_pcs<'py>(
 /// field. Unknown fields are dropped. Returns the record as a dict.
 #[pyfunction]
 fn parse_pcs<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    let bytes = text_or_bytes(data)
-        .map_err(|reason| raise(py, Error::InvalidJson { reason: format!("the input {reason}") }))?;
+    let bytes = text_or_bytes(data).map_err(|reason| {
+        raise(
+            py,
+            Error::InvalidJson {
+                reason: format!("the input {reason}"),
+            },
+        )
+    })?;
     let pcs = fractal_core::Pcs::from_json(&bytes).or_raise(py)?;
     Ok(pcs_to_py(py, &pcs)?.into_any())
 }

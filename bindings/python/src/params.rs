@@ -26,7 +26,10 @@ fn arg(py: Python<'_>, obj: Option<&Bound<'_, PyAny>>, name: &str, default: f64)
         Some(v) => number(v, || name.to_string())
             .map_err(|e| match e {
                 fractal_core::Error::InvalidField { field, reason } => {
-                    fractal_core::Error::InvalidArgument { name: field, reason }
+                    fractal_core::Error::InvalidArgument {
+                        name: field,
+                        reason,
+                    }
                 }
                 other => other,
             })

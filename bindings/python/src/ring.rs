@@ -6,7 +6,9 @@ use fractal_core::{DEFAULT_VNODES, Ring};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
-use crate::convert::{boolean, move_to_py, shard_from_py, shard_to_py, stats_to_py, string, text_or_bytes, uint32};
+use crate::convert::{
+    boolean, move_to_py, shard_from_py, shard_to_py, stats_to_py, string, text_or_bytes, uint32,
+};
 use crate::error::{CoreResultExt as _, raise};
 
 /// A consistent-hash ring of shards (SPEC §7): each shard of weight w owns
@@ -31,8 +33,15 @@ impl PyRing {
 }
 
 fn key_bytes(py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
-    text_or_bytes(key)
-        .map_err(|reason| raise(py, fractal_core::Error::InvalidArgument { name: "key".into(), reason: reason.into() }))
+    text_or_bytes(key).map_err(|reason| {
+        raise(
+            py,
+            fractal_core::Error::InvalidArgument {
+                name: "key".into(),
+                reason: reason.into(),
+            },
+        )
+    })
 }
 
 fn name_arg(py: Python<'_>, name: &Bound<'_, PyAny>) -> PyResult<String> {
@@ -42,7 +51,12 @@ fn name_arg(py: Python<'_>, name: &Bound<'_, PyAny>) -> PyResult<String> {
 /// Ring arguments are not record fields: report them as invalid arguments.
 fn as_argument(e: fractal_core::Error) -> fractal_core::Error {
     match e {
-        fractal_core::Error::InvalidField { field, reason } => fractal_core::Error::InvalidArgument { name: field, reason },
+        fractal_core::Error::InvalidField { field, reason } => {
+            fractal_core::Error::InvalidArgument {
+                name: field,
+                reason,
+            }
+        }
         other => other,
     }
 }
@@ -51,7 +65,11 @@ fn as_argument(e: fractal_core::Error) -> fractal_core::Error {
 impl PyRing {
     #[new]
     #[pyo3(signature = (shards=None, *, vnodes=None))]
-    fn new(py: Python<'_>, shards: Option<&Bound<'_, PyAny>>, vnodes: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
+    fn new(
+        py: Python<'_>,
+        shards: Option<&Bound<'_, PyAny>>,
+        vnodes: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
         let vnodes = match vnodes {
             Some(v) => uint32(v, || "vnodes".into()).map_err(|e| raise(py, as_argument(e)))?,
             None => DEFAULT_VNODES,
@@ -65,12 +83,19 @@ impl PyRing {
             .map_err(|e| raise(py, as_argument(e)))?;
         }
         let ring = Ring::with_shards(vnodes, &specs).or_raise(py)?;
-        Ok(PyRing { inner: RwLock::new(ring) })
+        Ok(PyRing {
+            inner: RwLock::new(ring),
+        })
     }
 
     /// Adds a healthy shard with `weight` ≥ 1. RingError if it is already there.
     #[pyo3(signature = (name, weight=None))]
-    fn add_shard(&self, py: Python<'_>, name: &Bound<'_, PyAny>, weight: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    fn add_shard(
+        &self,
+        py: Python<'_>,
+        name: &Bound<'_, PyAny>,
+        weight: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         let name = name_arg(py, name)?;
         let weight = match weight {
             Some(w) => uint32(w, || "weight".into()).map_err(|e| raise(py, as_argument(e)))?,
@@ -87,9 +112,15 @@ impl PyRing {
 
     /// Marks a shard healthy or not; unhealthy shards are walked past. RingError if
     /// it is not on the ring.
-    fn set_healthy(&self, py: Python<'_>, name: &Bound<'_, PyAny>, healthy: &Bound<'_, PyAny>) -> PyResult<()> {
+    fn set_healthy(
+        &self,
+        py: Python<'_>,
+        name: &Bound<'_, PyAny>,
+        healthy: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
         let name = name_arg(py, name)?;
-        let healthy = boolean(healthy, || "healthy".into()).map_err(|e| raise(py, as_argument(e)))?;
+        let healthy =
+            boolean(healthy, || "healthy".into()).map_err(|e| raise(py, as_argument(e)))?;
         self.write().set_healthy(&name, healthy).or_raise(py)
     }
 
@@ -102,7 +133,12 @@ impl PyRing {
 
     /// `n` distinct healthy shards clockwise from `key`'s position, the owner first.
     /// RingError when fewer than `n` are healthy.
-    fn pick_n(&self, py: Python<'_>, key: &Bound<'_, PyAny>, n: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+    fn pick_n(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        n: &Bound<'_, PyAny>,
+    ) -> PyResult<Vec<String>> {
         let key = key_bytes(py, key)?;
         let n = uint32(n, || "n".into()).map_err(|e| raise(py, as_argument(e)))?;
         self.read()
@@ -113,7 +149,12 @@ impl PyRing {
 
     /// The keys whose owner differs between this ring and `after`, as dicts
     /// `{"key", "from", "to"}` (`None` where a ring has no healthy owner).
-    fn plan<'py>(&self, py: Python<'py>, after: &Bound<'py, PyRing>, keys: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+    fn plan<'py>(
+        &self,
+        py: Python<'py>,
+        after: &Bound<'py, PyRing>,
+        keys: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
         let mut names = Vec::new();
         crate::convert::each_item(keys, "keys", |i, k| {
             names.push(string(&k, || format!("keys[{i}]"))?);
@@ -154,6 +195,9 @@ impl PyRing {
 
     fn __repr__(&self) -> String {
         let s = self.read().stats();
-        format!("Ring(shards={}, healthy={}, vnodes={})", s.shards, s.healthy_shards, s.vnodes)
+        format!(
+            "Ring(shards={}, healthy={}, vnodes={})",
+            s.shards, s.healthy_shards, s.vnodes
+        )
     }
 }

@@ -24,7 +24,10 @@ pub(crate) struct PyVerifier {
 
 impl PyVerifier {
     fn snapshot(&self) -> Verifier {
-        self.inner.read().unwrap_or_else(PoisonError::into_inner).clone()
+        self.inner
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -37,7 +40,9 @@ impl PyVerifier {
         hmac_keys: Option<Vec<Bound<'_, PyAny>>>,
         ed25519_public_keys: Option<Vec<Bound<'_, PyAny>>>,
     ) -> PyResult<Self> {
-        let this = PyVerifier { inner: RwLock::new(Verifier::new()) };
+        let this = PyVerifier {
+            inner: RwLock::new(Verifier::new()),
+        };
         for k in hmac_keys.unwrap_or_default() {
             this.add_hmac_key(py, &k)?;
         }
@@ -50,17 +55,42 @@ impl PyVerifier {
     /// Adds an HMAC-SHA256 secret (str, used as UTF-8 bytes, or bytes).
     /// Raises InvalidKeyError for an empty key.
     fn add_hmac_key(&self, py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<()> {
-        let key = text_or_bytes(key).map_err(|reason| raise(py, Error::InvalidKey { reason: format!("HMAC key {reason}") }))?;
-        self.inner.write().unwrap_or_else(PoisonError::into_inner).add_hmac_key(&key).or_raise(py)?;
+        let key = text_or_bytes(key).map_err(|reason| {
+            raise(
+                py,
+                Error::InvalidKey {
+                    reason: format!("HMAC key {reason}"),
+                },
+            )
+        })?;
+        self.inner
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .add_hmac_key(&key)
+            .or_raise(py)?;
         Ok(())
     }
 
     /// Adds an Ed25519 public key (standard base64 of 32 bytes).
     /// Raises InvalidKeyError for anything else.
-    fn add_ed25519_public_key(&self, py: Python<'_>, public_b64: &Bound<'_, PyAny>) -> PyResult<()> {
-        let key = string(public_b64, || "public_b64".into())
-            .map_err(|_| raise(py, Error::InvalidKey { reason: "Ed25519 public key must be a base64 str".into() }))?;
-        self.inner.write().unwrap_or_else(PoisonError::into_inner).add_ed25519_public_key(&key).or_raise(py)?;
+    fn add_ed25519_public_key(
+        &self,
+        py: Python<'_>,
+        public_b64: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let key = string(public_b64, || "public_b64".into()).map_err(|_| {
+            raise(
+                py,
+                Error::InvalidKey {
+                    reason: "Ed25519 public key must be a base64 str".into(),
+                },
+            )
+        })?;
+        self.inner
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .add_ed25519_public_key(&key)
+            .or_raise(py)?;
         Ok(())
     }
 
@@ -93,7 +123,10 @@ impl PyVerifier {
 
     /// Number of keys held.
     fn __len__(&self) -> usize {
-        self.inner.read().unwrap_or_else(PoisonError::into_inner).len()
+        self.inner
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     fn __repr__(&self) -> String {

@@ -42,7 +42,9 @@ func strArg(s string) (*C.uint8_t, C.size_t) {
 	if len(s) == 0 {
 		return nil, 0
 	}
-	return (*C.uint8_t)(unsafe.Pointer(unsafe.StringData(s))), C.size_t(len(s))
+	// The first word of a string header is its data pointer (what
+	// unsafe.StringData returns from Go 1.20 on; Debian 12 ships Go 1.19).
+	return *(**C.uint8_t)(unsafe.Pointer(&s)), C.size_t(len(s))
 }
 
 // bytesArg borrows b for the duration of one C call.

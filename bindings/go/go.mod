@@ -1,3 +1,3 @@
 module github.com/fractal-lba/fractal-lba/bindings/go
 
-go 1.22
+go 1.19

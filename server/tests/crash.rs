@@ -87,3 +87,28 @@ keys = ["{KEY}"]
     }
     assert!(s.term());
 }
+
+#[test]
+fn corruption_in_the_middle_of_the_log_stops_the_server_at_start() {
+    // No checkpoint during the test: the damaged records are above the watermark.
+    let mut s = Server::start("[store]\ncheckpoint_secs = 3600\n");
+    for e in 0..5 {
+        assert_eq!(s.post(None, &record(10_000 + e).to_json()).status, 200);
+    }
+    s.kill9();
+    let wal = s.data_dir().join("wal");
+    let seg = std::fs::read_dir(&wal).unwrap().map(|e| e.unwrap().path()).max().unwrap();
+    let mut data = std::fs::read(&seg).unwrap();
+    let mid = data.len() / 2;
+    data[mid] ^= 0x5a;
+    std::fs::write(&seg, &data).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fractal"))
+        .args(["serve", "--config"])
+        .arg(&s.config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the server must refuse to start on a damaged log");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("corrupted") && err.contains(&*seg.file_name().unwrap().to_string_lossy()), "{err}");
+    assert_eq!(std::fs::read(&seg).unwrap(), data, "nothing is truncated or skipped");
+}

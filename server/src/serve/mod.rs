@@ -241,3 +241,59 @@ async fn shutdown_signal() {
     }
     tracing::info!("signal received: no new connections, finishing in-flight requests");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use fractal_core::{BuildInput, build_pcs, sign_hmac};
+
+    fn config(dir: &std::path::Path) -> Config {
+        let file: config::FileConfig = toml::from_str(&format!(
+            "data_dir = {:?}\nsignature_policy = \"hmac\"\n[[tenants]]\nid = \"t\"\nkeys = [\"k\"]\n",
+            dir
+        ))
+        .unwrap();
+        Config::resolve(file, &Overrides::default()).unwrap()
+    }
+
+    fn signed(epoch: u64, key: &[u8]) -> (String, Vec<u8>) {
+        let mut input = BuildInput::example();
+        input.epoch = epoch;
+        let mut p = build_pcs(&input).unwrap();
+        p.sig = Some(sign_hmac(&p, key).unwrap());
+        (p.pcs_id.clone(), p.to_json())
+    }
+
+    fn rec(lsn: u64, tenant: &str, body: Vec<u8>) -> wal::Record {
+        wal::Record { lsn, tenant: tenant.into(), body }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replay_stores_missing_outcomes_and_keeps_refusals_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = config(dir.path());
+        let (store, _w, _) = RedbStore::open(&dir.path().join("o.redb"), 1 << 20).unwrap();
+        let (present, present_body) = signed(1, b"k");
+        let (missing, missing_body) = signed(2, b"k");
+        let (forged, forged_body) = signed(3, b"not-the-key");
+        // An outcome already stored stays as it is (first write wins).
+        let earlier = Outcome { status: 202, body: b"{\"earlier\":true}".to_vec(), expires_at: now_secs() + 60 };
+        store.put_if_absent("t", &present, earlier.clone()).await.unwrap();
+        let records = vec![
+            rec(1, "t", present_body),
+            rec(2, "t", missing_body),
+            rec(3, "t", forged_body),
+            rec(4, "t", b"{not json".to_vec()),
+            rec(5, "gone", signed(4, b"k").1),
+        ];
+        let (replayed, stored) = replay(&c, records, &store).await.unwrap();
+        assert_eq!((replayed, stored), (5, 1));
+        assert_eq!(store.get("t", &present).await.unwrap(), Some(earlier));
+        let got = store.get("t", &missing).await.unwrap().expect("the missing outcome is stored");
+        assert_eq!(got.status, 200);
+        let v: fractal_core::VerifyResult = serde_json::from_slice(&got.body).unwrap();
+        assert!(v.accepted && !v.escalated);
+        assert_eq!(store.get("t", &forged).await.unwrap(), None, "a badly signed record stays refused");
+        assert_eq!(store.len().unwrap(), 2);
+    }
+}

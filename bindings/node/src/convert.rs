@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use fractal_core::{BuildInput, FaultTolerance, MAX_EPOCH, Pcs, SigningFields, VerifyParams};
 use napi::bindgen_prelude::*;
-use napi::{Env, JsString, ValueType};
+use napi::{Env, JsString, JsValue, ValueType};
 
 use crate::error::{Failure, Res, bad_arg, bad_field};
 
@@ -56,8 +56,7 @@ pub(crate) fn string(v: Unknown, field: &str) -> Res<String> {
     if t != ValueType::String {
         match wrong_type(field, "a string", t)? {}
     }
-    let js: JsString = unsafe { v.cast()? };
-    let s = js.into_utf8()?.into_owned()?;
+    let s = utf8(v)?;
     // Node replaces a lone surrogate with U+FFFD when it encodes UTF-8; only
     // then is the (slower) UTF-16 check needed to tell it from a real U+FFFD.
     if s.contains('\u{FFFD}') {
@@ -68,6 +67,28 @@ pub(crate) fn string(v: Unknown, field: &str) -> Res<String> {
         }
     }
     Ok(s)
+}
+
+/// The UTF-8 of a JavaScript string. Strings that fit a stack buffer (record
+/// fields nearly always do) take one engine call instead of two and one
+/// allocation; longer ones take napi-rs's general path.
+fn utf8(v: Unknown) -> Res<String> {
+    let mut buf = [0u8; 256];
+    let mut written = 0usize;
+    let status = unsafe {
+        napi::sys::napi_get_value_string_utf8(v.value().env, v.raw(), buf.as_mut_ptr().cast(), buf.len(), &mut written)
+    };
+    if status != napi::sys::Status::napi_ok {
+        return Err(napi::Error::new(Status::from(status), "cannot read a string").into());
+    }
+    // Node writes at most len − 1 bytes and never splits a character, so with
+    // 4 bytes (the longest UTF-8 character) to spare nothing was cut off.
+    if written + 4 < buf.len() {
+        return String::from_utf8(buf[..written].to_vec())
+            .map_err(|_| Failure::Js(napi::Error::new(Status::StringExpected, "the engine returned invalid UTF-8")));
+    }
+    let js: JsString = unsafe { v.cast()? };
+    Ok(js.into_utf8()?.into_owned()?)
 }
 
 /// A finite-or-not double (the core rejects non-finite numbers where it must).

@@ -194,15 +194,18 @@ fn payload(s: &Signed) -> Res<Vec<u8>> {
 
 /// The canonical signing payload (SPEC §3): RFC 8785 JSON of the eight signed
 /// fields, numbers rounded to 9 decimals. Only those fields are read.
-#[napi(catch_unwind, ts_args_type = "record: Pcs")]
-pub fn canonical_payload(env: &Env, record: Unknown) -> Result<Buffer> {
-    signed_arg(record).and_then(|s| payload(&s)).map(Buffer::from).js(env)
+#[napi(catch_unwind, ts_args_type = "record: Pcs", ts_return_type = "Buffer")]
+pub fn canonical_payload<'e>(env: &'e Env, record: Unknown) -> Result<BufferSlice<'e>> {
+    let bytes = signed_arg(record).and_then(|s| payload(&s)).js(env)?;
+    // A copy into a plain Buffer is cheaper than handing V8 an external one.
+    BufferSlice::copy_from(env, bytes)
 }
 
 /// SHA-256 of the canonical payload (32 bytes): what is signed.
-#[napi(catch_unwind, ts_args_type = "record: Pcs")]
-pub fn digest(env: &Env, record: Unknown) -> Result<Buffer> {
-    signed_arg(record).and_then(|s| payload(&s)).map(|p| Buffer::from(sha256(&p).to_vec())).js(env)
+#[napi(catch_unwind, ts_args_type = "record: Pcs", ts_return_type = "Buffer")]
+pub fn digest<'e>(env: &'e Env, record: Unknown) -> Result<BufferSlice<'e>> {
+    let bytes = signed_arg(record).and_then(|s| payload(&s)).js(env)?;
+    BufferSlice::copy_from(env, sha256(&bytes))
 }
 
 pub(crate) fn hmac_one(s: &Signed, key: &[u8]) -> fractal_core::Result<String> {

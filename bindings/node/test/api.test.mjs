@@ -143,6 +143,22 @@ test('missing fields, wrong types and lone surrogates name the field', () => {
   fails(() => parsePcs('{"a":"\ud800"}'), { code: 'ERR_INVALID_JSON' })
 })
 
+test('strings of every length around the fast path read whole', () => {
+  // 256-byte stack buffer: lengths near it, with multi-byte characters at the edge.
+  for (const n of [0, 1, 240, 248, 250, 251, 252, 253, 254, 255, 256, 257, 300, 5000]) {
+    for (const tail of ['', 'é', '日', '😀']) {
+      const s = 'x'.repeat(n) + tail
+      const p = parsePcs(JSON.stringify({ pcs_id: 'p', schema: 's', version: 'v', shard_id: s, epoch: 1, merkle_root: s }))
+      assert.equal(p.shard_id, s)
+      assert.equal(
+        canonicalPayload({ ...p, shard_id: s, merkle_root: s }).toString('utf8'),
+        canonicalPayload(p).toString('utf8'),
+      )
+      assert.ok(canonicalPayload({ ...p, shard_id: s }).toString('utf8').includes(`"shard_id":"${s}"`), `length ${n} + ${tail}`)
+    }
+  }
+})
+
 test('validation errors carry ERR_VALIDATION and the field; unknown fields are ignored', () => {
   const rec = buildPcs(INPUT)
   validate({ ...rec, something_else: { nested: true } })

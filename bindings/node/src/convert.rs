@@ -76,7 +76,13 @@ fn utf8(v: Unknown) -> Res<String> {
     let mut buf = [0u8; 256];
     let mut written = 0usize;
     let status = unsafe {
-        napi::sys::napi_get_value_string_utf8(v.value().env, v.raw(), buf.as_mut_ptr().cast(), buf.len(), &mut written)
+        napi::sys::napi_get_value_string_utf8(
+            v.value().env,
+            v.raw(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut written,
+        )
     };
     if status != napi::sys::Status::napi_ok {
         return Err(napi::Error::new(Status::from(status), "cannot read a string").into());
@@ -84,8 +90,12 @@ fn utf8(v: Unknown) -> Res<String> {
     // Node writes at most len − 1 bytes and never splits a character, so with
     // 4 bytes (the longest UTF-8 character) to spare nothing was cut off.
     if written + 4 < buf.len() {
-        return String::from_utf8(buf[..written].to_vec())
-            .map_err(|_| Failure::Js(napi::Error::new(Status::StringExpected, "the engine returned invalid UTF-8")));
+        return String::from_utf8(buf[..written].to_vec()).map_err(|_| {
+            Failure::Js(napi::Error::new(
+                Status::StringExpected,
+                "the engine returned invalid UTF-8",
+            ))
+        });
     }
     let js: JsString = unsafe { v.cast()? };
     Ok(js.into_utf8()?.into_owned()?)
@@ -137,7 +147,11 @@ pub(crate) fn int64(v: Unknown, field: &str) -> Res<i64> {
 pub(crate) fn epoch(v: Unknown, field: &str) -> Res<u64> {
     let x = int64(v, field)?;
     if x < 0 || x as u64 > MAX_EPOCH {
-        return Err(bad_field(field, "must be an integer between 0 and 2^53-1 (9007199254740991)").into());
+        return Err(bad_field(
+            field,
+            "must be an integer between 0 and 2^53-1 (9007199254740991)",
+        )
+        .into());
     }
     Ok(x as u64)
 }
@@ -145,7 +159,11 @@ pub(crate) fn epoch(v: Unknown, field: &str) -> Res<u64> {
 fn object<'e>(v: Unknown<'e>, field: &str) -> Res<Object<'e>> {
     let t = v.get_type()?;
     if t != ValueType::Object || v.is_array()? {
-        let got = if t == ValueType::Object { "an array" } else { type_name(t) };
+        let got = if t == ValueType::Object {
+            "an array"
+        } else {
+            type_name(t)
+        };
         return Err(bad_field(field, format!("expected an object, got {got}")).into());
     }
     Ok(unsafe { v.cast()? })
@@ -155,7 +173,11 @@ fn object<'e>(v: Unknown<'e>, field: &str) -> Res<Object<'e>> {
 pub(crate) fn record<'e>(v: Unknown<'e>, name: &str) -> Res<Object<'e>> {
     let t = v.get_type()?;
     if t != ValueType::Object || v.is_array()? {
-        let got = if t == ValueType::Object { "an array" } else { type_name(t) };
+        let got = if t == ValueType::Object {
+            "an array"
+        } else {
+            type_name(t)
+        };
         return Err(bad_arg(name, format!("expected an object, got {got}")).into());
     }
     Ok(unsafe { v.cast()? })
@@ -164,7 +186,11 @@ pub(crate) fn record<'e>(v: Unknown<'e>, name: &str) -> Res<Object<'e>> {
 /// The elements of an array argument.
 pub(crate) fn array<'e>(v: Unknown<'e>, field: &str) -> Res<Vec<Unknown<'e>>> {
     if v.get_type()? != ValueType::Object || !v.is_array()? {
-        return Err(bad_field(field, format!("expected an array, got {}", type_name(v.get_type()?))).into());
+        return Err(bad_field(
+            field,
+            format!("expected an array, got {}", type_name(v.get_type()?)),
+        )
+        .into());
     }
     let arr: Object = unsafe { v.cast()? };
     let n = arr.get_array_length()?;
@@ -179,7 +205,11 @@ pub(crate) fn array<'e>(v: Unknown<'e>, field: &str) -> Res<Vec<Unknown<'e>>> {
 /// argument error, not a record-field error.
 pub(crate) fn batch<'e>(v: Unknown<'e>, name: &str) -> Res<Vec<Unknown<'e>>> {
     if v.get_type()? != ValueType::Object || !v.is_array()? {
-        return Err(bad_arg(name, format!("expected an array, got {}", type_name(v.get_type()?))).into());
+        return Err(bad_arg(
+            name,
+            format!("expected an array, got {}", type_name(v.get_type()?)),
+        )
+        .into());
     }
     array(v, name)
 }
@@ -188,7 +218,11 @@ fn req<T>(v: Option<T>, field: &str) -> Res<T> {
     v.ok_or_else(|| bad_field(field, "required field is missing").into())
 }
 
-fn opt<'e, T>(obj: &Object<'e>, field: &str, read: impl FnOnce(Unknown<'e>, &str) -> Res<T>) -> Res<Option<T>> {
+fn opt<'e, T>(
+    obj: &Object<'e>,
+    field: &str,
+    read: impl FnOnce(Unknown<'e>, &str) -> Res<T>,
+) -> Res<Option<T>> {
     match prop(obj, field)? {
         Some(v) => read(v, field).map(Some),
         None => Ok(None),
@@ -223,9 +257,28 @@ impl Signed {
 }
 
 /// Names of the signed fields and `sig`, in the order [`Keys`] holds them.
-const SIGNED_NAMES: [&str; 9] = ["pcs_id", "merkle_root", "epoch", "shard_id", "D_hat", "coh_star", "r", "budget", "sig"];
-const SIGNED_CNAMES: [&std::ffi::CStr; 9] =
-    [c"pcs_id", c"merkle_root", c"epoch", c"shard_id", c"D_hat", c"coh_star", c"r", c"budget", c"sig"];
+const SIGNED_NAMES: [&str; 9] = [
+    "pcs_id",
+    "merkle_root",
+    "epoch",
+    "shard_id",
+    "D_hat",
+    "coh_star",
+    "r",
+    "budget",
+    "sig",
+];
+const SIGNED_CNAMES: [&std::ffi::CStr; 9] = [
+    c"pcs_id",
+    c"merkle_root",
+    c"epoch",
+    c"shard_id",
+    c"D_hat",
+    c"coh_star",
+    c"r",
+    c"budget",
+    c"sig",
+];
 
 /// How the signed fields' property keys are looked up: by static C strings
 /// (one record), or by JavaScript strings created once per batch, which saves
@@ -255,7 +308,12 @@ impl<'e> Keys<'e> {
         }
     }
 
-    fn read<'o, T>(&self, obj: &Object<'o>, i: usize, read: impl FnOnce(Unknown<'o>, &str) -> Res<T>) -> Res<Option<T>> {
+    fn read<'o, T>(
+        &self,
+        obj: &Object<'o>,
+        i: usize,
+        read: impl FnOnce(Unknown<'o>, &str) -> Res<T>,
+    ) -> Res<Option<T>> {
         match self.get(obj, i)? {
             Some(v) => read(v, SIGNED_NAMES[i]).map(Some),
             None => Ok(None),
@@ -328,8 +386,12 @@ fn fault_tolerance(v: Unknown, field: &str) -> Res<FaultTolerance> {
     Ok(FaultTolerance {
         outbox_seq: opt(&obj, "outbox_seq", |v, f| int64(v, &format!("{field}.{f}")))?,
         degraded: opt(&obj, "degraded", |v, f| boolean(v, &format!("{field}.{f}")))?,
-        fallbacks: opt(&obj, "fallbacks", |v, f| strings(v, &format!("{field}.{f}")))?,
-        clock_skew_ms: opt(&obj, "clock_skew_ms", |v, f| int64(v, &format!("{field}.{f}")))?,
+        fallbacks: opt(&obj, "fallbacks", |v, f| {
+            strings(v, &format!("{field}.{f}"))
+        })?,
+        clock_skew_ms: opt(&obj, "clock_skew_ms", |v, f| {
+            int64(v, &format!("{field}.{f}"))
+        })?,
     })
 }
 
@@ -362,8 +424,19 @@ pub(crate) fn pcs(obj: &Object) -> Res<Pcs> {
 }
 
 const BUILD_FIELDS: &[&str] = &[
-    "merkle_root", "epoch", "shard_id", "scales", "N_j", "coh_star", "v_star", "r", "version", "attempt",
-    "sent_at", "seed", "ft",
+    "merkle_root",
+    "epoch",
+    "shard_id",
+    "scales",
+    "N_j",
+    "coh_star",
+    "v_star",
+    "r",
+    "version",
+    "attempt",
+    "sent_at",
+    "seed",
+    "ft",
 ];
 
 /// The input of `buildPcs`. Unknown fields are refused (a misspelt field would
@@ -416,7 +489,11 @@ pub(crate) fn verify_params(v: Option<Unknown>) -> Res<VerifyParams> {
         };
         let value: Unknown = obj.get_named_property_unchecked(&key)?;
         if value.get_type()? != ValueType::Number {
-            return Err(bad_arg(key, format!("expected a number, got {}", type_name(value.get_type()?))).into());
+            return Err(bad_arg(
+                key,
+                format!("expected a number, got {}", type_name(value.get_type()?)),
+            )
+            .into());
         }
         *slot = unsafe { value.cast::<f64>()? };
     }
@@ -431,11 +508,22 @@ pub(crate) fn bytes(v: Unknown, name: &str) -> Res<Vec<u8>> {
         // A Buffer is a Uint8Array; other typed arrays are refused (their bytes
         // depend on the platform's endianness), which the cast checks.
         ValueType::Object if v.is_typedarray()? => {
-            let arr = unsafe { v.cast::<Uint8ArraySlice>() }
-                .map_err(|_| bad_arg(name, "expected a string, Buffer or Uint8Array, got another typed array"))?;
+            let arr = unsafe { v.cast::<Uint8ArraySlice>() }.map_err(|_| {
+                bad_arg(
+                    name,
+                    "expected a string, Buffer or Uint8Array, got another typed array",
+                )
+            })?;
             Ok(arr.to_vec())
         }
-        t => Err(bad_arg(name, format!("expected a string, Buffer or Uint8Array, got {}", type_name(t))).into()),
+        t => Err(bad_arg(
+            name,
+            format!(
+                "expected a string, Buffer or Uint8Array, got {}",
+                type_name(t)
+            ),
+        )
+        .into()),
     }
 }
 
@@ -443,7 +531,10 @@ pub(crate) fn bytes(v: Unknown, name: &str) -> Res<Vec<u8>> {
 pub(crate) fn text(v: Unknown, name: &str) -> Res<String> {
     match v.get_type()? {
         ValueType::String => string(v, name).map_err(|f| match f {
-            Failure::Core { error: fractal_core::Error::InvalidField { reason, .. }, .. } => bad_arg(name, reason).into(),
+            Failure::Core {
+                error: fractal_core::Error::InvalidField { reason, .. },
+                ..
+            } => bad_arg(name, reason).into(),
             other => other,
         }),
         t => Err(bad_arg(name, format!("expected a string, got {}", type_name(t))).into()),

@@ -32,7 +32,10 @@ pub(crate) fn code_of(e: &CoreError) -> &'static str {
 /// errors) refused the input, or the JavaScript engine itself failed (a getter
 /// threw, memory ran out), in which case the engine's error is passed on as is.
 pub(crate) enum Failure {
-    Core { error: CoreError, index: Option<u32> },
+    Core {
+        error: CoreError,
+        index: Option<u32>,
+    },
     Js(napi::Error),
 }
 
@@ -52,7 +55,10 @@ impl Failure {
     /// Records the array position of the failing element of a batch call.
     pub(crate) fn at(self, i: usize) -> Self {
         match self {
-            Failure::Core { error, index: None } => Failure::Core { error, index: Some(i as u32) },
+            Failure::Core { error, index: None } => Failure::Core {
+                error,
+                index: Some(i as u32),
+            },
             other => other,
         }
     }
@@ -114,10 +120,16 @@ fn build_error(env: &Env, e: &CoreError, index: Option<u32>) -> napi::Result<nap
 
 /// A core error for a record field that has the wrong JavaScript type or value.
 pub(crate) fn bad_field(field: impl Into<String>, reason: impl Into<String>) -> CoreError {
-    CoreError::InvalidField { field: field.into(), reason: reason.into() }
+    CoreError::InvalidField {
+        field: field.into(),
+        reason: reason.into(),
+    }
 }
 
 /// A core error for an argument that is not a record field.
 pub(crate) fn bad_arg(name: impl Into<String>, reason: impl Into<String>) -> CoreError {
-    CoreError::InvalidArgument { name: name.into(), reason: reason.into() }
+    CoreError::InvalidArgument {
+        name: name.into(),
+        reason: reason.into(),
+    }
 }

@@ -16,8 +16,8 @@ mod tasks;
 mod verifier;
 
 use fractal_core::{Ed25519Keypair, canonical_fields, sha256};
-use napi::bindgen_prelude::*;
 use napi::Env;
+use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::convert::{Keys, Signed, record};
@@ -173,8 +173,16 @@ pub struct Ed25519KeyPair {
 // Functions.
 
 /// `lowercase_hex(SHA-256(merkle_root + "|" + epoch + "|" + shard_id))` (SPEC §2).
-#[napi(catch_unwind, ts_args_type = "merkleRoot: string, epoch: number | bigint, shardId: string")]
-pub fn pcs_id(env: &Env, merkle_root: Unknown, epoch: Unknown, shard_id: Unknown) -> Result<String> {
+#[napi(
+    catch_unwind,
+    ts_args_type = "merkleRoot: string, epoch: number | bigint, shardId: string"
+)]
+pub fn pcs_id(
+    env: &Env,
+    merkle_root: Unknown,
+    epoch: Unknown,
+    shard_id: Unknown,
+) -> Result<String> {
     let run = || -> Res<String> {
         let root = convert::string(merkle_root, "merkle_root")?;
         let epoch = convert::epoch(epoch, "epoch")?;
@@ -231,18 +239,29 @@ pub(crate) fn signed_batch(env: &Env, records: Unknown) -> Res<Vec<Signed>> {
     let keys = Keys::cached(env)?;
     let mut out = Vec::with_capacity(items.len());
     for (i, v) in items.into_iter().enumerate() {
-        out.push(record(v, "record").and_then(|o| convert::signed(&o, &keys)).map_err(|f| f.at(i))?);
+        out.push(
+            record(v, "record")
+                .and_then(|o| convert::signed(&o, &keys))
+                .map_err(|f| f.at(i))?,
+        );
     }
     Ok(out)
 }
 
 pub(crate) fn hmac_all(signed: &[Signed], key: &[u8]) -> std::result::Result<Vec<String>, Failure> {
-    signed.iter().enumerate().map(|(i, s)| hmac_one(s, key).map_err(|e| Failure::from(e).at(i))).collect()
+    signed
+        .iter()
+        .enumerate()
+        .map(|(i, s)| hmac_one(s, key).map_err(|e| Failure::from(e).at(i)))
+        .collect()
 }
 
 /// `signHmac` over many records: one signature per record, in order. The
 /// first bad record throws, with its position in `error.index`.
-#[napi(catch_unwind, ts_args_type = "records: Pcs[], key: string | Uint8Array")]
+#[napi(
+    catch_unwind,
+    ts_args_type = "records: Pcs[], key: string | Uint8Array"
+)]
 pub fn sign_hmac_many(env: &Env, records: Unknown, key: Unknown) -> Result<Vec<String>> {
     let run = || -> Res<Vec<String>> {
         let key = convert::bytes(key, "key")?;
@@ -267,14 +286,19 @@ pub fn sign_ed25519(env: &Env, record: Unknown, seed: Unknown) -> Result<String>
 #[napi(catch_unwind)]
 pub fn generate_ed25519_keypair(env: &Env) -> Result<Ed25519KeyPair> {
     Ed25519Keypair::generate()
-        .map(|kp| Ed25519KeyPair { seed: kp.seed_b64(), public_key: kp.public_b64() })
+        .map(|kp| Ed25519KeyPair {
+            seed: kp.seed_b64(),
+            public_key: kp.public_b64(),
+        })
         .js(env)
 }
 
 /// The public key (base64) of an Ed25519 seed (base64).
 #[napi(catch_unwind, ts_args_type = "seed: string")]
 pub fn ed25519_public_key(env: &Env, seed: Unknown) -> Result<String> {
-    let run = || -> Res<String> { Ok(Ed25519Keypair::from_seed_b64(&convert::text(seed, "seed")?)?.public_b64()) };
+    let run = || -> Res<String> {
+        Ok(Ed25519Keypair::from_seed_b64(&convert::text(seed, "seed")?)?.public_b64())
+    };
     run().js(env)
 }
 
@@ -287,7 +311,9 @@ fn full_record(v: Unknown) -> Res<fractal_core::Pcs> {
 /// field for an invalid one; returns nothing when the record is fine.
 #[napi(catch_unwind, ts_args_type = "record: Pcs")]
 pub fn validate(env: &Env, record: Unknown) -> Result<()> {
-    full_record(record).and_then(|p| Ok(fractal_core::validate(&p)?)).js(env)
+    full_record(record)
+        .and_then(|p| Ok(fractal_core::validate(&p)?))
+        .js(env)
 }
 
 /// Verification (SPEC §5): semantic problems are an escalated outcome, not an
@@ -304,7 +330,11 @@ pub fn verify(env: &Env, record: Unknown, params: Option<Unknown>) -> Result<Ver
 /// `verify` over many records, in order. A malformed record throws, with its
 /// position in `error.index`.
 #[napi(catch_unwind, ts_args_type = "records: Pcs[], params?: VerifyParams")]
-pub fn verify_many(env: &Env, records: Unknown, params: Option<Unknown>) -> Result<Vec<VerifyResult>> {
+pub fn verify_many(
+    env: &Env,
+    records: Unknown,
+    params: Option<Unknown>,
+) -> Result<Vec<VerifyResult>> {
     let run = || -> Res<Vec<VerifyResult>> {
         let params = convert::verify_params(params)?;
         let items = convert::batch(records, "records")?;
@@ -319,7 +349,11 @@ pub fn verify_many(env: &Env, records: Unknown, params: Option<Unknown>) -> Resu
 
 /// Builds a complete, valid record: computes `pcs_id`, `D_hat` (Theil–Sen),
 /// `regime` and `budget`, then validates it. Unknown input fields are refused.
-#[napi(catch_unwind, ts_args_type = "input: BuildInput, params?: VerifyParams", ts_return_type = "Pcs")]
+#[napi(
+    catch_unwind,
+    ts_args_type = "input: BuildInput, params?: VerifyParams",
+    ts_return_type = "Pcs"
+)]
 pub fn build_pcs<'e>(env: &'e Env, input: Unknown, params: Option<Unknown>) -> Result<Object<'e>> {
     let run = || -> Res<fractal_core::Pcs> {
         let params = convert::verify_params(params)?;
@@ -334,16 +368,23 @@ pub fn build_pcs<'e>(env: &'e Env, input: Unknown, params: Option<Unknown>) -> R
 /// (SPEC §1, malformed level): `ERR_INVALID_JSON` for text that is not a JSON
 /// object, `ERR_INVALID_FIELD` naming the field otherwise. Unknown fields are
 /// dropped. Integers beyond 2^53−1 come back as `bigint`, losing nothing.
-#[napi(catch_unwind, ts_args_type = "json: string | Uint8Array", ts_return_type = "Pcs")]
+#[napi(
+    catch_unwind,
+    ts_args_type = "json: string | Uint8Array",
+    ts_return_type = "Pcs"
+)]
 pub fn parse_pcs<'e>(env: &'e Env, json: Unknown) -> Result<Object<'e>> {
     let run = || -> Res<fractal_core::Pcs> {
         let bytes = match convert::bytes(json, "json") {
             Ok(b) => b,
-            Err(Failure::Core { error: fractal_core::Error::InvalidArgument { reason, .. }, .. })
-                if reason.contains("surrogate") =>
-            {
-                return Err(fractal_core::Error::InvalidJson { reason: "text contains a lone UTF-16 surrogate".into() }
-                    .into());
+            Err(Failure::Core {
+                error: fractal_core::Error::InvalidArgument { reason, .. },
+                ..
+            }) if reason.contains("surrogate") => {
+                return Err(fractal_core::Error::InvalidJson {
+                    reason: "text contains a lone UTF-16 surrogate".into(),
+                }
+                .into());
             }
             Err(f) => return Err(f),
         };

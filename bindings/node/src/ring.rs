@@ -44,7 +44,12 @@ fn positive_u32(v: Unknown, name: &str) -> Res<u32> {
 
 fn vnodes_arg(v: Option<Unknown>) -> Res<u32> {
     match v {
-        Some(v) if !matches!(v.get_type()?, napi::ValueType::Undefined | napi::ValueType::Null) => {
+        Some(v)
+            if !matches!(
+                v.get_type()?,
+                napi::ValueType::Undefined | napi::ValueType::Null
+            ) =>
+        {
             positive_u32(v, "vnodes")
         }
         _ => Ok(fractal_core::DEFAULT_VNODES),
@@ -63,10 +68,16 @@ fn shard_spec(v: Unknown, i: usize) -> Res<ShardSpec> {
         None => 1,
     };
     let healthy = match convert::prop(&obj, "healthy")? {
-        Some(v) => convert::boolean(v, "healthy").map_err(|_| bad_arg("healthy", "must be a boolean"))?,
+        Some(v) => {
+            convert::boolean(v, "healthy").map_err(|_| bad_arg("healthy", "must be a boolean"))?
+        }
         None => true,
     };
-    Ok(ShardSpec { name, weight, healthy })
+    Ok(ShardSpec {
+        name,
+        weight,
+        healthy,
+    })
 }
 
 /// The consistent-hash ring of SPEC §7: `vnodes` points per unit of weight,
@@ -86,12 +97,20 @@ impl Ring {
     /// An empty ring with `vnodes` points per unit of weight (default 150).
     #[napi(catch_unwind, constructor, ts_args_type = "vnodes?: number")]
     pub fn new(env: &Env, vnodes: Option<Unknown>) -> Result<Self> {
-        let run = || -> Res<Self> { Ok(Ring { inner: fractal_core::Ring::new(vnodes_arg(vnodes)?)? }) };
+        let run = || -> Res<Self> {
+            Ok(Ring {
+                inner: fractal_core::Ring::new(vnodes_arg(vnodes)?)?,
+            })
+        };
         run().js(env)
     }
 
     /// A ring holding `shards` (built once).
-    #[napi(catch_unwind, factory, ts_args_type = "shards: ShardSpec[], vnodes?: number")]
+    #[napi(
+        catch_unwind,
+        factory,
+        ts_args_type = "shards: ShardSpec[], vnodes?: number"
+    )]
     pub fn with_shards(env: &Env, shards: Unknown, vnodes: Option<Unknown>) -> Result<Self> {
         let run = || -> Res<Self> {
             let vnodes = vnodes_arg(vnodes)?;
@@ -100,7 +119,9 @@ impl Ring {
             for (i, v) in items.into_iter().enumerate() {
                 specs.push(shard_spec(v, i)?);
             }
-            Ok(Ring { inner: fractal_core::Ring::with_shards(vnodes, &specs)? })
+            Ok(Ring {
+                inner: fractal_core::Ring::with_shards(vnodes, &specs)?,
+            })
         };
         run().js(env)
     }
@@ -111,7 +132,12 @@ impl Ring {
         let mut run = || -> Res<()> {
             let name = convert::text(name, "name")?;
             let weight = match weight {
-                Some(w) if !matches!(w.get_type()?, napi::ValueType::Undefined | napi::ValueType::Null) => {
+                Some(w)
+                    if !matches!(
+                        w.get_type()?,
+                        napi::ValueType::Undefined | napi::ValueType::Null
+                    ) =>
+                {
                     positive_u32(w, "weight")?
                 }
                 _ => 1,
@@ -133,7 +159,8 @@ impl Ring {
     pub fn set_healthy(&mut self, env: &Env, name: Unknown, healthy: Unknown) -> Result<()> {
         let mut run = || -> Res<()> {
             let name = convert::text(name, "name")?;
-            let healthy = convert::boolean(healthy, "healthy").map_err(|_| bad_arg("healthy", "must be a boolean"))?;
+            let healthy = convert::boolean(healthy, "healthy")
+                .map_err(|_| bad_arg("healthy", "must be a boolean"))?;
             Ok(self.inner.set_healthy(&name, healthy)?)
         };
         run().js(env)
@@ -143,7 +170,8 @@ impl Ring {
     /// when the ring has no healthy shard.
     #[napi(catch_unwind, ts_args_type = "key: string | Uint8Array")]
     pub fn pick(&self, env: &Env, key: Unknown) -> Result<String> {
-        let run = || -> Res<String> { Ok(self.inner.pick(&convert::bytes(key, "key")?)?.to_string()) };
+        let run =
+            || -> Res<String> { Ok(self.inner.pick(&convert::bytes(key, "key")?)?.to_string()) };
         run().js(env)
     }
 
@@ -157,7 +185,12 @@ impl Ring {
             if n < 1 {
                 return Err(bad_arg("n", "must be at least 1").into());
             }
-            Ok(self.inner.pick_n(&key, n as usize)?.into_iter().map(String::from).collect())
+            Ok(self
+                .inner
+                .pick_n(&key, n as usize)?
+                .into_iter()
+                .map(String::from)
+                .collect())
         };
         run().js(env)
     }
@@ -175,7 +208,11 @@ impl Ring {
                 .inner
                 .plan(&after.inner, ks.iter().map(String::as_str))
                 .into_iter()
-                .map(|m| Move { key: m.key, from: m.from, to: m.to })
+                .map(|m| Move {
+                    key: m.key,
+                    from: m.from,
+                    to: m.to,
+                })
                 .collect())
         };
         run().js(env)
@@ -187,7 +224,11 @@ impl Ring {
         self.inner
             .shards()
             .into_iter()
-            .map(|s| ShardSpecDecl { name: s.name, weight: Some(s.weight), healthy: Some(s.healthy) })
+            .map(|s| ShardSpecDecl {
+                name: s.name,
+                weight: Some(s.weight),
+                healthy: Some(s.healthy),
+            })
             .collect()
     }
 

@@ -13,8 +13,12 @@ use crate::verifier::{Read, SignatureCheck, check};
 /// Runs pool-thread work so that a bug surfaces as a rejected promise, never as
 /// an unwind out of libuv's worker (napi-rs does not catch there).
 fn no_panic<T>(work: impl FnOnce() -> T) -> Result<T> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
-        .map_err(|_| napi::Error::new(Status::GenericFailure, "internal error in fractal-node (a bug: please report it)"))
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).map_err(|_| {
+        napi::Error::new(
+            Status::GenericFailure,
+            "internal error in fractal-node (a bug: please report it)",
+        )
+    })
 }
 
 /// Signs a batch with one HMAC key.
@@ -74,8 +78,16 @@ impl Task for VerifyMany {
 
 /// `signHmacMany` with the hashing and signing on libuv's thread pool. The
 /// promise rejects with the first bad record's error (`error.index` set).
-#[napi(catch_unwind, ts_args_type = "records: Pcs[], key: string | Uint8Array", ts_return_type = "Promise<string[]>")]
-pub fn sign_hmac_many_async(env: &Env, records: Unknown, key: Unknown) -> Result<AsyncTask<SignMany>> {
+#[napi(
+    catch_unwind,
+    ts_args_type = "records: Pcs[], key: string | Uint8Array",
+    ts_return_type = "Promise<string[]>"
+)]
+pub fn sign_hmac_many_async(
+    env: &Env,
+    records: Unknown,
+    key: Unknown,
+) -> Result<AsyncTask<SignMany>> {
     let run = || -> Res<AsyncTask<SignMany>> {
         let key = convert::bytes(key, "key")?;
         let signed = crate::signed_batch(env, records)?;

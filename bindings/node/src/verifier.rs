@@ -28,7 +28,13 @@ pub struct SignatureCheck {
 impl SignatureCheck {
     pub(crate) fn of(outcome: std::result::Result<(), CoreError>) -> Self {
         match outcome {
-            Ok(()) => SignatureCheck { valid: true, code: None, kind: None, field: None, message: None },
+            Ok(()) => SignatureCheck {
+                valid: true,
+                code: None,
+                kind: None,
+                field: None,
+                message: None,
+            },
             Err(e) => SignatureCheck {
                 valid: false,
                 code: Some(code_of(&e).into()),
@@ -41,7 +47,11 @@ impl SignatureCheck {
 }
 
 /// Checks one record's signature with a core verifier.
-pub(crate) fn check(v: &fractal_core::Verifier, signed: &Signed, sig: Option<&str>) -> std::result::Result<(), CoreError> {
+pub(crate) fn check(
+    v: &fractal_core::Verifier,
+    signed: &Signed,
+    sig: Option<&str>,
+) -> std::result::Result<(), CoreError> {
     let sig = match sig {
         Some(s) if !s.is_empty() => s,
         _ => return Err(CoreError::SignatureMissing),
@@ -73,7 +83,9 @@ impl Verifier {
     /// An empty verifier; add keys before verifying.
     #[napi(catch_unwind, constructor)]
     pub fn new() -> Self {
-        Verifier { inner: fractal_core::Verifier::new() }
+        Verifier {
+            inner: fractal_core::Verifier::new(),
+        }
     }
 
     /// Adds an HMAC key (a string is used as its UTF-8 bytes).
@@ -123,7 +135,8 @@ impl Verifier {
     #[napi(catch_unwind, ts_args_type = "record: Pcs")]
     pub fn verify(&self, env: &Env, record: Unknown) -> Result<()> {
         let run = || -> Res<()> {
-            let (signed, sig) = convert::signed_with_sig(&convert::record(record, "record")?, &Keys::Static)?;
+            let (signed, sig) =
+                convert::signed_with_sig(&convert::record(record, "record")?, &Keys::Static)?;
             Ok(check(&self.inner, &signed, sig.as_deref())?)
         };
         run().js(env)
@@ -139,7 +152,9 @@ impl Verifier {
             let mut out = Vec::with_capacity(items.len());
             for v in items {
                 out.push(match read_one(v, &keys)? {
-                    Ok((signed, sig)) => SignatureCheck::of(check(&self.inner, &signed, sig.as_deref())),
+                    Ok((signed, sig)) => {
+                        SignatureCheck::of(check(&self.inner, &signed, sig.as_deref()))
+                    }
                     Err(e) => SignatureCheck::of(Err(e)),
                 });
             }
@@ -150,7 +165,11 @@ impl Verifier {
 
     /// `verifyMany` with the hashing and signature checks on libuv's thread
     /// pool (the records are read on the calling thread first).
-    #[napi(catch_unwind, ts_args_type = "records: Pcs[]", ts_return_type = "Promise<SignatureCheck[]>")]
+    #[napi(
+        catch_unwind,
+        ts_args_type = "records: Pcs[]",
+        ts_return_type = "Promise<SignatureCheck[]>"
+    )]
     pub fn verify_many_async(&self, env: &Env, records: Unknown) -> Result<AsyncTask<VerifyMany>> {
         let run = || -> Res<AsyncTask<VerifyMany>> {
             let items = convert::batch(records, "records")?;
@@ -159,7 +178,10 @@ impl Verifier {
             for v in items {
                 read.push(read_one(v, &keys)?);
             }
-            Ok(AsyncTask::new(VerifyMany { verifier: self.inner.clone(), records: read }))
+            Ok(AsyncTask::new(VerifyMany {
+                verifier: self.inner.clone(),
+                records: read,
+            }))
         };
         run().js(env)
     }

@@ -392,3 +392,62 @@ impl VerifyResult {
         if self.accepted && !self.escalated { 200 } else { 202 }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example_json() -> Vec<u8> {
+        crate::build_pcs(&crate::BuildInput::example()).unwrap().to_json()
+    }
+
+    #[test]
+    fn a_record_is_an_object_never_an_array() {
+        let v: serde_json::Value = serde_json::from_slice(&example_json()).unwrap();
+        let o = v.as_object().unwrap();
+        let order = [
+            "pcs_id", "schema", "version", "shard_id", "epoch", "attempt", "sent_at", "seed", "scales", "N_j",
+            "coh_star", "v_star", "D_hat", "r", "regime", "budget", "merkle_root",
+        ];
+        let as_array = serde_json::Value::Array(order.iter().map(|k| o.get(*k).cloned().unwrap_or_default()).collect());
+        let err = Pcs::from_json(&serde_json::to_vec(&as_array).unwrap()).unwrap_err();
+        assert_eq!(err.kind(), "invalid_json", "{err}");
+        assert!(Pcs::from_value(as_array.clone()).is_err());
+        assert!(serde_json::from_value::<Pcs>(as_array).is_err(), "Deserialize for Pcs refuses arrays too");
+
+        let mut with_ft = v.clone();
+        with_ft["ft"] = serde_json::json!([1, true, ["x"], 2]);
+        let err = Pcs::from_json(&serde_json::to_vec(&with_ft).unwrap()).unwrap_err();
+        assert_eq!((err.kind(), err.field()), ("invalid_field", Some("ft")), "{err}");
+    }
+
+    #[test]
+    fn bytes_after_the_record_are_refused() {
+        let mut bytes = example_json();
+        bytes.extend_from_slice(b" {}");
+        assert_eq!(Pcs::from_json(&bytes).unwrap_err().kind(), "invalid_json");
+        let mut ok = example_json();
+        ok.extend_from_slice(b" \n\t");
+        Pcs::from_json(&ok).expect("trailing whitespace is fine");
+    }
+
+    #[test]
+    fn a_syntax_error_in_key_position_names_no_field() {
+        let mut bytes = example_json();
+        bytes.pop();
+        bytes.extend_from_slice(b",}");
+        let err = Pcs::from_json(&bytes).unwrap_err();
+        assert_eq!((err.kind(), err.field()), ("invalid_json", None), "{err}");
+    }
+
+    #[test]
+    fn numbers_parse_to_the_nearest_double() {
+        // serde_json's default float parser reads this one ulp off.
+        let mut v: serde_json::Value = serde_json::from_slice(&example_json()).unwrap();
+        let text = serde_json::to_string(&v).unwrap().replace(&format!("\"r\":{}", v["r"]), "\"r\":123456789.12345679");
+        v = serde_json::from_str(&text).unwrap();
+        let p = Pcs::from_json(text.as_bytes()).unwrap();
+        assert_eq!(p.r.to_bits(), 123456789.12345679f64.to_bits());
+        assert_eq!(v["r"].as_f64().unwrap().to_bits(), 123456789.12345679f64.to_bits());
+    }
+}

@@ -36,7 +36,7 @@ go-tools: ## Install what the Go SDK's tests need when missing (gcc, Go, valgrin
 build: go-lib
 
 go-lib: ## Build the C ABI (release) and copy libfractal.a + fractal.h into the Go module.
-	$(CARGO) build --release -p fractal-c
+	$(CARGO) build --release --locked -p fractal-c
 	@if command -v $(GO) >/dev/null 2>&1; then plat=$$($(GO) env GOOS)_$$($(GO) env GOARCH); \
 	else plat=linux_$$(uname -m | sed 's/x86_64/amd64/; s/aarch64/arm64/'); fi; \
 	mkdir -p $(GO_DIR)/lib/$$plat $(GO_DIR)/lib/include; \
@@ -45,14 +45,14 @@ go-lib: ## Build the C ABI (release) and copy libfractal.a + fractal.h into the 
 	echo "go-lib: bindings/go/lib/$$plat/libfractal.a"
 
 header-c: ## Regenerate bindings/c/include/fractal.h with cbindgen (review and commit it).
-	FRACTAL_BLESS=1 $(CARGO) test --release -p fractal-c --test header
+	FRACTAL_BLESS=1 $(CARGO) test --release --locked -p fractal-c --test header
 
 check-header-c: ## Fail when bindings/c/include/fractal.h differs from what cbindgen generates.
-	$(CARGO) test --release -p fractal-c --test header
+	$(CARGO) test --release --locked -p fractal-c --test header
 
 check-memory: go-lib ## Valgrind: every golden case through the C ABI, and a C caller of the header.
-	$(CARGO) test --release -p fractal-c --test abi_golden --no-run
-	@bin=$$($(CARGO) test --release -p fractal-c --test abi_golden --no-run --message-format=json 2>/dev/null \
+	$(CARGO) test --release --locked -p fractal-c --test abi_golden --no-run
+	@bin=$$($(CARGO) test --release --locked -p fractal-c --test abi_golden --no-run --message-format=json 2>/dev/null \
 	  | grep -o '"executable":"[^"]*abi_golden[^"]*"' | cut -d'"' -f4 | tail -1); \
 	test -x "$$bin" || { echo "check-memory: abi_golden binary not found"; exit 1; }; \
 	echo "valgrind $$bin"; valgrind $(VALGRIND_FLAGS) "$$bin"
@@ -75,7 +75,7 @@ test-go-get: go-lib ## A module outside the repo `go get`s the SDK from a file G
 	@echo "test-go-get: ok"
 
 test-go: go-tools go-lib ## C ABI tests (header freshness, golden walk) and Go SDK: vet, tests (+ -race), go get, valgrind.
-	$(CARGO) test --release -p fractal-c
+	$(CARGO) test --release --locked -p fractal-c
 	cd $(GO_DIR) && $(GO) vet ./...
 	cd $(GO_DIR) && $(GO) test -count=1 ./...
 	cd $(GO_DIR) && $(GO) test -count=1 -race ./...

@@ -274,6 +274,70 @@ function checkRing() {
 
 // ------------------------------------------------------------------ rejects
 
+// SPEC §1 types, judged on the text (JSON.parse loses integers beyond 2^53).
+const REQUIRED = ["pcs_id", "schema", "version", "shard_id", "epoch", "merkle_root"];
+const I64 = [-(2n ** 63n), 2n ** 63n - 1n];
+const isInt = (lit, [lo, hi]) => /^-?\d+$/.test(lit) && BigInt(lit) >= lo && BigInt(lit) <= hi;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const isStr = (v) => typeof v === "string" && !LONE_SURROGATE.test(v);
+const isNum = (v) => typeof v === "number";
+
+/** The literal text of `"key": <number>` in `text`, or null. */
+function numberLiteral(text, key) {
+  const m = new RegExp(`"${key}"\\s*:\\s*(-?[0-9.eE+-]+)`).exec(text);
+  return m ? m[1] : null;
+}
+
+/** Whether `field` (a path such as `epoch`, `scales[1]`, `N_j.2`, `ft.outbox_seq`)
+ * is malformed in the record text: missing when required, given twice, of the
+ * wrong type, out of range, or a string with a lone surrogate. */
+function fieldMalformed(text, field) {
+  let rec;
+  try {
+    rec = JSON.parse(text);
+  } catch {
+    return false;
+  }
+  const [top, rest] = field.split(/\.(.*)/s);
+  const m = /^(\w+)\[(\d+)\]$/.exec(field);
+  if (m) return !Number.isInteger(rec[m[1]][Number(m[2])]);
+  if ((text.match(new RegExp(`"${top}"\\s*:`, "g")) ?? []).length > 1) return true;
+  if (!(top in rec)) return REQUIRED.includes(top);
+  const v = rec[top];
+  switch (top) {
+    case "epoch": {
+      const lit = numberLiteral(text, "epoch");
+      return lit === null || !isInt(lit, [0n, 2n ** 53n - 1n]);
+    }
+    case "seed":
+    case "attempt": {
+      const lit = numberLiteral(text, top);
+      return lit === null || !isInt(lit, I64);
+    }
+    case "scales":
+      return !Array.isArray(v) || !v.every(Number.isInteger);
+    case "N_j":
+      if (rest !== undefined) return !Number.isInteger(v[rest]);
+      return v === null || typeof v !== "object" || Array.isArray(v) || !Object.values(v).every(Number.isInteger);
+    case "v_star":
+      return !Array.isArray(v) || !v.every(isNum);
+    case "coh_star":
+    case "D_hat":
+    case "r":
+    case "budget":
+      return !isNum(v);
+    case "ft": {
+      if (v === null) return false;
+      if (typeof v !== "object" || Array.isArray(v)) return rest === undefined;
+      const types = { outbox_seq: Number.isInteger, degraded: (x) => typeof x === "boolean", clock_skew_ms: Number.isInteger, fallbacks: (x) => Array.isArray(x) && x.every(isStr) };
+      if (rest !== undefined) return rest in v && v[rest] !== null && !types[rest](v[rest]);
+      return false;
+    }
+    default:
+      return !isStr(v);
+  }
+}
+
 /** What the oracle can decide on its own for each stage; the rest is the
  * core's business (parse errors name fields through the core's parser). */
 function checkReject() {
@@ -294,7 +358,7 @@ function checkReject() {
         }
         ok &&= check(where, "input is not one JSON object", !isObject, true);
       } else if (t.stage === "parse") {
-        ok &&= check(where, "invalid_field names a field", typeof t.field === "string" && t.field.length > 0, true);
+        ok &&= check(where, `field ${t.field} is malformed (SPEC §1)`, fieldMalformed(t.input, t.field), true);
       } else if (t.stage === "sign") {
         const rec = JSON.parse(t.input);
         let failed = false;

@@ -178,7 +178,7 @@ fn canonical_cases() -> Vec<(String, Vec<&'static str>, Value)> {
     add("coh_star 5e-9 prints as 5e-9", &["SmallNumber"], nums(1.41, 5e-9, 0.87, 0.42));
     add("D_hat 1e-9 (one unit of the ninth decimal)", &["SmallNumber"], nums(1e-9, 0.73, 0.87, 0.42));
     add("budget 1.23e-7 prints as 1.23e-7", &["SmallNumber"], nums(1.41, 0.73, 0.87, 1.23e-7));
-    add("r 9.99999999e-7 rounds to 0.000001", &["SmallNumber", "Rounding"], nums(1.41, 0.73, 9.999999995e-7, 0.42));
+    add("r 9.999999995e-7 rounds to 0.000001", &["SmallNumber", "Rounding"], nums(1.41, 0.73, 9.999999995e-7, 0.42));
     add("budget 4e-10 rounds to 0", &["SmallNumber", "Rounding"], nums(1.41, 0.73, 0.87, 4e-10));
     add("budget 5e-324 (smallest subnormal) rounds to 0", &["SmallNumber", "Rounding"], nums(1.41, 0.73, 0.87, 5e-324));
 
@@ -191,18 +191,18 @@ fn canonical_cases() -> Vec<(String, Vec<&'static str>, Value)> {
     add("r 1e299 (×1e9 still finite)", &["LargeNumber"], nums(1.41, 0.73, 1e299, 0.42));
 
     // Ties at the tenth decimal.
-    add("D_hat 0.1234567895", &["RoundingTie"], nums(0.1234567895, 0.73, 0.87, 0.42));
-    add("D_hat 1.0000000005", &["RoundingTie"], nums(1.0000000005, 0.73, 0.87, 0.42));
+    add("D_hat 0.1234567895: ×1e9 is exactly 123456789.5, rounds up", &["RoundingTie"], nums(0.1234567895, 0.73, 0.87, 0.42));
+    add("D_hat 1.0000000005: ×1e9 is exactly 1000000000.5", &["RoundingTie"], nums(1.0000000005, 0.73, 0.87, 0.42));
     add("budget 2.5e-9 rounds away from zero to 3e-9", &["RoundingTie", "SmallNumber"], nums(1.41, 0.73, 0.87, 2.5e-9));
-    add("budget -2.5e-9 rounds away from zero to -3e-9", &["RoundingTie", "NegativeNumber", "SmallNumber"], nums(1.41, 0.73, 0.87, -2.5e-9));
-    add("r 1.5e-9 (×1e9 is exactly 1.5 in binary64? the core and the oracle must agree)", &["RoundingTie", "SmallNumber"], nums(1.41, 0.73, 1.5e-9, 0.42));
+    add("budget -2.5e-9: ×1e9 is exactly -2.5, rounds away from zero to -3e-9 (Math.round gives -2)", &["RoundingTie", "NegativeNumber", "SmallNumber"], nums(1.41, 0.73, 0.87, -2.5e-9));
+    add("r 1.5e-9: ×1e9 is exactly 1.5, rounds to 2e-9", &["RoundingTie", "SmallNumber"], nums(1.41, 0.73, 1.5e-9, 0.42));
     add("coh_star 0.9999999995 rounds up to 1", &["RoundingTie", "IntegralFloat"], nums(1.41, 0.9999999995, 0.87, 0.42));
     add("coh_star -0.9999999995 rounds to -1", &["RoundingTie", "NegativeNumber"], nums(1.41, -0.9999999995, 0.87, 0.42));
-    add("D_hat 1.4999999995", &["RoundingTie"], nums(1.4999999995, 0.73, 0.87, 0.42));
-    add("budget 0.5000000005", &["RoundingTie"], nums(1.41, 0.73, 0.87, 0.5000000005));
-    add("budget 5e-10 (x×1e9 near 0.5)", &["RoundingTie", "SmallNumber"], nums(1.41, 0.73, 0.87, 5e-10));
-    add("r 2.0000000025", &["RoundingTie"], nums(1.41, 0.73, 2.0000000025, 0.42));
-    add("D_hat 4503599.6274969605 (large integer part, tie digits)", &["RoundingTie"], nums(4503599.6274969605, 0.73, 0.87, 0.42));
+    add("D_hat 1.4999999995: ×1e9 is exactly 1499999999.5, rounds to 1.5", &["RoundingTie"], nums(1.4999999995, 0.73, 0.87, 0.42));
+    add("budget 0.5000000005: ×1e9 is a binary64 hair above the tie", &["RoundingTie"], nums(1.41, 0.73, 0.87, 0.5000000005));
+    add("budget 5e-10: ×1e9 is exactly 0.5, rounds away from zero to 1e-9", &["RoundingTie", "SmallNumber"], nums(1.41, 0.73, 0.87, 5e-10));
+    add("r 2.0000000025: ×1e9 is a binary64 hair above the tie", &["RoundingTie"], nums(1.41, 0.73, 2.0000000025, 0.42));
+    add("D_hat 4503599.6274969605 parses to 4503599.627496961; ×1e9 is above 2^52, already integral", &["RoundingTie"], nums(4503599.6274969605, 0.73, 0.87, 0.42));
 
     // Rounding without ties.
     add("r 0.1+0.2 rounds to 0.3", &["Rounding"], nums(1.41, 0.73, 0.1 + 0.2, 0.42));

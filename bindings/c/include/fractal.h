@@ -22,6 +22,15 @@
 // Length of a digest (SHA-256 → 32 bytes).
 #define FRACTAL_DIGEST_LEN 32
 
+// `alg` of [`fractal_client_new`]: submit records as given (no signing).
+#define FRACTAL_ALGORITHM_NONE 0
+
+// `alg` of [`fractal_client_new`]: sign with HMAC-SHA256 (`key` is the secret's bytes).
+#define FRACTAL_ALGORITHM_HMAC 1
+
+// `alg` of [`fractal_client_new`]: sign with Ed25519 (`key` is the base64 private seed).
+#define FRACTAL_ALGORITHM_ED25519 2
+
 // The outcome of every call. The non-zero values mirror the core's error kinds.
 enum FractalStatus
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -58,6 +67,36 @@ typedef uint32_t FractalStatus;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// What the transport does after an attempt (the `kind` of a [`FractalStep`]).
+enum FractalStepKind
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Sleep `delay_ms`, then send the same request again.
+  FRACTAL_STEP_KIND_RETRY = 0,
+  // The call is over: `json` holds the answer
+  // `{"status":200|202,"result":{VerifyResult},"dedup_hit":bool}`.
+  FRACTAL_STEP_KIND_SUCCESS = 1,
+  // The call is over: `json` holds the error
+  // `{"kind","display","message","status","code","body","retry_after_ms","field","retryable"}`
+  // (`kind` is one of `invalid`, `signature`, `rate_limited`, `api`,
+  // `timeout`, `transport` or a core error kind; absent values are null).
+  FRACTAL_STEP_KIND_FAILURE = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum FractalStepKind FractalStepKind;
+#else
+typedef uint32_t FractalStepKind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// Where and as whom to submit: the configuration and the signing key, checked
+// once (opaque, immutable, safe to share between threads). Free it with
+// [`fractal_client_free`].
+typedef struct FractalClient FractalClient;
+
 // An Ed25519 private key (opaque, immutable, safe to share between threads).
 // Free it with [`fractal_ed25519_key_free`].
 typedef struct FractalEd25519Key FractalEd25519Key;
@@ -65,6 +104,10 @@ typedef struct FractalEd25519Key FractalEd25519Key;
 // A consistent-hash ring behind a read-write lock (opaque, safe to share between
 // threads). Free it with [`fractal_ring_free`].
 typedef struct FractalRing FractalRing;
+
+// One call (submit, get or health) and its retry state (opaque, for one thread
+// at a time). Free it with [`fractal_submission_free`].
+typedef struct FractalSubmission FractalSubmission;
 
 // Checks signatures under one or more keys (opaque, immutable, safe to share
 // between threads). Free it with [`fractal_verifier_free`].
@@ -173,6 +216,22 @@ typedef struct FractalRingStats {
   // Virtual nodes per unit of weight.
   uint32_t vnodes;
 } FractalRingStats;
+
+// The decision after one attempt, filled by [`fractal_submission_on_response`]
+// and [`fractal_submission_on_transport_error`]. Initialise it to all zeroes;
+// free `json` with [`fractal_step_free`] (a filled step passed again is freed
+// first).
+typedef struct FractalStep {
+  // Retry, success or failure.
+  FractalStepKind kind;
+  // For `Retry`: how long to wait, in milliseconds (0 otherwise).
+  uint64_t delay_ms;
+  // Retries taken so far, this one included.
+  uint32_t retries;
+  // For `Success` and `Failure`: the JSON described at [`FractalStepKind`];
+  // `{NULL, 0}` for `Retry`.
+  struct FractalBytes json;
+} FractalStep;
 
 #ifdef __cplusplus
 extern "C" {
@@ -426,6 +485,94 @@ FractalStatus fractal_ring_stats(const struct FractalRing *ring,
 // Frees a ring. NULL is fine; freeing twice, or while another thread uses the
 // ring, is not.
 void fractal_ring_free(struct FractalRing *ring);
+
+// Creates a client into `*out` (free with [`fractal_client_free`]).
+//
+// `config_json` is a JSON object: `base_url` (required, `http://` or
+// `https://`), `sdk_name` and `sdk_version` (required; `User-Agent` becomes
+// `fractal-lba-<sdk_name>/<sdk_version> (core <version>)`), `tenant` (string or
+// null: sent as `X-Tenant-Id`), `retry` (null or an object with any of
+// `max_retries`, `base_delay_ms`, `max_delay_ms`, `max_retry_after_ms`; the
+// others keep their defaults 3, 100, 5000, 60000). An unknown setting is an
+// error. `alg` is a `FRACTAL_ALGORITHM_*` value and `key` its key: the HMAC
+// secret's bytes, or the base64 Ed25519 seed (empty for `_NONE`). The key is
+// copied; the library never writes it anywhere.
+FractalStatus fractal_client_new(const uint8_t *config_json,
+                                 size_t config_json_len,
+                                 uint32_t alg,
+                                 const uint8_t *key,
+                                 size_t key_len,
+                                 struct FractalClient **out,
+                                 struct FractalError *err);
+
+// Frees a client. NULL is fine; freeing twice is not. Submissions made from it
+// stay valid (they hold their own copy of what they need).
+void fractal_client_free(struct FractalClient *client);
+
+// Starts a submit call into `*out` (free with [`fractal_submission_free`]):
+// parses the record JSON strictly, validates it (SPEC §1), signs it when the
+// client has a key, and seeds the backoff's jitter with `jitter_seed`. A record
+// that fails is reported here (`INVALID_JSON`, `INVALID_FIELD`, `VALIDATION`,
+// naming the field) and nothing is to be sent.
+FractalStatus fractal_client_submit(const struct FractalClient *client,
+                                    const uint8_t *record_json,
+                                    size_t record_json_len,
+                                    uint64_t jitter_seed,
+                                    struct FractalSubmission **out,
+                                    struct FractalError *err);
+
+// Starts a `GET /v1/pcs/{pcs_id}` call into `*out` (free with
+// [`fractal_submission_free`]). A 404 ends it as an `api` failure with status 404.
+FractalStatus fractal_client_get(const struct FractalClient *client,
+                                 const uint8_t *pcs_id,
+                                 size_t pcs_id_len,
+                                 uint64_t jitter_seed,
+                                 struct FractalSubmission **out,
+                                 struct FractalError *err);
+
+// Starts a `GET /health` call into `*out` (free with [`fractal_submission_free`]).
+FractalStatus fractal_client_health(const struct FractalClient *client,
+                                    uint64_t jitter_seed,
+                                    struct FractalSubmission **out,
+                                    struct FractalError *err);
+
+// The request to send, the same on every attempt: `head` gets the JSON
+// `{"method":"POST"|"GET","url":"…","path":"…","headers":[["name","value"],…]}`
+// and `body` the raw body bytes (`{NULL, 0}` for GET). Free both with
+// [`fractal_bytes_free`]. Send exactly these headers.
+FractalStatus fractal_submission_request(const struct FractalSubmission *sub,
+                                         struct FractalBytes *head,
+                                         struct FractalBytes *body,
+                                         struct FractalError *err);
+
+// Feeds the answer to the last attempt: its status, its headers as a JSON array
+// of `["name","value"]` pairs (a header sent twice is two pairs; length 0 means
+// none) and its body. `out` says whether to retry (and after how long) or
+// that the call is over (with the answer or the error).
+FractalStatus fractal_submission_on_response(struct FractalSubmission *sub,
+                                             uint16_t status,
+                                             const uint8_t *headers_json,
+                                             size_t headers_json_len,
+                                             const uint8_t *body,
+                                             size_t body_len,
+                                             struct FractalStep *out,
+                                             struct FractalError *err);
+
+// Feeds a transport failure of the last attempt (`reason`: what the transport
+// said, without URLs or credentials; `is_timeout`: whether the attempt timed
+// out). `out` says whether to retry and when, or gives the final error.
+FractalStatus fractal_submission_on_transport_error(struct FractalSubmission *sub,
+                                                    const uint8_t *reason,
+                                                    size_t reason_len,
+                                                    bool is_timeout,
+                                                    struct FractalStep *out,
+                                                    struct FractalError *err);
+
+// Frees the JSON inside a step and sets it to `{NULL, 0}`. NULL is fine.
+void fractal_step_free(struct FractalStep *step);
+
+// Frees a submission. NULL is fine; freeing twice is not.
+void fractal_submission_free(struct FractalSubmission *sub);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -3,6 +3,7 @@
  * the SPEC §3 example against the values the golden oracle computed
  * (golden/canonical.json, tcId 1) and exercises every handle's lifecycle and
  * error path from C. */
+#define _GNU_SOURCE /* memmem */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +124,44 @@ int main(void) {
   CHECK(fractal_ring_stats(ring, &stats, &err) == FRACTAL_STATUS_OK && stats.points == 450 && stats.healthy_shards == 2,
         "stats");
   fractal_ring_free(ring);
+
+  /* The client protocol: the core builds the request and decides each step. */
+  const char *record =
+      "{\"pcs_id\":\"a687cafc6f56b4da5a9854606076663877ea5e3660cd739af9147d0904665da2\",\"schema\":\"fractal-lba-kakeya\","
+      "\"version\":\"0.1\",\"shard_id\":\"shard-001\",\"epoch\":1,\"attempt\":1,\"seed\":42,\"scales\":[2,4,8,16,32],"
+      "\"N_j\":{\"2\":3,\"4\":7,\"8\":19,\"16\":50,\"32\":133},\"coh_star\":0.73,\"v_star\":[0.12,0.98],\"D_hat\":1.41,"
+      "\"r\":0.87,\"regime\":\"sticky\",\"budget\":0.42,\"merkle_root\":"
+      "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}";
+  FractalClient *client = NULL;
+  const char *cfg = "{\"base_url\":\"http://127.0.0.1:9\",\"tenant\":\"acme\",\"sdk_name\":\"c\",\"sdk_version\":\"1\"}";
+  CHECK(fractal_client_new(S(cfg), FRACTAL_ALGORITHM_HMAC, S(HMAC_KEY), &client, &err) == FRACTAL_STATUS_OK, "client");
+  FractalSubmission *sub = NULL;
+  CHECK(fractal_client_submit(client, S(record), 7, &sub, &err) == FRACTAL_STATUS_OK, "submit");
+  FractalBytes head = {NULL, 0}, body = {NULL, 0};
+  CHECK(fractal_submission_request(sub, &head, &body, &err) == FRACTAL_STATUS_OK, "request");
+  CHECK(head.len > 0 && memmem(head.ptr, head.len, "\"X-Tenant-Id\",\"acme\"", 20) != NULL, "tenant header");
+  CHECK(body.len > 0 && memmem(body.ptr, body.len, SIG_HMAC, strlen(SIG_HMAC)) != NULL, "signed body");
+  fractal_bytes_free(&head);
+  fractal_bytes_free(&body);
+  FractalStep step = {0};
+  const char *retry_after = "[[\"Retry-After\",\"1\"]]";
+  CHECK(fractal_submission_on_response(sub, 503, S(retry_after), NULL, 0, &step, &err) == FRACTAL_STATUS_OK, "503");
+  CHECK(step.kind == FRACTAL_STEP_KIND_RETRY && step.delay_ms == 1000 && step.retries == 1, "retry after 1 s");
+  const char *accepted = "{\"accepted\":true,\"escalated\":false}";
+  CHECK(fractal_submission_on_response(sub, 200, NULL, 0, S(accepted), &step, &err) == FRACTAL_STATUS_OK, "200");
+  CHECK(step.kind == FRACTAL_STEP_KIND_SUCCESS && step.json.len > 0, "success");
+  fractal_step_free(&step);
+  fractal_submission_free(sub);
+  const char *reason = "connection refused";
+  CHECK(fractal_client_health(client, 7, &sub, &err) == FRACTAL_STATUS_OK, "health");
+  CHECK(fractal_submission_on_transport_error(sub, S(reason), false, &step, &err) == FRACTAL_STATUS_OK, "refused");
+  CHECK(step.kind == FRACTAL_STEP_KIND_RETRY && step.delay_ms < 100, "jittered first retry below the base delay");
+  fractal_submission_free(sub);
+  const char *invalid = "{\"pcs_id\":\"x\"}";
+  st = fractal_client_submit(client, S(invalid), 7, &sub, &err);
+  CHECK(st == FRACTAL_STATUS_INVALID_FIELD && err.message != NULL, "invalid record refused: %u", (unsigned)st);
+  fractal_error_free(&err);
+  fractal_client_free(client);
 
   if (failures) {
     fprintf(stderr, "abi_smoke: %d failure(s)\n", failures);

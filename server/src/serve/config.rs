@@ -27,6 +27,8 @@ pub struct FileConfig {
     pub signature_policy: Option<String>,
     /// How long an outcome is kept for dedup, in seconds.
     pub dedup_ttl_secs: Option<u64>,
+    /// Async worker threads for HTTP; 0 or absent: one less than the CPUs (at least 1).
+    pub workers: Option<usize>,
     /// Write-ahead log settings.
     #[serde(default)]
     pub wal: WalFile,
@@ -189,6 +191,8 @@ pub struct Config {
     pub body_limit: usize,
     /// Dedup TTL in seconds.
     pub dedup_ttl_secs: u64,
+    /// HTTP worker threads.
+    pub workers: usize,
     /// WAL segment size.
     pub wal_segment_bytes: u64,
     /// WAL retention in seconds.
@@ -289,6 +293,13 @@ impl Config {
         if dedup_ttl_secs == 0 {
             bail!("dedup_ttl_secs: must be positive");
         }
+        // The log and the store each have a writer thread; by default HTTP gets the
+        // remaining cores, so the writers are not descheduled behind request work.
+        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let workers = match parse_env::<usize>("FRACTAL_WORKERS")?.or(file.workers).unwrap_or(0) {
+            0 => cpus.saturating_sub(1).max(1),
+            n => n,
+        };
         let policy_s = env("FRACTAL_SIGNATURE_POLICY").or(file.signature_policy).unwrap_or_else(|| "none".into());
         let policy = Policy::parse(&policy_s, "signature_policy")?;
 
@@ -333,6 +344,7 @@ impl Config {
             data_dir,
             body_limit,
             dedup_ttl_secs,
+            workers,
             wal_segment_bytes: file.wal.segment_bytes.unwrap_or(64 << 20).max(4096),
             wal_retention_secs: file.wal.retention_secs.unwrap_or(3600),
             wal_max_batch_bytes: file.wal.max_batch_bytes.unwrap_or(1 << 20).max(1),

@@ -48,6 +48,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         &Overrides { listen: args.listen.clone(), data_dir: args.data_dir.clone() },
     )?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.workers)
         .enable_all()
         .thread_name("fractal-serve")
         .build()

@@ -1,11 +1,17 @@
-//! The SDK's exceptions, and the one place where a core error becomes one.
+//! The SDK's exceptions, and the one place where a core error (or a client
+//! error) becomes one.
 //!
-//! Every exception carries `.kind` (the core's stable `Error::kind()` name) and
-//! `.field` (the record field or argument at fault, or `None`), and its message
-//! names the field. Messages never contain key material or record payloads.
+//! Every exception carries `.kind` (the core's stable `Error::kind()` name, or
+//! `ClientError::kind()` for errors of a server call), `.field` (the record field
+//! or argument at fault, or `None`), `.status` and `.code` (the server's HTTP
+//! status and error code, `None` for local errors); a message names the field.
+//! Messages never contain key material or record payloads.
 
-use pyo3::exceptions::PyException;
+use fractal_client::ClientError;
+use pyo3::exceptions::{PyException, PyTimeoutError};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyTuple, PyType};
 use pyo3::{create_exception, intern};
 
 create_exception!(
@@ -44,6 +50,102 @@ create_exception!(
     FractalError,
     "An argument that is not a record field is invalid, e.g. a VerifyParams value (kind invalid_argument)."
 );
+
+create_exception!(
+    fractal_lba,
+    ServerValidationError,
+    ValidationError,
+    "The server refused the record as malformed (HTTP 400, 413 or 415; kind invalid). `.status` and `.code` (e.g. invalid_field) are the server's; the message names the field. Never retried."
+);
+create_exception!(
+    fractal_lba,
+    ServerSignatureError,
+    SignatureError,
+    "The server refused the record's signature (HTTP 401; kind signature). `.code` is signature_missing or signature_invalid. Never retried."
+);
+create_exception!(
+    fractal_lba,
+    RateLimitedError,
+    FractalError,
+    "The server still answered 429 after every retry (kind rate_limited). `.retry_after` is the wait it asked for, in seconds, or None."
+);
+create_exception!(
+    fractal_lba,
+    ApiError,
+    FractalError,
+    "Any other error answer of the server: 403, 404 on submit, 5xx after every retry, or an answer that is not a VerifyResult (kind api). `.status`, `.code` and `.body` (the whole answer as text)."
+);
+create_exception!(
+    fractal_lba,
+    TransportError,
+    FractalError,
+    "The request could not be completed: connection refused or reset, DNS, TLS (kind transport), after every retry."
+);
+
+const TIMEOUT_DOC: &str = "One attempt took longer than the client's `timeout` (or `connect_timeout`), after every retry (kind timeout). Also a builtin TimeoutError.";
+
+/// `ClientTimeoutError(TransportError, TimeoutError)`: two bases, which
+/// `create_exception!` cannot express, so it is made with `type()` once.
+static CLIENT_TIMEOUT_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
+fn client_timeout_error(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    CLIENT_TIMEOUT_ERROR
+        .get_or_try_init(py, || {
+            let bases = PyTuple::new(
+                py,
+                [
+                    py.get_type::<TransportError>(),
+                    py.get_type::<PyTimeoutError>(),
+                ],
+            )?;
+            let ns = PyDict::new(py);
+            ns.set_item("__module__", "fractal_lba")?;
+            ns.set_item("__doc__", TIMEOUT_DOC)?;
+            ns.set_item("kind", "timeout")?;
+            let class = py
+                .get_type::<PyType>()
+                .call1(("ClientTimeoutError", bases, ns))?
+                .cast_into::<PyType>()?;
+            Ok(class.unbind())
+        })
+        .map(|t| t.bind(py))
+}
+
+/// Converts a client error (local, server or transport) into the matching
+/// Python exception, with `.status`, `.code` and the class's extra attributes.
+pub(crate) fn raise_client(py: Python<'_>, e: ClientError) -> PyErr {
+    let kind = e.kind();
+    let status = e.status();
+    let msg = e.to_string();
+    let (err, code) = match e {
+        ClientError::Local(core) => return raise(py, core),
+        ClientError::Invalid { code, .. } => (ServerValidationError::new_err(msg), Some(code)),
+        ClientError::Signature { code, .. } => (ServerSignatureError::new_err(msg), Some(code)),
+        ClientError::RateLimited { retry_after_ms, .. } => {
+            let err = RateLimitedError::new_err(msg);
+            let secs = retry_after_ms.map(|ms| ms as f64 / 1000.0);
+            let _ = err.value(py).setattr(intern!(py, "retry_after"), secs);
+            (err, Some("rate_limited".to_string()))
+        }
+        ClientError::Api { code, body, .. } => {
+            let err = ApiError::new_err(msg);
+            let _ = err.value(py).setattr(intern!(py, "body"), body);
+            (err, Some(code))
+        }
+        ClientError::Transport { timeout: true, .. } => match client_timeout_error(py) {
+            Ok(class) => (PyErr::from_type(class.clone(), msg), None),
+            Err(e) => return e,
+        },
+        ClientError::Transport { .. } => (TransportError::new_err(msg), None),
+        // A variant added to the core later is still a FractalError.
+        _ => (FractalError::new_err(msg), None),
+    };
+    let value = err.value(py);
+    let _ = value.setattr(intern!(py, "kind"), kind);
+    let _ = value.setattr(intern!(py, "status"), status);
+    let _ = value.setattr(intern!(py, "code"), code);
+    err
+}
 
 /// Converts a core error into the matching Python exception.
 ///
@@ -99,11 +201,12 @@ impl<T> CoreResultExt<T> for Result<T, fractal_core::Error> {
     }
 }
 
-/// Registers the exception classes, with class-level defaults for `.kind` and
-/// `.field` so that the attributes exist even on instances raised by Python code.
+/// Registers the exception classes, with class-level defaults for `.kind`,
+/// `.field`, `.status`, `.code` (and the client errors' own attributes) so that
+/// the attributes exist even on instances raised by Python code.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
-    let classes: [(&str, Bound<'_, pyo3::types::PyType>, &str); 6] = [
+    let classes: [(&str, Bound<'_, PyType>, &str); 12] = [
         ("FractalError", py.get_type::<FractalError>(), "error"),
         (
             "ValidationError",
@@ -126,11 +229,37 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
             py.get_type::<InvalidArgumentError>(),
             "invalid_argument",
         ),
+        (
+            "ServerValidationError",
+            py.get_type::<ServerValidationError>(),
+            "invalid",
+        ),
+        (
+            "ServerSignatureError",
+            py.get_type::<ServerSignatureError>(),
+            "signature",
+        ),
+        (
+            "RateLimitedError",
+            py.get_type::<RateLimitedError>(),
+            "rate_limited",
+        ),
+        ("ApiError", py.get_type::<ApiError>(), "api"),
+        ("TransportError", py.get_type::<TransportError>(), "transport"),
+        ("ClientTimeoutError", client_timeout_error(py)?.clone(), "timeout"),
     ];
     for (name, class, kind) in classes {
         class.setattr("kind", kind)?;
-        class.setattr("field", py.None())?;
+        if name == "FractalError" {
+            class.setattr("field", py.None())?;
+            class.setattr("status", py.None())?;
+            class.setattr("code", py.None())?;
+        }
         m.add(name, class)?;
     }
+    py.get_type::<ServerSignatureError>().setattr("status", 401)?;
+    py.get_type::<RateLimitedError>().setattr("status", 429)?;
+    py.get_type::<RateLimitedError>().setattr("retry_after", py.None())?;
+    py.get_type::<ApiError>().setattr("body", "")?;
     Ok(())
 }

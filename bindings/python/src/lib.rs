@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
 mod batch;
+mod client;
 mod convert;
 mod error;
 mod params;
@@ -305,6 +306,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyVerifyParams>()?;
     m.add_class::<verifier::PyVerifier>()?;
     m.add_class::<ring::PyRing>()?;
+    m.add_class::<client::PyClient>()?;
+    m.add_class::<client::PyAsyncClient>()?;
+    m.add_class::<client::PySubmitResult>()?;
     error::register(m)?;
     Ok(())
 }

@@ -85,3 +85,120 @@ def golden_cases(name: str) -> list[Any]:
         for group in data["testGroups"]
         for test in group["tests"]
     ]
+
+
+# --- A scripted HTTP server on loopback, for the client tests ---------------------
+
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable, Iterator, Optional
+
+
+@dataclass
+class Answer:
+    """One scripted answer: status, extra headers, body, and a delay before it."""
+
+    status: int
+    body: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+    # Called (in the server thread) before answering; for rendezvous tests.
+    before: Optional[Callable[[], None]] = None
+
+
+@dataclass
+class Seen:
+    """One request as it arrived."""
+
+    at: float
+    method: str
+    path: str
+    headers: dict[str, str]  # lower-cased names
+    body: bytes
+    client_port: int
+
+
+OK_BODY = '{"accepted":true,"escalated":false,"recomputed_D_hat":1.41,"recomputed_budget":0.42}'
+ESCALATED_BODY = '{"accepted":true,"escalated":true,"reason":"regime mismatch"}'
+
+
+def error_body(code: str, message: str) -> str:
+    return json.dumps({"error": {"code": code, "message": message}})
+
+
+class Scripted:
+    """Answers each request with the next scripted answer (a 599 once the script
+    is used up, so that an unexpected extra request fails the test) and records
+    what arrived, with its arrival time."""
+
+    def __init__(self, script: list[Answer]) -> None:
+        self.script = list(script)
+        self.seen: list[Seen] = []
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, so connection reuse is visible
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                with outer.lock:
+                    outer.seen.append(Seen(time.monotonic(), self.command, self.path,
+                                           {k.lower(): v for k, v in self.headers.items()},
+                                           body, self.client_address[1]))
+                    answer = outer.script.pop(0) if outer.script else Answer(599, "script exhausted")
+                if answer.before is not None:
+                    answer.before()
+                if answer.delay:
+                    time.sleep(answer.delay)
+                data = answer.body.encode()
+                try:
+                    self.send_response(answer.status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    for k, v in answer.headers.items():
+                        self.send_header(k, v)
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:
+                    pass  # the client gave up (timeout, cancellation)
+
+            do_GET = _handle
+            do_POST = _handle
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            block_on_close = False
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def requests(self) -> list[Seen]:
+        with self.lock:
+            return list(self.seen)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def scripted() -> Iterator[Callable[[list[Answer]], Scripted]]:
+    servers: list[Scripted] = []
+
+    def start(script: list[Answer]) -> Scripted:
+        s = Scripted(script)
+        servers.append(s)
+        return s
+
+    yield start
+    for s in servers:
+        s.close()

@@ -13,18 +13,31 @@ verifies on the server and in every other SDK. Records are plain ``dict``s
 >>> fl.Verifier(hmac_keys=["tenant-secret"]).verify(rec)
 >>> fl.verify(rec)["accepted"]
 True
+
+Submitting to a server: :class:`Client` (blocking) and :class:`AsyncClient`
+(asyncio), e.g. ``fl.Client("http://127.0.0.1:8080", alg="hmac",
+key="tenant-secret").submit(rec)``.
 """
 
+from ._aio import AsyncClient
 from ._native import (
     CORE_VERSION,
     MAX_EPOCH,
     SCHEMA,
+    ApiError,
+    Client,
+    ClientTimeoutError,
     FractalError,
     InvalidArgumentError,
     InvalidKeyError,
+    RateLimitedError,
     Ring,
     RingError,
+    ServerSignatureError,
+    ServerValidationError,
     SignatureError,
+    SubmitResult,
+    TransportError,
     ValidationError,
     Verifier,
     VerifyParams,
@@ -49,17 +62,26 @@ __all__ = [
     "CORE_VERSION",
     "MAX_EPOCH",
     "SCHEMA",
+    "ApiError",
+    "AsyncClient",
+    "Client",
+    "ClientTimeoutError",
     "FaultTolerance",
     "FractalError",
     "InvalidArgumentError",
     "InvalidKeyError",
     "Move",
     "PCS",
+    "RateLimitedError",
     "Ring",
     "RingError",
     "RingStats",
+    "ServerSignatureError",
+    "ServerValidationError",
     "ShardSpec",
     "SignatureError",
+    "SubmitResult",
+    "TransportError",
     "ValidationError",
     "Verifier",
     "VerifyParams",

@@ -1,20 +1,28 @@
 """Type stubs of the compiled extension ``fractal_lba._native`` (kept honest by mypy.stubtest)."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from typing import Any, Mapping, Optional, Tuple, Union, final
 
 from .types import PCS, FaultTolerance, Move, RingStats, ShardSpec, VerifyResult
 
 __all__ = [
+    "ApiError",
     "CORE_VERSION",
+    "Client",
+    "ClientTimeoutError",
     "FractalError",
     "InvalidArgumentError",
     "InvalidKeyError",
     "MAX_EPOCH",
+    "RateLimitedError",
     "Ring",
     "RingError",
     "SCHEMA",
+    "ServerSignatureError",
+    "ServerValidationError",
     "SignatureError",
+    "SubmitResult",
+    "TransportError",
     "ValidationError",
     "Verifier",
     "VerifyParams",
@@ -47,6 +55,8 @@ class FractalError(Exception):
 
     kind: str
     field: Optional[str]
+    status: Optional[int]
+    code: Optional[str]
 
 class ValidationError(FractalError):
     """A record is malformed or fails SDK validation."""
@@ -62,6 +72,37 @@ class RingError(FractalError):
 
 class InvalidArgumentError(FractalError):
     """An argument that is not a record field is invalid."""
+
+class ServerValidationError(ValidationError):
+    """The server refused the record as malformed (400, 413, 415; kind ``invalid``)."""
+
+    status: int
+    code: str
+
+class ServerSignatureError(SignatureError):
+    """The server refused the signature (401; kind ``signature``)."""
+
+    status: int
+    code: str
+
+class RateLimitedError(FractalError):
+    """Still 429 after every retry (kind ``rate_limited``)."""
+
+    status: int
+    retry_after: Optional[float]
+
+class ApiError(FractalError):
+    """Any other error answer of the server (kind ``api``)."""
+
+    status: int
+    code: str
+    body: str
+
+class TransportError(FractalError):
+    """The request could not be completed (kind ``transport``)."""
+
+class ClientTimeoutError(TransportError, TimeoutError):
+    """An attempt timed out, after every retry (kind ``timeout``)."""
 
 def pcs_id(merkle_root: str, epoch: int, shard_id: str) -> str:
     """``lowercase_hex(sha256(merkle_root + "|" + str(epoch) + "|" + shard_id))``."""
@@ -200,3 +241,66 @@ class Ring:
     def stats(self) -> RingStats:
         """Counts of shards, healthy shards, points and vnodes."""
     def __len__(self) -> int: ...
+
+@final
+class SubmitResult:
+    """The answer to a submit: ``status`` (200 or 202), ``result``, ``dedup_hit``."""
+
+    @property
+    def status(self) -> int: ...
+    @property
+    def result(self) -> VerifyResult: ...
+    @property
+    def dedup_hit(self) -> bool: ...
+    def to_dict(self) -> dict[str, Any]:
+        """``{"status": ..., "result": {...}, "dedup_hit": ...}``."""
+    def __eq__(self, other: object) -> bool: ...
+
+@final
+class Client:
+    """A blocking client of the Fractal LBA server (releases the GIL while it waits)."""
+
+    def __new__(
+        cls,
+        base_url: str,
+        *,
+        tenant: Optional[str] = None,
+        alg: Optional[str] = None,
+        key: Optional[str] = None,
+        timeout: float = 10.0,
+        connect_timeout: float = 5.0,
+        max_retries: int = 3,
+        base_delay: float = 0.1,
+        max_delay: float = 5.0,
+        max_retry_after: float = 60.0,
+        jitter_seed: Optional[int] = None,
+    ) -> Client: ...
+    def submit(self, record: _Record) -> SubmitResult:
+        """Validates, signs (with the client's key) and submits a record."""
+    def get(self, pcs_id: str) -> Optional[VerifyResult]:
+        """The stored VerifyResult of ``pcs_id``, or None."""
+    def health(self) -> bool:
+        """Whether ``GET /health`` answers 200."""
+
+@final
+class _AsyncClient:
+    """The native half of ``fractal_lba.AsyncClient``."""
+
+    def __new__(
+        cls,
+        base_url: str,
+        *,
+        tenant: Optional[str] = None,
+        alg: Optional[str] = None,
+        key: Optional[str] = None,
+        timeout: float = 10.0,
+        connect_timeout: float = 5.0,
+        max_retries: int = 3,
+        base_delay: float = 0.1,
+        max_delay: float = 5.0,
+        max_retry_after: float = 60.0,
+        jitter_seed: Optional[int] = None,
+    ) -> _AsyncClient: ...
+    def submit(self, record: _Record) -> Awaitable[SubmitResult]: ...
+    def get(self, pcs_id: str) -> Awaitable[Optional[VerifyResult]]: ...
+    def health(self) -> Awaitable[bool]: ...

@@ -97,6 +97,16 @@ fn spawn(bin: &std::path::Path, tenant: &str, key: &str) -> anyhow::Result<(Spaw
     Ok((Spawned { child, _dir: dir }, addr))
 }
 
+/// User + system CPU time of a process, in seconds.
+fn cpu_secs(pid: u32) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are 14 and 15.
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
 fn rss_kib(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     s.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
@@ -255,6 +265,7 @@ fn main() -> anyhow::Result<()> {
     let body_bytes: usize = reqs.iter().map(|r| r.len()).sum::<usize>() / reqs.len().max(1);
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    let cpu_before = spawned.as_ref().and_then(|s| cpu_secs(s.child.id()));
     let started = Instant::now();
     let results: Vec<ConnResult> = rt.block_on(async {
         let tasks: Vec<_> =
@@ -266,6 +277,7 @@ fn main() -> anyhow::Result<()> {
         anyhow::Ok(out)
     })?;
     let elapsed = started.elapsed();
+    let cpu_after = spawned.as_ref().and_then(|s| cpu_secs(s.child.id()));
 
     let mut lat: Vec<u32> = results.iter().flat_map(|r| r.latencies_us.iter().copied()).collect();
     lat.sort_unstable();
@@ -304,6 +316,14 @@ fn main() -> anyhow::Result<()> {
         statuses[5],
         label = args.label
     );
+    if let (Some(a), Some(b)) = (cpu_before, cpu_after) {
+        println!(
+            "{}: server CPU {:.1} µs per request ({:.2} cores busy)",
+            args.label,
+            (b - a) * 1e6 / n.max(1) as f64,
+            (b - a) / elapsed.as_secs_f64()
+        );
+    }
     if let Some(s) = &spawned {
         // Let the last checkpoint settle, then read the server's resident memory.
         std::thread::sleep(Duration::from_millis(200));

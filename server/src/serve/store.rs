@@ -264,16 +264,19 @@ fn writer(db: Arc<Database>, mut rx: mpsc::Receiver<Cmd>, healthy: Arc<AtomicBoo
                     {
                         let mut t = w.open_table(OUTCOMES).map_err(err)?;
                         for (k, v, _) in &puts {
-                            let existing = match t.get(k.as_slice()).map_err(err)? {
-                                Some(g) => decode(g.value()).filter(|o| o.expires_at > now),
-                                None => None,
-                            };
-                            match existing {
-                                Some(o) => answers.push(Put::Existing(o)),
-                                None => {
-                                    t.insert(k.as_slice(), encode(v).as_slice()).map_err(err)?;
-                                    answers.push(Put::Inserted(v.clone()));
+                            // One descent for the common case: insert, and look at what
+                            // was there. An unexpired earlier outcome goes back: it won.
+                            let previous = t
+                                .insert(k.as_slice(), encode(v).as_slice())
+                                .map_err(err)?
+                                .and_then(|g| decode(g.value()))
+                                .filter(|o| o.expires_at > now);
+                            match previous {
+                                Some(o) => {
+                                    t.insert(k.as_slice(), encode(&o).as_slice()).map_err(err)?;
+                                    answers.push(Put::Existing(o));
                                 }
+                                None => answers.push(Put::Inserted(v.clone())),
                             }
                         }
                     }

@@ -1,0 +1,619 @@
+package fractal
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// A reply the scripted server gives to one request.
+type reply struct {
+	status  int
+	headers map[string]string
+	body    string
+	delay   time.Duration // before answering (cut short when the client goes away)
+}
+
+// A request the scripted server saw.
+type seen struct {
+	at     time.Time
+	method string
+	path   string
+	header http.Header
+	body   []byte
+}
+
+// scripted is an httptest server on loopback answering each request with the
+// next reply of its script (the last reply repeats) and recording what came.
+type scripted struct {
+	*httptest.Server
+	mu     sync.Mutex
+	script []reply
+	seen   []seen
+}
+
+func newScripted(t *testing.T, script ...reply) *scripted {
+	t.Helper()
+	s := &scripted{script: script}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		s.mu.Lock()
+		s.seen = append(s.seen, seen{at: time.Now(), method: r.Method, path: r.URL.Path, header: r.Header.Clone(), body: body})
+		rep := s.script[0]
+		if len(s.script) > 1 {
+			s.script = s.script[1:]
+		}
+		s.mu.Unlock()
+		if rep.delay > 0 {
+			select {
+			case <-time.After(rep.delay):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		for k, v := range rep.headers {
+			w.Header().Set(k, v)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(rep.status)
+		_, _ = io.WriteString(w, rep.body)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *scripted) requests() []seen {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]seen(nil), s.seen...)
+}
+
+const (
+	okBody      = `{"accepted":true,"escalated":false,"recomputed_D_hat":1.0,"recomputed_budget":0.5}`
+	escalated   = `{"accepted":true,"escalated":true,"reason":"regime mismatch"}`
+	rateBody    = `{"error":{"code":"rate_limited","message":"slow down"}}`
+	downBody    = `{"error":{"code":"store_unavailable","message":"try later"}}`
+	sigBody     = `{"error":{"code":"signature_invalid","message":"no key verifies it"}}`
+	invalidBody = `{"error":{"code":"invalid_field","message":"invalid field ` + "`r`" + `"}}`
+	tenantBody  = `{"error":{"code":"unknown_tenant","message":"no such tenant"}}`
+	missingBody = `{"error":{"code":"not_found","message":"no such record"}}`
+)
+
+func ok200() reply { return reply{status: 200, body: okBody} }
+
+func newTestClient(t *testing.T, url string, opts ...ClientOption) *Client {
+	t.Helper()
+	c, err := NewClient(url, opts...)
+	if err != nil {
+		t.Fatalf("NewClient: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// fast retries: no time wasted in tests that do not look at the schedule.
+var fast = WithRetry(RetryPolicy{MaxRetries: 3, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond})
+
+func TestSubmitSignsWithHMACAndSendsTheHeaders(t *testing.T) {
+	srv := newScripted(t, ok200())
+	c := newTestClient(t, srv.URL+"/", WithTenant("acme"), WithHMACKey([]byte("tenant-secret")))
+	p := mustBuild(t)
+	res, err := c.Submit(context.Background(), p)
+	if err != nil {
+		t.Fatalf("Submit: %v", err)
+	}
+	if res.Status != 200 || res.DedupHit || !res.Result.Accepted || res.Result.Escalated {
+		t.Fatalf("result = %+v", res)
+	}
+	if p.Sig != "" {
+		t.Fatal("Submit changed the caller's record")
+	}
+	reqs := srv.requests()
+	if len(reqs) != 1 {
+		t.Fatalf("%d requests, want 1", len(reqs))
+	}
+	r := reqs[0]
+	if r.method != "POST" || r.path != "/v1/pcs/submit" {
+		t.Fatalf("%s %s", r.method, r.path)
+	}
+	for name, want := range map[string]string{
+		"Content-Type": "application/json",
+		"X-Tenant-Id":  "acme",
+		"Accept":       "application/json",
+	} {
+		if got := r.header.Get(name); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+	if ua := r.header.Get("User-Agent"); !strings.HasPrefix(ua, "fractal-lba-go/"+SDKVersion+" (core ") {
+		t.Errorf("User-Agent = %q", ua)
+	}
+	// The server side checks the body with the SDK's verifier and, independently,
+	// with a pure-Go HMAC.
+	v, err := NewVerifier(HMACKey([]byte("tenant-secret")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if err := v.VerifyJSON(r.body); err != nil {
+		t.Fatalf("the sent record does not verify: %v", err)
+	}
+	sent, err := ParsePCS(r.body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !goVerifyHMAC(sent, []byte("tenant-secret")) {
+		t.Fatal("pure-Go HMAC disagrees with the sent signature")
+	}
+	if sent.PCSID != p.PCSID || sent.Budget != p.Budget {
+		t.Fatalf("sent %+v, built %+v", sent, p)
+	}
+}
+
+func TestSubmitSignsWithEd25519(t *testing.T) {
+	seed := make([]byte, ed25519.SeedSize)
+	for i := range seed {
+		seed[i] = byte(i + 1)
+	}
+	seedB64 := base64.StdEncoding.EncodeToString(seed)
+	pub := ed25519.NewKeyFromSeed(seed).Public().(ed25519.PublicKey)
+
+	srv := newScripted(t, reply{status: 202, headers: map[string]string{"X-Dedup": "hit"}, body: escalated})
+	c := newTestClient(t, srv.URL, WithEd25519Seed(seedB64))
+	res, err := c.Submit(context.Background(), mustBuild(t))
+	if err != nil {
+		t.Fatalf("Submit: %v", err)
+	}
+	if res.Status != 202 || !res.DedupHit || !res.Result.Escalated || res.Result.Reason != "regime mismatch" {
+		t.Fatalf("result = %+v", res)
+	}
+	r := srv.requests()[0]
+	if r.header.Get("X-Tenant-Id") != "" {
+		t.Error("X-Tenant-Id sent without WithTenant")
+	}
+	v, err := NewVerifier(Ed25519PublicKey(base64.StdEncoding.EncodeToString(pub)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	if err := v.VerifyJSON(r.body); err != nil {
+		t.Fatalf("the sent record does not verify: %v", err)
+	}
+	sent, _ := ParsePCS(r.body)
+	if !goVerifyEd25519(sent, pub) {
+		t.Fatal("crypto/ed25519 disagrees with the sent signature")
+	}
+}
+
+func TestSubmitJSONSendsAPresignedRecordAsIs(t *testing.T) {
+	p := mustBuild(t)
+	var err error
+	if p.Sig, err = goSignHMAC(p, []byte("elsewhere")); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := MarshalPCS(p)
+	srv := newScripted(t, ok200())
+	c := newTestClient(t, srv.URL)
+	if _, err := c.SubmitJSON(context.Background(), data); err != nil {
+		t.Fatal(err)
+	}
+	sent, _ := ParsePCS(srv.requests()[0].body)
+	if sent.Sig != p.Sig {
+		t.Fatalf("sig %q, want the presigned %q", sent.Sig, p.Sig)
+	}
+}
+
+func TestRetryAfterIsHonouredThen200(t *testing.T) {
+	srv := newScripted(t,
+		reply{status: 503, headers: map[string]string{"Retry-After": "1"}, body: downBody},
+		reply{status: 429, headers: map[string]string{"Retry-After": "1"}, body: rateBody},
+		ok200())
+	// A large computed backoff ceiling: only Retry-After can explain 1 s gaps.
+	c := newTestClient(t, srv.URL, WithHMACKey([]byte("k")),
+		WithRetry(RetryPolicy{MaxRetries: 3, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}))
+	res, err := c.Submit(context.Background(), mustBuild(t))
+	if err != nil || res.Status != 200 {
+		t.Fatalf("Submit = %+v, %v", res, err)
+	}
+	reqs := srv.requests()
+	if len(reqs) != 3 {
+		t.Fatalf("%d requests, want 3", len(reqs))
+	}
+	for i := 1; i < 3; i++ {
+		if gap := reqs[i].at.Sub(reqs[i-1].at); gap < 990*time.Millisecond {
+			t.Errorf("retry %d came %v after the previous attempt; Retry-After asked 1 s", i, gap)
+		}
+		if string(reqs[i].body) != string(reqs[0].body) {
+			t.Errorf("retry %d sent a different body", i)
+		}
+	}
+}
+
+// splitmix64 full jitter written out from its definition (an oracle
+// independent of the core): retry k waits next() % min(cap, base·2^k) ms.
+func expectedDelays(seed uint64, base, cap uint64, n int) []time.Duration {
+	var out []time.Duration
+	state := seed
+	for k := 0; k < n; k++ {
+		state += 0x9e3779b97f4a7c15
+		z := state
+		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+		z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+		z ^= z >> 31
+		ceiling := base << uint(k)
+		if ceiling > cap {
+			ceiling = cap
+		}
+		out = append(out, time.Duration(z%ceiling)*time.Millisecond)
+	}
+	return out
+}
+
+func TestBackoffFollowsTheSeededSchedule(t *testing.T) {
+	down := reply{status: 503, body: downBody}
+	srv := newScripted(t, down, down, down, ok200())
+	c := newTestClient(t, srv.URL,
+		WithRetry(RetryPolicy{MaxRetries: 3, BaseDelay: 200 * time.Millisecond, MaxDelay: 500 * time.Millisecond}),
+		WithJitterSeed(42))
+	if _, err := c.Submit(context.Background(), mustBuild(t)); err != nil {
+		t.Fatal(err)
+	}
+	reqs := srv.requests()
+	if len(reqs) != 4 {
+		t.Fatalf("%d requests, want 4", len(reqs))
+	}
+	want := expectedDelays(42, 200, 500, 3)
+	for i, d := range want {
+		// A timer never fires early: each gap is at least the scheduled delay.
+		if gap := reqs[i+1].at.Sub(reqs[i].at); gap < d-time.Millisecond {
+			t.Errorf("retry %d came after %v, the schedule says %v", i+1, gap, d)
+		}
+	}
+}
+
+func TestGivesUpAfterMaxRetries(t *testing.T) {
+	t.Run("503", func(t *testing.T) {
+		srv := newScripted(t, reply{status: 503, headers: map[string]string{"Retry-After": "0"}, body: downBody})
+		c := newTestClient(t, srv.URL, WithRetry(RetryPolicy{MaxRetries: 2, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}))
+		_, err := c.Submit(context.Background(), mustBuild(t))
+		var ae *APIError
+		if !errors.As(err, &ae) || ae.Status != 503 || ae.Code != "store_unavailable" || ae.Message != "try later" || ae.Body != downBody {
+			t.Fatalf("err = %#v", err)
+		}
+		if KindOf(err) != KindAPI || StatusOf(err) != 503 {
+			t.Fatalf("kind %q status %d", KindOf(err), StatusOf(err))
+		}
+		if n := len(srv.requests()); n != 3 {
+			t.Fatalf("%d requests, want 1 + 2 retries", n)
+		}
+	})
+	t.Run("429", func(t *testing.T) {
+		srv := newScripted(t, reply{status: 429, headers: map[string]string{"Retry-After": "0"}, body: rateBody})
+		c := newTestClient(t, srv.URL, WithRetry(RetryPolicy{MaxRetries: 1, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}))
+		_, err := c.Submit(context.Background(), mustBuild(t))
+		var re *RateLimitedError
+		if !errors.As(err, &re) || re.Message != "slow down" || re.RetryAfter != 0 || !errors.Is(err, ErrRateLimited) {
+			t.Fatalf("err = %#v", err)
+		}
+		if KindOf(err) != KindRateLimited || StatusOf(err) != 429 {
+			t.Fatalf("kind %q status %d", KindOf(err), StatusOf(err))
+		}
+		if n := len(srv.requests()); n != 2 {
+			t.Fatalf("%d requests, want 2", n)
+		}
+	})
+	t.Run("Retry-After longer than allowed", func(t *testing.T) {
+		srv := newScripted(t, reply{status: 429, headers: map[string]string{"Retry-After": "120"}, body: rateBody})
+		c := newTestClient(t, srv.URL, fast)
+		start := time.Now()
+		_, err := c.Submit(context.Background(), mustBuild(t))
+		var re *RateLimitedError
+		if !errors.As(err, &re) || re.RetryAfter != 120*time.Second {
+			t.Fatalf("err = %#v", err)
+		}
+		if n := len(srv.requests()); n != 1 || time.Since(start) > 30*time.Second {
+			t.Fatalf("%d requests; a 120 s Retry-After must end the call, not be slept", n)
+		}
+	})
+}
+
+func TestClientErrorsAreNeverRetried(t *testing.T) {
+	for _, tc := range []struct {
+		status int
+		body   string
+		check  func(error) bool
+		kind   Kind
+	}{
+		{401, sigBody, func(err error) bool {
+			var se *SignatureError
+			return errors.As(err, &se) && se.Code == "signature_invalid" && errors.Is(err, ErrSignature) &&
+				errors.Is(err, ErrSignatureInvalid) && !errors.Is(err, ErrSignatureMissing)
+		}, KindSignature},
+		{400, invalidBody, func(err error) bool {
+			var ve *ValidationError
+			return errors.As(err, &ve) && ve.Status == 400 && ve.Code == "invalid_field" && ve.Message == "invalid field `r`" &&
+				errors.Is(err, ErrValidation) && errors.Is(err, ErrInvalidField)
+		}, KindInvalid},
+		{403, tenantBody, func(err error) bool {
+			var ae *APIError
+			return errors.As(err, &ae) && ae.Status == 403 && ae.Code == "unknown_tenant"
+		}, KindAPI},
+	} {
+		t.Run(fmt.Sprint(tc.status), func(t *testing.T) {
+			srv := newScripted(t, reply{status: tc.status, body: tc.body}, ok200())
+			c := newTestClient(t, srv.URL, fast)
+			_, err := c.Submit(context.Background(), mustBuild(t))
+			if !tc.check(err) {
+				t.Fatalf("err = %#v", err)
+			}
+			if KindOf(err) != tc.kind || StatusOf(err) != tc.status {
+				t.Fatalf("kind %q status %d", KindOf(err), StatusOf(err))
+			}
+			if n := len(srv.requests()); n != 1 {
+				t.Fatalf("%d requests: a %d must not be retried", n, tc.status)
+			}
+		})
+	}
+}
+
+func TestPerAttemptTimeout(t *testing.T) {
+	srv := newScripted(t, reply{status: 200, body: okBody, delay: 10 * time.Second})
+	c := newTestClient(t, srv.URL, WithTimeout(200*time.Millisecond),
+		WithRetry(RetryPolicy{MaxRetries: 1, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}))
+	start := time.Now()
+	_, err := c.Submit(context.Background(), mustBuild(t))
+	var te *TransportError
+	if !errors.As(err, &te) || !te.Timeout || !errors.Is(err, ErrTimeout) || KindOf(err) != KindTimeout {
+		t.Fatalf("err = %#v", err)
+	}
+	if n := len(srv.requests()); n != 2 {
+		t.Fatalf("%d requests, want 2 (a timed-out attempt is retried)", n)
+	}
+	if el := time.Since(start); el > 8*time.Second {
+		t.Fatalf("took %v: the per-attempt timeout was not applied", el)
+	}
+}
+
+func TestContextEndsTheCallPromptly(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		reply  reply
+		cancel bool // cancel the context instead of letting its deadline pass
+		want   error
+	}{
+		{"cancel during an attempt", reply{status: 200, body: okBody, delay: 20 * time.Second}, true, context.Canceled},
+		{"cancel while waiting to retry", reply{status: 503, headers: map[string]string{"Retry-After": "30"}, body: downBody}, true, context.Canceled},
+		{"deadline during an attempt", reply{status: 200, body: okBody, delay: 20 * time.Second}, false, context.DeadlineExceeded},
+		{"deadline while waiting to retry", reply{status: 429, headers: map[string]string{"Retry-After": "30"}, body: rateBody}, false, context.DeadlineExceeded},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newScripted(t, tc.reply)
+			c := newTestClient(t, srv.URL)
+			var ctx context.Context
+			var cancel context.CancelFunc
+			if tc.cancel {
+				ctx, cancel = context.WithCancel(context.Background())
+				time.AfterFunc(150*time.Millisecond, cancel)
+			} else {
+				ctx, cancel = context.WithTimeout(context.Background(), 150*time.Millisecond)
+			}
+			defer cancel()
+			start := time.Now()
+			_, err := c.Submit(ctx, mustBuild(t))
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("err = %#v, want one matching %v", err, tc.want)
+			}
+			var ce *ContextError
+			if !errors.As(err, &ce) {
+				t.Fatalf("err = %#v, want a *ContextError", err)
+			}
+			if el := time.Since(start); el > 10*time.Second {
+				t.Fatalf("returned after %v", el)
+			}
+			if n := len(srv.requests()); n != 1 {
+				t.Fatalf("%d requests, want 1", n)
+			}
+		})
+	}
+	t.Run("already canceled", func(t *testing.T) {
+		srv := newScripted(t, ok200())
+		c := newTestClient(t, srv.URL)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := c.Submit(ctx, mustBuild(t)); !errors.Is(err, context.Canceled) || KindOf(err) != KindCanceled {
+			t.Fatalf("err = %v", err)
+		}
+		if _, err := c.Get(ctx, "abc"); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Get: err = %v", err)
+		}
+		if _, err := c.Health(ctx); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Health: err = %v", err)
+		}
+		if n := len(srv.requests()); n != 0 {
+			t.Fatalf("%d requests sent under a canceled context", n)
+		}
+	})
+}
+
+func TestTransportErrorsAreRetriedThenReported(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	url := srv.URL
+	srv.Close() // nothing listens there any more
+	var attempts int32
+	hc := &http.Client{Transport: roundTripper(func(r *http.Request) (*http.Response, error) {
+		atomic.AddInt32(&attempts, 1)
+		return http.DefaultTransport.RoundTrip(r)
+	})}
+	c := newTestClient(t, url, WithHTTPClient(hc),
+		WithRetry(RetryPolicy{MaxRetries: 2, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}))
+	_, err := c.Submit(context.Background(), mustBuild(t))
+	var te *TransportError
+	if !errors.As(err, &te) || te.Timeout || te.Err == nil || KindOf(err) != KindTransport || errors.Is(err, ErrTimeout) {
+		t.Fatalf("err = %#v", err)
+	}
+	if strings.Contains(te.Reason, url) {
+		t.Errorf("the reason %q carries the URL", te.Reason)
+	}
+	if n := atomic.LoadInt32(&attempts); n != 3 {
+		t.Fatalf("%d attempts, want 3 (WithHTTPClient's client is used)", n)
+	}
+	if ok, err := c.Health(context.Background()); ok || KindOf(err) != KindTransport {
+		t.Fatalf("Health = %v, %v", ok, err)
+	}
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestGet(t *testing.T) {
+	p := mustBuild(t)
+	srv := newScripted(t, reply{status: 202, body: escalated}, reply{status: 404, body: missingBody},
+		reply{status: 403, body: tenantBody})
+	c := newTestClient(t, srv.URL, WithTenant("acme"))
+	res, err := c.Get(context.Background(), p.PCSID)
+	if err != nil || res == nil || !res.Escalated || res.Reason != "regime mismatch" {
+		t.Fatalf("Get = %+v, %v", res, err)
+	}
+	res, err = c.Get(context.Background(), p.PCSID)
+	if err != nil || res != nil {
+		t.Fatalf("Get on a 404 = %+v, %v; want nil, nil", res, err)
+	}
+	if _, err := c.Get(context.Background(), p.PCSID); StatusOf(err) != 403 {
+		t.Fatalf("Get on a 403: %v", err)
+	}
+	r := srv.requests()[0]
+	if r.method != "GET" || r.path != "/v1/pcs/"+p.PCSID || len(r.body) != 0 || r.header.Get("X-Tenant-Id") != "acme" {
+		t.Fatalf("%s %s body %d tenant %q", r.method, r.path, len(r.body), r.header.Get("X-Tenant-Id"))
+	}
+	if _, err := c.Get(context.Background(), "../admin"); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("a pcs_id that is not URL-safe: %v", err)
+	}
+	if n := len(srv.requests()); n != 3 {
+		t.Fatalf("%d requests, want 3", n)
+	}
+}
+
+func TestHealth(t *testing.T) {
+	srv := newScripted(t, reply{status: 200, body: "ok"}, reply{status: 503, body: downBody})
+	c := newTestClient(t, srv.URL)
+	if ok, err := c.Health(context.Background()); !ok || err != nil {
+		t.Fatalf("Health = %v, %v", ok, err)
+	}
+	if ok, err := c.Health(context.Background()); ok || err != nil {
+		t.Fatalf("Health on a 503 = %v, %v; want false, nil", ok, err)
+	}
+	if reqs := srv.requests(); len(reqs) != 2 || reqs[0].path != "/health" || reqs[0].method != "GET" {
+		t.Fatalf("requests: %+v", reqs)
+	}
+}
+
+func TestInvalidRecordIsRefusedBeforeSending(t *testing.T) {
+	srv := newScripted(t, ok200())
+	c := newTestClient(t, srv.URL, WithHMACKey([]byte("k")))
+	p := mustBuild(t)
+	p.R = 1.5
+	_, err := c.Submit(context.Background(), p)
+	var e *Error
+	if !errors.Is(err, ErrValidation) || !errors.As(err, &e) || e.Field != "r" || KindOf(err) != KindValidation {
+		t.Fatalf("err = %#v", err)
+	}
+	if _, err := c.SubmitJSON(context.Background(), []byte(`{"pcs_id":7}`)); !errors.Is(err, ErrInvalidField) {
+		t.Fatalf("SubmitJSON of a malformed record: %v", err)
+	}
+	if _, err := c.Submit(context.Background(), nil); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("Submit(nil): %v", err)
+	}
+	if n := len(srv.requests()); n != 0 {
+		t.Fatalf("%d requests sent for invalid records", n)
+	}
+}
+
+func TestNewClientRefusesBadOptions(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		url  string
+		opts []ClientOption
+		want error
+		arg  string
+	}{
+		{"not http", "ftp://example.test", nil, ErrInvalidArgument, "base_url"},
+		{"tenant with a space", "http://example.test", []ClientOption{WithTenant("a b")}, ErrInvalidArgument, "tenant"},
+		{"empty HMAC key", "http://example.test", []ClientOption{WithHMACKey(nil)}, ErrInvalidKey, ""},
+		{"bad seed", "http://example.test", []ClientOption{WithEd25519Seed("AAAA")}, ErrInvalidKey, ""},
+		{"two keys", "http://example.test", []ClientOption{WithHMACKey([]byte("k")), WithEd25519Seed("AAAA")}, ErrInvalidArgument, "key"},
+		{"zero timeout", "http://example.test", []ClientOption{WithTimeout(0)}, ErrInvalidArgument, "timeout"},
+		{"negative retries", "http://example.test", []ClientOption{WithRetry(RetryPolicy{MaxRetries: -1})}, ErrInvalidArgument, "retry"},
+		{"nil http client", "http://example.test", []ClientOption{WithHTTPClient(nil)}, ErrInvalidArgument, "http_client"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := NewClient(tc.url, tc.opts...)
+			var e *Error
+			if c != nil || !errors.Is(err, tc.want) || !errors.As(err, &e) || e.Field != tc.arg {
+				t.Fatalf("NewClient = %v, %#v", c, err)
+			}
+		})
+	}
+}
+
+func TestClosedClient(t *testing.T) {
+	c, err := NewClient("http://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	c.Close()
+	if _, err := c.Submit(context.Background(), mustBuild(t)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Submit after Close: %v", err)
+	}
+}
+
+func TestOneClientSharedByManyGoroutines(t *testing.T) {
+	var n int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Every other request first meets a 503, so retries interleave too.
+		if atomic.AddInt32(&n, 1)%2 == 0 {
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(503)
+			return
+		}
+		_, _ = io.WriteString(w, okBody)
+	}))
+	defer srv.Close()
+	c := newTestClient(t, srv.URL, WithHMACKey([]byte("k")), WithRetry(RetryPolicy{MaxRetries: 10, BaseDelay: time.Millisecond, MaxDelay: time.Millisecond}))
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			in := sampleInput()
+			for i := 0; i < 8; i++ {
+				in.Epoch = uint64(g*100 + i)
+				p, err := BuildPCS(in, nil)
+				if err == nil {
+					_, err = c.Submit(context.Background(), p)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}

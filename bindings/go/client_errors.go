@@ -40,7 +40,9 @@ type ValidationError struct {
 	display string
 }
 
-func (e *ValidationError) Error() string { return text(e.display, "server rejected the record: "+e.Message) }
+func (e *ValidationError) Error() string {
+	return text(e.display, "server rejected the record: "+e.Message)
+}
 
 // Is matches ErrValidation, and ErrInvalidJSON / ErrInvalidField by code.
 func (e *ValidationError) Is(target error) bool {
@@ -64,7 +66,9 @@ type SignatureError struct {
 	display string
 }
 
-func (e *SignatureError) Error() string { return text(e.display, "server refused the signature: "+e.Message) }
+func (e *SignatureError) Error() string {
+	return text(e.display, "server refused the signature: "+e.Message)
+}
 
 // Status is 401.
 func (e *SignatureError) Status() int { return 401 }

@@ -10,6 +10,37 @@
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
 /**
+ * A client of the Fractal LBA server. Every method returns a Promise; the
+ * client reuses connections and is cheap to share.
+ *
+ * ```js
+ * const client = new Client({ baseUrl: 'http://127.0.0.1:8080', tenant: 'default', alg: 'hmac', key: 'tenant-secret' })
+ * const { status, result, dedupHit } = await client.submit(record, { signal: AbortSignal.timeout(30_000) })
+ * ```
+ */
+export declare class Client {
+  /**
+   * Checks the options (throws `ERR_INVALID_ARGUMENT` naming the option, or
+   * `ERR_INVALID_KEY`); connects lazily, on the first call.
+   */
+  constructor(options: ClientOptions)
+  /**
+   * Validates (SPEC §1), signs when the client has a key (else sends the
+   * record as is, e.g. signed elsewhere) and submits a record, retrying 429,
+   * 503, other 5xx and transport failures per the retry settings (safe:
+   * submissions are idempotent by `pcs_id`). Never retries 400 or 401.
+   */
+  submit(record: Pcs, options?: CallOptions): Promise<SubmitResult>
+  /** The stored outcome of `pcsId` for this client's tenant, `null` if none (404). */
+  get(pcsId: string, options?: CallOptions): Promise<VerifyResult | null>
+  /**
+   * Whether the server answers `GET /health` with 200. Rejects with
+   * `ERR_TRANSPORT`/`ERR_TIMEOUT` when it cannot be reached.
+   */
+  health(options?: CallOptions): Promise<boolean>
+}
+
+/**
  * The consistent-hash ring of SPEC §7: `vnodes` points per unit of weight,
  * `pick` walks clockwise to the first healthy shard.
  *
@@ -115,11 +146,43 @@ export interface BuildInput {
  */
 export declare function buildPcs(input: BuildInput, params?: VerifyParams): Pcs
 
+/** Options of one call. */
+export interface CallOptions {
+  /**
+   * Aborting it rejects the call with an `AbortError` (`code: 'ABORT_ERR'`)
+   * and cancels the request in flight (and any retry).
+   */
+  signal?: AbortSignal
+}
+
 /**
  * The canonical signing payload (SPEC §3): RFC 8785 JSON of the eight signed
  * fields, numbers rounded to 9 decimals. Only those fields are read.
  */
 export declare function canonicalPayload(record: Pcs): Buffer
+
+/** Settings of a `Client`. */
+export interface ClientOptions {
+  /** Server base URL, `http://` or `https://` (e.g. `http://127.0.0.1:8080`). */
+  baseUrl: string
+  /** Sent as `X-Tenant-Id` (the server's default tenant is `default`). */
+  tenant?: string
+  /** Sign submitted records with this algorithm (needs `key`). */
+  alg?: 'hmac' | 'ed25519'
+  /** The HMAC secret, or the base64 Ed25519 seed (needs `alg`). */
+  key?: string
+  /** Timeout of one attempt in milliseconds, connection included (default 10000). */
+  timeoutMs?: number
+  /** Connection timeout in milliseconds (default 5000). */
+  connectTimeoutMs?: number
+  /** Retry settings (default: 3 retries, 100 ms base, 5 s cap). */
+  retry?: RetryOptions
+  /**
+   * A fixed jitter seed, so the backoff schedule is reproducible (tests).
+   * By default every call draws one from the OS random source.
+   */
+  jitterSeed?: number | bigint
+}
 
 /** The version of the Rust core inside this addon. */
 export declare function coreVersion(): string
@@ -198,6 +261,27 @@ export interface Pcs {
 /** `lowercase_hex(SHA-256(merkle_root + "|" + epoch + "|" + shard_id))` (SPEC §2). */
 export declare function pcsId(merkleRoot: string, epoch: number | bigint, shardId: string): string
 
+/**
+ * Retry settings: exponential backoff with full jitter and a cap (the core's
+ * `RetryPolicy`). Missing fields take the defaults.
+ */
+export interface RetryOptions {
+  /** Retries after the first attempt (default 3). */
+  maxRetries?: number
+  /**
+   * Base delay (default 100): retry `k` waits a uniformly random time in
+   * `[0, min(maxDelayMs, baseDelayMs·2^k))`.
+   */
+  baseDelayMs?: number
+  /** Cap on a computed delay (default 5000). */
+  maxDelayMs?: number
+  /**
+   * Longest `Retry-After` honoured (default 60000); a longer one ends the
+   * call with the error instead of waiting.
+   */
+  maxRetryAfterMs?: number
+}
+
 /** Counts describing a ring. */
 export interface RingStats {
   shards: number
@@ -251,6 +335,16 @@ export declare function signHmacMany(records: Pcs[], key: string | Uint8Array): 
  * promise rejects with the first bad record's error (`error.index` set).
  */
 export declare function signHmacManyAsync(records: Pcs[], key: string | Uint8Array): Promise<string[]>
+
+/** The answer to a submission. */
+export interface SubmitResult {
+  /** 200 (accepted, not escalated) or 202 (escalated or refused, stored). */
+  status: number
+  /** The stored outcome. */
+  result: VerifyResult
+  /** Whether the server answered from its dedup store (`X-Dedup: hit`). */
+  dedupHit: boolean
+}
 
 /**
  * SDK-side validation (SPEC §1) before anything is signed or sent: throws

@@ -7,9 +7,17 @@
 //! - `field`: the record field (or argument) concerned, when there is one,
 //! - `index`: the position in the input array, for batch calls.
 //!
+//! Errors of the `Client` (see [`client_error`]) add `status` (the HTTP
+//! status, when the server answered), `serverCode` (the server's error code,
+//! e.g. `unknown_tenant`), `body` (`ERR_API`) and `retryAfterMs`
+//! (`ERR_RATE_LIMITED`); a cancelled call rejects with an `AbortError`
+//! (`code: 'ABORT_ERR'`, `kind: 'aborted'`, `cause`: the signal's reason).
+//!
 //! Messages never contain key material or payloads: they are the core's
-//! messages, which name fields and reasons only.
+//! messages, which name fields and reasons only (and, for server errors, the
+//! server's own error message).
 
+use fractal_client::ClientError;
 use fractal_core::Error as CoreError;
 use napi::bindgen_prelude::*;
 use napi::{Env, JsError};
@@ -116,6 +124,75 @@ fn build_error(env: &Env, e: &CoreError, index: Option<u32>) -> napi::Result<nap
         obj.set_named_property("index", i)?;
     }
     Ok(napi::Error::from(value))
+}
+
+/// The JavaScript error of a failed client call: local problems keep the core's
+/// codes (`ERR_VALIDATION`, `ERR_INVALID_FIELD`, …); server answers and
+/// transport failures get their own.
+pub(crate) fn client_error(env: &Env, e: &ClientError) -> napi::Error {
+    match e {
+        ClientError::Local(core) => Failure::from(core.clone()).into_napi(env),
+        other => match build_client_error(env, other) {
+            Ok(err) => err,
+            Err(_) => napi::Error::new(Status::GenericFailure, other.to_string()),
+        },
+    }
+}
+
+fn build_client_error(env: &Env, e: &ClientError) -> napi::Result<napi::Error> {
+    let code = match e {
+        // A server-side 400 (413, 415): the record (or its encoding) was refused.
+        ClientError::Invalid { .. } => "ERR_VALIDATION",
+        ClientError::Signature { .. } => "ERR_SIGNATURE",
+        ClientError::RateLimited { .. } => "ERR_RATE_LIMITED",
+        ClientError::Api { .. } => "ERR_API",
+        ClientError::Transport { timeout: true, .. } => "ERR_TIMEOUT",
+        ClientError::Transport { .. } => "ERR_TRANSPORT",
+        _ => "ERR_FRACTAL",
+    };
+    let value = JsError::from(napi::Error::new(code, e.to_string())).into_unknown(*env);
+    let mut obj: Object = unsafe { value.cast()? };
+    obj.set_named_property("kind", e.kind())?;
+    match e.status() {
+        Some(s) => obj.set_named_property("status", s as u32)?,
+        None => obj.set_named_property("status", Null)?,
+    }
+    match e {
+        ClientError::Invalid { code, .. } | ClientError::Signature { code, .. } => {
+            obj.set_named_property("serverCode", code.as_str())?;
+        }
+        ClientError::RateLimited { retry_after_ms, .. } => {
+            obj.set_named_property("serverCode", "rate_limited")?;
+            match retry_after_ms {
+                Some(ms) => obj.set_named_property("retryAfterMs", *ms as f64)?,
+                None => obj.set_named_property("retryAfterMs", Null)?,
+            }
+        }
+        ClientError::Api { code, body, .. } => {
+            obj.set_named_property("serverCode", code.as_str())?;
+            obj.set_named_property("body", body.as_str())?;
+        }
+        _ => {}
+    }
+    Ok(napi::Error::from(value))
+}
+
+/// The rejection of a cancelled call, shaped like Node's own `AbortError`
+/// (`name`, `code: 'ABORT_ERR'`, `cause`: the signal's `reason`).
+pub(crate) fn abort_error(env: &Env, reason: Option<Unknown>) -> napi::Error {
+    let build = || -> napi::Result<napi::Error> {
+        let value = JsError::from(napi::Error::new("ABORT_ERR", "The operation was aborted"))
+            .into_unknown(*env);
+        let mut obj: Object = unsafe { value.cast()? };
+        obj.set_named_property("name", "AbortError")?;
+        obj.set_named_property("kind", "aborted")?;
+        obj.set_named_property("status", Null)?;
+        if let Some(r) = reason {
+            obj.set_named_property("cause", r)?;
+        }
+        Ok(napi::Error::from(value))
+    };
+    build().unwrap_or_else(|_| napi::Error::new(Status::Cancelled, "The operation was aborted"))
 }
 
 /// A core error for a record field that has the wrong JavaScript type or value.

@@ -9,6 +9,7 @@
 
 #![deny(clippy::unwrap_used)]
 
+mod client;
 mod convert;
 mod error;
 mod ring;
@@ -23,6 +24,7 @@ use napi_derive::napi;
 use crate::convert::{Keys, Signed, record};
 use crate::error::{Failure, Res, ToJs};
 
+pub use client::{CallOptionsDecl, Client, ClientOptionsDecl, RetryOptionsDecl, SubmitResult};
 pub use ring::Ring;
 pub use verifier::Verifier;
 

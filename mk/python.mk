@@ -11,7 +11,7 @@ PIP_FLAGS := --quiet --disable-pip-version-check
 PY_TEST_DEPS := "pytest>=8,<10" "hypothesis>=6.100,<7" "mypy>=1.10,<2"
 
 TEST_TARGETS += test-python
-.PHONY: wheel-python test-python bench-python
+.PHONY: wheel-python test-python bench-python example-python
 
 $(PY_BUILD_VENV)/.maturin:
 	rm -rf $(PY_BUILD_VENV)
@@ -23,12 +23,14 @@ wheel-python: $(PY_BUILD_VENV)/.maturin ## Build the fractal-lba abi3 wheel (rel
 	rm -f $(PY_WHEELS)/fractal_lba-*.whl
 	cd $(PY_DIR) && $(PY_BUILD_VENV)/bin/maturin build --release --out $(PY_WHEELS)
 
-test-python: wheel-python ## Python SDK: fresh venv + the wheel, then pytest (golden, properties, threads), mypy and stubtest.
+# The client tests also run against the real server when $(FRACTAL) is built (it is
+# in `make test`: test-server builds it first); without it they say they skipped.
+test-python: wheel-python ## Python SDK: fresh venv + the wheel, then pytest (golden, properties, threads, client), mypy and stubtest.
 	rm -rf $(PY_TEST_VENV)
 	$(PYTHON) -m venv $(PY_TEST_VENV)
 	$(PY_TEST_VENV)/bin/pip install $(PIP_FLAGS) $(PY_WHEELS)/fractal_lba-*.whl $(PY_TEST_DEPS)
 	tmp=$$(mktemp -d) && cd $$tmp && \
-	  $(PY_TEST_VENV)/bin/python -m pytest -p no:cacheprovider --import-mode=importlib \
+	  FRACTAL_BIN=$(FRACTAL) $(PY_TEST_VENV)/bin/python -m pytest -rs -p no:cacheprovider --import-mode=importlib \
 	    --rootdir=$(PY_DIR)/tests -q $(PY_DIR)/tests && \
 	  cd / && rm -rf $$tmp
 
@@ -36,3 +38,8 @@ bench-python: wheel-python ## Python SDK benchmark table: sign/verify, single an
 	test -x $(PY_TEST_VENV)/bin/python || $(PYTHON) -m venv $(PY_TEST_VENV)
 	$(PY_TEST_VENV)/bin/pip install $(PIP_FLAGS) --force-reinstall --no-deps $(PY_WHEELS)/fractal_lba-*.whl
 	cd /tmp && $(PY_TEST_VENV)/bin/python $(PY_DIR)/bench/bench.py
+
+example-python: wheel-python ## Python example: build, sign and submit a record to the server of `make run` (start it first).
+	test -x $(PY_TEST_VENV)/bin/python || $(PYTHON) -m venv $(PY_TEST_VENV)
+	$(PY_TEST_VENV)/bin/pip install $(PIP_FLAGS) --force-reinstall --no-deps $(PY_WHEELS)/fractal_lba-*.whl
+	$(PY_TEST_VENV)/bin/python $(PY_DIR)/examples/submit.py http://$(SERVER_LISTEN)

@@ -14,3 +14,10 @@ fl.verify({}, params={"tol_d": 1})  # E
 fl.VerifyParams(tolerance=1)  # E
 x: str = fl.verify({})["accepted"]  # E
 fl.build_pcs(merkle_root="m")  # E
+fl.Client("http://h", timeout="1")  # E
+fl.Client(base_url="http://h", retries=3)  # E
+s: str = fl.Client("http://h").submit({}).status  # E
+fl.Client("http://h").get(1)  # E
+h: bool = fl.AsyncClient("http://h").health()  # E
+fl.AsyncClient("http://h", jitter_seed=1.5)  # E
+fl.ApiError("x").body + 1  # E

@@ -24,3 +24,32 @@ def sign_and_check(key: str) -> tuple[PCS, VerifyResult, str]:
         kind: str = e.kind
         print(field, kind, seed, public)
     return rec, out, owner
+
+
+def submit_and_read(url: str, rec: PCS) -> tuple[int, VerifyResult | None, bool]:
+    client = fl.Client(url, tenant="acme", alg="hmac", key="k", timeout=2.5, max_retries=1, jitter_seed=7)
+    try:
+        answer: fl.SubmitResult = client.submit(rec)
+    except fl.RateLimitedError as e:
+        wait: float | None = e.retry_after
+        print(wait, e.status)
+        raise
+    except fl.ApiError as e:
+        status: int | None = e.status
+        body: str = e.body
+        print(status, body, e.code)
+        raise
+    except fl.ClientTimeoutError as e:
+        print(e.kind)
+        raise
+    result: VerifyResult = answer.result
+    print(result["accepted"], answer.to_dict())
+    return answer.status, client.get(rec["pcs_id"]), client.health()
+
+
+async def submit_async(url: str, rec: PCS) -> bool:
+    client = fl.AsyncClient(url, alg="ed25519", key="seed", base_delay=0.05)
+    answer = await client.submit(rec)
+    found: VerifyResult | None = await client.get(rec["pcs_id"])
+    healthy: bool = await client.health()
+    return answer.dedup_hit and found is not None and healthy

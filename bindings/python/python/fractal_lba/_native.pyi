@@ -25,6 +25,7 @@ __all__ = [
     "TransportError",
     "ValidationError",
     "Verifier",
+    "_AsyncClient",
     "VerifyParams",
     "__version__",
     "build_pcs",
@@ -76,14 +77,10 @@ class InvalidArgumentError(FractalError):
 class ServerValidationError(ValidationError):
     """The server refused the record as malformed (400, 413, 415; kind ``invalid``)."""
 
-    status: int
-    code: str
-
 class ServerSignatureError(SignatureError):
     """The server refused the signature (401; kind ``signature``)."""
 
     status: int
-    code: str
 
 class RateLimitedError(FractalError):
     """Still 429 after every retry (kind ``rate_limited``)."""
@@ -94,8 +91,6 @@ class RateLimitedError(FractalError):
 class ApiError(FractalError):
     """Any other error answer of the server (kind ``api``)."""
 
-    status: int
-    code: str
     body: str
 
 class TransportError(FractalError):
@@ -254,7 +249,7 @@ class SubmitResult:
     def dedup_hit(self) -> bool: ...
     def to_dict(self) -> dict[str, Any]:
         """``{"status": ..., "result": {...}, "dedup_hit": ...}``."""
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, value: object, /) -> bool: ...
 
 @final
 class Client:

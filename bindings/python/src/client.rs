@@ -266,7 +266,6 @@ fn found_to_py(py: Python<'_>, found: Option<VerifyResult>) -> PyResult<Py<PyAny
     }
 }
 
-
 /// A blocking client of the Fractal LBA server.
 ///
 /// `Client(base_url, *, tenant=None, alg=None, key=None, timeout=10.0,
@@ -295,7 +294,9 @@ impl PyClient {
     fn build(py: Python<'_>, o: Options<'_, '_>) -> PyResult<Self> {
         let (b, describe) = builder(&o).or_raise(py)?;
         // Building starts reqwest's I/O thread; no Python object is touched.
-        let inner = py.detach(|| b.build_blocking()).map_err(|e| raise_client(py, e))?;
+        let inner = py
+            .detach(|| b.build_blocking())
+            .map_err(|e| raise_client(py, e))?;
         Ok(PyClient { inner, describe })
     }
 }

@@ -245,8 +245,16 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
             "rate_limited",
         ),
         ("ApiError", py.get_type::<ApiError>(), "api"),
-        ("TransportError", py.get_type::<TransportError>(), "transport"),
-        ("ClientTimeoutError", client_timeout_error(py)?.clone(), "timeout"),
+        (
+            "TransportError",
+            py.get_type::<TransportError>(),
+            "transport",
+        ),
+        (
+            "ClientTimeoutError",
+            client_timeout_error(py)?.clone(),
+            "timeout",
+        ),
     ];
     for (name, class, kind) in classes {
         class.setattr("kind", kind)?;
@@ -257,9 +265,11 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         }
         m.add(name, class)?;
     }
-    py.get_type::<ServerSignatureError>().setattr("status", 401)?;
+    py.get_type::<ServerSignatureError>()
+        .setattr("status", 401)?;
     py.get_type::<RateLimitedError>().setattr("status", 429)?;
-    py.get_type::<RateLimitedError>().setattr("retry_after", py.None())?;
+    py.get_type::<RateLimitedError>()
+        .setattr("retry_after", py.None())?;
     py.get_type::<ApiError>().setattr("body", "")?;
     Ok(())
 }

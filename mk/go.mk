@@ -9,6 +9,10 @@ GO_DIR := $(ROOT)/bindings/go
 C_DIR := $(ROOT)/bindings/c
 GO_MODULE := github.com/fractal-lba/fractal-lba/bindings/go
 GO_TEST_VERSION := v0.1.0
+# The agent the cross-SDK end-to-end tests (e2e/) drive: a module of its own
+# that uses the SDK from this tree (a `replace` directive).
+E2E_GO_DIR := $(ROOT)/e2e/agents/go
+E2E_AGENT_GO := $(ROOT)/build/e2e-agent-go
 # Rust std's system libraries (`cargo rustc -- --print native-static-libs`).
 C_SYSLIBS := -lm -ldl -lpthread -lrt -lutil -lgcc_s
 VALGRIND_FLAGS := -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible
@@ -24,7 +28,7 @@ define go_apt
 	fi
 endef
 
-.PHONY: go-tools go-lib header-c check-header-c check-memory test-go test-go-get bench-go
+.PHONY: go-tools go-lib header-c check-header-c check-memory test-go test-go-get bench-go e2e-agent-go
 
 go-tools: ## Install what the Go SDK's tests need when missing (gcc, Go, valgrind; via apt).
 	$(call go_apt,gcc,gcc libc6-dev)
@@ -74,11 +78,18 @@ test-go-get: go-lib ## A module outside the repo `go get`s the SDK from a file G
 	$(GO) run .
 	@echo "test-go-get: ok"
 
-test-go: go-tools go-lib ## C ABI tests (header freshness, golden walk) and Go SDK: vet, tests (+ -race), go get, valgrind.
+e2e-agent-go: go-tools go-lib ## Build the Go SDK's e2e agent, build/e2e-agent-go (one JSON command on stdin, one JSON line out).
+	@mkdir -p $(dir $(E2E_AGENT_GO))
+	cd $(E2E_GO_DIR) && GOWORK=off $(GO) build -o $(E2E_AGENT_GO) .
+	@echo "e2e-agent-go: $(E2E_AGENT_GO)"
+
+test-go: go-tools go-lib ## C ABI tests (header freshness, golden walk, client protocol) and Go SDK: vet, tests (+ -race), e2e agent, go get, valgrind.
 	$(CARGO) test --release --locked -p fractal-c
 	cd $(GO_DIR) && $(GO) vet ./...
 	cd $(GO_DIR) && $(GO) test -count=1 ./...
 	cd $(GO_DIR) && $(GO) test -count=1 -race ./...
+	cd $(E2E_GO_DIR) && GOWORK=off $(GO) vet ./... && GOWORK=off $(GO) test -count=1 -race ./...
+	$(MAKE) --no-print-directory e2e-agent-go
 	$(MAKE) --no-print-directory test-go-get
 	$(MAKE) --no-print-directory check-memory
 	@echo "test-go: ok"

@@ -1,11 +1,16 @@
 // A program in a module of its own, outside the repository: `make test-go-get`
 // copies it to a temporary directory, `go get`s the SDK from a file-based
-// GOPROXY and runs it. It exits non-zero unless signing and verifying work.
+// GOPROXY and runs it. It exits non-zero unless signing, verifying and
+// submitting (to a loopback httptest server that checks the signature) work.
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 
@@ -39,7 +44,31 @@ func main() {
 	if err := v.Verify(pcs); !errors.Is(err, fractal.ErrSignatureInvalid) {
 		fail(fmt.Errorf("a tampered record verified: %v", err))
 	}
-	fmt.Printf("consumer: signed and verified %s with fractal %s\n", pcs.PCSID[:12], fractal.Version())
+	pcs.Budget -= 0.1
+
+	// Submit through the Client to a loopback server that checks the signature.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := v.VerifyJSON(body); err != nil {
+			w.WriteHeader(http.StatusUnauthorized)
+			io.WriteString(w, `{"error":{"code":"signature_invalid","message":"bad signature"}}`)
+			return
+		}
+		io.WriteString(w, `{"accepted":true,"escalated":false}`)
+	}))
+	defer srv.Close()
+	seed, err := key.Seed()
+	fail(err)
+	client, err := fractal.NewClient(srv.URL, fractal.WithEd25519Seed(seed))
+	fail(err)
+	defer client.Close()
+	pcs.Sig = ""
+	res, err := client.Submit(context.Background(), pcs)
+	fail(err)
+	if res.Status != 200 || !res.Result.Accepted {
+		fail(fmt.Errorf("unexpected answer %+v", res))
+	}
+	fmt.Printf("consumer: signed, verified and submitted %s with fractal %s\n", pcs.PCSID[:12], fractal.Version())
 }
 
 func fail(err error) {

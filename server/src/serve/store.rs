@@ -24,7 +24,7 @@
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use tokio::sync::{mpsc, oneshot};
@@ -119,7 +119,7 @@ fn expiry_of(v: &[u8]) -> u64 {
 enum Cmd {
     Put { key: Vec<u8>, value: Outcome, done: oneshot::Sender<Result<Put, StoreError>> },
     Checkpoint { watermark: u64, done: oneshot::Sender<Result<(), StoreError>> },
-    Sweep { now: u64, done: oneshot::Sender<Result<u64, StoreError>> },
+    Sweep { now: u64, from: Option<Vec<u8>>, limit: usize, done: oneshot::Sender<Result<(u64, Option<Vec<u8>>), StoreError>> },
 }
 
 /// The embedded store: a redb file, written by one thread that batches
@@ -185,11 +185,25 @@ impl RedbStore {
         wait.await.map_err(|_| err("writer stopped"))?
     }
 
-    /// Deletes outcomes that expired before `now`; returns how many.
+    /// Deletes outcomes that expired before `now`; returns how many. Works in chunks,
+    /// one write transaction each, so puts queued behind it wait one chunk at most.
     pub async fn sweep(&self, now: u64) -> Result<u64, StoreError> {
-        let (done, wait) = oneshot::channel();
-        self.tx.send(Cmd::Sweep { now, done }).await.map_err(|_| err("writer stopped"))?;
-        wait.await.map_err(|_| err("writer stopped"))?
+        self.sweep_in_chunks(now, SWEEP_CHUNK).await
+    }
+
+    async fn sweep_in_chunks(&self, now: u64, limit: usize) -> Result<u64, StoreError> {
+        let mut from = None;
+        let mut deleted = 0;
+        loop {
+            let (done, wait) = oneshot::channel();
+            self.tx.send(Cmd::Sweep { now, from, limit, done }).await.map_err(|_| err("writer stopped"))?;
+            let (n, next) = wait.await.map_err(|_| err("writer stopped"))??;
+            deleted += n;
+            match next {
+                Some(k) => from = Some(k),
+                None => return Ok(deleted),
+            }
+        }
     }
 
     /// How many outcomes are stored (expired ones not yet swept included).
@@ -311,61 +325,45 @@ fn writer(db: Arc<Database>, mut rx: mpsc::Receiver<Cmd>, healthy: Arc<AtomicBoo
                 healthy.store(res.is_ok(), Ordering::Relaxed);
                 let _ = done.send(res);
             }
-            Cmd::Sweep { now, done } => {
-                let _ = done.send(sweep(&db, now));
+            Cmd::Sweep { now, from, limit, done } => {
+                let _ = done.send(sweep_chunk(&db, now, from, limit));
             }
         }
     }
 }
 
-/// Deletes expired outcomes in chunks, one transaction per chunk.
-fn sweep(db: &Database, now: u64) -> Result<u64, StoreError> {
-    let mut deleted = 0u64;
-    let mut cursor: Option<Vec<u8>> = None;
-    loop {
-        let mut w = db.begin_write().map_err(err)?;
-        w.set_durability(Durability::None).map_err(err)?;
-        let done = {
-            let mut t = w.open_table(OUTCOMES).map_err(err)?;
-            let mut expired = Vec::new();
-            let mut seen = 0;
-            let mut last = None;
-            {
-                let range = match &cursor {
-                    Some(c) => t.range::<&[u8]>(c.as_slice()..).map_err(err)?,
-                    None => t.range::<&[u8]>(..).map_err(err)?,
-                };
-                for item in range {
-                    let (k, v) = item.map_err(err)?;
-                    seen += 1;
-                    if expiry_of(v.value()) <= now {
-                        expired.push(k.value().to_vec());
-                    }
-                    if seen >= SWEEP_CHUNK {
-                        last = Some(k.value().to_vec());
-                        break;
-                    }
+/// Deletes the expired outcomes among up to `limit` entries from `from` on.
+/// Returns how many were deleted and where the next chunk starts (`None`: done).
+fn sweep_chunk(db: &Database, now: u64, from: Option<Vec<u8>>, limit: usize) -> Result<(u64, Option<Vec<u8>>), StoreError> {
+    let mut w = db.begin_write().map_err(err)?;
+    w.set_durability(Durability::None).map_err(err)?;
+    let (deleted, next) = {
+        let mut t = w.open_table(OUTCOMES).map_err(err)?;
+        let mut expired = Vec::new();
+        let mut next = None;
+        {
+            let range = match &from {
+                Some(c) => t.range::<&[u8]>(c.as_slice()..).map_err(err)?,
+                None => t.range::<&[u8]>(..).map_err(err)?,
+            };
+            for (seen, item) in range.enumerate() {
+                let (k, v) = item.map_err(err)?;
+                if seen == limit {
+                    next = Some(k.value().to_vec());
+                    break;
+                }
+                if expiry_of(v.value()) <= now {
+                    expired.push(k.value().to_vec());
                 }
             }
-            for k in &expired {
-                t.remove(k.as_slice()).map_err(err)?;
-            }
-            deleted += expired.len() as u64;
-            match last {
-                Some(mut l) => {
-                    l.push(0); // resume strictly after the last key seen
-                    cursor = Some(l);
-                    false
-                }
-                None => true,
-            }
-        };
-        w.commit().map_err(err)?;
-        if done {
-            return Ok(deleted);
         }
-        std::thread::sleep(Duration::from_millis(1));
-    }
+        for k in &expired {
+            t.remove(k.as_slice()).map_err(err)?;
+        }
+        (expired.len() as u64, next)
+    };
+    w.commit().map_err(err)?;
+    Ok((deleted, next))
 }
 
 #[cfg(test)]
@@ -436,6 +434,13 @@ mod tests {
         s.put_if_absent("t", "gone", outcome(200, "x", now - 5)).await.unwrap();
         assert_eq!(s.sweep(now).await.unwrap(), 1);
         assert_eq!(s.len().unwrap(), 2);
+        // Chunked: every chunk resumes where the last stopped, nothing is missed.
+        for i in 0..25 {
+            let exp = if i % 2 == 0 { now - 1 } else { now + 3600 };
+            s.put_if_absent("u", &format!("p{i:02}"), outcome(200, "x", exp)).await.unwrap();
+        }
+        assert_eq!(s.sweep_in_chunks(now, 4).await.unwrap(), 13);
+        assert_eq!(s.len().unwrap(), 2 + 12);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -239,6 +239,10 @@ pub fn recover(dir: &Path, from: u64, f: &mut dyn FnMut(Record)) -> Result<Recov
         let segment = if from == 0 { 0 } else { from_seg + 1 };
         return Ok(Recovered { segment, end: 0, truncated: 0 });
     };
+    if last < from_seg {
+        // The watermark's segment is gone (deleted by hand): start past it.
+        return Ok(Recovered { segment: from_seg + 1, end: 0, truncated: 0 });
+    }
     for &id in ids.iter().filter(|&&id| id >= from_seg) {
         match scan_segment(dir, id, from, f)? {
             Scan::Clean => {}

@@ -3,10 +3,14 @@
 
 import {
   type BuildInput,
+  type CallOptions,
+  type ClientOptions,
+  type SubmitResult,
   type Pcs,
   type SignatureCheck,
   type VerifyParams,
   type VerifyResult,
+  Client,
   Ring,
   Verifier,
   buildPcs,
@@ -81,9 +85,45 @@ try {
   void msg
 }
 
+const options: ClientOptions = {
+  baseUrl: 'http://127.0.0.1:8080',
+  tenant: 'default',
+  alg: 'ed25519',
+  key: keys.seed,
+  timeoutMs: 5000,
+  connectTimeoutMs: 1000,
+  retry: { maxRetries: 3, baseDelayMs: 100, maxDelayMs: 5000, maxRetryAfterMs: 60000 },
+  jitterSeed: 7n,
+}
+const client = new Client(options)
+
+async function submitting(): Promise<void> {
+  const call: CallOptions = { signal: AbortSignal.timeout(30_000) }
+  const answer: SubmitResult = await client.submit(record, call)
+  const status: number = answer.status
+  const dedup: boolean = answer.dedupHit
+  const accepted: boolean = answer.result.accepted
+  const stored: VerifyResult | null = await client.get(record.pcs_id, { signal: new AbortController().signal })
+  const up: boolean = await client.health()
+  try {
+    await client.submit(signed)
+  } catch (e) {
+    const err = e as Error & { code?: string; kind?: string; status?: number | null; retryAfterMs?: number | null }
+    if (err.code === 'ERR_RATE_LIMITED') void err.retryAfterMs
+  }
+  void [status, dedup, accepted, stored, up]
+}
+
+// @ts-expect-error baseUrl is required
+new Client({ tenant: 'default' })
+// @ts-expect-error alg is 'hmac' or 'ed25519'
+new Client({ baseUrl: 'http://127.0.0.1:8080', alg: 'rsa', key: 'k' })
+// @ts-expect-error a signal must be an AbortSignal
+client.health({ signal: 5 })
+
 // @ts-expect-error epoch must be a number or bigint
 pcsId('root', '1', 'shard')
 // @ts-expect-error a record needs its required fields
 signHmac({ epoch: 1 }, 'key')
 
-void [id, payload, hash, edSig, many, size, firstValid, outcomes, recomputed, owner, replicas, moves, healthy, batches]
+void [id, payload, hash, edSig, many, size, firstValid, outcomes, recomputed, owner, replicas, moves, healthy, batches, submitting]

@@ -1,7 +1,7 @@
 //! Crash safety: `kill -9` while clients stream records, restart, and every record
 //! that got a 200 or 202 is still there with the same outcome. Ten cycles, one data
-//! directory, small log segments and frequent checkpoints so that rotation, replay
-//! and checkpointing all happen under the kill.
+//! directory, small log segments, frequent checkpoints and no retention, so that
+//! rotation, replay, checkpointing and pruning all happen under the kill.
 
 mod common;
 
@@ -23,6 +23,7 @@ fn acknowledged_records_survive_kill_9() {
 signature_policy = "hmac"
 [wal]
 segment_bytes = 65536
+retention_secs = 0
 [store]
 checkpoint_secs = 1
 [[tenants]]
@@ -85,6 +86,13 @@ keys = ["{KEY}"]
         let r = s.post(None, &hmac_signed(p, KEY));
         assert_eq!((r.status, r.dedup_hit(), &r.body), (*status, true, body));
     }
+    // Checkpoints pruned the log behind the watermark while the kills went on.
+    let first = std::fs::read_dir(s.data_dir().join("wal"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .min()
+        .unwrap();
+    assert_ne!(first, "wal-000000000000.log", "old segments are pruned");
     assert!(s.term());
 }
 

@@ -14,7 +14,7 @@ use std::hint::black_box;
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use fractal_core::{
-    BuildInput, Ed25519Keypair, Pcs, Ring, ShardSpec, Verifier, VerifyParams, build_pcs, canonical_payload, pcs_id,
+    BuildInput, Ed25519Keypair, HmacSigner, Pcs, Ring, ShardSpec, Verifier, VerifyParams, build_pcs, canonical_payload, pcs_id,
     sign_hmac, verify,
 };
 
@@ -57,6 +57,8 @@ fn benches<M: Measurement + 'static>(c: &mut Criterion<M>, prefix: &str) {
     c.bench_function(&format!("{prefix}/canonical"), |b| b.iter(|| canonical_payload(black_box(&p)).expect("ok")));
     c.bench_function(&format!("{prefix}/pcs_id"), |b| b.iter(|| pcs_id(black_box(&p.merkle_root), black_box(p.epoch), black_box(&p.shard_id))));
     c.bench_function(&format!("{prefix}/sign_hmac"), |b| b.iter(|| sign_hmac(black_box(&p), KEY).expect("ok")));
+    let signer = HmacSigner::new(KEY).expect("key");
+    c.bench_function(&format!("{prefix}/sign_hmac_prepared"), |b| b.iter(|| signer.sign(black_box(&p)).expect("ok")));
     c.bench_function(&format!("{prefix}/verify_hmac"), |b| b.iter(|| hmac_verifier.verify(black_box(&p)).expect("ok")));
     c.bench_function(&format!("{prefix}/sign_ed25519"), |b| b.iter(|| kp.sign(black_box(&p)).expect("ok")));
     c.bench_function(&format!("{prefix}/verify"), |b| b.iter(|| verify(black_box(&p), &params)));

@@ -41,7 +41,7 @@ pub use error::{Error, Result};
 pub use model::{FaultTolerance, MAX_EPOCH, Pcs, Regime, SCHEMA, VerifyParams, VerifyResult};
 pub use ring::{DEFAULT_VNODES, Move, Ring, RingStats, ShardSpec, ring_hash};
 pub use sign::{
-    Algorithm, Ed25519Keypair, SigningKeyMaterial, Verifier, b64decode, b64encode, sign_ed25519, sign_hmac,
+    Algorithm, Ed25519Keypair, HmacSigner, SigningKeyMaterial, Verifier, b64decode, b64encode, sign_ed25519, sign_hmac,
     sign_hmac_digest,
 };
 pub use verify::{check_structure, classify_regime, compute_budget, theil_sen_d_hat, theil_sen_slope, validate, verify};

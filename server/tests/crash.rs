@@ -120,3 +120,41 @@ fn corruption_in_the_middle_of_the_log_stops_the_server_at_start() {
     assert!(err.contains("corrupted") && err.contains(&*seg.file_name().unwrap().to_string_lossy()), "{err}");
     assert_eq!(std::fs::read(&seg).unwrap(), data, "nothing is truncated or skipped");
 }
+
+#[test]
+fn sigterm_finishes_in_flight_requests_and_exits_cleanly() {
+    let mut s = Server::start("");
+    let acked: Arc<Mutex<Vec<(u64, u16, Vec<u8>)>>> = Arc::default();
+    let next_epoch = Arc::new(AtomicU64::new(50_000));
+    let addr = s.addr;
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (acked, next_epoch) = (acked.clone(), next_epoch.clone());
+            std::thread::spawn(move || {
+                loop {
+                    let e = next_epoch.fetch_add(1, Ordering::Relaxed);
+                    let body = record(e).to_json();
+                    match try_request(addr, "POST", "/v1/pcs/submit", &[("Content-Type", "application/json")], &body) {
+                        Ok(r) => {
+                            assert_eq!(r.status, 200, "an answered request is answered in full");
+                            acked.lock().unwrap().push((e, r.status, r.body));
+                        }
+                        Err(_) => return, // refused once the listener closed
+                    }
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(400));
+    assert!(s.term(), "SIGTERM exits with status 0");
+    for c in clients {
+        c.join().unwrap();
+    }
+    s.launch();
+    let acked = acked.lock().unwrap();
+    assert!(!acked.is_empty());
+    for (e, _, body) in acked.iter() {
+        let g = s.get(None, &record(*e).pcs_id);
+        assert_eq!((g.status, &g.body), (200, body));
+    }
+}

@@ -29,59 +29,47 @@ async function stdin() {
   return Buffer.concat(chunks).toString('utf8')
 }
 
-/** Writes the one output line; integers beyond 2^53−1 stay exact. */
+/** Marks a bigint inside JSON text while it is parsed or written. */
+const BIG = '\u0000bigint:'
+const NUMBER = /-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/y
+
+/** Writes the one output line; bigints are written as plain (exact) integers. */
 function emit(obj) {
-  const text = JSON.stringify(obj, (_, v) => (typeof v === 'bigint' ? `__BIGINT__${v}` : v))
-  process.stdout.write(text.replace(/"__BIGINT__(-?\d+)"/g, '$1') + '\n')
+  const text = JSON.stringify(obj, (_, v) => (typeof v === 'bigint' ? BIG + v : v))
+  process.stdout.write(text.replace(/"\\u0000bigint:(-?\d+)"/g, '$1') + '\n')
 }
 
 /**
- * Parses the command. The record is read by the SDK's strict parser from its
- * own JSON text (cut out of the command), so that 64-bit integers such as a
- * large `seed` are not rounded by JSON.parse on the way.
+ * Parses the command without rounding: integers beyond 2^53−1 (a 64-bit `seed`,
+ * say) become bigints, which the SDK accepts for every integer field and which
+ * `emit` writes back as plain digits.
  */
 function parseCommand(text) {
-  const cmd = JSON.parse(text)
-  if (cmd === null || typeof cmd !== 'object' || Array.isArray(cmd)) throw new Error('the command is not a JSON object')
-  if (cmd.record != null) cmd.record = sdk.parsePcs(recordText(text) ?? JSON.stringify(cmd.record))
-  return cmd
-}
-
-/** The text of the top-level `"record": {…}` member of the command, or null. */
-function recordText(text) {
-  let depth = 0
+  let marked = ''
   let i = 0
-  let lastKey = null // the last string seen at depth 1 (a key when followed by ':')
   while (i < text.length) {
     const ch = text[i]
     if (ch === '"') {
       const start = i++
       while (i < text.length && text[i] !== '"') i += text[i] === '\\' ? 2 : 1
-      if (depth === 1) lastKey = JSON.parse(text.slice(start, i + 1))
-      i++
+      marked += text.slice(start, ++i)
       continue
     }
-    if (ch === '{' || ch === '[') {
-      if (depth === 1 && ch === '{' && lastKey === 'record') {
-        // Find the matching brace, skipping strings.
-        const start = i
-        let d = 0
-        for (; i < text.length; i++) {
-          const c = text[i]
-          if (c === '"') {
-            i++
-            while (i < text.length && text[i] !== '"') i += text[i] === '\\' ? 2 : 1
-          } else if (c === '{' || c === '[') d++
-          else if ((c === '}' || c === ']') && --d === 0) return text.slice(start, i + 1)
-        }
-        return null
-      }
-      depth++
-    } else if (ch === '}' || ch === ']') depth--
-    else if (ch === ',') lastKey = null
+    NUMBER.lastIndex = i
+    const m = NUMBER.exec(text)
+    if (m) {
+      const tok = m[0]
+      const integral = /^-?\d+$/.test(tok)
+      marked += integral && !Number.isSafeInteger(Number(tok)) ? JSON.stringify(BIG + tok) : tok
+      i += tok.length
+      continue
+    }
+    marked += ch
     i++
   }
-  return null
+  const cmd = JSON.parse(marked, (_, v) => (typeof v === 'string' && v.startsWith(BIG) ? BigInt(v.slice(BIG.length)) : v))
+  if (cmd === null || typeof cmd !== 'object' || Array.isArray(cmd)) throw new Error('the command is not a JSON object')
+  return cmd
 }
 
 function clientOf(cmd) {
@@ -101,18 +89,18 @@ function clientOf(cmd) {
   return new sdk.Client(options)
 }
 
+/** Signs the record as given (only the eight signed fields are read) and returns it with `sig`. */
 function sign(cmd) {
-  const record = { ...cmd.record }
-  delete record.sig
-  sdk.validate(record)
-  if (cmd.alg === 'hmac') record.sig = sdk.signHmac(record, cmd.key)
-  else if (cmd.alg === 'ed25519') record.sig = sdk.signEd25519(record, cmd.key)
+  const record = cmd.record
+  let sig
+  if (cmd.alg === 'hmac') sig = sdk.signHmac(record, cmd.key)
+  else if (cmd.alg === 'ed25519') sig = sdk.signEd25519(record, cmd.key)
   else {
-    const e = new Error(`alg must be "hmac" or "ed25519" to sign, got ${JSON.stringify(cmd.alg)}`)
+    const e = new Error(`invalid argument \`alg\`: must be "hmac" or "ed25519" to sign, got ${JSON.stringify(cmd.alg)}`)
     Object.assign(e, { code: 'ERR_INVALID_ARGUMENT', kind: 'invalid_argument', field: 'alg' })
     throw e
   }
-  return { ok: true, record }
+  return { ok: true, record: { ...record, sig } }
 }
 
 async function run(cmd) {
@@ -147,12 +135,6 @@ let cmd
 try {
   cmd = parseCommand(await stdin())
 } catch (e) {
-  // A record the SDK's parser refuses is an SDK answer; anything else is a broken command.
-  const mapped = sdkError(e)
-  if (mapped) {
-    emit({ ok: false, error: mapped })
-    process.exit(0)
-  }
   process.stderr.write(`agent: cannot read the command: ${e.message}\n`)
   process.exit(2)
 }

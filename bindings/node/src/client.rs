@@ -252,6 +252,9 @@ enum Outcome<T> {
     Aborted,
 }
 
+/// `addEventListener` / `removeEventListener` of a signal, called with two arguments.
+type ListenerMethod<'e> = Function<'e, FnArgs<(&'static str, Function<'e, (), ()>)>, Unknown<'e>>;
+
 /// The `abort` listener of one call, kept until the call settles so that it
 /// can be removed and the signal's `reason` read.
 struct Listening {
@@ -263,8 +266,7 @@ impl Listening {
     /// Removes the listener; returns the signal's `reason` when it was aborted.
     fn finish<'e>(self, env: &'e Env, aborted: bool) -> Result<Option<Unknown<'e>>> {
         let signal = self.signal.get_value(env)?;
-        let remove: Function<'_, FnArgs<(&str, Function<'_, (), ()>)>, Unknown> =
-            signal.get_named_property("removeEventListener")?;
+        let remove: ListenerMethod = signal.get_named_property("removeEventListener")?;
         remove.apply(signal, ("abort", self.listener.borrow_back(env)?).into())?;
         let reason = if aborted {
             Some(signal.get_named_property::<Unknown>("reason")?)
@@ -320,12 +322,12 @@ where
         Ok(s) => s,
         Err(f) => return rejected(env, f.into_napi(env)),
     };
-    if let Some(s) = &signal {
-        if s.get_named_property::<bool>("aborted")? {
-            // Nothing is read or sent for an already aborted signal.
-            let reason = s.get_named_property::<Unknown>("reason")?;
-            return rejected(env, abort_error(env, Some(reason)));
-        }
+    if let Some(s) = &signal
+        && s.get_named_property::<bool>("aborted")?
+    {
+        // Nothing is read or sent for an already aborted signal.
+        let reason = s.get_named_property::<Unknown>("reason")?;
+        return rejected(env, abort_error(env, Some(reason)));
     }
     let fut = match prepare() {
         Ok(f) => f,
@@ -342,8 +344,7 @@ where
                 wake.notify_one();
                 Ok(())
             })?;
-            let add: Function<'_, FnArgs<(&str, Function<'_, (), ()>)>, Unknown> =
-                signal.get_named_property("addEventListener")?;
+            let add: ListenerMethod = signal.get_named_property("addEventListener")?;
             add.apply(signal, ("abort", listener).into())?;
             let l = Listening {
                 signal: signal.create_ref::<false>()?,

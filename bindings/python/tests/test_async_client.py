@@ -153,3 +153,18 @@ def test_concurrent_calls(scripted: Start, record: dict[str, Any]) -> None:
 
     assert [r.status for r in asyncio.run(main())] == [200] * n
     assert len(srv.requests()) == n
+
+
+def test_cancellation_drops_the_call_and_its_retries(scripted: Start, record: dict[str, Any]) -> None:
+    # Each answer asks for a retry in 1 s; once cancelled, no retry may arrive.
+    later = Answer(503, error_body("store_unavailable", "later"), {"Retry-After": "1"})
+    srv = scripted([later] * 4)
+
+    async def main() -> None:
+        client = fl.AsyncClient(srv.url)
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(client.submit(record), 0.3)
+        await asyncio.sleep(1.8)
+
+    asyncio.run(main())
+    assert len(srv.requests()) == 1

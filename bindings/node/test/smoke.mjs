@@ -1,7 +1,9 @@
-// ES-module smoke test: named imports of the CommonJS package, sign, verify.
-// Also run from a fresh directory where the packed tarball is installed.
+// ES-module smoke test: named imports of the CommonJS package, sign, verify,
+// submit through the Client to a loopback server. Also run from a fresh
+// directory where the packed tarball is installed.
 import assert from 'node:assert/strict'
-import { Verifier, buildPcs, signHmac, verify } from '@fractal-lba/client'
+import http from 'node:http'
+import { Client, Verifier, buildPcs, parsePcs, signHmac, verify } from '@fractal-lba/client'
 import client from '@fractal-lba/client'
 
 assert.equal(client.signHmac, signHmac)
@@ -20,4 +22,25 @@ verifier.addHmacKey('tenant-secret')
 verifier.verify({ ...record, sig })
 assert.throws(() => verifier.verify({ ...record, sig, epoch: 2 }), { code: 'ERR_SIGNATURE', field: 'sig' })
 assert.equal(verify(record).accepted, true)
+// The Client (tokio runtime, reqwest) works from the installed package too.
+const server = http.createServer((req, res) => {
+  const chunks = []
+  req.on('data', (c) => chunks.push(c))
+  req.on('end', () => {
+    let status = 200
+    try {
+      verifier.verify(parsePcs(Buffer.concat(chunks)))
+    } catch {
+      status = 401
+    }
+    res.writeHead(status, { 'Content-Type': 'application/json' })
+    res.end(status === 200 ? '{"accepted":true,"escalated":false}' : '{"error":{"code":"signature_invalid","message":"no"}}')
+  })
+})
+await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+const c = new Client({ baseUrl: `http://127.0.0.1:${server.address().port}`, alg: 'hmac', key: 'tenant-secret' })
+assert.deepEqual(await c.submit(record), { status: 200, result: { accepted: true, escalated: false }, dedupHit: false })
+server.closeAllConnections()
+server.close()
+
 console.log(`smoke.mjs ok: ${import.meta.resolve('@fractal-lba/client')}`)

@@ -256,7 +256,7 @@ test('timeoutMs bounds each attempt: a slow attempt is retried, and all slow →
   const out = await client.submit(record())
   assert.equal(out.status, 200)
   assert.equal(once.seen.length, 2)
-  assert.ok(once.seen[1].at - once.seen[0].at >= 190, 'the first attempt was not given its timeout')
+  assert.ok(once.seen[1].at - once.seen[0].at >= 100, 'the first attempt was not given its timeout')
 
   const always = await scripted([slow])
   t.after(() => always.close())

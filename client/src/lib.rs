@@ -212,6 +212,9 @@ fn without_url(e: &reqwest::Error) -> String {
     msg
 }
 
+/// Status, headers and body of one answer.
+type Answer = (u16, Vec<(String, String)>, Vec<u8>);
+
 fn headers_of(h: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
     h.iter()
         .filter_map(|(k, v)| {
@@ -262,10 +265,7 @@ impl Client {
         Ok(resp.0 == 200)
     }
 
-    async fn send(
-        &self,
-        req: &HttpRequest,
-    ) -> Result<(u16, Vec<(String, String)>, Vec<u8>), reqwest::Error> {
+    async fn send(&self, req: &HttpRequest) -> Result<Answer, reqwest::Error> {
         let mut rb = self
             .http
             .request(req.method.parse().expect("GET or POST"), &req.url);
@@ -330,10 +330,7 @@ pub mod blocking {
             Ok(self.send(req.request()).map_err(transport)?.0 == 200)
         }
 
-        fn send(
-            &self,
-            req: &HttpRequest,
-        ) -> Result<(u16, Vec<(String, String)>, Vec<u8>), reqwest::Error> {
+        fn send(&self, req: &HttpRequest) -> Result<Answer, reqwest::Error> {
             let mut rb = self
                 .http
                 .request(req.method.parse().expect("GET or POST"), &req.url);

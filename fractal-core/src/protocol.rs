@@ -233,10 +233,14 @@ impl ClientConfig {
     /// A configuration for `base_url` with a `User-Agent` naming the SDK.
     pub fn new(base_url: &str, sdk_name: &str, sdk_version: &str) -> Result<ClientConfig, Error> {
         let base = base_url.trim_end_matches('/');
-        if !(base.starts_with("http://") || base.starts_with("https://"))
-            || base.len() <= "https://".len()
-        {
-            return Err(Error::arg("base_url", "must be an http:// or https:// URL"));
+        let host = base
+            .strip_prefix("http://")
+            .or_else(|| base.strip_prefix("https://"));
+        if host.is_none_or(|h| h.is_empty() || h.contains(char::is_whitespace)) {
+            return Err(Error::arg(
+                "base_url",
+                "must be an http:// or https:// URL with a host",
+            ));
         }
         if sdk_name.is_empty() || sdk_name.contains(char::is_whitespace) {
             return Err(Error::arg("sdk_name", "must be a non-empty token"));
@@ -472,10 +476,10 @@ impl Submission {
     }
 
     fn decide(&mut self, err: ClientError, after: Option<Duration>) -> Step {
-        if err.is_retryable() {
-            if let Some(d) = self.backoff.next_delay(after) {
-                return Step::Retry(d);
-            }
+        if err.is_retryable()
+            && let Some(d) = self.backoff.next_delay(after)
+        {
+            return Step::Retry(d);
         }
         Step::Done(Err(err))
     }
@@ -623,6 +627,20 @@ mod tests {
         let mut c = Backoff::new(policy, 43);
         let other: Vec<_> = std::iter::from_fn(|| c.next_delay(None)).collect();
         assert_ne!(a, other);
+    }
+
+    #[test]
+    fn base_urls_need_a_scheme_and_a_host() {
+        for ok in ["http://x", "https://x:1/", "http://127.0.0.1:8080"] {
+            assert!(ClientConfig::new(ok, "rust", "1").is_ok(), "{ok}");
+        }
+        for bad in ["", "http://", "https:///", "ftp://x", "x:80", "http://a b"] {
+            assert_eq!(
+                ClientConfig::new(bad, "rust", "1").unwrap_err().field(),
+                Some("base_url"),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

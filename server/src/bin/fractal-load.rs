@@ -266,6 +266,7 @@ fn main() -> anyhow::Result<()> {
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
     let cpu_before = spawned.as_ref().and_then(|s| cpu_secs(s.child.id()));
+    let own_before = cpu_secs(std::process::id());
     let started = Instant::now();
     let results: Vec<ConnResult> = rt.block_on(async {
         let tasks: Vec<_> =
@@ -278,6 +279,7 @@ fn main() -> anyhow::Result<()> {
     })?;
     let elapsed = started.elapsed();
     let cpu_after = spawned.as_ref().and_then(|s| cpu_secs(s.child.id()));
+    let own_after = cpu_secs(std::process::id());
 
     let mut lat: Vec<u32> = results.iter().flat_map(|r| r.latencies_us.iter().copied()).collect();
     lat.sort_unstable();
@@ -319,6 +321,14 @@ fn main() -> anyhow::Result<()> {
     if let (Some(a), Some(b)) = (cpu_before, cpu_after) {
         println!(
             "{}: server CPU {:.1} µs per request ({:.2} cores busy)",
+            args.label,
+            (b - a) * 1e6 / n.max(1) as f64,
+            (b - a) / elapsed.as_secs_f64()
+        );
+    }
+    if let (Some(a), Some(b)) = (own_before, own_after) {
+        println!(
+            "{}: load generator CPU {:.1} µs per request ({:.2} cores busy)",
             args.label,
             (b - a) * 1e6 / n.max(1) as f64,
             (b - a) / elapsed.as_secs_f64()

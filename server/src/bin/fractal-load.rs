@@ -52,6 +52,10 @@ struct Args {
     /// First epoch (vary it to keep runs against one server unique).
     #[arg(long, default_value_t = 1_000_000)]
     epoch_base: u64,
+    /// Extra TOML appended to the spawned server's config (top-level tables such as
+    /// `[store]`), e.g. `--server-config $'[store]\ncache_mb = 64'`.
+    #[arg(long, default_value = "")]
+    server_config: String,
     /// Name printed with the results.
     #[arg(long, default_value = "load")]
     label: String,
@@ -71,13 +75,13 @@ impl Drop for Spawned {
     }
 }
 
-fn spawn(bin: &std::path::Path, tenant: &str, key: &str) -> anyhow::Result<(Spawned, SocketAddr)> {
+fn spawn(bin: &std::path::Path, tenant: &str, key: &str, extra: &str) -> anyhow::Result<(Spawned, SocketAddr)> {
     let dir = tempfile::tempdir()?;
     let config = dir.path().join("config.toml");
     std::fs::write(
         &config,
         format!(
-            "listen = \"127.0.0.1:0\"\ndata_dir = {:?}\nsignature_policy = \"hmac\"\n\n[[tenants]]\nid = {tenant:?}\nkey_env = [\"FRACTAL_LOAD_KEY\"]\n",
+            "listen = \"127.0.0.1:0\"\ndata_dir = {:?}\nsignature_policy = \"hmac\"\n\n[[tenants]]\nid = {tenant:?}\nkey_env = [\"FRACTAL_LOAD_KEY\"]\n\n{extra}\n",
             dir.path().join("data")
         ),
     )?;
@@ -211,7 +215,7 @@ fn main() -> anyhow::Result<()> {
     }
     let (spawned, addr) = match (&args.spawn, &args.url) {
         (Some(bin), None) => {
-            let (s, a) = spawn(bin, &args.tenant, &args.key)?;
+            let (s, a) = spawn(bin, &args.tenant, &args.key, &args.server_config)?;
             (Some(s), a)
         }
         (None, Some(u)) => (None, u.parse::<SocketAddr>().with_context(|| format!("--url {u:?} is not host:port"))?),

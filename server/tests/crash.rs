@@ -13,6 +13,9 @@ use std::time::Duration;
 use common::*;
 
 const KEY: &str = "crash-test-key";
+
+/// What a client saw acknowledged: (epoch, status, body).
+type Acked = (u64, u16, Vec<u8>);
 const CYCLES: usize = 10;
 const CLIENTS: usize = 6;
 
@@ -32,7 +35,7 @@ keys = ["{KEY}"]
 "#
     ));
     // pcs_id -> (status, body) of every acknowledged submission, across all cycles.
-    let acked: Arc<Mutex<HashMap<String, (u64, u16, Vec<u8>)>>> = Arc::default();
+    let acked: Arc<Mutex<HashMap<String, Acked>>> = Arc::default();
     let next_epoch = Arc::new(AtomicU64::new(1));
     let mut total_sent = 0u64;
     for cycle in 0..CYCLES {
@@ -48,7 +51,13 @@ keys = ["{KEY}"]
                         let p = if e % 3 == 0 { escalated_record(e) } else { record(e) };
                         let body = hmac_signed(p.clone(), KEY);
                         sent.fetch_add(1, Ordering::Relaxed);
-                        match try_request(addr, "POST", "/v1/pcs/submit", &[("Content-Type", "application/json")], &body) {
+                        match try_request(
+                            addr,
+                            "POST",
+                            "/v1/pcs/submit",
+                            &[("Content-Type", "application/json")],
+                            &body,
+                        ) {
                             Ok(r) if r.status == 200 || r.status == 202 => {
                                 acked.lock().unwrap().insert(p.pcs_id.clone(), (e, r.status, r.body));
                             }
@@ -124,7 +133,7 @@ fn corruption_in_the_middle_of_the_log_stops_the_server_at_start() {
 #[test]
 fn sigterm_finishes_in_flight_requests_and_exits_cleanly() {
     let mut s = Server::start("");
-    let acked: Arc<Mutex<Vec<(u64, u16, Vec<u8>)>>> = Arc::default();
+    let acked: Arc<Mutex<Vec<Acked>>> = Arc::default();
     let next_epoch = Arc::new(AtomicU64::new(50_000));
     let addr = s.addr;
     let clients: Vec<_> = (0..4)

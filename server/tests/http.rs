@@ -6,7 +6,7 @@ use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
 use common::*;
-use fractal_core::{Ed25519Keypair, VerifyResult, VerifyParams, verify};
+use fractal_core::{Ed25519Keypair, VerifyParams, VerifyResult, verify};
 
 const KEY_A: &str = "tenant-a-secret";
 const KEY_B: &str = "tenant-b-secret";
@@ -163,7 +163,8 @@ fn every_error_row() {
     extra.sig = Some(fractal_core::sign_hmac(&extra, KEY_A.as_bytes()).unwrap());
     let mut v = extra.to_value();
     v["future_field"] = serde_json::json!({"x": 1});
-    let r = post(v.to_string().as_bytes(), &[("Content-Type", "application/json; charset=utf-8"), ("X-Tenant-Id", "a")]);
+    let r =
+        post(v.to_string().as_bytes(), &[("Content-Type", "application/json; charset=utf-8"), ("X-Tenant-Id", "a")]);
     assert_eq!(r.status, 200);
 }
 
@@ -214,7 +215,13 @@ fn concurrent_submissions_of_one_pcs_id_store_one_outcome() {
             let (body, barrier) = (body.clone(), barrier.clone());
             std::thread::spawn(move || {
                 barrier.wait();
-                request(addr, "POST", "/v1/pcs/submit", &[("Content-Type", "application/json"), ("X-Tenant-Id", "a")], &body)
+                request(
+                    addr,
+                    "POST",
+                    "/v1/pcs/submit",
+                    &[("Content-Type", "application/json"), ("X-Tenant-Id", "a")],
+                    &body,
+                )
             })
         })
         .collect();
@@ -273,7 +280,14 @@ fn health_ready_and_metrics_auth() {
     let m = request(s.addr, "GET", "/metrics", &[("Authorization", "Basic cHJvbTpzY3JhcGUtbWU=")], b"");
     assert_eq!(m.status, 200);
     let text = String::from_utf8(m.body).unwrap();
-    for name in ["flk_ingest_total", "flk_dedup_hits", "flk_accepted", "flk_escalated", "flk_signature_errors", "flk_wal_errors"] {
+    for name in [
+        "flk_ingest_total",
+        "flk_dedup_hits",
+        "flk_accepted",
+        "flk_escalated",
+        "flk_signature_errors",
+        "flk_wal_errors",
+    ] {
         assert!(metric(&text, name).is_some(), "{name} missing:\n{text}");
     }
     assert_eq!(metric(&text, "flk_ingest_total"), Some(2.0));
@@ -291,9 +305,9 @@ fn log_failure_answers_503_and_stores_nothing() {
     // next segment's name makes the rotation — a real file-system operation — fail.
     let s = Server::start("[wal]\nsegment_bytes = 4096\n");
     let wal = s.data_dir().join("wal");
-    let mut epoch = 800;
     let next_segment = |wal: &std::path::Path| {
-        let mut ids: Vec<String> = std::fs::read_dir(wal).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        let mut ids: Vec<String> =
+            std::fs::read_dir(wal).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         ids.sort();
         let last: u64 = ids.last().unwrap()[4..16].parse().unwrap();
         wal.join(format!("wal-{:012}.log", last + 1))
@@ -301,9 +315,8 @@ fn log_failure_answers_503_and_stores_nothing() {
     let blocker = next_segment(&wal);
     std::fs::create_dir(&blocker).unwrap();
     let mut refused = None;
-    for _ in 0..20 {
+    for epoch in 800..820 {
         let p = record(epoch);
-        epoch += 1;
         let r = s.post(None, &p.to_json());
         if r.status == 503 {
             refused = Some((p, r));

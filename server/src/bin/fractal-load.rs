@@ -273,8 +273,7 @@ fn main() -> anyhow::Result<()> {
     let own_before = cpu_secs(std::process::id());
     let started = Instant::now();
     let results: Vec<ConnResult> = rt.block_on(async {
-        let tasks: Vec<_> =
-            schedules.into_iter().map(|s| tokio::spawn(connection(addr, reqs.clone(), s))).collect();
+        let tasks: Vec<_> = schedules.into_iter().map(|s| tokio::spawn(connection(addr, reqs.clone(), s))).collect();
         let mut out = Vec::new();
         for t in tasks {
             out.push(t.await??);
@@ -288,7 +287,9 @@ fn main() -> anyhow::Result<()> {
     let mut lat: Vec<u32> = results.iter().flat_map(|r| r.latencies_us.iter().copied()).collect();
     lat.sort_unstable();
     let n = lat.len();
-    let pct = |p: f64| -> f64 { lat.get(((n as f64 * p) as usize).min(n.saturating_sub(1))).copied().unwrap_or(0) as f64 / 1000.0 };
+    let pct = |p: f64| -> f64 {
+        lat.get(((n as f64 * p) as usize).min(n.saturating_sub(1))).copied().unwrap_or(0) as f64 / 1000.0
+    };
     let mut statuses = [0u64; 6];
     let mut hits = 0;
     for r in &results {

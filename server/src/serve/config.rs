@@ -309,8 +309,7 @@ impl Config {
             if let Some(p) = &file.metrics.password_file {
                 metrics_pass = Some(read_secret_file(p).context("metrics.password_file")?);
             } else if let Some(var) = &file.metrics.password_env {
-                metrics_pass =
-                    Some(env(var).ok_or_else(|| anyhow::anyhow!("metrics.password_env: {var} is not set"))?);
+                metrics_pass = Some(env(var).ok_or_else(|| anyhow::anyhow!("metrics.password_env: {var} is not set"))?);
             }
         }
         let metrics_auth = match (metrics_user, metrics_pass) {

@@ -125,13 +125,17 @@ async fn not_found() -> Response {
     error(StatusCode::NOT_FOUND, "not_found", "no such path")
 }
 
-fn tenant_of(headers: &HeaderMap) -> Result<&str, Response> {
+/// The tenant named by `X-Tenant-Id` (`default` without one); `None` when the
+/// header is not visible ASCII, which no configured tenant id can match.
+fn tenant_of(headers: &HeaderMap) -> Option<&str> {
     match headers.get("x-tenant-id") {
-        None => Ok("default"),
-        Some(v) => v.to_str().map_err(|_| {
-            error(StatusCode::FORBIDDEN, "unknown_tenant", "X-Tenant-Id is not a known tenant")
-        }),
+        None => Some("default"),
+        Some(v) => v.to_str().ok(),
     }
+}
+
+fn unknown_tenant(id: &str) -> Response {
+    error(StatusCode::FORBIDDEN, "unknown_tenant", &format!("tenant {id:?} is not known"))
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -184,13 +188,10 @@ async fn submit<S: OutcomeStore>(State(app): State<Arc<App<S>>>, headers: Header
 
 async fn submit_inner<S: OutcomeStore>(app: &App<S>, headers: &HeaderMap, body: Body) -> Response {
     // 1. Tenant and quota.
-    let tenant_id = match tenant_of(headers) {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
+    let Some(tenant_id) = tenant_of(headers) else { return unknown_tenant("(not ASCII)") };
     let Some(tenant) = app.tenants.get(tenant_id) else {
         tracing::info!(tenant = %tenant_id.escape_debug(), status = 403, "unknown tenant");
-        return error(StatusCode::FORBIDDEN, "unknown_tenant", &format!("tenant {tenant_id:?} is not known"));
+        return unknown_tenant(tenant_id);
     };
     tenant.counters.ingest();
     if let Err(refusal) = tenant.limiter.check(Instant::now(), now_secs()) {
@@ -202,7 +203,11 @@ async fn submit_inner<S: OutcomeStore>(app: &App<S>, headers: &HeaderMap, body: 
         return with_retry_after(error(StatusCode::TOO_MANY_REQUESTS, "rate_limited", msg), secs);
     }
     if !is_json(headers) {
-        return error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Content-Type must be application/json");
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Content-Type must be application/json",
+        );
     }
     // 2. Body size: refuse by the declared length before reading, and cap the read.
     let too_large = || {
@@ -212,10 +217,10 @@ async fn submit_inner<S: OutcomeStore>(app: &App<S>, headers: &HeaderMap, body: 
             &format!("the body is larger than {} bytes", app.body_limit),
         )
     };
-    if let Some(len) = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()) {
-        if len > app.body_limit as u64 {
-            return too_large();
-        }
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > app.body_limit as u64) {
+        return too_large();
     }
     let bytes = match Limited::new(body, app.body_limit).collect().await {
         Ok(c) => c.to_bytes(),
@@ -240,14 +245,14 @@ async fn submit_inner<S: OutcomeStore>(app: &App<S>, headers: &HeaderMap, body: 
         }
     };
     // 5. Signature, before dedup: an unsigned retry never reads a stored outcome.
-    if let Policy::Require(_) = tenant.policy {
-        if let Err(e) = tenant.verifier.verify(&pcs) {
-            if matches!(e, CoreError::SignatureMissing | CoreError::SignatureInvalid { .. }) {
-                tenant.counters.signature_errors();
-            }
-            tracing::info!(tenant = tenant_id, pcs_id = %pcs.pcs_id, status = 401, kind = e.kind(), "signature refused");
-            return core_error(&e);
+    if let Policy::Require(_) = tenant.policy
+        && let Err(e) = tenant.verifier.verify(&pcs)
+    {
+        if matches!(e, CoreError::SignatureMissing | CoreError::SignatureInvalid { .. }) {
+            tenant.counters.signature_errors();
         }
+        tracing::info!(tenant = tenant_id, pcs_id = %pcs.pcs_id, status = 401, kind = e.kind(), "signature refused");
+        return core_error(&e);
     }
     // 6. Dedup lookup.
     match app.store.get(tenant_id, &pcs.pcs_id).await {
@@ -314,12 +319,9 @@ async fn lookup<S: OutcomeStore>(
 ) -> Response {
     let started = Instant::now();
     let r = async {
-        let tenant_id = match tenant_of(&headers) {
-            Ok(t) => t,
-            Err(r) => return r,
-        };
+        let Some(tenant_id) = tenant_of(&headers) else { return unknown_tenant("(not ASCII)") };
         if !app.tenants.contains_key(tenant_id) {
-            return error(StatusCode::FORBIDDEN, "unknown_tenant", &format!("tenant {tenant_id:?} is not known"));
+            return unknown_tenant(tenant_id);
         }
         match app.store.get(tenant_id, &pcs_id).await {
             Ok(Some(o)) => {

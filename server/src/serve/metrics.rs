@@ -6,7 +6,9 @@
 //! latter appends `_total` to every counter, which would rename the established
 //! metrics that dashboards already query.
 
-use prometheus::{Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+};
 
 /// One tenant's counters, resolved once so the hot path does no label lookup.
 #[derive(Clone)]
@@ -71,7 +73,11 @@ const NAMES: [(&str, &str, &str); 6] = [
     ("flk_dedup_hits", "flk_dedup_hits_by_tenant", "Submissions answered from the dedup store."),
     ("flk_accepted", "flk_accepted_by_tenant", "Stored outcomes with accepted=true."),
     ("flk_escalated", "flk_escalated_by_tenant", "Stored outcomes with escalated=true."),
-    ("flk_signature_errors", "flk_signature_errors_by_tenant", "Submissions refused for a missing or invalid signature."),
+    (
+        "flk_signature_errors",
+        "flk_signature_errors_by_tenant",
+        "Submissions refused for a missing or invalid signature.",
+    ),
     ("flk_wal_errors", "flk_wal_errors_by_tenant", "Submissions that could not be written to the log."),
 ];
 
@@ -89,9 +95,8 @@ impl Metrics {
             registry.register(Box::new(v.clone())).unwrap();
             vecs.push(v);
         }
-        let latency_buckets = vec![
-            0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.0,
-        ];
+        let latency_buckets =
+            vec![0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.0];
         let latency = HistogramVec::new(
             HistogramOpts::new("flk_request_duration_seconds", "Time from request to answer, by route.")
                 .buckets(latency_buckets),
@@ -110,7 +115,12 @@ impl Metrics {
         .unwrap();
         let responses =
             IntCounterVec::new(Opts::new("flk_http_responses_total", "Answers by HTTP status."), &["status"]).unwrap();
-        for m in [Box::new(latency.clone()) as Box<dyn prometheus::core::Collector>, Box::new(wal_fsync.clone()), Box::new(wal_batch.clone()), Box::new(responses.clone())] {
+        for m in [
+            Box::new(latency.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(wal_fsync.clone()),
+            Box::new(wal_batch.clone()),
+            Box::new(responses.clone()),
+        ] {
             registry.register(m).unwrap();
         }
         let mut t = totals.into_iter();

@@ -58,10 +58,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
 
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
-    let filter = std::env::var("FRACTAL_LOG")
-        .ok()
-        .or_else(|| std::env::var("RUST_LOG").ok())
-        .unwrap_or_else(|| "info".into());
+    let filter =
+        std::env::var("FRACTAL_LOG").ok().or_else(|| std::env::var("RUST_LOG").ok()).unwrap_or_else(|| "info".into());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
@@ -83,10 +81,10 @@ async fn replay(config: &Config, records: Vec<wal::Record>, store: &RedbStore) -
         };
         // The same checks as a live request: a record that was refused stays refused.
         let Ok(pcs) = Pcs::from_json(&rec.body) else { continue };
-        if let Policy::Require(_) = t.policy {
-            if t.verifier.verify(&pcs).is_err() {
-                continue;
-            }
+        if let Policy::Require(_) = t.policy
+            && t.verifier.verify(&pcs).is_err()
+        {
+            continue;
         }
         if store.get(&t.id, &pcs.pcs_id).await?.is_some() {
             continue;
@@ -150,9 +148,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let (wal, wal_writer) = Wal::start(opts, at, observe).context("starting the write-ahead log")?;
 
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
     let app = Arc::new(http::App::new(&config, wal.clone(), store.clone(), metrics.clone()));
     let router = http::router(app.clone());
@@ -295,6 +292,6 @@ mod tests {
         let v: fractal_core::VerifyResult = serde_json::from_slice(&got.body).unwrap();
         assert!(v.accepted && !v.escalated);
         assert_eq!(store.get("t", &forged).await.unwrap(), None, "a badly signed record stays refused");
-        assert_eq!(store.len().unwrap(), 2);
+        assert_eq!(store.count().unwrap(), 2);
     }
 }

@@ -116,10 +116,13 @@ fn expiry_of(v: &[u8]) -> u64 {
     v.get(0..8).map(|b| u64::from_le_bytes(b.try_into().unwrap())).unwrap_or(0)
 }
 
+/// Outcomes deleted by one sweep chunk, and the key the next chunk starts at.
+type SweptChunk = (u64, Option<Vec<u8>>);
+
 enum Cmd {
     Put { key: Vec<u8>, value: Outcome, done: oneshot::Sender<Result<Put, StoreError>> },
     Checkpoint { watermark: u64, done: oneshot::Sender<Result<(), StoreError>> },
-    Sweep { now: u64, from: Option<Vec<u8>>, limit: usize, done: oneshot::Sender<Result<(u64, Option<Vec<u8>>), StoreError>> },
+    Sweep { now: u64, from: Option<Vec<u8>>, limit: usize, done: oneshot::Sender<Result<SweptChunk, StoreError>> },
 }
 
 /// The embedded store: a redb file, written by one thread that batches
@@ -207,7 +210,7 @@ impl RedbStore {
     }
 
     /// How many outcomes are stored (expired ones not yet swept included).
-    pub fn len(&self) -> Result<u64, StoreError> {
+    pub fn count(&self) -> Result<u64, StoreError> {
         let r = self.db.begin_read().map_err(err)?;
         let t = r.open_table(OUTCOMES).map_err(err)?;
         t.len().map_err(err)
@@ -334,7 +337,7 @@ fn writer(db: Arc<Database>, mut rx: mpsc::Receiver<Cmd>, healthy: Arc<AtomicBoo
 
 /// Deletes the expired outcomes among up to `limit` entries from `from` on.
 /// Returns how many were deleted and where the next chunk starts (`None`: done).
-fn sweep_chunk(db: &Database, now: u64, from: Option<Vec<u8>>, limit: usize) -> Result<(u64, Option<Vec<u8>>), StoreError> {
+fn sweep_chunk(db: &Database, now: u64, from: Option<Vec<u8>>, limit: usize) -> Result<SweptChunk, StoreError> {
     let mut w = db.begin_write().map_err(err)?;
     w.set_durability(Durability::None).map_err(err)?;
     let (deleted, next) = {
@@ -401,7 +404,9 @@ mod tests {
         let mut tasks = Vec::new();
         for i in 0..64 {
             let s = s.clone();
-            tasks.push(tokio::spawn(async move { s.put_if_absent("t", "same", outcome(200, &format!("v{i}"), far)).await.unwrap() }));
+            tasks.push(tokio::spawn(async move {
+                s.put_if_absent("t", "same", outcome(200, &format!("v{i}"), far)).await.unwrap()
+            }));
         }
         let mut inserted = 0;
         let mut winners = std::collections::HashSet::new();
@@ -433,14 +438,14 @@ mod tests {
         assert_eq!(s.put_if_absent("t", "old", fresh.clone()).await.unwrap(), Put::Inserted(fresh));
         s.put_if_absent("t", "gone", outcome(200, "x", now - 5)).await.unwrap();
         assert_eq!(s.sweep(now).await.unwrap(), 1);
-        assert_eq!(s.len().unwrap(), 2);
+        assert_eq!(s.count().unwrap(), 2);
         // Chunked: every chunk resumes where the last stopped, nothing is missed.
         for i in 0..25 {
             let exp = if i % 2 == 0 { now - 1 } else { now + 3600 };
             s.put_if_absent("u", &format!("p{i:02}"), outcome(200, "x", exp)).await.unwrap();
         }
         assert_eq!(s.sweep_in_chunks(now, 4).await.unwrap(), 13);
-        assert_eq!(s.len().unwrap(), 2 + 12);
+        assert_eq!(s.count().unwrap(), 2 + 12);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -59,10 +59,10 @@ pub fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
     for entry in fs::read_dir(dir)? {
         let name = entry?.file_name();
         let Some(name) = name.to_str() else { continue };
-        if let Some(id) = name.strip_prefix("wal-").and_then(|s| s.strip_suffix(".log")) {
-            if let Ok(id) = id.parse::<u64>() {
-                ids.push(id);
-            }
+        if let Some(id) = name.strip_prefix("wal-").and_then(|s| s.strip_suffix(".log"))
+            && let Ok(id) = id.parse::<u64>()
+        {
+            ids.push(id);
         }
     }
     ids.sort_unstable();
@@ -105,7 +105,9 @@ pub enum RecoveryError {
     #[error("write-ahead log I/O: {0}")]
     Io(#[from] io::Error),
     /// A record that is not the tail of the last segment is damaged.
-    #[error("write-ahead log corrupted in {file} at byte {offset}: {reason} (not a torn tail; refusing to skip records)")]
+    #[error(
+        "write-ahead log corrupted in {file} at byte {offset}: {reason} (not a torn tail; refusing to skip records)"
+    )]
     Corrupt {
         /// The segment file.
         file: String,
@@ -124,12 +126,7 @@ enum Scan {
 }
 
 /// Reads every record of a segment, calling `f` for those at or after `from`.
-fn scan_segment(
-    dir: &Path,
-    id: u64,
-    from: u64,
-    f: &mut dyn FnMut(Record),
-) -> Result<Scan, RecoveryError> {
+fn scan_segment(dir: &Path, id: u64, from: u64, f: &mut dyn FnMut(Record)) -> Result<Scan, RecoveryError> {
     let path = segment_path(dir, id);
     let mut data = Vec::new();
     File::open(&path)?.read_to_end(&mut data)?;
@@ -400,10 +397,7 @@ impl Wal {
     pub async fn append(&self, tenant: &str, body: &[u8]) -> io::Result<Ticket> {
         let (done, wait) = oneshot::channel();
         let frame = frame(tenant, body);
-        self.tx
-            .send(Append { frame, done })
-            .await
-            .map_err(|_| io::Error::other("the log writer has stopped"))?;
+        self.tx.send(Append { frame, done }).await.map_err(|_| io::Error::other("the log writer has stopped"))?;
         let lsn = wait.await.map_err(|_| io::Error::other("the log writer has stopped"))??;
         Ok(Ticket { lsn, pending: Some(self.pending.clone()) })
     }
@@ -656,14 +650,20 @@ mod tests {
         let batches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let b2 = batches.clone();
         let opts = WalOptions { dir: dir.path().into(), segment_bytes: 4096, max_batch_bytes: 2048, queue: 1024 };
-        let (wal, writer) = Wal::start(opts, at, Arc::new(move |_, _| {
-            b2.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }))
+        let (wal, writer) = Wal::start(
+            opts,
+            at,
+            Arc::new(move |_, _| {
+                b2.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }),
+        )
         .unwrap();
         let mut tasks = Vec::new();
         for i in 0..200u32 {
             let wal = wal.clone();
-            tasks.push(tokio::spawn(async move { wal.append("default", format!("body-{i:04}-{}", "x".repeat(100)).as_bytes()).await.unwrap() }));
+            tasks.push(tokio::spawn(async move {
+                wal.append("default", format!("body-{i:04}-{}", "x".repeat(100)).as_bytes()).await.unwrap()
+            }));
         }
         let mut tickets = Vec::new();
         for t in tasks {

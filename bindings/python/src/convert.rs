@@ -33,14 +33,14 @@ pub(crate) fn bad(field: impl Into<String>, reason: impl Into<String>) -> Error 
     }
 }
 
-fn type_name(obj: &Bound<'_, PyAny>) -> String {
+pub(crate) fn type_name(obj: &Bound<'_, PyAny>) -> String {
     match obj.get_type().name() {
         Ok(n) => n.to_string(),
         Err(_) => "object".to_string(),
     }
 }
 
-fn wrong_type(expected: &str, obj: &Bound<'_, PyAny>) -> String {
+pub(crate) fn wrong_type(expected: &str, obj: &Bound<'_, PyAny>) -> String {
     format!("expected {expected}, got {}", type_name(obj))
 }
 
@@ -280,24 +280,7 @@ pub(crate) fn pcs_from_py(obj: &Bound<'_, PyAny>) -> CoreResult<Pcs> {
 
 /// Converts each record of a `list`/`tuple`/iterable, naming the index on failure.
 pub(crate) fn pcs_list_from_py(py: Python<'_>, records: &Bound<'_, PyAny>) -> PyResult<Vec<Pcs>> {
-    let mut out = Vec::with_capacity(records.len().unwrap_or(0));
-    let iter = records.try_iter().map_err(|_| {
-        crate::error::raise(py, bad("records", wrong_type("a list of records", records)))
-    })?;
-    for (i, item) in iter.enumerate() {
-        let item = item?;
-        match pcs_from_py(&item) {
-            Ok(p) => out.push(p),
-            Err(e) => {
-                return Err(crate::error::raise_with_context(
-                    py,
-                    e,
-                    Some(&format!("records[{i}]")),
-                ));
-            }
-        }
-    }
-    Ok(out)
+    crate::signed::each_record(py, records, pcs_from_py)
 }
 
 /// A key or JSON text given as `str` (UTF-8) or `bytes`/`bytearray` (raw).

@@ -4,7 +4,7 @@
 //! conversion); every error is one of the exceptions of `error.rs`. The Python
 //! package `fractal_lba` re-exports everything here with the types of `_native.pyi`.
 
-use fractal_core::{BuildInput, Ed25519Keypair, Error};
+use fractal_core::{BuildInput, Ed25519Keypair, Error, HmacSigner};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
@@ -14,6 +14,7 @@ mod convert;
 mod error;
 mod params;
 mod ring;
+mod signed;
 mod verifier;
 
 use convert::{
@@ -21,6 +22,7 @@ use convert::{
     text_or_bytes, verify_result_to_py,
 };
 use error::{CoreResultExt as _, raise};
+use signed::{Keys, signed};
 use params::{PyVerifyParams, params_or_default};
 
 /// `lowercase_hex(sha256(merkle_root + "|" + str(epoch) + "|" + shard_id))` (SPEC §2).
@@ -41,23 +43,26 @@ fn pcs_id(
 }
 
 /// The canonical signing payload of a record (SPEC §3): RFC 8785 JSON of its eight
-/// signed fields, numbers rounded to 9 decimals. Signing does not range-check;
-/// a malformed record raises ValidationError naming the field.
+/// signed fields, numbers rounded to 9 decimals. Reads only the eight signed
+/// fields; use `validate` for the whole record. Signing does not range-check; a
+/// malformed signed field raises ValidationError naming the field.
 #[pyfunction]
 fn canonical_payload<'py>(
     py: Python<'py>,
     record: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let pcs = pcs_from_py(record).or_raise(py)?;
-    let payload = fractal_core::canonical_payload(&pcs).or_raise(py)?;
+    let s = signed(record, &Keys::new(py)).or_raise(py)?;
+    let payload = fractal_core::canonical_fields(&s.fields()).or_raise(py)?;
     Ok(PyBytes::new(py, &payload))
 }
 
 /// SHA-256 of the canonical payload (32 bytes) — what is signed (SPEC §3, step 4).
+/// Reads only the eight signed fields; use `validate` for the whole record.
 #[pyfunction]
 fn digest<'py>(py: Python<'py>, record: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
-    let pcs = pcs_from_py(record).or_raise(py)?;
-    let d = fractal_core::digest(&pcs).or_raise(py)?;
+    let d = signed(record, &Keys::new(py))
+        .and_then(|s| s.digest())
+        .or_raise(py)?;
     Ok(PyBytes::new(py, &d))
 }
 
@@ -74,39 +79,53 @@ fn hmac_key(py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
 
 /// The record's HMAC-SHA256 signature (SPEC §4): standard base64 of
 /// HMAC(key, digest). `key` is a str (its UTF-8 bytes) or bytes; an empty key
-/// raises InvalidKeyError. The record is not modified: set `record["sig"]` yourself.
+/// raises InvalidKeyError. Reads only the eight signed fields; use `validate` for
+/// the whole record. The record is not modified: set `record["sig"]` yourself.
 #[pyfunction]
 fn sign_hmac(
     py: Python<'_>,
     record: &Bound<'_, PyAny>,
     key: &Bound<'_, PyAny>,
 ) -> PyResult<String> {
-    let pcs = pcs_from_py(record).or_raise(py)?;
+    let s = signed(record, &Keys::new(py)).or_raise(py)?;
     let key = hmac_key(py, key)?;
-    fractal_core::sign_hmac(&pcs, &key).or_raise(py)
+    fractal_core::sign_hmac_digest(&s.digest().or_raise(py)?, &key).or_raise(py)
 }
 
-/// `sign_hmac` over a list of records, one signature per record, computed without
-/// holding the GIL. A malformed record raises ValidationError naming its index.
+/// `sign_hmac` over a list of records, one signature per record. The signed
+/// fields are read under the GIL; hashing and signing run without it (on two or
+/// more threads for a large batch). Reads only the eight signed fields of each
+/// record; use `validate` for the whole record. A malformed signed field raises
+/// ValidationError naming the record's index.
 #[pyfunction]
-fn sign_hmac_many(
-    py: Python<'_>,
-    records: &Bound<'_, PyAny>,
-    key: &Bound<'_, PyAny>,
-) -> PyResult<Vec<String>> {
-    let pcs = pcs_list_from_py(py, records)?;
-    let key = hmac_key(py, key)?;
-    let signed: Vec<Result<String, Error>> =
-        py.detach(|| batch::par_map(&pcs, |p| fractal_core::sign_hmac(p, &key)));
-    signed
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| r.map_err(|e| (i, e)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|(i, e)| match e {
-            Error::InvalidKey { .. } => raise(py, e),
-            _ => error::raise_with_context(py, e, Some(&format!("records[{i}]"))),
-        })
+fn sign_hmac_many<'py>(
+    py: Python<'py>,
+    records: &Bound<'py, PyAny>,
+    key: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyList>> {
+    let keys = Keys::new(py);
+    let records = signed::each_record(py, records, |r| signed(r, &keys))?;
+    let signer = HmacSigner::new(&hmac_key(py, key)?).or_raise(py)?;
+    // Plain borrowed data (`&str`, numbers), safe to use without the GIL:
+    // `records` keeps every str alive until the signatures are done.
+    let fields: Vec<_> = records.iter().map(signed::Signed::fields).collect();
+    let sigs: Vec<Result<String, Error>> = py.detach(|| {
+        batch::par_map(&fields, |f| Ok(signer.sign_digest(&signed::digest(f)?)))
+    });
+    let mut out = Vec::with_capacity(sigs.len());
+    for (i, sig) in sigs.into_iter().enumerate() {
+        match sig {
+            Ok(sig) => out.push(sig),
+            Err(e) => {
+                return Err(error::raise_with_context(
+                    py,
+                    e,
+                    Some(&format!("records[{i}]")),
+                ));
+            }
+        }
+    }
+    PyList::new(py, out)
 }
 
 fn seed_arg(py: Python<'_>, seed_b64: &Bound<'_, PyAny>) -> PyResult<Ed25519Keypair> {
@@ -123,16 +142,17 @@ fn seed_arg(py: Python<'_>, seed_b64: &Bound<'_, PyAny>) -> PyResult<Ed25519Keyp
 
 /// The record's Ed25519 signature (SPEC §4): standard base64 of
 /// Ed25519-sign(seed, digest). `seed_b64` is the standard base64 of the 32-byte
-/// private seed; anything else raises InvalidKeyError.
+/// private seed; anything else raises InvalidKeyError. Reads only the eight
+/// signed fields; use `validate` for the whole record.
 #[pyfunction]
 fn sign_ed25519(
     py: Python<'_>,
     record: &Bound<'_, PyAny>,
     seed_b64: &Bound<'_, PyAny>,
 ) -> PyResult<String> {
-    let pcs = pcs_from_py(record).or_raise(py)?;
+    let s = signed(record, &Keys::new(py)).or_raise(py)?;
     let keypair = seed_arg(py, seed_b64)?;
-    keypair.sign(&pcs).or_raise(py)
+    Ok(keypair.sign_digest(&s.digest().or_raise(py)?))
 }
 
 /// A fresh Ed25519 key pair from the OS's randomness, as `(seed_b64, public_b64)`:

@@ -2,11 +2,12 @@
 
 use std::sync::{PoisonError, RwLock};
 
-use fractal_core::{Error, Verifier, digest};
+use fractal_core::{Error, Verifier};
 use pyo3::prelude::*;
 
-use crate::convert::{pcs_from_py, pcs_list_from_py, string, text_or_bytes};
+use crate::convert::{string, text_or_bytes};
 use crate::error::{CoreResultExt as _, raise};
+use crate::signed::{Keys, Text, digest, each_record, signed_with_sig};
 
 /// Checks record signatures against a set of keys; a signature is valid if it
 /// verifies under any of them (key rotation). Keys are HMAC secrets (str as UTF-8,
@@ -96,22 +97,38 @@ impl PyVerifier {
 
     /// Checks the record's `sig`. Returns None when it verifies under some key;
     /// raises SignatureError (kind signature_missing or signature_invalid) when not,
-    /// and ValidationError when the record is malformed.
+    /// and ValidationError when a signed field or `sig` is malformed. Reads only
+    /// the eight signed fields and `sig`; use `validate` for the whole record.
     fn verify(&self, py: Python<'_>, record: &Bound<'_, PyAny>) -> PyResult<()> {
-        let pcs = pcs_from_py(record).or_raise(py)?;
+        let (s, sig) = signed_with_sig(record, &Keys::new(py)).or_raise(py)?;
+        let sig = match sig.as_ref().map(Text::as_str) {
+            Some(sig) if !sig.is_empty() => sig,
+            _ => return Err(raise(py, Error::SignatureMissing)),
+        };
+        let digest = s.digest().or_raise(py)?;
         let guard = self.inner.read().unwrap_or_else(PoisonError::into_inner);
-        guard.verify(&pcs).or_raise(py)
+        guard.verify_digest(&digest, sig).or_raise(py)
     }
 
-    /// Checks the signatures of many records without holding the GIL. Returns one
-    /// bool per record (False when the signature is missing or does not verify).
-    /// Raises ValidationError, naming the index, when a record is malformed.
+    /// Checks the signatures of many records; one bool per record (False when the
+    /// signature is missing or does not verify). The signed fields and `sig` are
+    /// read under the GIL; the checks run without it (on two or more threads for
+    /// a large batch). Reads only the eight signed fields and `sig` of each
+    /// record; use `validate` for the whole record. Raises ValidationError, naming
+    /// the index, when a signed field or `sig` is malformed.
     fn verify_many(&self, py: Python<'_>, records: &Bound<'_, PyAny>) -> PyResult<Vec<bool>> {
-        let pcs = pcs_list_from_py(py, records)?;
+        let keys = Keys::new(py);
+        let records = each_record(py, records, |r| signed_with_sig(r, &keys))?;
+        // Plain borrowed data (`&str`, numbers), safe to use without the GIL:
+        // `records` keeps every str alive until the checks are done.
+        let fields: Vec<_> = records
+            .iter()
+            .map(|(s, sig)| (s.fields(), sig.as_ref().map(Text::as_str)))
+            .collect();
         let verifier = self.snapshot();
-        let out = py.detach(move || {
-            crate::batch::par_map(&pcs, |p| match p.sig.as_deref() {
-                Some(sig) if !sig.is_empty() => match digest(p) {
+        let out = py.detach(|| {
+            crate::batch::par_map(&fields, |(f, sig)| match sig {
+                Some(sig) if !sig.is_empty() => match digest(f) {
                     Ok(d) => verifier.verify_digest(&d, sig).is_ok(),
                     Err(_) => false,
                 },

@@ -29,6 +29,11 @@ SIGNED_FIELD_CHANGES = {
 }
 
 
+# Any valid Ed25519 seed, and a signature that is well-formed base64 of 32 bytes.
+_SEED = "AQIDBAUGBwgJCgsMDQ4PEBESExQVFhcYGRobHB0eHyA="
+_WELL_FORMED_SIG = "A" * 43 + "="
+
+
 def _bump(v: float) -> float:
     return v + 1 if abs(v) < 1e15 else v / 2
 
@@ -162,10 +167,28 @@ def test_reject(group: Any, test: Any) -> None:
             with pytest.raises(exc_type) as e:
                 fl.parse_pcs(text.encode("utf-8"))
             _expect(e, test)
-        # A dict holding the same JSON is refused by the dict conversion the same way.
+        # A dict holding the same JSON is refused by the dict conversion the same way:
+        # by the whole-record readers always, by signing when the field is signed,
+        # by the signature check when it is `sig`. Signing reads only the signed
+        # fields, so a bad unsigned field leaves the signature as without it.
         as_dict = _json_object(text)
         if as_dict is not None and test["error_kind"] == "invalid_field":
-            for call in (fl.validate, fl.canonical_payload, lambda r: fl.verify(r)):
+            field = test["field"]
+            root = field.split(".")[0].split("[")[0]
+            verifier = fl.Verifier(hmac_keys=["k"])
+            calls: list[Any] = [fl.validate, lambda r: fl.verify(r), lambda r: fl.verify_many([r])]
+            if root in SIGNED_FIELD_CHANGES:
+                calls += [fl.canonical_payload, fl.digest, lambda r: fl.sign_hmac(r, "k"),
+                          lambda r: fl.sign_hmac_many([r], "k"), lambda r: fl.sign_ed25519(r, _SEED),
+                          lambda r: verifier.verify(dict(r, sig=_WELL_FORMED_SIG)),
+                          lambda r: verifier.verify_many([dict(r, sig=_WELL_FORMED_SIG)])]
+            elif root == "sig":
+                calls += [verifier.verify, lambda r: verifier.verify_many([r])]
+            else:
+                without = {k: v for k, v in as_dict.items() if k != root}
+                assert fl.sign_hmac(as_dict, "k") == fl.sign_hmac(without, "k")
+                assert fl.sign_hmac_many([as_dict], "k") == [fl.sign_hmac(without, "k")]
+            for call in calls:
                 with pytest.raises(exc_type) as e:
                     call(as_dict)
                 _expect(e, test)
@@ -176,7 +199,9 @@ def test_reject(group: Any, test: Any) -> None:
         _expect(e, test)
     elif stage == "sign":
         rec = fl.parse_pcs(text)
-        for call in (fl.canonical_payload, fl.digest, lambda r: fl.sign_hmac(r, "k")):
+        for call in (fl.canonical_payload, fl.digest, lambda r: fl.sign_hmac(r, "k"),
+                     lambda r: fl.sign_hmac_many([r], "k"), lambda r: fl.sign_ed25519(r, _SEED),
+                     lambda r: fl.Verifier(hmac_keys=["k"]).verify(dict(r, sig=_WELL_FORMED_SIG))):
             with pytest.raises(exc_type) as e:
                 call(rec)
             _expect(e, test)

@@ -16,6 +16,53 @@ INT_FIELDS = ["epoch", "attempt", "seed"]
 NUMBER_FIELDS = ["coh_star", "D_hat", "r", "budget"]
 STRING_FIELDS = ["pcs_id", "schema", "version", "shard_id", "sent_at", "regime", "merkle_root", "sig"]
 REQUIRED = ["pcs_id", "schema", "version", "shard_id", "epoch", "merkle_root"]
+# The eight fields of the canonical payload (SPEC §3): the only ones signing reads.
+SIGNED = {"pcs_id", "merkle_root", "epoch", "shard_id", "D_hat", "coh_star", "r", "budget"}
+
+
+def signing_calls() -> list[tuple[str, Any]]:
+    """Every entry point that reads only the signed fields (and `sig`), each taking
+    one record and raising for it like the single-record functions do."""
+    seed, public = fl.generate_ed25519_keypair()
+    verifier = fl.Verifier(hmac_keys=["k"], ed25519_public_keys=[public])
+
+    def with_sig(r: Any) -> Any:
+        # A well-formed `sig` so that only the signed fields can make the check raise
+        # a ValidationError (a wrong signature raises SignatureError: the test fails).
+        return dict(r, sig="A" * 43 + "=") if isinstance(r, dict) else r
+
+    return [
+        ("canonical_payload", fl.canonical_payload),
+        ("digest", fl.digest),
+        ("sign_hmac", lambda r: fl.sign_hmac(r, "k")),
+        ("sign_hmac_many", lambda r: fl.sign_hmac_many([sample_record(), r], "k")),
+        ("sign_ed25519", lambda r: fl.sign_ed25519(r, seed)),
+        ("Verifier.verify", lambda r: verifier.verify(with_sig(r))),
+        ("Verifier.verify_many", lambda r: verifier.verify_many([sample_record(), with_sig(r)])),
+    ]
+
+
+def assert_signing_refuses(rec: dict[str, Any], field: str, kind: str = "invalid_field") -> None:
+    """Each signing entry point raises ValidationError naming `field`; the batches
+    also name the record's index (1)."""
+    for name, call in signing_calls():
+        e = raises(fl.ValidationError, kind, field, call, rec)
+        if name.endswith("_many"):
+            assert str(e).startswith("records[1]: "), (name, str(e))
+
+
+def assert_signing_ignores(rec: dict[str, Any], clean: dict[str, Any]) -> None:
+    """`rec` signs and verifies exactly like `clean` (its signed fields are the same)."""
+    sig = fl.sign_hmac(clean, "k")
+    assert fl.canonical_payload(rec) == fl.canonical_payload(clean)
+    assert fl.digest(rec) == fl.digest(clean)
+    assert fl.sign_hmac(rec, "k") == sig
+    assert fl.sign_hmac_many([rec, clean], "k") == [sig, sig]
+    seed, public = fl.generate_ed25519_keypair()
+    assert fl.sign_ed25519(rec, seed) == fl.sign_ed25519(clean, seed)
+    verifier = fl.Verifier(hmac_keys=["k"], ed25519_public_keys=[public])
+    verifier.verify(dict(rec, sig=sig))
+    assert verifier.verify_many([dict(rec, sig=sig), dict(rec, sig=fl.sign_hmac(clean, "other"))]) == [True, False]
 
 
 def raises(exc: type[fl.FractalError], kind: str, field: str | None, fn: Any, *args: Any) -> fl.FractalError:
@@ -40,15 +87,21 @@ def test_sample_record_signs_like_spec_example(record: dict[str, Any]) -> None:
 @pytest.mark.parametrize("field", INT_FIELDS)
 @pytest.mark.parametrize("value", [1.0, True, False, "1", [1]])
 def test_integer_fields_refuse_floats_bools_and_strings(record: dict[str, Any], field: str, value: Any) -> None:
-    record[field] = value
-    raises(fl.ValidationError, "invalid_field", field, fl.sign_hmac, record, "k")
+    bad = dict(record, **{field: value})
+    raises(fl.ValidationError, "invalid_field", field, fl.validate, bad)
+    raises(fl.ValidationError, "invalid_field", field, fl.verify, bad)
+    if field in SIGNED:
+        assert_signing_refuses(bad, field)
+    else:
+        assert_signing_ignores(bad, record)
 
 
 @pytest.mark.parametrize("field", NUMBER_FIELDS)
 @pytest.mark.parametrize("value", [True, "0.5", None.__class__, [0.5]])
 def test_number_fields_refuse_bools_and_strings(record: dict[str, Any], field: str, value: Any) -> None:
     record[field] = value
-    raises(fl.ValidationError, "invalid_field", field, fl.canonical_payload, record)
+    raises(fl.ValidationError, "invalid_field", field, fl.validate, record)
+    assert_signing_refuses(record, field)
 
 
 @pytest.mark.parametrize("field", NUMBER_FIELDS)
@@ -56,6 +109,7 @@ def test_number_fields_refuse_bools_and_strings(record: dict[str, Any], field: s
 def test_numbers_must_be_finite(record: dict[str, Any], field: str, value: float) -> None:
     record[field] = value
     raises(fl.ValidationError, "invalid_field", field, fl.validate, record)
+    assert_signing_refuses(record, field)
 
 
 @pytest.mark.parametrize("field", NUMBER_FIELDS)
@@ -67,22 +121,52 @@ def test_integers_are_numbers(record: dict[str, Any], field: str) -> None:
 
 @pytest.mark.parametrize("field", STRING_FIELDS)
 def test_lone_surrogates_are_refused(record: dict[str, Any], field: str) -> None:
-    record[field] = "ok\ud800"
-    raises(fl.ValidationError, "invalid_field", field, fl.sign_hmac, record, "k")
+    bad = dict(record, **{field: "ok\ud800"})
+    raises(fl.ValidationError, "invalid_field", field, fl.validate, bad)
+    if field in SIGNED:
+        assert_signing_refuses(bad, field)
+    elif field == "sig":
+        raises(fl.ValidationError, "invalid_field", "sig", fl.Verifier(hmac_keys=["k"]).verify, bad)
+        e = raises(fl.ValidationError, "invalid_field", "sig", fl.Verifier(hmac_keys=["k"]).verify_many, [record, bad])
+        assert str(e).startswith("records[1]: ")
+        assert_signing_ignores(bad, record)
+    else:
+        assert_signing_ignores(bad, record)
 
 
 @pytest.mark.parametrize("field", STRING_FIELDS)
 def test_string_fields_refuse_other_types(record: dict[str, Any], field: str) -> None:
-    record[field] = 7
-    raises(fl.ValidationError, "invalid_field", field, fl.validate, record)
+    bad = dict(record, **{field: 7})
+    raises(fl.ValidationError, "invalid_field", field, fl.validate, bad)
+    if field in SIGNED:
+        assert_signing_refuses(bad, field)
+    elif field == "sig":
+        raises(fl.ValidationError, "invalid_field", "sig", fl.Verifier(hmac_keys=["k"]).verify, bad)
+        assert_signing_ignores(bad, record)
+    else:
+        assert_signing_ignores(bad, record)
 
 
 @pytest.mark.parametrize("field", REQUIRED)
 def test_missing_or_none_required_fields_are_named(record: dict[str, Any], field: str) -> None:
     missing = {k: v for k, v in record.items() if k != field}
-    e = raises(fl.ValidationError, "invalid_field", field, fl.sign_hmac, missing, "k")
+    e = raises(fl.ValidationError, "invalid_field", field, fl.validate, missing)
     assert "missing" in str(e)
     raises(fl.ValidationError, "invalid_field", field, fl.verify, dict(record, **{field: None}))
+    if field in SIGNED:
+        for rec in (missing, dict(record, **{field: None})):
+            assert_signing_refuses(rec, field)
+            assert "missing" in str(raises(fl.ValidationError, "invalid_field", field, fl.sign_hmac, rec, "k"))
+    else:
+        assert_signing_ignores(missing, record)
+
+
+@pytest.mark.parametrize("field", NUMBER_FIELDS)
+def test_missing_signed_numbers_sign_as_zero(record: dict[str, Any], field: str) -> None:
+    # As in the core's parser (and the Node and Go SDKs): the four numbers default to 0.
+    missing = {k: v for k, v in record.items() if k != field}
+    assert_signing_ignores(missing, dict(record, **{field: 0}))
+    assert_signing_ignores(dict(record, **{field: None}), dict(record, **{field: 0}))
 
 
 def test_epoch_bounds(record: dict[str, Any]) -> None:
@@ -118,12 +202,68 @@ def test_nested_paths_are_named(record: dict[str, Any]) -> None:
         ("ft", [1], "ft"),
     ]
     for key, value, field in cases:
-        raises(fl.ValidationError, "invalid_field", field, fl.sign_hmac, dict(record, **{key: value}), "k")
+        bad = dict(record, **{key: value})
+        raises(fl.ValidationError, "invalid_field", field, fl.validate, bad)
+        raises(fl.ValidationError, "invalid_field", field, fl.verify, bad)
+        e = raises(fl.ValidationError, "invalid_field", field, fl.verify_many, [record, bad])
+        assert str(e).startswith("records[1]: ")
+        # Signing reads only the eight signed fields: a bad unsigned field is validate's.
+        assert_signing_ignores(bad, record)
+
+
+def test_signing_reads_only_the_signed_fields(record: dict[str, Any]) -> None:
+    # Only the eight signed fields: everything else may be absent or anything at all.
+    bare = {k: record[k] for k in SIGNED}
+    assert_signing_ignores(bare, record)
+    junk = dict(bare, schema=1, version=None, scales="x", N_j=[1], v_star={"a": object()}, ft=3, attempt=1.5,
+                seed=2**70, sent_at=b"x", regime=["sticky"])
+    assert_signing_ignores(junk, record)
+    raises(fl.ValidationError, "invalid_field", "schema", fl.validate, junk)
+
+
+@pytest.mark.parametrize("field", sorted(SIGNED))
+def test_signing_refuses_each_malformed_signed_field(record: dict[str, Any], field: str) -> None:
+    if field == "epoch":
+        bad_values: list[Any] = [1.0, True, "1", -1, 2**53, 2**64, [1]]
+    elif field in NUMBER_FIELDS:
+        bad_values = [True, False, "0.5", [0.5], math.nan, math.inf, -math.inf, 10**400]
+    else:
+        bad_values = [7, 7.5, True, b"abc", ["a"], "ok\udfff"]
+    for value in bad_values:
+        bad = dict(record, **{field: value})
+        assert_signing_refuses(bad, field)
+        raises(fl.ValidationError, "invalid_field", field, fl.validate, bad)
+
+
+def test_signing_refuses_signed_numbers_too_large_to_round(record: dict[str, Any]) -> None:
+    # Finite but x × 1e9 overflows: the core's canonicalization refuses it (SPEC §3 step 2).
+    verifier = fl.Verifier(hmac_keys=["k"])
+    for field in NUMBER_FIELDS:
+        bad = dict(record, **{field: 1e300})
+        for name, call in signing_calls():
+            if name != "Verifier.verify_many":
+                raises(fl.ValidationError, "invalid_field", field, call, bad)
+        # verify_many answers False for a record whose payload cannot be built.
+        assert verifier.verify_many([dict(record, sig=fl.sign_hmac(record, "k")), dict(bad, sig="A" * 43 + "=")]) == [True, False]
+
+
+def test_signature_check_refuses_a_malformed_sig(record: dict[str, Any]) -> None:
+    verifier = fl.Verifier(hmac_keys=["k"])
+    for value in (7, b"sig", ["x"], True):
+        bad = dict(record, sig=value)
+        raises(fl.ValidationError, "invalid_field", "sig", verifier.verify, bad)
+        e = raises(fl.ValidationError, "invalid_field", "sig", verifier.verify_many, [record, bad])
+        assert str(e).startswith("records[1]: ")
+        raises(fl.ValidationError, "invalid_field", "sig", fl.validate, bad)
 
 
 def test_not_a_dict() -> None:
     for value in (None, [], "{}", b"{}", 3):
-        raises(fl.ValidationError, "invalid_json", None, fl.canonical_payload, value)
+        for name, call in signing_calls():
+            e = raises(fl.ValidationError, "invalid_json", None, call, value)
+            if name.endswith("_many"):
+                assert str(e).startswith("records[1]: ")
+        raises(fl.ValidationError, "invalid_json", None, fl.validate, value)
 
 
 def test_unknown_and_unsigned_fields_do_not_change_the_signature(record: dict[str, Any]) -> None:
@@ -244,6 +384,25 @@ def test_batches_name_the_bad_index(record: dict[str, Any]) -> None:
                  lambda: fl.Verifier(hmac_keys=["k"]).verify_many(records)):
         e = raises(fl.ValidationError, "invalid_field", "epoch", call)
         assert str(e).startswith("records[1]: ")
+    # Tuples and other iterables too; a finite number too large to round is named
+    # with its index as well (it fails after the fields are read).
+    for batch in (tuple(records), iter(records)):
+        e = raises(fl.ValidationError, "invalid_field", "epoch", fl.sign_hmac_many, batch, "k")
+        assert str(e).startswith("records[1]: ")
+    e = raises(fl.ValidationError, "invalid_field", "D_hat", fl.sign_hmac_many, [record, record, dict(record, D_hat=1e300)], "k")
+    assert str(e).startswith("records[2]: ")
+    raises(fl.ValidationError, "invalid_field", "records", fl.sign_hmac_many, 3, "k")
+    raises(fl.ValidationError, "invalid_field", "records", fl.Verifier(hmac_keys=["k"]).verify_many, 3)
+    # A large batch (split across threads) gives the same answers in the same order.
+    many = [dict(record, epoch=i, D_hat=i / 7) for i in range(5000)]
+    sigs = fl.sign_hmac_many(many, "k")
+    assert sigs == [fl.sign_hmac(r, "k") for r in many]
+    checked = [dict(r, sig=s) for r, s in zip(many, sigs)]
+    checked[4321]["D_hat"] = 0.5
+    checked[17]["sig"] = ""
+    want = [True] * len(many)
+    want[4321] = want[17] = False
+    assert fl.Verifier(hmac_keys=["k"]).verify_many(checked) == want
     assert fl.sign_hmac_many([record, record], "k") == [fl.sign_hmac(record, "k")] * 2
     assert fl.sign_hmac_many((r for r in [record]), b"k") == [fl.sign_hmac(record, "k")]
     assert fl.sign_hmac_many([], "k") == []

@@ -1,0 +1,277 @@
+//! The signing fast path: only the eight signed fields (SPEC §3, step 1), plus
+//! `sig` for signature checks.
+//!
+//! Signing and checking a signature depend on nothing else in a record, so
+//! `canonical_payload`, `digest`, `sign_*` and `Verifier.verify[_many]` read just
+//! these fields, with the same strictness as the whole-record conversion of
+//! `convert.rs` (and the Node and Go SDKs): strings must be `str` without a lone
+//! surrogate, `epoch` an `int` (not `bool`, not `float`) in `0 ..= 2^53−1`, the
+//! four numbers `int` or `float` (not `bool`) and finite. The required fields
+//! (`pcs_id`, `merkle_root`, `epoch`, `shard_id`) must be present; the four
+//! numbers default to 0 like the core's parser. `validate` and `verify` keep the
+//! whole-record conversion: a bad unsigned field is theirs to report.
+
+use std::sync::OnceLock;
+
+use fractal_core::{Error, SigningFields};
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+
+use crate::convert::{CoreResult, bad, epoch, number, type_name, wrong_type};
+
+/// The text of a `str` field: the string's own UTF-8 buffer, borrowed, or a copy.
+pub(crate) enum Text<'py> {
+    /// `PyUnicode_AsUTF8AndSize`'s buffer, which lives as long as the `str`: the
+    /// `Bound` keeps the `str` alive (whatever other threads do to the record
+    /// while the GIL is released), and a `str` never changes.
+    Borrowed(Bound<'py, PyString>, *const u8, usize),
+    /// A copy, where the borrowed view is not part of the stable ABI.
+    Owned(String),
+}
+
+impl Text<'_> {
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            // SAFETY: CPython returned this buffer as the str's UTF-8 (validated
+            // by the encoder: a lone surrogate makes the call fail instead); it is
+            // freed only with the str, which `_obj` keeps alive for `&self`'s
+            // lifetime.
+            Text::Borrowed(_obj, ptr, len) => unsafe {
+                std::str::from_utf8_unchecked(std::slice::from_raw_parts(*ptr, *len))
+            },
+            Text::Owned(s) => s,
+        }
+    }
+}
+
+// `PyUnicode_AsUTF8AndSize` joined the stable ABI in Python 3.10, and every
+// CPython 3 exports it; pyo3 declares it only for wheels whose floor is 3.10. This
+// wheel's floor is 3.9, so it is declared here and called only on 3.10 and later
+// (the Windows import library of 3.9's stable ABI lacks it: copy there).
+#[cfg(not(windows))]
+unsafe extern "C" {
+    fn PyUnicode_AsUTF8AndSize(
+        unicode: *mut pyo3::ffi::PyObject,
+        size: *mut pyo3::ffi::Py_ssize_t,
+    ) -> *const std::ffi::c_char;
+}
+
+fn utf8_view_available(py: Python<'_>) -> bool {
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    *AVAILABLE.get_or_init(|| cfg!(not(windows)) && py.version_info() >= (3, 10))
+}
+
+const LONE_SURROGATE: &str = "is not valid Unicode (it contains a lone surrogate)";
+
+/// A `str` field; a lone surrogate cannot be UTF-8 and is refused.
+pub(crate) fn text<'py>(obj: Bound<'py, PyAny>, name: &'static str) -> CoreResult<Text<'py>> {
+    let py = obj.py();
+    if !obj.is_instance_of::<PyString>() {
+        return Err(bad(name, wrong_type("a string", &obj)));
+    }
+    // SAFETY: checked just above.
+    let s = unsafe { obj.cast_into_unchecked::<PyString>() };
+    #[cfg(not(windows))]
+    if utf8_view_available(py) {
+        let mut len: pyo3::ffi::Py_ssize_t = 0;
+        // SAFETY: `s` is a live str and the GIL is held.
+        let ptr = unsafe { PyUnicode_AsUTF8AndSize(s.as_ptr(), &mut len) };
+        if ptr.is_null() {
+            // UnicodeEncodeError: a lone surrogate. Clear it; ours is raised.
+            drop(PyErr::take(py));
+            return Err(bad(name, LONE_SURROGATE));
+        }
+        let len = usize::try_from(len).unwrap_or(0);
+        return Ok(Text::Borrowed(s, ptr.cast(), len));
+    }
+    let _ = py;
+    match s.to_cow() {
+        Ok(c) => Ok(Text::Owned(c.into_owned())),
+        Err(_) => Err(bad(name, LONE_SURROGATE)),
+    }
+}
+
+/// The eight signed fields, the strings borrowed where the ABI allows.
+pub(crate) struct Signed<'py> {
+    pcs_id: Text<'py>,
+    merkle_root: Text<'py>,
+    epoch: u64,
+    shard_id: Text<'py>,
+    d_hat: f64,
+    coh_star: f64,
+    r: f64,
+    budget: f64,
+}
+
+impl Signed<'_> {
+    pub(crate) fn fields(&self) -> SigningFields<'_> {
+        SigningFields {
+            pcs_id: self.pcs_id.as_str(),
+            merkle_root: self.merkle_root.as_str(),
+            epoch: self.epoch,
+            shard_id: self.shard_id.as_str(),
+            d_hat: self.d_hat,
+            coh_star: self.coh_star,
+            r: self.r,
+            budget: self.budget,
+        }
+    }
+
+    /// SHA-256 of the canonical payload.
+    pub(crate) fn digest(&self) -> CoreResult<[u8; 32]> {
+        digest(&self.fields())
+    }
+}
+
+/// SHA-256 of the canonical payload of the signed fields.
+pub(crate) fn digest(f: &SigningFields<'_>) -> CoreResult<[u8; 32]> {
+    Ok(fractal_core::sha256(&fractal_core::canonical_fields(f)?))
+}
+
+/// The nine key strings, interned once per process and fetched once per call.
+pub(crate) struct Keys<'py> {
+    pcs_id: &'py Bound<'py, PyString>,
+    merkle_root: &'py Bound<'py, PyString>,
+    epoch: &'py Bound<'py, PyString>,
+    shard_id: &'py Bound<'py, PyString>,
+    d_hat: &'py Bound<'py, PyString>,
+    coh_star: &'py Bound<'py, PyString>,
+    r: &'py Bound<'py, PyString>,
+    budget: &'py Bound<'py, PyString>,
+    sig: &'py Bound<'py, PyString>,
+}
+
+impl<'py> Keys<'py> {
+    pub(crate) fn new(py: Python<'py>) -> Self {
+        Keys {
+            pcs_id: intern!(py, "pcs_id"),
+            merkle_root: intern!(py, "merkle_root"),
+            epoch: intern!(py, "epoch"),
+            shard_id: intern!(py, "shard_id"),
+            d_hat: intern!(py, "D_hat"),
+            coh_star: intern!(py, "coh_star"),
+            r: intern!(py, "r"),
+            budget: intern!(py, "budget"),
+            sig: intern!(py, "sig"),
+        }
+    }
+}
+
+/// The value under `key` (`None` counts as absent, like JSON `null`).
+#[inline]
+fn get<'py>(
+    d: &Bound<'py, PyDict>,
+    key: &Bound<'py, PyString>,
+    name: &'static str,
+) -> CoreResult<Option<Bound<'py, PyAny>>> {
+    match d.get_item(key) {
+        Ok(Some(v)) if !v.is_none() => Ok(Some(v)),
+        Ok(_) => Ok(None),
+        Err(e) => Err(bad(name, format!("could not be read: {e}"))),
+    }
+}
+
+#[inline]
+fn required_str<'py>(
+    d: &Bound<'py, PyDict>,
+    key: &Bound<'py, PyString>,
+    name: &'static str,
+) -> CoreResult<Text<'py>> {
+    match get(d, key, name)? {
+        Some(v) => text(v, name),
+        None => Err(bad(name, "required field is missing")),
+    }
+}
+
+#[inline]
+fn num(d: &Bound<'_, PyDict>, key: &Bound<'_, PyString>, name: &'static str) -> CoreResult<f64> {
+    match get(d, key, name)? {
+        Some(v) => number(&v, || name.to_string()),
+        None => Ok(0.0),
+    }
+}
+
+fn as_record<'a, 'py>(obj: &'a Bound<'py, PyAny>) -> CoreResult<&'a Bound<'py, PyDict>> {
+    obj.cast::<PyDict>().map_err(|_| Error::InvalidJson {
+        reason: format!("expected a dict (a JSON object), got {}", type_name(obj)),
+    })
+}
+
+/// Reads the eight signed fields of a record `dict`; nothing else is looked at.
+pub(crate) fn signed<'py>(obj: &Bound<'py, PyAny>, keys: &Keys<'py>) -> CoreResult<Signed<'py>> {
+    signed_in(as_record(obj)?, keys)
+}
+
+fn signed_in<'py>(d: &Bound<'py, PyDict>, keys: &Keys<'py>) -> CoreResult<Signed<'py>> {
+    // The order of the checks follows the whole-record conversion (epoch first).
+    let epoch = match get(d, keys.epoch, "epoch")? {
+        Some(v) => epoch(&v)?,
+        None => return Err(bad("epoch", "required field is missing")),
+    };
+    let pcs_id = required_str(d, keys.pcs_id, "pcs_id")?;
+    let shard_id = required_str(d, keys.shard_id, "shard_id")?;
+    let merkle_root = required_str(d, keys.merkle_root, "merkle_root")?;
+    Ok(Signed {
+        pcs_id,
+        merkle_root,
+        epoch,
+        shard_id,
+        coh_star: num(d, keys.coh_star, "coh_star")?,
+        d_hat: num(d, keys.d_hat, "D_hat")?,
+        r: num(d, keys.r, "r")?,
+        budget: num(d, keys.budget, "budget")?,
+    })
+}
+
+/// The signed fields and `sig` (a `str` when present), for signature checks.
+pub(crate) fn signed_with_sig<'py>(
+    obj: &Bound<'py, PyAny>,
+    keys: &Keys<'py>,
+) -> CoreResult<(Signed<'py>, Option<Text<'py>>)> {
+    let d = as_record(obj)?;
+    let s = signed_in(d, keys)?;
+    let sig = match get(d, keys.sig, "sig")? {
+        Some(v) => Some(text(v, "sig")?),
+        None => None,
+    };
+    Ok((s, sig))
+}
+
+/// Applies `read` to every record of a `list`, `tuple` or other iterable; a
+/// failure raises naming the record's index (`records[3]: …`).
+pub(crate) fn each_record<'py, T>(
+    py: Python<'py>,
+    records: &Bound<'py, PyAny>,
+    read: impl Fn(&Bound<'py, PyAny>) -> CoreResult<T>,
+) -> PyResult<Vec<T>> {
+    let at = |i: usize, e: Error| crate::error::raise_with_context(py, e, Some(&format!("records[{i}]")));
+    if let Ok(list) = records.cast::<PyList>() {
+        let mut out = Vec::with_capacity(list.len());
+        for (i, item) in list.iter().enumerate() {
+            out.push(read(&item).map_err(|e| at(i, e))?);
+        }
+        return Ok(out);
+    }
+    if let Ok(tuple) = records.cast::<PyTuple>() {
+        let mut out = Vec::with_capacity(tuple.len());
+        for (i, item) in tuple.iter().enumerate() {
+            out.push(read(&item).map_err(|e| at(i, e))?);
+        }
+        return Ok(out);
+    }
+    let iter = records.try_iter().map_err(|_| {
+        crate::error::raise(
+            py,
+            bad(
+                "records",
+                format!("expected a list of records, got {}", type_name(records)),
+            ),
+        )
+    })?;
+    let mut out = Vec::with_capacity(records.len().unwrap_or(0));
+    for (i, item) in iter.enumerate() {
+        out.push(read(&item?).map_err(|e| at(i, e))?);
+    }
+    Ok(out)
+}

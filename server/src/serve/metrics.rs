@@ -38,6 +38,8 @@ pub struct Metrics {
     pub wal_fsync: Histogram,
     /// Records per WAL group commit.
     pub wal_batch: Histogram,
+    /// Time of one durable store checkpoint.
+    pub checkpoint: Histogram,
     /// Answers by status code.
     pub responses: IntCounterVec,
 }
@@ -113,12 +115,18 @@ impl Metrics {
                 .buckets(prometheus::exponential_buckets(1.0, 2.0, 12).unwrap()),
         )
         .unwrap();
+        let checkpoint = Histogram::with_opts(
+            HistogramOpts::new("flk_store_checkpoint_duration_seconds", "Time of one durable store checkpoint.")
+                .buckets(prometheus::exponential_buckets(0.001, 2.0, 14).unwrap()),
+        )
+        .unwrap();
         let responses =
             IntCounterVec::new(Opts::new("flk_http_responses_total", "Answers by HTTP status."), &["status"]).unwrap();
         for m in [
             Box::new(latency.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(wal_fsync.clone()),
             Box::new(wal_batch.clone()),
+            Box::new(checkpoint.clone()),
             Box::new(responses.clone()),
         ] {
             registry.register(m).unwrap();
@@ -133,7 +141,7 @@ impl Metrics {
             wal_errors: t.next().unwrap(),
         };
         let by_tenant: [IntCounterVec; 6] = vecs.try_into().ok().unwrap();
-        Metrics { registry, total, by_tenant, latency, wal_fsync, wal_batch, responses }
+        Metrics { registry, total, by_tenant, latency, wal_fsync, wal_batch, checkpoint, responses }
     }
 
     /// The counters of one tenant (create them at start so they show as 0).

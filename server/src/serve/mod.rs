@@ -157,6 +157,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // Background upkeep: durable checkpoints with log pruning, and the TTL sweep.
     let upkeep = {
         let (store, wal, dir) = (store.clone(), wal.clone(), wal_dir.clone());
+        let checkpoint_time = metrics.checkpoint.clone();
         let retention = Duration::from_secs(config.wal_retention_secs);
         let every = Duration::from_secs(config.checkpoint_secs);
         let sweep_every = Duration::from_secs(config.sweep_secs);
@@ -169,8 +170,10 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                 tokio::select! {
                     _ = tick.tick() => {
                         let wm = wal.watermark();
+                        let started = std::time::Instant::now();
                         match store.checkpoint(wm).await {
                             Ok(()) => {
+                                checkpoint_time.observe(started.elapsed().as_secs_f64());
                                 let dir = dir.clone();
                                 match tokio::task::spawn_blocking(move || wal::prune(&dir, wm, retention)).await {
                                     Ok(Ok(n)) if n > 0 => tracing::info!(segments = n, "write-ahead log pruned"),

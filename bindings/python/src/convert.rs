@@ -280,7 +280,7 @@ pub(crate) fn pcs_from_py(obj: &Bound<'_, PyAny>) -> CoreResult<Pcs> {
 
 /// Converts each record of a `list`/`tuple`/iterable, naming the index on failure.
 pub(crate) fn pcs_list_from_py(py: Python<'_>, records: &Bound<'_, PyAny>) -> PyResult<Vec<Pcs>> {
-    crate::signed::each_record(py, records, pcs_from_py)
+    crate::batch::each_record(py, records, pcs_from_py)
 }
 
 /// A key or JSON text given as `str` (UTF-8) or `bytes`/`bytearray` (raw).

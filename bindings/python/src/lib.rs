@@ -104,14 +104,18 @@ fn sign_hmac_many<'py>(
     key: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyList>> {
     let keys = Keys::new(py);
-    let records = signed::each_record(py, records, |r| signed(r, &keys))?;
-    let signer = HmacSigner::new(&hmac_key(py, key)?).or_raise(py)?;
-    // Plain borrowed data (`&str`, numbers), safe to use without the GIL:
-    // `records` keeps every str alive until the signatures are done.
-    let fields: Vec<_> = records.iter().map(signed::Signed::fields).collect();
-    let sigs: Vec<Result<String, Error>> = py.detach(|| {
-        batch::par_map(&fields, |f| Ok(signer.sign_digest(&signed::digest(f)?)))
-    });
+    // The key is checked before any record is read.
+    let key = hmac_key(py, key)?;
+    let signer = HmacSigner::new(&key).or_raise(py)?;
+    let sigs: Vec<Result<String, Error>> = batch::read_then_compute(
+        py,
+        records,
+        |r| signed(r, &keys),
+        // SAFETY: `read_then_compute` keeps each `Signed` alive until every
+        // computation has returned.
+        |s| unsafe { s.detached_fields() },
+        |f| Ok(signer.sign_digest(&signed::digest(f)?)),
+    )?;
     let mut out = Vec::with_capacity(sigs.len());
     for (i, sig) in sigs.into_iter().enumerate() {
         match sig {

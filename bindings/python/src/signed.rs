@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 use fractal_core::{Error, SigningFields};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyDict, PyString};
 
 use crate::convert::{CoreResult, bad, epoch, number, type_name, wrong_type};
 
@@ -42,6 +42,17 @@ impl Text<'_> {
             },
             Text::Owned(s) => s,
         }
+    }
+
+    /// [`Text::as_str`] with its lifetime cut loose, for computing without the GIL.
+    ///
+    /// # Safety
+    ///
+    /// The result must not be used once `self` is dropped. (Moving `self` is fine:
+    /// the bytes live in the `str` object or in the `String`'s heap buffer.)
+    pub(crate) unsafe fn detached(&self) -> &'static str {
+        // SAFETY: the caller keeps `self`, hence the bytes, alive while it is used.
+        unsafe { std::mem::transmute::<&str, &'static str>(self.as_str()) }
     }
 }
 
@@ -115,6 +126,27 @@ impl Signed<'_> {
             coh_star: self.coh_star,
             r: self.r,
             budget: self.budget,
+        }
+    }
+
+    /// [`Signed::fields`] with its lifetime cut loose, for computing without the GIL.
+    ///
+    /// # Safety
+    ///
+    /// As [`Text::detached`]: not to be used once `self` is dropped.
+    pub(crate) unsafe fn detached_fields(&self) -> SigningFields<'static> {
+        // SAFETY: forwarded to the caller.
+        unsafe {
+            SigningFields {
+                pcs_id: self.pcs_id.detached(),
+                merkle_root: self.merkle_root.detached(),
+                epoch: self.epoch,
+                shard_id: self.shard_id.detached(),
+                d_hat: self.d_hat,
+                coh_star: self.coh_star,
+                r: self.r,
+                budget: self.budget,
+            }
         }
     }
 
@@ -236,42 +268,4 @@ pub(crate) fn signed_with_sig<'py>(
         None => None,
     };
     Ok((s, sig))
-}
-
-/// Applies `read` to every record of a `list`, `tuple` or other iterable; a
-/// failure raises naming the record's index (`records[3]: …`).
-pub(crate) fn each_record<'py, T>(
-    py: Python<'py>,
-    records: &Bound<'py, PyAny>,
-    read: impl Fn(&Bound<'py, PyAny>) -> CoreResult<T>,
-) -> PyResult<Vec<T>> {
-    let at = |i: usize, e: Error| crate::error::raise_with_context(py, e, Some(&format!("records[{i}]")));
-    if let Ok(list) = records.cast::<PyList>() {
-        let mut out = Vec::with_capacity(list.len());
-        for (i, item) in list.iter().enumerate() {
-            out.push(read(&item).map_err(|e| at(i, e))?);
-        }
-        return Ok(out);
-    }
-    if let Ok(tuple) = records.cast::<PyTuple>() {
-        let mut out = Vec::with_capacity(tuple.len());
-        for (i, item) in tuple.iter().enumerate() {
-            out.push(read(&item).map_err(|e| at(i, e))?);
-        }
-        return Ok(out);
-    }
-    let iter = records.try_iter().map_err(|_| {
-        crate::error::raise(
-            py,
-            bad(
-                "records",
-                format!("expected a list of records, got {}", type_name(records)),
-            ),
-        )
-    })?;
-    let mut out = Vec::with_capacity(records.len().unwrap_or(0));
-    for (i, item) in iter.enumerate() {
-        out.push(read(&item?).map_err(|e| at(i, e))?);
-    }
-    Ok(out)
 }

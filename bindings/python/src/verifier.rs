@@ -7,7 +7,8 @@ use pyo3::prelude::*;
 
 use crate::convert::{string, text_or_bytes};
 use crate::error::{CoreResultExt as _, raise};
-use crate::signed::{Keys, Text, digest, each_record, signed_with_sig};
+use crate::batch::read_then_compute;
+use crate::signed::{Keys, Text, digest, signed_with_sig};
 
 /// Checks record signatures against a set of keys; a signature is valid if it
 /// verifies under any of them (key rotation). Keys are HMAC secrets (str as UTF-8,
@@ -118,24 +119,22 @@ impl PyVerifier {
     /// the index, when a signed field or `sig` is malformed.
     fn verify_many(&self, py: Python<'_>, records: &Bound<'_, PyAny>) -> PyResult<Vec<bool>> {
         let keys = Keys::new(py);
-        let records = each_record(py, records, |r| signed_with_sig(r, &keys))?;
-        // Plain borrowed data (`&str`, numbers), safe to use without the GIL:
-        // `records` keeps every str alive until the checks are done.
-        let fields: Vec<_> = records
-            .iter()
-            .map(|(s, sig)| (s.fields(), sig.as_ref().map(Text::as_str)))
-            .collect();
         let verifier = self.snapshot();
-        let out = py.detach(|| {
-            crate::batch::par_map(&fields, |(f, sig)| match sig {
+        read_then_compute(
+            py,
+            records,
+            |r| signed_with_sig(r, &keys),
+            // SAFETY: `read_then_compute` keeps each record's fields alive until
+            // every check has returned.
+            |(s, sig)| unsafe { (s.detached_fields(), sig.as_ref().map(|t| t.detached())) },
+            |(f, sig)| match sig {
                 Some(sig) if !sig.is_empty() => match digest(f) {
                     Ok(d) => verifier.verify_digest(&d, sig).is_ok(),
                     Err(_) => false,
                 },
                 _ => false,
-            })
-        });
-        Ok(out)
+            },
+        )
     }
 
     /// Number of keys held.

@@ -403,6 +403,15 @@ def test_batches_name_the_bad_index(record: dict[str, Any]) -> None:
     want = [True] * len(many)
     want[4321] = want[17] = False
     assert fl.Verifier(hmac_keys=["k"]).verify_many(checked) == want
+    assert fl.Verifier(hmac_keys=["k"]).verify_many(r for r in checked) == want
+    assert fl.sign_hmac_many((r for r in many), "k") == sigs
+    # A bad record late in a large batch (read while earlier ones are being signed).
+    for i in (0, 1023, 4999):
+        bad = many[:i] + [dict(many[i], shard_id=None)] + many[i + 1:]
+        for call in (lambda: fl.sign_hmac_many(bad, "k"), lambda: fl.Verifier(hmac_keys=["k"]).verify_many(bad),
+                     lambda: fl.sign_hmac_many(iter(bad), "k")):
+            e = raises(fl.ValidationError, "invalid_field", "shard_id", call)
+            assert str(e).startswith(f"records[{i}]: ")
     assert fl.sign_hmac_many([record, record], "k") == [fl.sign_hmac(record, "k")] * 2
     assert fl.sign_hmac_many((r for r in [record]), b"k") == [fl.sign_hmac(record, "k")]
     assert fl.sign_hmac_many([], "k") == []

@@ -58,3 +58,41 @@ def test_verifier_under_threads(record: dict[str, Any]) -> None:
     for k in keys:
         verifier.verify(signed[k])
     assert len(verifier) == THREADS + 1
+
+
+def test_batches_while_other_threads_replace_the_fields(record: dict[str, Any]) -> None:
+    # Batches read the signed fields, then sign with the GIL released while other
+    # threads replace those very strings in the records: each signature must still
+    # be that of a mix of the two versions (the batch keeps what it read alive;
+    # the two fields are replaced one after the other, so a record may be read in
+    # between).
+    other = dict(record, merkle_root="b" * 64, shard_id="shard-002")
+    sig_a = fl.sign_hmac(record, "k")
+    mixes = {fl.sign_hmac(dict(record, merkle_root=m, shard_id=s), "k")
+             for m in ("a" * 64, "b" * 64) for s in ("shard-001", "shard-002")}
+    assert len(mixes) == 4
+    records = [dict(record) for _ in range(3000)]
+    signed = [dict(r, sig=sig_a) for r in records]
+    stop = False
+
+    def mutate(_: int) -> int:
+        rounds = 0
+        while not stop:
+            for rec in records + signed:
+                # Fresh, unshared strings: replacing them frees the old ones.
+                src = other if rounds % 2 == 0 else record
+                rec["merkle_root"] = "".join(list(src["merkle_root"]))
+                rec["shard_id"] = "".join(list(src["shard_id"]))
+            rounds += 1
+        return rounds
+
+    verifier = fl.Verifier(hmac_keys=["k"])
+    with ThreadPoolExecutor(2) as pool:
+        mutator = pool.submit(mutate, 0)
+        try:
+            for _ in range(20):
+                assert set(fl.sign_hmac_many(records, "k")) <= mixes
+                assert len(verifier.verify_many(signed)) == len(signed)
+        finally:
+            stop = True
+        assert mutator.result() >= 1

@@ -103,19 +103,30 @@ def pcs_id(merkle_root: str, epoch: int, shard_id: str) -> str:
     """``lowercase_hex(sha256(merkle_root + "|" + str(epoch) + "|" + shard_id))``."""
 
 def canonical_payload(record: _Record) -> bytes:
-    """The canonical signing payload (RFC 8785 JSON of the eight signed fields)."""
+    """The canonical signing payload (RFC 8785 JSON of the eight signed fields).
+
+    Reads only the eight signed fields; use ``validate`` for the whole record."""
 
 def digest(record: _Record) -> bytes:
-    """SHA-256 of the canonical payload (32 bytes)."""
+    """SHA-256 of the canonical payload (32 bytes).
+
+    Reads only the eight signed fields; use ``validate`` for the whole record."""
 
 def sign_hmac(record: _Record, key: _Key) -> str:
-    """Standard base64 HMAC-SHA256 of the record's digest."""
+    """Standard base64 HMAC-SHA256 of the record's digest.
+
+    Reads only the eight signed fields; use ``validate`` for the whole record."""
 
 def sign_hmac_many(records: Iterable[_Record], key: _Key) -> list[str]:
-    """``sign_hmac`` over many records, without holding the GIL."""
+    """``sign_hmac`` over many records: fields read under the GIL, signed without it.
+
+    Reads only the eight signed fields of each record; use ``validate`` for the
+    whole record. A malformed signed field raises ValidationError naming its index."""
 
 def sign_ed25519(record: _Record, seed_b64: str) -> str:
-    """Standard base64 Ed25519 signature of the record's digest."""
+    """Standard base64 Ed25519 signature of the record's digest.
+
+    Reads only the eight signed fields; use ``validate`` for the whole record."""
 
 def generate_ed25519_keypair() -> Tuple[str, str]:
     """A fresh key pair as ``(seed_b64, public_b64)``."""
@@ -124,7 +135,7 @@ def ed25519_public_key(seed_b64: str) -> str:
     """The public key (base64) of a private seed (base64)."""
 
 def validate(record: _Record) -> None:
-    """SDK-side validation; raises ValidationError naming the field."""
+    """SDK-side validation of the whole record; raises ValidationError naming the field."""
 
 def verify(record: _Record, params: Optional[VerifyParams] = None) -> VerifyResult:
     """The verification outcome of a record (SPEC §5)."""
@@ -204,9 +215,15 @@ class Verifier:
     def add_ed25519_public_key(self, public_b64: str) -> None:
         """Adds an Ed25519 public key (standard base64 of 32 bytes)."""
     def verify(self, record: _Record) -> None:
-        """Returns None if the signature verifies; raises SignatureError otherwise."""
+        """Returns None if the signature verifies; raises SignatureError otherwise.
+
+        Reads only the eight signed fields and ``sig``; use ``validate`` for the
+        whole record."""
     def verify_many(self, records: Iterable[_Record]) -> list[bool]:
-        """One bool per record, computed without holding the GIL."""
+        """One bool per record: fields read under the GIL, checked without it.
+
+        Reads only the eight signed fields and ``sig`` of each record; use
+        ``validate`` for the whole record."""
     def __len__(self) -> int: ...
 
 @final

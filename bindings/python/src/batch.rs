@@ -34,7 +34,10 @@ fn threads() -> usize {
 type Records<'py> = Box<dyn Iterator<Item = PyResult<Bound<'py, PyAny>>> + 'py>;
 
 /// The records of a `list`, a `tuple` or any other iterable, with a length hint.
-fn records_of<'py>(py: Python<'py>, records: &Bound<'py, PyAny>) -> PyResult<(usize, Records<'py>)> {
+fn records_of<'py>(
+    py: Python<'py>,
+    records: &Bound<'py, PyAny>,
+) -> PyResult<(usize, Records<'py>)> {
     if let Ok(list) = records.cast::<PyList>() {
         return Ok((list.len(), Box::new(list.clone().into_iter().map(Ok))));
     }
@@ -121,7 +124,9 @@ where
     let work = || {
         while let Some((k, views)) = queue.pop() {
             let out: Vec<R> = views.iter().map(&compute).collect();
-            done.lock().unwrap_or_else(PoisonError::into_inner).push((k, out));
+            done.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((k, out));
         }
     };
     let fed = std::thread::scope(|s| {

@@ -22,8 +22,8 @@ use convert::{
     text_or_bytes, verify_result_to_py,
 };
 use error::{CoreResultExt as _, raise};
-use signed::{Keys, signed};
 use params::{PyVerifyParams, params_or_default};
+use signed::{Keys, signed};
 
 /// `lowercase_hex(sha256(merkle_root + "|" + str(epoch) + "|" + shard_id))` (SPEC §2).
 ///

@@ -11,6 +11,7 @@
 //! numbers default to 0 like the core's parser. `validate` and `verify` keep the
 //! whole-record conversion: a bad unsigned field is theirs to report.
 
+#[cfg(not(windows))]
 use std::sync::OnceLock;
 
 use fractal_core::{Error, SigningFields};
@@ -68,9 +69,10 @@ unsafe extern "C" {
     ) -> *const std::ffi::c_char;
 }
 
+#[cfg(not(windows))]
 fn utf8_view_available(py: Python<'_>) -> bool {
     static AVAILABLE: OnceLock<bool> = OnceLock::new();
-    *AVAILABLE.get_or_init(|| cfg!(not(windows)) && py.version_info() >= (3, 10))
+    *AVAILABLE.get_or_init(|| py.version_info() >= (3, 10))
 }
 
 const LONE_SURROGATE: &str = "is not valid Unicode (it contains a lone surrogate)";

@@ -5,9 +5,9 @@ use std::sync::{PoisonError, RwLock};
 use fractal_core::{Error, Verifier};
 use pyo3::prelude::*;
 
+use crate::batch::read_then_compute;
 use crate::convert::{string, text_or_bytes};
 use crate::error::{CoreResultExt as _, raise};
-use crate::batch::read_then_compute;
 use crate::signed::{Keys, Text, digest, signed_with_sig};
 
 /// Checks record signatures against a set of keys; a signature is valid if it

@@ -15,14 +15,24 @@
 //! every request durable before it is answered, so the store commits batches with
 //! [`Durability::None`] (visible at once to readers, persisted by the next durable
 //! commit) and a periodic *checkpoint* commits durably together with the log's
-//! watermark: the LSN below which every request has finished. After a crash redb
+//! watermark: the LSN below which every request has finished.
+//!
+//! First write wins in memory, before redb: `put_if_absent` decides under a per-key
+//! shard lock, against the outcomes not yet committed (the *pending* map) and then
+//! redb, records the winner in the pending map and queues it for the writer thread,
+//! which commits batches and then drops them from the map. Readers see the pending
+//! map first. So a request never waits for a redb transaction — in particular not for
+//! a checkpoint, which takes ~100 ms on a busy disk — and every outcome queued before
+//! a checkpoint command is committed before it (one FIFO queue). After a crash redb
 //! reopens at its last durable commit, and the server replays the log from the
 //! watermark stored in that very commit — re-storing whatever the crash lost, first
 //! write winning. An outcome answered to a client is therefore either in the store's
 //! durable state or in the replayed part of the log.
 
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -120,7 +130,7 @@ fn expiry_of(v: &[u8]) -> u64 {
 type SweptChunk = (u64, Option<Vec<u8>>);
 
 enum Cmd {
-    Put { key: Vec<u8>, value: Outcome, done: oneshot::Sender<Result<Put, StoreError>> },
+    Put { key: Vec<u8>, value: Outcome },
     Checkpoint { watermark: u64, done: oneshot::Sender<Result<(), StoreError>> },
     Sweep { now: u64, from: Option<Vec<u8>>, limit: usize, done: oneshot::Sender<Result<SweptChunk, StoreError>> },
 }
@@ -132,6 +142,34 @@ pub struct RedbStore {
     db: Arc<Database>,
     tx: mpsc::Sender<Cmd>,
     healthy: Arc<AtomicBool>,
+    pending: Arc<PendingMap>,
+}
+
+/// Number of independently locked shards of the pending map.
+const SHARDS: usize = 64;
+
+/// Outcomes decided but not yet committed to redb, by key.
+struct PendingMap {
+    shards: Vec<Mutex<HashMap<Vec<u8>, Outcome>>>,
+    hasher: RandomState,
+}
+
+impl PendingMap {
+    fn new() -> PendingMap {
+        PendingMap { shards: (0..SHARDS).map(|_| Mutex::default()).collect(), hasher: RandomState::new() }
+    }
+
+    fn shard(&self, key: &[u8]) -> &Mutex<HashMap<Vec<u8>, Outcome>> {
+        &self.shards[self.hasher.hash_one(key) as usize % SHARDS]
+    }
+
+    /// Drops a committed entry, unless a newer outcome took its place meanwhile.
+    fn committed(&self, key: &[u8], value: &Outcome) {
+        let mut m = self.shard(key).lock().unwrap();
+        if m.get(key) == Some(value) {
+            m.remove(key);
+        }
+    }
 }
 
 /// The store's writer thread; join it after dropping every handle.
@@ -169,15 +207,15 @@ impl RedbStore {
         let db = Arc::new(db);
         let (tx, rx) = mpsc::channel(16 * MAX_BATCH);
         let healthy = Arc::new(AtomicBool::new(true));
+        let pending = Arc::new(PendingMap::new());
         let writer = {
-            let db = db.clone();
-            let healthy = healthy.clone();
+            let (db, healthy, pending) = (db.clone(), healthy.clone(), pending.clone());
             std::thread::Builder::new()
                 .name("store-writer".into())
-                .spawn(move || writer(db, rx, healthy))
+                .spawn(move || writer(db, rx, healthy, pending))
                 .map_err(err)?
         };
-        Ok((RedbStore { db, tx, healthy }, StoreWriter(writer), watermark))
+        Ok((RedbStore { db, tx, healthy, pending }, StoreWriter(writer), watermark))
     }
 
     /// Commits durably, recording `watermark` (every log record below it has its
@@ -227,16 +265,38 @@ impl RedbStore {
 
 impl OutcomeStore for RedbStore {
     async fn get(&self, tenant: &str, pcs_id: &str) -> Result<Option<Outcome>, StoreError> {
-        self.read(&key(tenant, pcs_id))
+        let k = key(tenant, pcs_id);
+        let now = now_secs();
+        if let Some(o) = self.pending.shard(&k).lock().unwrap().get(&k).filter(|o| o.expires_at > now) {
+            return Ok(Some(o.clone()));
+        }
+        self.read(&k)
     }
 
     async fn put_if_absent(&self, tenant: &str, pcs_id: &str, outcome: Outcome) -> Result<Put, StoreError> {
-        let (done, wait) = oneshot::channel();
-        self.tx
-            .send(Cmd::Put { key: key(tenant, pcs_id), value: outcome, done })
-            .await
-            .map_err(|_| err("writer stopped"))?;
-        wait.await.map_err(|_| err("writer stopped"))?
+        if !self.healthy.load(Ordering::Relaxed) {
+            // Fail closed: a failed commit means outcomes may not reach the store.
+            return Err(err("the last write transaction failed"));
+        }
+        let k = key(tenant, pcs_id);
+        let now = now_secs();
+        {
+            // Every insert passes through this lock before it can reach redb, so
+            // "not pending and not in redb" cannot change while it is held.
+            let mut m = self.pending.shard(&k).lock().unwrap();
+            if let Some(o) = m.get(&k).filter(|o| o.expires_at > now) {
+                return Ok(Put::Existing(o.clone()));
+            }
+            if let Some(o) = self.read(&k)? {
+                return Ok(Put::Existing(o));
+            }
+            m.insert(k.clone(), outcome.clone());
+        }
+        if self.tx.send(Cmd::Put { key: k.clone(), value: outcome.clone() }).await.is_err() {
+            self.pending.committed(&k, &outcome);
+            return Err(err("writer stopped"));
+        }
+        Ok(Put::Inserted(outcome))
     }
 
     async fn health(&self) -> Result<(), StoreError> {
@@ -249,9 +309,12 @@ impl OutcomeStore for RedbStore {
     }
 }
 
-fn writer(db: Arc<Database>, mut rx: mpsc::Receiver<Cmd>, healthy: Arc<AtomicBool>) {
-    let mut puts = Vec::with_capacity(MAX_BATCH);
+fn writer(db: Arc<Database>, mut rx: mpsc::Receiver<Cmd>, healthy: Arc<AtomicBool>, pending: Arc<PendingMap>) {
+    let mut puts: Vec<(Vec<u8>, Outcome)> = Vec::with_capacity(MAX_BATCH);
     let mut deferred: Option<Cmd> = None;
+    // A failed commit since the last checkpoint: the watermark must not move past the
+    // records whose outcomes it lost, so checkpoints fail until a restart replays them.
+    let mut lost_writes = false;
     loop {
         let first = match deferred.take() {
             Some(c) => c,
@@ -261,11 +324,11 @@ fn writer(db: Arc<Database>, mut rx: mpsc::Receiver<Cmd>, healthy: Arc<AtomicBoo
             },
         };
         match first {
-            Cmd::Put { key, value, done } => {
-                puts.push((key, value, done));
+            Cmd::Put { key, value } => {
+                puts.push((key, value));
                 while puts.len() < MAX_BATCH {
                     match rx.try_recv() {
-                        Ok(Cmd::Put { key, value, done }) => puts.push((key, value, done)),
+                        Ok(Cmd::Put { key, value }) => puts.push((key, value)),
                         Ok(other) => {
                             deferred = Some(other);
                             break;
@@ -273,49 +336,39 @@ fn writer(db: Arc<Database>, mut rx: mpsc::Receiver<Cmd>, healthy: Arc<AtomicBoo
                         Err(_) => break,
                     }
                 }
-                let now = now_secs();
-                let mut answers = Vec::with_capacity(puts.len());
+                // The winners were decided in put_if_absent; the batch only persists them.
                 let res = (|| -> Result<(), StoreError> {
                     let mut w = db.begin_write().map_err(err)?;
                     w.set_durability(Durability::None).map_err(err)?;
                     {
                         let mut t = w.open_table(OUTCOMES).map_err(err)?;
-                        for (k, v, _) in &puts {
-                            // One descent for the common case: insert, and look at what
-                            // was there. An unexpired earlier outcome goes back: it won.
-                            let previous = t
-                                .insert(k.as_slice(), encode(v).as_slice())
-                                .map_err(err)?
-                                .and_then(|g| decode(g.value()))
-                                .filter(|o| o.expires_at > now);
-                            match previous {
-                                Some(o) => {
-                                    t.insert(k.as_slice(), encode(&o).as_slice()).map_err(err)?;
-                                    answers.push(Put::Existing(o));
-                                }
-                                None => answers.push(Put::Inserted(v.clone())),
-                            }
+                        for (k, v) in &puts {
+                            t.insert(k.as_slice(), encode(v).as_slice()).map_err(err)?;
                         }
                     }
                     w.commit().map_err(err)
                 })();
-                healthy.store(res.is_ok(), Ordering::Relaxed);
                 match res {
                     Ok(()) => {
-                        for ((_, _, done), a) in puts.drain(..).zip(answers) {
-                            let _ = done.send(Ok(a));
+                        for (k, v) in puts.drain(..) {
+                            pending.committed(&k, &v);
                         }
                     }
                     Err(e) => {
-                        tracing::error!(error = %e, "outcome store write failed");
-                        for (_, _, done) in puts.drain(..) {
-                            let _ = done.send(Err(StoreError(e.0.clone())));
-                        }
+                        // The outcomes stay in the pending map (reads stay right in this
+                        // process); the log replays them at the next start.
+                        tracing::error!(error = %e, records = puts.len(), "outcome store write failed");
+                        healthy.store(false, Ordering::Relaxed);
+                        lost_writes = true;
+                        puts.clear();
                     }
                 }
             }
             Cmd::Checkpoint { watermark, done } => {
                 let res = (|| -> Result<(), StoreError> {
+                    if lost_writes {
+                        return Err(err("outcomes were lost by a failed write; restart to replay the log"));
+                    }
                     let mut w = db.begin_write().map_err(err)?;
                     w.set_durability(Durability::Immediate).map_err(err)?;
                     w.set_quick_repair(true);

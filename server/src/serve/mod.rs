@@ -295,6 +295,8 @@ mod tests {
         let v: fractal_core::VerifyResult = serde_json::from_slice(&got.body).unwrap();
         assert!(v.accepted && !v.escalated);
         assert_eq!(store.get("t", &forged).await.unwrap(), None, "a badly signed record stays refused");
+        // A checkpoint follows every queued outcome: after it, both are in redb.
+        store.checkpoint(0).await.unwrap();
         assert_eq!(store.count().unwrap(), 2);
     }
 }

@@ -405,6 +405,15 @@ def test_batches_name_the_bad_index(record: dict[str, Any]) -> None:
     assert fl.Verifier(hmac_keys=["k"]).verify_many(checked) == want
     assert fl.Verifier(hmac_keys=["k"]).verify_many(r for r in checked) == want
     assert fl.sign_hmac_many((r for r in many), "k") == sigs
+    # An iterable that fails midway: its exception propagates, small batch or large.
+    for size in (1, 3000):
+        def failing() -> Any:
+            yield from many[:size]
+            raise RuntimeError("boom")
+        with pytest.raises(RuntimeError, match="boom"):
+            fl.sign_hmac_many(failing(), "k")
+        with pytest.raises(RuntimeError, match="boom"):
+            fl.Verifier(hmac_keys=["k"]).verify_many(failing())
     # A bad record late in a large batch (read while earlier ones are being signed).
     for i in (0, 1023, 4999):
         bad = many[:i] + [dict(many[i], shard_id=None)] + many[i + 1:]

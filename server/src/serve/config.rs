@@ -27,7 +27,7 @@ pub struct FileConfig {
     pub signature_policy: Option<String>,
     /// How long an outcome is kept for dedup, in seconds.
     pub dedup_ttl_secs: Option<u64>,
-    /// Async worker threads for HTTP; 0 or absent: one less than the CPUs (at least 1).
+    /// Async worker threads for HTTP; 0 or absent: one per CPU.
     pub workers: Option<usize>,
     /// Write-ahead log settings.
     #[serde(default)]
@@ -293,11 +293,11 @@ impl Config {
         if dedup_ttl_secs == 0 {
             bail!("dedup_ttl_secs: must be positive");
         }
-        // The log and the store each have a writer thread; by default HTTP gets the
-        // remaining cores, so the writers are not descheduled behind request work.
+        // One HTTP worker per CPU by default: measured against one less than the CPUs
+        // (which leaves the log and store writers a core), it served more requests.
         let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
         let workers = match parse_env::<usize>("FRACTAL_WORKERS")?.or(file.workers).unwrap_or(0) {
-            0 => cpus.saturating_sub(1).max(1),
+            0 => cpus,
             n => n,
         };
         let policy_s = env("FRACTAL_SIGNATURE_POLICY").or(file.signature_policy).unwrap_or_else(|| "none".into());

@@ -16,7 +16,7 @@ run: build ## Start the reference server on embedded defaults (data in build/dat
 	@echo "  curl -i -H 'Content-Type: application/json' --data-binary @server/examples/record.json http://$(SERVER_LISTEN)/v1/pcs/submit"
 	@echo "  curl -i http://$(SERVER_LISTEN)/v1/pcs/a687cafc6f56b4da5a9854606076663877ea5e3660cd739af9147d0904665da2"
 	@echo "Or with the CLI: $(FRACTAL) verify --help, $(FRACTAL) sign --help; metrics: curl http://$(SERVER_LISTEN)/metrics"
-	@echo "Configuration: $(FRACTAL) serve --config docs/config.example.toml (see docs/server.md)"
+	@echo "Configuration: $(FRACTAL) serve --config FILE; every key is in docs/config.example.toml, see docs/server.md"
 	@exec $(FRACTAL) serve --listen $(SERVER_LISTEN) --data-dir $(SERVER_DATA)
 
 test-server: build ## Server: WAL/store/config unit tests, SPEC §6 over real HTTP, and 10 kill -9 crash cycles.

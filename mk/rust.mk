@@ -6,8 +6,8 @@ BENCH_ARGS ?= --warm-up-time 1 --measurement-time 2
 
 TEST_TARGETS += test-rust test-golden
 .PHONY: test-rust test-golden golden bench
-test-rust: ## Rust unit, property, golden, doc and CLI tests of the core and the server crate.
-	$(CARGO) test --release --locked -p fractal-core -p fractal-server
+test-rust: ## Rust unit, property, golden and doc tests of the core; the Rust client against a scripted server.
+	$(CARGO) test --release --locked -p fractal-core -p fractal-client
 
 test-golden: ## Check golden/ with the Node oracle, and that regenerating it changes nothing.
 	node $(GOLDEN_DIR)/oracle/check.mjs $(GOLDEN_DIR)

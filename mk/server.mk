@@ -19,8 +19,8 @@ run: build ## Start the reference server on embedded defaults (data in build/dat
 	@echo "Configuration: $(FRACTAL) serve --config FILE; every key is in docs/config.example.toml, see docs/server.md"
 	@exec $(FRACTAL) serve --listen $(SERVER_LISTEN) --data-dir $(SERVER_DATA)
 
-test-server: build ## Server: WAL/store/config unit tests, SPEC §6 over real HTTP, and 10 kill -9 crash cycles.
-	$(CARGO) test --release --locked -p fractal-server --lib --test http --test crash
+test-server: build ## Server crate: WAL/store/config unit tests, the CLI, SPEC §6 over real HTTP, 10 kill -9 crash cycles.
+	$(CARGO) test --release --locked -p fractal-server
 
 bench-server: build ## Server: 64-connection loopback load, HMAC + fsync on: unique records, then 90% duplicates; RSS after 1M outcomes.
 	$(FRACTAL_LOAD) --spawn $(FRACTAL) --connections 64 --requests $(BENCH_REQUESTS) --duplicates 0 --label unique

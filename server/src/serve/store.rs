@@ -184,6 +184,8 @@ impl StoreWriter {
 
 /// Most puts in one transaction.
 const MAX_BATCH: usize = 1024;
+/// How long the writer lets puts gather before a commit that is not full.
+const BATCH_WAIT: std::time::Duration = std::time::Duration::from_millis(2);
 /// Entries examined by one sweep transaction (bounds the pause it causes).
 const SWEEP_CHUNK: usize = 20_000;
 
@@ -326,6 +328,10 @@ fn writer(db: Arc<Database>, mut rx: mpsc::Receiver<Cmd>, healthy: Arc<AtomicBoo
         match first {
             Cmd::Put { key, value } => {
                 puts.push((key, value));
+                // A commit has a fixed cost (page bookkeeping, checksums, writes to the
+                // page cache) far above one insert, and no request waits for it: let the
+                // queue fill for a moment so that one commit carries many puts.
+                let mut waited = false;
                 while puts.len() < MAX_BATCH {
                     match rx.try_recv() {
                         Ok(Cmd::Put { key, value }) => puts.push((key, value)),
@@ -333,9 +339,16 @@ fn writer(db: Arc<Database>, mut rx: mpsc::Receiver<Cmd>, healthy: Arc<AtomicBoo
                             deferred = Some(other);
                             break;
                         }
+                        Err(_) if !waited => {
+                            waited = true;
+                            std::thread::sleep(BATCH_WAIT);
+                        }
                         Err(_) => break,
                     }
                 }
+                // Key order touches each B-tree page once per batch; a stable sort keeps a
+                // re-put of an expired key after the put it replaces.
+                puts.sort_by(|a, b| a.0.cmp(&b.0));
                 // The winners were decided in put_if_absent; the batch only persists them.
                 let res = (|| -> Result<(), StoreError> {
                     let mut w = db.begin_write().map_err(err)?;

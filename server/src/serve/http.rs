@@ -255,19 +255,19 @@ async fn submit_inner<S: OutcomeStore>(app: &App<S>, headers: &HeaderMap, body: 
         return core_error(&e);
     }
     // 6. Dedup lookup.
-    match app.store.get(tenant_id, &pcs.pcs_id).await {
-        Ok(Some(o)) => {
+    let seen = match app.store.lookup(tenant_id, &pcs.pcs_id).await {
+        Ok(Ok(o)) => {
             tenant.counters.dedup_hits();
             tracing::debug!(tenant = tenant_id, pcs_id = %pcs.pcs_id, status = o.status, "dedup hit");
             return outcome_response(&o, true);
         }
-        Ok(None) => {}
+        Ok(Err(absent)) => absent,
         Err(e) => {
             tracing::error!(tenant = tenant_id, pcs_id = %pcs.pcs_id, error = %e, status = 503, "store lookup failed");
             ticket.keep();
             return unavailable("the outcome store is not answering");
         }
-    }
+    };
     // 7. Verify.
     let result = verify(&pcs, &tenant.params);
     let outcome = Outcome {
@@ -276,7 +276,7 @@ async fn submit_inner<S: OutcomeStore>(app: &App<S>, headers: &HeaderMap, body: 
         expires_at: now_secs() + app.dedup_ttl_secs,
     };
     // 8. Store: first write wins.
-    match app.store.put_if_absent(tenant_id, &pcs.pcs_id, outcome).await {
+    match app.store.put_if_absent_seen(tenant_id, &pcs.pcs_id, outcome, seen).await {
         Ok(Put::Inserted(o)) => {
             if result.accepted {
                 tenant.counters.accepted();

@@ -88,6 +88,43 @@ pub trait OutcomeStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Put, StoreError>> + Send;
     /// `Ok` when the store answers reads and takes writes.
     fn health(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// [`OutcomeStore::get`], and when there is no outcome, an [`Absent`] that a
+    /// following [`OutcomeStore::put_if_absent_seen`] of the same key may use to skip
+    /// looking again.
+    fn lookup(
+        &self,
+        tenant: &str,
+        pcs_id: &str,
+    ) -> impl Future<Output = Result<Result<Outcome, Absent>, StoreError>> + Send {
+        async move { Ok(self.get(tenant, pcs_id).await?.ok_or(Absent::UNKNOWN)) }
+    }
+
+    /// [`OutcomeStore::put_if_absent`] after a [`OutcomeStore::lookup`] of the same key
+    /// found nothing; same atomicity.
+    fn put_if_absent_seen(
+        &self,
+        tenant: &str,
+        pcs_id: &str,
+        outcome: Outcome,
+        seen: Absent,
+    ) -> impl Future<Output = Result<Put, StoreError>> + Send {
+        let _ = seen;
+        self.put_if_absent(tenant, pcs_id, outcome)
+    }
+}
+
+/// What a store knew when [`OutcomeStore::lookup`] found no outcome (opaque; a store
+/// may ignore it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Absent {
+    /// The key's hash and its pending shard's removal count at the lookup.
+    seen: Option<(u64, u64)>,
+}
+
+impl Absent {
+    /// Nothing known: the put looks everywhere.
+    pub const UNKNOWN: Absent = Absent { seen: None };
 }
 
 /// Seconds since the Unix epoch.
@@ -150,8 +187,18 @@ const SHARDS: usize = 64;
 
 /// Outcomes decided but not yet committed to redb, by key.
 struct PendingMap {
-    shards: Vec<Mutex<HashMap<Vec<u8>, Outcome>>>,
+    shards: Vec<Mutex<Shard>>,
     hasher: RandomState,
+}
+
+/// One shard of the pending map.
+#[derive(Default)]
+struct Shard {
+    map: HashMap<Vec<u8>, Outcome>,
+    /// Entries removed so far. Every outcome reaches redb through this map and
+    /// leaves it only after its commit, so while this count stays the same, a key
+    /// that is in neither the map nor redb cannot appear in redb.
+    removals: u64,
 }
 
 impl PendingMap {
@@ -159,15 +206,20 @@ impl PendingMap {
         PendingMap { shards: (0..SHARDS).map(|_| Mutex::default()).collect(), hasher: RandomState::new() }
     }
 
-    fn shard(&self, key: &[u8]) -> &Mutex<HashMap<Vec<u8>, Outcome>> {
-        &self.shards[self.hasher.hash_one(key) as usize % SHARDS]
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    fn shard(&self, hash: u64) -> &Mutex<Shard> {
+        &self.shards[hash as usize % SHARDS]
     }
 
     /// Drops a committed entry, unless a newer outcome took its place meanwhile.
     fn committed(&self, key: &[u8], value: &Outcome) {
-        let mut m = self.shard(key).lock().unwrap();
-        if m.get(key) == Some(value) {
-            m.remove(key);
+        let mut s = self.shard(self.hash(key)).lock().unwrap();
+        if s.map.get(key) == Some(value) {
+            s.map.remove(key);
+            s.removals += 1;
         }
     }
 }
@@ -265,40 +317,77 @@ impl RedbStore {
     }
 }
 
-impl OutcomeStore for RedbStore {
-    async fn get(&self, tenant: &str, pcs_id: &str) -> Result<Option<Outcome>, StoreError> {
+impl RedbStore {
+    /// The pending map, then redb; `Err` carries what the lookup saw.
+    fn find(&self, tenant: &str, pcs_id: &str) -> Result<Result<Outcome, Absent>, StoreError> {
         let k = key(tenant, pcs_id);
         let now = now_secs();
-        if let Some(o) = self.pending.shard(&k).lock().unwrap().get(&k).filter(|o| o.expires_at > now) {
-            return Ok(Some(o.clone()));
-        }
-        self.read(&k)
+        let hash = self.pending.hash(&k);
+        let removals = {
+            let s = self.pending.shard(hash).lock().unwrap();
+            if let Some(o) = s.map.get(&k).filter(|o| o.expires_at > now) {
+                return Ok(Ok(o.clone()));
+            }
+            s.removals
+        };
+        // The count is taken before redb is read: an outcome committed after the
+        // read began is still in the map, or its removal changed the count.
+        Ok(self.read(&k)?.ok_or(Absent { seen: Some((hash, removals)) }))
     }
 
-    async fn put_if_absent(&self, tenant: &str, pcs_id: &str, outcome: Outcome) -> Result<Put, StoreError> {
+    async fn put(&self, tenant: &str, pcs_id: &str, outcome: Outcome, seen: Absent) -> Result<Put, StoreError> {
         if !self.healthy.load(Ordering::Relaxed) {
             // Fail closed: a failed commit means outcomes may not reach the store.
             return Err(err("the last write transaction failed"));
         }
         let k = key(tenant, pcs_id);
         let now = now_secs();
+        let hash = self.pending.hash(&k);
         {
             // Every insert passes through this lock before it can reach redb, so
             // "not pending and not in redb" cannot change while it is held.
-            let mut m = self.pending.shard(&k).lock().unwrap();
-            if let Some(o) = m.get(&k).filter(|o| o.expires_at > now) {
+            let mut s = self.pending.shard(hash).lock().unwrap();
+            if let Some(o) = s.map.get(&k).filter(|o| o.expires_at > now) {
                 return Ok(Put::Existing(o.clone()));
             }
-            if let Some(o) = self.read(&k)? {
+            // A lookup of this key found it absent and nothing has left the shard
+            // since (so nothing reached redb unseen): redb need not be read again.
+            if seen.seen != Some((hash, s.removals))
+                && let Some(o) = self.read(&k)?
+            {
                 return Ok(Put::Existing(o));
             }
-            m.insert(k.clone(), outcome.clone());
+            s.map.insert(k.clone(), outcome.clone());
         }
         if self.tx.send(Cmd::Put { key: k.clone(), value: outcome.clone() }).await.is_err() {
             self.pending.committed(&k, &outcome);
             return Err(err("writer stopped"));
         }
         Ok(Put::Inserted(outcome))
+    }
+}
+
+impl OutcomeStore for RedbStore {
+    async fn get(&self, tenant: &str, pcs_id: &str) -> Result<Option<Outcome>, StoreError> {
+        Ok(self.find(tenant, pcs_id)?.ok())
+    }
+
+    async fn lookup(&self, tenant: &str, pcs_id: &str) -> Result<Result<Outcome, Absent>, StoreError> {
+        self.find(tenant, pcs_id)
+    }
+
+    async fn put_if_absent(&self, tenant: &str, pcs_id: &str, outcome: Outcome) -> Result<Put, StoreError> {
+        self.put(tenant, pcs_id, outcome, Absent::UNKNOWN).await
+    }
+
+    async fn put_if_absent_seen(
+        &self,
+        tenant: &str,
+        pcs_id: &str,
+        outcome: Outcome,
+        seen: Absent,
+    ) -> Result<Put, StoreError> {
+        self.put(tenant, pcs_id, outcome, seen).await
     }
 
     async fn health(&self) -> Result<(), StoreError> {
@@ -460,6 +549,32 @@ mod tests {
         s.health().await.unwrap();
         drop(s);
         w.join();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_put_after_a_lookup_sees_outcomes_committed_in_between() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _w, _) = RedbStore::open(&dir.path().join("o.redb"), 1 << 20).unwrap();
+        let far = now_secs() + 3600;
+        // Absent, and nothing happens before the put: it inserts.
+        let seen = s.lookup("a", "fresh").await.unwrap().unwrap_err();
+        let mine = outcome(200, "mine", far);
+        assert_eq!(s.put_if_absent_seen("a", "fresh", mine.clone(), seen).await.unwrap(), Put::Inserted(mine));
+        // Absent, then another request stores it and the writer commits it to redb
+        // (leaving the pending map) before this put: the put still finds it.
+        let seen = s.lookup("a", "raced").await.unwrap().unwrap_err();
+        let first = outcome(200, "first", far);
+        assert_eq!(s.put_if_absent("a", "raced", first.clone()).await.unwrap(), Put::Inserted(first.clone()));
+        s.checkpoint(0).await.unwrap();
+        assert!(s.pending.shards.iter().all(|sh| sh.lock().unwrap().map.is_empty()), "committed, so not pending");
+        let late = outcome(202, "late", far);
+        assert_eq!(s.put_if_absent_seen("a", "raced", late, seen).await.unwrap(), Put::Existing(first.clone()));
+        // An Absent of another key says nothing about this one.
+        let other = s.lookup("a", "other").await.unwrap().unwrap_err();
+        assert_eq!(
+            s.put_if_absent_seen("a", "raced", outcome(202, "x", far), other).await.unwrap(),
+            Put::Existing(first)
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -343,31 +343,26 @@ pub(crate) fn signed_with_sig(obj: &Object, keys: &Keys) -> Res<(Signed, Option<
     Ok((s, sig))
 }
 
-fn ints(v: Unknown, field: &str) -> Res<Vec<i64>> {
+/// A JS array read item by item, each item's path named `field[i]`.
+fn list<T>(v: Unknown, field: &str, item: fn(Unknown, &str) -> Res<T>) -> Res<Vec<T>> {
     let items = array(v, field)?;
     let mut out = Vec::with_capacity(items.len());
     for (i, x) in items.into_iter().enumerate() {
-        out.push(int64(x, &format!("{field}[{i}]"))?);
+        out.push(item(x, &format!("{field}[{i}]"))?);
     }
     Ok(out)
+}
+
+fn ints(v: Unknown, field: &str) -> Res<Vec<i64>> {
+    list(v, field, int64)
 }
 
 fn numbers(v: Unknown, field: &str) -> Res<Vec<f64>> {
-    let items = array(v, field)?;
-    let mut out = Vec::with_capacity(items.len());
-    for (i, x) in items.into_iter().enumerate() {
-        out.push(number(x, &format!("{field}[{i}]"))?);
-    }
-    Ok(out)
+    list(v, field, number)
 }
 
 fn strings(v: Unknown, field: &str) -> Res<Vec<String>> {
-    let items = array(v, field)?;
-    let mut out = Vec::with_capacity(items.len());
-    for (i, x) in items.into_iter().enumerate() {
-        out.push(string(x, &format!("{field}[{i}]"))?);
-    }
-    Ok(out)
+    list(v, field, string)
 }
 
 fn counts(v: Unknown, field: &str) -> Res<BTreeMap<String, i64>> {

@@ -156,7 +156,9 @@ pub(crate) fn epoch(v: Unknown, field: &str) -> Res<u64> {
     Ok(x as u64)
 }
 
-fn object<'e>(v: Unknown<'e>, field: &str) -> Res<Object<'e>> {
+/// `v` as a plain object; anything else (an array included) is refused with the
+/// error `refuse` builds from a description of what was given.
+fn plain_object<'e>(v: Unknown<'e>, refuse: impl FnOnce(String) -> fractal_core::Error) -> Res<Object<'e>> {
     let t = v.get_type()?;
     if t != ValueType::Object || v.is_array()? {
         let got = if t == ValueType::Object {
@@ -164,23 +166,18 @@ fn object<'e>(v: Unknown<'e>, field: &str) -> Res<Object<'e>> {
         } else {
             type_name(t)
         };
-        return Err(bad_field(field, format!("expected an object, got {got}")).into());
+        return Err(refuse(format!("expected an object, got {got}")).into());
     }
     Ok(unsafe { v.cast()? })
 }
 
+fn object<'e>(v: Unknown<'e>, field: &str) -> Res<Object<'e>> {
+    plain_object(v, |reason| bad_field(field, reason))
+}
+
 /// A record-like argument: a plain object.
 pub(crate) fn record<'e>(v: Unknown<'e>, name: &str) -> Res<Object<'e>> {
-    let t = v.get_type()?;
-    if t != ValueType::Object || v.is_array()? {
-        let got = if t == ValueType::Object {
-            "an array"
-        } else {
-            type_name(t)
-        };
-        return Err(bad_arg(name, format!("expected an object, got {got}")).into());
-    }
-    Ok(unsafe { v.cast()? })
+    plain_object(v, |reason| bad_arg(name, reason))
 }
 
 /// The elements of an array argument.

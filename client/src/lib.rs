@@ -215,6 +215,40 @@ fn without_url(e: &reqwest::Error) -> String {
 /// Status, headers and body of one answer.
 type Answer = (u16, Vec<(String, String)>, Vec<u8>);
 
+/// A protocol request in reqwest's terms, made once per call: every attempt
+/// reuses it (the body is shared, not copied).
+struct Prepared {
+    method: reqwest::Method,
+    url: String,
+    headers: reqwest::header::HeaderMap,
+    body: Option<bytes::Bytes>,
+}
+
+impl Prepared {
+    fn new(req: &HttpRequest) -> Result<Prepared, ClientError> {
+        use reqwest::header::{HeaderName, HeaderValue};
+        let bad = |what: &str| -> ClientError {
+            Error::InvalidArgument {
+                name: "request".into(),
+                reason: format!("{what} cannot be sent"),
+            }
+            .into()
+        };
+        let mut headers = reqwest::header::HeaderMap::with_capacity(req.headers.len());
+        for (k, v) in &req.headers {
+            let name = HeaderName::from_bytes(k.as_bytes()).map_err(|_| bad("a header name"))?;
+            let value = HeaderValue::from_str(v).map_err(|_| bad("a header value"))?;
+            headers.append(name, value);
+        }
+        Ok(Prepared {
+            method: req.method.parse().map_err(|_| bad("the method"))?,
+            url: req.url.clone(),
+            headers,
+            body: (!req.body.is_empty()).then(|| bytes::Bytes::copy_from_slice(&req.body)),
+        })
+    }
+}
+
 fn headers_of(h: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
     h.iter()
         .filter_map(|(k, v)| {
@@ -261,19 +295,20 @@ impl Client {
     /// Whether the server answers `GET /health` with 200.
     pub async fn health(&self) -> Result<bool, ClientError> {
         let req = self.parts.health();
-        let resp = self.send(req.request()).await.map_err(transport)?;
+        let resp = self
+            .send(&Prepared::new(req.request())?)
+            .await
+            .map_err(transport)?;
         Ok(resp.0 == 200)
     }
 
-    async fn send(&self, req: &HttpRequest) -> Result<Answer, reqwest::Error> {
+    async fn send(&self, req: &Prepared) -> Result<Answer, reqwest::Error> {
         let mut rb = self
             .http
-            .request(req.method.parse().expect("GET or POST"), &req.url);
-        for (k, v) in &req.headers {
-            rb = rb.header(k, v);
-        }
-        if !req.body.is_empty() {
-            rb = rb.body(req.body.clone());
+            .request(req.method.clone(), &req.url)
+            .headers(req.headers.clone());
+        if let Some(body) = &req.body {
+            rb = rb.body(body.clone());
         }
         let resp = rb.send().await?;
         let status = resp.status().as_u16();
@@ -283,8 +318,9 @@ impl Client {
     }
 
     async fn drive(&self, mut sub: Submission) -> Result<SubmitResponse, ClientError> {
+        let req = Prepared::new(sub.request())?;
         loop {
-            let step = match self.send(sub.request()).await {
+            let step = match self.send(&req).await {
                 Ok((status, headers, body)) => sub.on_response(status, &headers, &body),
                 Err(e) => sub.on_transport_error(&without_url(&e), e.is_timeout()),
             };
@@ -327,18 +363,20 @@ pub mod blocking {
         /// See [`super::Client::health`].
         pub fn health(&self) -> Result<bool, ClientError> {
             let req = self.parts.health();
-            Ok(self.send(req.request()).map_err(transport)?.0 == 200)
+            Ok(self
+                .send(&Prepared::new(req.request())?)
+                .map_err(transport)?
+                .0
+                == 200)
         }
 
-        fn send(&self, req: &HttpRequest) -> Result<Answer, reqwest::Error> {
+        fn send(&self, req: &Prepared) -> Result<Answer, reqwest::Error> {
             let mut rb = self
                 .http
-                .request(req.method.parse().expect("GET or POST"), &req.url);
-            for (k, v) in &req.headers {
-                rb = rb.header(k, v);
-            }
-            if !req.body.is_empty() {
-                rb = rb.body(req.body.clone());
+                .request(req.method.clone(), &req.url)
+                .headers(req.headers.clone());
+            if let Some(body) = &req.body {
+                rb = rb.body(body.clone());
             }
             let resp = rb.send()?;
             let status = resp.status().as_u16();
@@ -348,8 +386,9 @@ pub mod blocking {
         }
 
         fn drive(&self, mut sub: Submission) -> Result<SubmitResponse, ClientError> {
+            let req = Prepared::new(sub.request())?;
             loop {
-                let step = match self.send(sub.request()) {
+                let step = match self.send(&req) {
                     Ok((status, headers, body)) => sub.on_response(status, &headers, &body),
                     Err(e) => sub.on_transport_error(&without_url(&e), e.is_timeout()),
                 };

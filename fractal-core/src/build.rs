@@ -69,10 +69,7 @@ impl BuildInput {
             epoch: 1,
             shard_id: "shard-001".into(),
             scales: vec![2, 4, 8, 16, 32],
-            n_j: [(2, 3), (4, 5), (8, 9), (16, 17), (32, 31)]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect(),
+            n_j: [(2, 3), (4, 5), (8, 9), (16, 17), (32, 31)].into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
             coh_star: 0.73,
             v_star: vec![0.12, 0.98],
             r: 0.87,
@@ -140,6 +137,8 @@ pub fn build_pcs_with(input: &BuildInput, params: &VerifyParams) -> Result<Pcs> 
         merkle_root: input.merkle_root.clone(),
         sig: None,
         ft: input.ft.clone(),
+        extra: BTreeMap::new(),
+        omitted: Default::default(),
     };
     validate(&pcs)?;
     Ok(pcs)

@@ -1,9 +1,75 @@
-//! `pcs_id` (SPEC §2) and the canonical signing payload and digest (SPEC §3).
+//! `pcs_id` (SPEC §2) and the canonical signing payloads and digests (SPEC §3):
+//! v1 over the seed's eight fields, v2 over everything the verdict depends on.
 
+use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{Error, Result};
-use crate::model::{MAX_EPOCH, Pcs};
+use crate::model::{MAX_EPOCH, MAX_SAFE_INTEGER, Pcs, PcsOut};
+
+/// Which signing payload a signature covers (SPEC §3, §4).
+///
+/// ```
+/// use fractal_core::SigVersion;
+/// assert_eq!(SigVersion::default(), SigVersion::V2);
+/// assert_eq!("v1".parse::<SigVersion>().unwrap(), SigVersion::V1);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SigVersion {
+    /// The seed's eight fields, rounded to 9 decimals (SPEC §3.1); `sig` is plain base64.
+    V1,
+    /// The whole record but its delivery fields, as sent (SPEC §3.2); `sig` is `v2:` + base64.
+    #[default]
+    V2,
+}
+
+impl SigVersion {
+    /// `v1` or `v2`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SigVersion::V1 => "v1",
+            SigVersion::V2 => "v2",
+        }
+    }
+
+    /// The version as a number (1 or 2), for bindings.
+    pub fn number(self) -> u32 {
+        match self {
+            SigVersion::V1 => 1,
+            SigVersion::V2 => 2,
+        }
+    }
+
+    /// The version of a number (1 or 2).
+    pub fn from_number(n: i64) -> Result<SigVersion> {
+        match n {
+            1 => Ok(SigVersion::V1),
+            2 => Ok(SigVersion::V2),
+            _ => Err(Error::arg("version", format!("signature version must be 1 or 2, not {n}"))),
+        }
+    }
+}
+
+impl std::fmt::Display for SigVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for SigVersion {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<SigVersion> {
+        match s {
+            "v1" | "1" => Ok(SigVersion::V1),
+            "v2" | "2" => Ok(SigVersion::V2),
+            _ => Err(Error::arg("version", format!("signature version must be v1 or v2, not {s:?}"))),
+        }
+    }
+}
+
+/// The domain prefix of the v2 digest (SPEC §3.2, step 4).
+pub const V2_DOMAIN: &[u8] = b"fractal-lba/pcs/v2\n";
 
 /// `lowercase_hex(SHA-256(merkle_root + "|" + decimal(epoch) + "|" + shard_id))`.
 ///
@@ -80,13 +146,146 @@ impl<'a> From<&'a Pcs> for SigningFields<'a> {
     }
 }
 
-/// The canonical payload bytes of a record (SPEC §3): RFC 8785 JSON of the eight
-/// signed fields, numbers rounded with [`round9`].
+/// The canonical payload bytes of a record for `version` (SPEC §3).
 ///
-/// Fails with [`Error::InvalidField`] for a non-finite number or an epoch above
-/// 2^53−1.
-pub fn canonical_payload(pcs: &Pcs) -> Result<Vec<u8>> {
+/// Fails with [`Error::InvalidField`] naming the field for a number that cannot
+/// be signed (non-finite; for v2 an integer outside ±(2^53−1)).
+///
+/// ```
+/// use fractal_core::{build_pcs, canonical_payload, BuildInput, SigVersion};
+/// let pcs = build_pcs(&BuildInput::example()).unwrap();
+/// let v1 = canonical_payload(&pcs, SigVersion::V1).unwrap();
+/// assert!(v1.starts_with(br#"{"D_hat":"#));
+/// let v2 = canonical_payload(&pcs, SigVersion::V2).unwrap();
+/// assert!(v2.starts_with(br#"{"D_hat":"#) && v2.len() > v1.len());
+/// ```
+pub fn canonical_payload(pcs: &Pcs, version: SigVersion) -> Result<Vec<u8>> {
+    match version {
+        SigVersion::V1 => canonical_payload_v1(pcs),
+        SigVersion::V2 => canonical_payload_v2(pcs),
+    }
+}
+
+/// The v1 payload (SPEC §3.1): RFC 8785 JSON of the eight signed fields, numbers
+/// rounded with [`round9`].
+pub fn canonical_payload_v1(pcs: &Pcs) -> Result<Vec<u8>> {
     canonical_fields(&SigningFields::from(pcs))
+}
+
+/// The v2 payload (SPEC §3.2): RFC 8785 JSON of the whole record except `sig`,
+/// `attempt`, `sent_at` and `ft`, unknown fields included, numbers as sent.
+pub fn canonical_payload_v2(pcs: &Pcs) -> Result<Vec<u8>> {
+    for (field, x) in [("D_hat", pcs.d_hat), ("coh_star", pcs.coh_star), ("r", pcs.r), ("budget", pcs.budget)] {
+        if !x.is_finite() {
+            return Err(Error::bad_field(field, "must be a finite number (NaN and Infinity cannot be signed)"));
+        }
+    }
+    for (i, x) in pcs.v_star.iter().enumerate() {
+        if !x.is_finite() {
+            return Err(Error::bad_field(
+                format!("v_star[{i}]"),
+                "must be a finite number (NaN and Infinity cannot be signed)",
+            ));
+        }
+    }
+    let value = serde_json::to_value(PcsOut::from(pcs)).map_err(|e| Error::bad_field("record", e.to_string()))?;
+    let Value::Object(mut map) = value else { unreachable!("a record serializes as an object") };
+    for delivery in ["sig", "attempt", "sent_at", "ft"] {
+        map.remove(delivery);
+    }
+    let mut out = Vec::with_capacity(512);
+    let mut path = String::new();
+    write_jcs_object(&mut out, &map, &mut path)?;
+    Ok(out)
+}
+
+/// RFC 8785 bytes of any JSON value, with the v2 rules for numbers (integers within
+/// ±(2^53−1)). Errors name the JSON path of the offending value.
+///
+/// ```
+/// let v = serde_json::json!({"b": [1.0, 1e-7, "é<"], "a": {"z": 1, "B": null}});
+/// let out = fractal_core::canonical::jcs(&v).unwrap();
+/// assert_eq!(out, r#"{"a":{"B":null,"z":1},"b":[1,1e-7,"é<"]}"#.as_bytes());
+/// ```
+pub fn jcs(value: &Value) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut path = String::new();
+    write_jcs(&mut out, value, &mut path)?;
+    Ok(out)
+}
+
+fn write_jcs(out: &mut Vec<u8>, value: &Value, path: &mut String) -> Result<()> {
+    match value {
+        Value::Null => out.extend_from_slice(b"null"),
+        Value::Bool(true) => out.extend_from_slice(b"true"),
+        Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                if !(-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&i) {
+                    return Err(Error::bad_field(
+                        path_or_record(path),
+                        "integer outside ±(2^53-1) cannot be signed with v2",
+                    ));
+                }
+                out.extend_from_slice(i.to_string().as_bytes());
+            } else if n.is_u64() {
+                return Err(Error::bad_field(
+                    path_or_record(path),
+                    "integer outside ±(2^53-1) cannot be signed with v2",
+                ));
+            } else {
+                let x = n.as_f64().unwrap_or(f64::NAN);
+                if !x.is_finite() {
+                    return Err(Error::bad_field(path_or_record(path), "must be a finite number"));
+                }
+                out.extend_from_slice(format_number(x).as_bytes());
+            }
+        }
+        Value::String(s) => write_json_string(out, s),
+        Value::Array(items) => {
+            out.push(b'[');
+            let len = path.len();
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                use std::fmt::Write as _;
+                let _ = write!(path, "[{i}]");
+                write_jcs(out, item, path)?;
+                path.truncate(len);
+            }
+            out.push(b']');
+        }
+        Value::Object(map) => write_jcs_object(out, map, path)?,
+    }
+    Ok(())
+}
+
+fn write_jcs_object(out: &mut Vec<u8>, map: &serde_json::Map<String, Value>, path: &mut String) -> Result<()> {
+    // RFC 8785 §3.2.3: member names sorted by their UTF-16 code units.
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
+    out.push(b'{');
+    let len = path.len();
+    for (i, k) in keys.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_json_string(out, k);
+        out.push(b':');
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(k);
+        write_jcs(out, &map[k.as_str()], path)?;
+        path.truncate(len);
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+fn path_or_record(path: &str) -> String {
+    if path.is_empty() { "record".into() } else { path.to_string() }
 }
 
 /// [`canonical_payload`] from the eight fields directly.
@@ -99,9 +298,7 @@ pub fn canonical_fields(f: &SigningFields<'_>) -> Result<Vec<u8>> {
     let coh_star = signed_number("coh_star", f.coh_star)?;
     let r = signed_number("r", f.r)?;
 
-    let mut out = Vec::with_capacity(
-        128 + f.pcs_id.len() + f.merkle_root.len() + f.shard_id.len(),
-    );
+    let mut out = Vec::with_capacity(128 + f.pcs_id.len() + f.merkle_root.len() + f.shard_id.len());
     let mut num = ryu_js::Buffer::new();
     // Keys in UTF-16 code-unit order (SPEC §3).
     out.extend_from_slice(b"{\"D_hat\":");
@@ -125,9 +322,21 @@ pub fn canonical_fields(f: &SigningFields<'_>) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// SHA-256 of the canonical payload (SPEC §3, step 4).
-pub fn digest(pcs: &Pcs) -> Result<[u8; 32]> {
-    Ok(sha256(&canonical_payload(pcs)?))
+/// The digest a signature of `version` covers: SHA-256 of the v1 payload, or of
+/// [`V2_DOMAIN`] followed by the v2 payload (SPEC §3.1 step 4, §3.2 step 4).
+pub fn digest(pcs: &Pcs, version: SigVersion) -> Result<[u8; 32]> {
+    match version {
+        SigVersion::V1 => Ok(sha256(&canonical_payload_v1(pcs)?)),
+        SigVersion::V2 => Ok(digest_v2_payload(&canonical_payload_v2(pcs)?)),
+    }
+}
+
+/// SHA-256 of [`V2_DOMAIN`] ‖ `payload`.
+pub fn digest_v2_payload(payload: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(V2_DOMAIN);
+    h.update(payload);
+    h.finalize().into()
 }
 
 /// SHA-256 of `bytes`.

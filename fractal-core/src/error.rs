@@ -42,6 +42,13 @@ pub enum Error {
         /// Why it was rejected (never contains key material).
         reason: String,
     },
+    /// The signature names a payload version the verifier's policy does not accept
+    /// (a v1 signature on a v2-only tenant, or an unknown `vN:` prefix).
+    #[error("unsupported signature version `{version}`")]
+    UnsupportedSignatureVersion {
+        /// The version the signature names (`v1`, `v2`, or the unknown prefix).
+        version: String,
+    },
     /// A key could not be used (wrong encoding or length, empty HMAC key).
     #[error("invalid key: {reason}")]
     InvalidKey {
@@ -68,7 +75,8 @@ pub enum Error {
 impl Error {
     /// Stable, machine-readable name of the variant, shared by every SDK and the
     /// golden vectors: `invalid_json`, `invalid_field`, `validation`,
-    /// `signature_missing`, `signature_invalid`, `invalid_key`, `ring`,
+    /// `signature_missing`, `signature_invalid`, `unsupported_signature_version`,
+    /// `invalid_key`, `ring`,
     /// `invalid_argument`.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -77,6 +85,7 @@ impl Error {
             Error::Validation { .. } => "validation",
             Error::SignatureMissing => "signature_missing",
             Error::SignatureInvalid { .. } => "signature_invalid",
+            Error::UnsupportedSignatureVersion { .. } => "unsupported_signature_version",
             Error::InvalidKey { .. } => "invalid_key",
             Error::Ring { .. } => "ring",
             Error::InvalidArgument { .. } => "invalid_argument",
@@ -88,7 +97,9 @@ impl Error {
         match self {
             Error::InvalidField { field, .. } | Error::Validation { field, .. } => Some(field),
             Error::InvalidArgument { name, .. } => Some(name),
-            Error::SignatureMissing | Error::SignatureInvalid { .. } => Some("sig"),
+            Error::SignatureMissing | Error::SignatureInvalid { .. } | Error::UnsupportedSignatureVersion { .. } => {
+                Some("sig")
+            }
             _ => None,
         }
     }

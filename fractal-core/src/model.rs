@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::error::{Error, Result};
 
@@ -13,11 +14,25 @@ pub const SCHEMA: &str = "fractal-lba-kakeya";
 /// Largest epoch that can be signed canonically: 2^53 − 1.
 pub const MAX_EPOCH: u64 = (1u64 << 53) - 1;
 
+/// Most entries `scales`, `N_j` and `v_star` may hold (SPEC §1). The bound keeps
+/// every check linear in the body: Theil–Sen is quadratic in the scales.
+pub const MAX_ENTRIES: usize = 64;
+
+/// Most bytes `shard_id` and `merkle_root` may hold (SPEC §1).
+pub const MAX_ID_BYTES: usize = 128;
+
+/// Largest integer magnitude v2 can sign: 2^53 − 1 (SPEC §3.2).
+pub const MAX_SAFE_INTEGER: i64 = (1i64 << 53) - 1;
+
 /// A Proof-of-Computation Summary (SPEC §1).
 ///
 /// Parse one with [`Pcs::from_json`], which rejects malformed input with an
 /// [`Error`] naming the field; build one with [`crate::build_pcs`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Fields outside the SPEC's table are kept in [`Pcs::extra`] (v2 signs them), and
+/// [`Pcs::omitted`] remembers which optional fields the sender left out, so that
+/// the record serializes, and signs, as it was sent.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(try_from = "ObjectOnly<PcsWire>")]
 pub struct Pcs {
     /// `pcs_id(merkle_root, epoch, shard_id)` (SPEC §2).
@@ -26,28 +41,25 @@ pub struct Pcs {
     pub schema: String,
     /// Record format version, non-empty (e.g. `"0.1"`).
     pub version: String,
-    /// The shard that produced the record.
+    /// The shard that produced the record (1–128 bytes).
     pub shard_id: String,
     /// 0 ≤ epoch ≤ [`MAX_EPOCH`].
     pub epoch: u64,
     /// Delivery attempt, default 1.
     pub attempt: i64,
     /// RFC 3339 timestamp of sending, when given.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub sent_at: Option<String>,
     /// Sampling seed.
     pub seed: i64,
-    /// The scales at which `N_j` was counted.
+    /// The scales at which `N_j` was counted (at most 64, each ≥ 1).
     pub scales: Vec<i64>,
-    /// Counts per scale, keyed by the scale's decimal string.
-    #[serde(rename = "N_j")]
+    /// Counts per scale, keyed by the scale's decimal string (at most 64, each ≥ 1).
     pub n_j: BTreeMap<String, i64>,
     /// Coherence statistic.
     pub coh_star: f64,
-    /// Coherence direction.
+    /// Coherence direction (at most 64 entries).
     pub v_star: Vec<f64>,
     /// Reported fractal dimension estimate.
-    #[serde(rename = "D_hat")]
     pub d_hat: f64,
     /// Compressibility ratio.
     pub r: f64,
@@ -55,14 +67,36 @@ pub struct Pcs {
     pub regime: String,
     /// Escalation budget.
     pub budget: f64,
-    /// Merkle root of the computation's inputs (hex in practice).
+    /// Merkle root of the computation's inputs (1–128 bytes, hex in practice).
     pub merkle_root: String,
-    /// Standard base64 signature over the canonical digest (SPEC §4).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The signature (SPEC §4): standard base64 for v1, `v2:` + base64 for v2.
     pub sig: Option<String>,
     /// Fault-tolerance metadata.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub ft: Option<FaultTolerance>,
+    /// Fields the SPEC does not name, as sent. Verification ignores them; the v2
+    /// payload signs them (SPEC §3.2).
+    pub extra: BTreeMap<String, Value>,
+    /// Optional fields the sender left out (they hold their defaults here).
+    pub omitted: Omitted,
+}
+
+/// Which optional, signed fields a record left out. An omitted field whose value
+/// is still its default is neither serialized nor signed, exactly as it was sent;
+/// one given a value afterwards is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Omitted {
+    /// `seed` was absent (default 0).
+    pub seed: bool,
+    /// `scales` was absent (default `[]`).
+    pub scales: bool,
+    /// `N_j` was absent (default `{}`).
+    pub n_j: bool,
+    /// `v_star` was absent (default `[]`).
+    pub v_star: bool,
+    /// `regime` was absent (default `""`).
+    pub regime: bool,
+    /// `attempt` was absent (default 1).
+    pub attempt: bool,
 }
 
 /// Optional fault-tolerance metadata (`ft`).
@@ -82,9 +116,79 @@ pub struct FaultTolerance {
     pub clock_skew_ms: Option<i64>,
 }
 
+/// The record as it serializes: borrowed fields, the omitted ones left out.
+#[derive(Serialize)]
+pub(crate) struct PcsOut<'a> {
+    pcs_id: &'a str,
+    schema: &'a str,
+    version: &'a str,
+    shard_id: &'a str,
+    epoch: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attempt: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sent_at: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scales: Option<&'a [i64]>,
+    #[serde(rename = "N_j", skip_serializing_if = "Option::is_none")]
+    n_j: Option<&'a BTreeMap<String, i64>>,
+    coh_star: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    v_star: Option<&'a [f64]>,
+    #[serde(rename = "D_hat")]
+    d_hat: f64,
+    r: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    regime: Option<&'a str>,
+    budget: f64,
+    merkle_root: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sig: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ft: Option<&'a FaultTolerance>,
+    #[serde(flatten)]
+    extra: &'a BTreeMap<String, Value>,
+}
+
+impl<'a> From<&'a Pcs> for PcsOut<'a> {
+    fn from(p: &'a Pcs) -> Self {
+        let o = &p.omitted;
+        PcsOut {
+            pcs_id: &p.pcs_id,
+            schema: &p.schema,
+            version: &p.version,
+            shard_id: &p.shard_id,
+            epoch: p.epoch,
+            attempt: (!(o.attempt && p.attempt == 1)).then_some(p.attempt),
+            sent_at: p.sent_at.as_deref(),
+            seed: (!(o.seed && p.seed == 0)).then_some(p.seed),
+            scales: (!(o.scales && p.scales.is_empty())).then_some(&p.scales),
+            n_j: (!(o.n_j && p.n_j.is_empty())).then_some(&p.n_j),
+            coh_star: p.coh_star,
+            v_star: (!(o.v_star && p.v_star.is_empty())).then_some(&p.v_star),
+            d_hat: p.d_hat,
+            r: p.r,
+            regime: (!(o.regime && p.regime.is_empty())).then_some(&p.regime),
+            budget: p.budget,
+            merkle_root: &p.merkle_root,
+            sig: p.sig.as_deref(),
+            ft: p.ft.as_ref(),
+            extra: &p.extra,
+        }
+    }
+}
+
+impl Serialize for Pcs {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        PcsOut::from(self).serialize(s)
+    }
+}
+
 /// What the wire may carry: required fields are optional here so that a missing
 /// one is reported by name rather than as a generic parse failure.
-#[derive(Deserialize)]
+#[derive(Default)]
 struct PcsWire {
     pcs_id: Option<String>,
     schema: Option<String>,
@@ -95,18 +199,214 @@ struct PcsWire {
     sent_at: Option<String>,
     seed: Option<i64>,
     scales: Option<Vec<i64>>,
-    #[serde(rename = "N_j")]
     n_j: Option<BTreeMap<String, i64>>,
     coh_star: Option<f64>,
     v_star: Option<Vec<f64>>,
-    #[serde(rename = "D_hat")]
     d_hat: Option<f64>,
     r: Option<f64>,
     regime: Option<String>,
     budget: Option<f64>,
     merkle_root: Option<String>,
     sig: Option<String>,
-    ft: Option<ObjectOnly<FaultTolerance>>,
+    ft: Option<FaultTolerance>,
+    extra: BTreeMap<String, Value>,
+}
+
+impl<'de> Deserialize<'de> for PcsWire {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = PcsWire;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a PCS record object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<PcsWire, A::Error> {
+                use serde::de::Error as _;
+                fn put<'de, A: serde::de::MapAccess<'de>, T: Deserialize<'de>>(
+                    map: &mut A,
+                    slot: &mut Option<T>,
+                    key: &str,
+                ) -> std::result::Result<(), A::Error> {
+                    if slot.is_some() {
+                        return Err(A::Error::custom(format_args!("duplicate field `{key}`")));
+                    }
+                    *slot = Some(map.next_value()?);
+                    Ok(())
+                }
+                let mut w = PcsWire::default();
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "pcs_id" => put(&mut map, &mut w.pcs_id, &key)?,
+                        "schema" => put(&mut map, &mut w.schema, &key)?,
+                        "version" => put(&mut map, &mut w.version, &key)?,
+                        "shard_id" => put(&mut map, &mut w.shard_id, &key)?,
+                        "epoch" => put(&mut map, &mut w.epoch, &key)?,
+                        "attempt" => put(&mut map, &mut w.attempt, &key)?,
+                        "sent_at" => put(&mut map, &mut w.sent_at, &key)?,
+                        "seed" => put(&mut map, &mut w.seed, &key)?,
+                        "scales" => {
+                            let mut v: Option<Bounded<i64>> = w.scales.take().map(Bounded);
+                            put(&mut map, &mut v, &key)?;
+                            w.scales = v.map(|b| b.0);
+                        }
+                        "N_j" => {
+                            let mut v: Option<BoundedMap> = w.n_j.take().map(BoundedMap);
+                            put(&mut map, &mut v, &key)?;
+                            w.n_j = v.map(|b| b.0);
+                        }
+                        "coh_star" => put(&mut map, &mut w.coh_star, &key)?,
+                        "v_star" => {
+                            let mut v: Option<Bounded<f64>> = w.v_star.take().map(Bounded);
+                            put(&mut map, &mut v, &key)?;
+                            w.v_star = v.map(|b| b.0);
+                        }
+                        "D_hat" => put(&mut map, &mut w.d_hat, &key)?,
+                        "r" => put(&mut map, &mut w.r, &key)?,
+                        "regime" => put(&mut map, &mut w.regime, &key)?,
+                        "budget" => put(&mut map, &mut w.budget, &key)?,
+                        "merkle_root" => put(&mut map, &mut w.merkle_root, &key)?,
+                        "sig" => put(&mut map, &mut w.sig, &key)?,
+                        "ft" => {
+                            let mut v: Option<ObjectOnly<FaultTolerance>> = w.ft.take().map(ObjectOnly);
+                            put(&mut map, &mut v, &key)?;
+                            w.ft = v.map(|o| o.0);
+                        }
+                        _ => {
+                            let value: StrictValue = map.next_value()?;
+                            if w.extra.insert(key.clone().into_owned(), value.0).is_some() {
+                                return Err(A::Error::custom(format_args!("duplicate field `{key}`")));
+                            }
+                        }
+                    }
+                }
+                Ok(w)
+            }
+        }
+        d.deserialize_map(Fields)
+    }
+}
+
+/// A JSON array of at most [`MAX_ENTRIES`] elements; reading stops at the first
+/// element past the bound, so a huge array costs no more than the bound.
+struct Bounded<T>(Vec<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Bounded<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Elems<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Elems<T> {
+            type Value = Bounded<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "an array of at most {MAX_ENTRIES} entries")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(MAX_ENTRIES));
+                while let Some(x) = seq.next_element()? {
+                    if out.len() == MAX_ENTRIES {
+                        return Err(serde::de::Error::custom(format_args!("has more than {MAX_ENTRIES} entries")));
+                    }
+                    out.push(x);
+                }
+                Ok(Bounded(out))
+            }
+        }
+        d.deserialize_seq(Elems(std::marker::PhantomData))
+    }
+}
+
+/// The `N_j` object: at most [`MAX_ENTRIES`] entries, no key twice.
+struct BoundedMap(BTreeMap<String, i64>);
+
+impl<'de> Deserialize<'de> for BoundedMap {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = BoundedMap;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "an object of at most {MAX_ENTRIES} integer counts")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+                use serde::de::Error as _;
+                let mut out = BTreeMap::new();
+                while let Some(k) = map.next_key::<String>()? {
+                    if out.len() == MAX_ENTRIES {
+                        return Err(A::Error::custom(format_args!("has more than {MAX_ENTRIES} entries")));
+                    }
+                    let v: i64 = map.next_value()?;
+                    if out.contains_key(&k) {
+                        return Err(A::Error::custom(format_args!("key {k:?} appears more than once")));
+                    }
+                    out.insert(k, v);
+                }
+                Ok(BoundedMap(out))
+            }
+        }
+        d.deserialize_map(Entries)
+    }
+}
+
+/// Any JSON value, refusing an object key given twice (its meaning, and so its
+/// v2 signature, would be ambiguous). Lone surrogates are refused by the parser.
+struct StrictValue(Value);
+
+impl<'de> Deserialize<'de> for StrictValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = StrictValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_bool<E>(self, b: bool) -> std::result::Result<StrictValue, E> {
+                Ok(StrictValue(Value::Bool(b)))
+            }
+            fn visit_i64<E>(self, i: i64) -> std::result::Result<StrictValue, E> {
+                Ok(StrictValue(Value::from(i)))
+            }
+            fn visit_u64<E>(self, u: u64) -> std::result::Result<StrictValue, E> {
+                Ok(StrictValue(Value::from(u)))
+            }
+            fn visit_f64<E: serde::de::Error>(self, f: f64) -> std::result::Result<StrictValue, E> {
+                serde_json::Number::from_f64(f)
+                    .map(|n| StrictValue(Value::Number(n)))
+                    .ok_or_else(|| E::custom("is not a finite number"))
+            }
+            fn visit_str<E>(self, s: &str) -> std::result::Result<StrictValue, E> {
+                Ok(StrictValue(Value::String(s.to_owned())))
+            }
+            fn visit_string<E>(self, s: String) -> std::result::Result<StrictValue, E> {
+                Ok(StrictValue(Value::String(s)))
+            }
+            fn visit_unit<E>(self) -> std::result::Result<StrictValue, E> {
+                Ok(StrictValue(Value::Null))
+            }
+            fn visit_none<E>(self) -> std::result::Result<StrictValue, E> {
+                Ok(StrictValue(Value::Null))
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<StrictValue, D::Error> {
+                StrictValue::deserialize(d)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<StrictValue, A::Error> {
+                let mut out = Vec::new();
+                while let Some(StrictValue(v)) = seq.next_element()? {
+                    out.push(v);
+                }
+                Ok(StrictValue(Value::Array(out)))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<StrictValue, A::Error> {
+                use serde::de::Error as _;
+                let mut out = serde_json::Map::new();
+                while let Some(k) = map.next_key::<String>()? {
+                    let StrictValue(v) = map.next_value()?;
+                    if out.contains_key(&k) {
+                        return Err(A::Error::custom(format_args!("key {k:?} appears more than once")));
+                    }
+                    out.insert(k, v);
+                }
+                Ok(StrictValue(Value::Object(out)))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// Deserializes `T` from a JSON object only. serde's derived structs also accept
@@ -142,6 +442,14 @@ fn required<T>(v: Option<T>, field: &str) -> Result<T> {
     v.ok_or_else(|| Error::bad_field(field, "required field is missing"))
 }
 
+fn id_bytes(v: Option<String>, field: &str) -> Result<String> {
+    let v = required(v, field)?;
+    if v.is_empty() || v.len() > MAX_ID_BYTES {
+        return Err(Error::bad_field(field, format!("must be 1 to {MAX_ID_BYTES} bytes of UTF-8 (got {})", v.len())));
+    }
+    Ok(v)
+}
+
 impl TryFrom<PcsWire> for Pcs {
     type Error = Error;
 
@@ -150,27 +458,38 @@ impl TryFrom<PcsWire> for Pcs {
         if epoch > MAX_EPOCH {
             return Err(Error::bad_field("epoch", "must be at most 2^53-1 (9007199254740991)"));
         }
-        Ok(Pcs {
+        let pcs = Pcs {
             pcs_id: required(w.pcs_id, "pcs_id")?,
             schema: required(w.schema, "schema")?,
             version: required(w.version, "version")?,
-            shard_id: required(w.shard_id, "shard_id")?,
+            shard_id: id_bytes(w.shard_id, "shard_id")?,
             epoch,
+            omitted: Omitted {
+                seed: w.seed.is_none(),
+                scales: w.scales.is_none(),
+                n_j: w.n_j.is_none(),
+                v_star: w.v_star.is_none(),
+                regime: w.regime.is_none(),
+                attempt: w.attempt.is_none(),
+            },
             attempt: w.attempt.unwrap_or(1),
             sent_at: w.sent_at,
             seed: w.seed.unwrap_or(0),
             scales: w.scales.unwrap_or_default(),
             n_j: w.n_j.unwrap_or_default(),
-            coh_star: w.coh_star.unwrap_or(0.0),
+            coh_star: required(w.coh_star, "coh_star")?,
             v_star: w.v_star.unwrap_or_default(),
-            d_hat: w.d_hat.unwrap_or(0.0),
-            r: w.r.unwrap_or(0.0),
+            d_hat: required(w.d_hat, "D_hat")?,
+            r: required(w.r, "r")?,
             regime: w.regime.unwrap_or_default(),
-            budget: w.budget.unwrap_or(0.0),
-            merkle_root: required(w.merkle_root, "merkle_root")?,
+            budget: required(w.budget, "budget")?,
+            merkle_root: id_bytes(w.merkle_root, "merkle_root")?,
             sig: w.sig,
-            ft: w.ft.map(|o| o.0),
-        })
+            ft: w.ft,
+            extra: w.extra,
+        };
+        pcs.check_limits()?;
+        Ok(pcs)
     }
 }
 
@@ -205,6 +524,45 @@ impl Pcs {
             Ok(w) => Pcs::try_from(w.0),
             Err(e) => Err(map_parse_error(e)),
         }
+    }
+
+    /// Checks the limits of SPEC §1 that keep every later check linear in the
+    /// body: at most [`MAX_ENTRIES`] scales (each ≥ 1), `N_j` entries (keys the
+    /// decimal strings of scales, values ≥ 1) and `v_star` entries; `shard_id` and
+    /// `merkle_root` of 1 to [`MAX_ID_BYTES`] bytes. The parser applies them; call
+    /// it on a record assembled field by field.
+    pub fn check_limits(&self) -> Result<()> {
+        for (field, v) in [("shard_id", &self.shard_id), ("merkle_root", &self.merkle_root)] {
+            if v.is_empty() || v.len() > MAX_ID_BYTES {
+                return Err(Error::bad_field(
+                    field,
+                    format!("must be 1 to {MAX_ID_BYTES} bytes of UTF-8 (got {})", v.len()),
+                ));
+            }
+        }
+        if self.epoch > MAX_EPOCH {
+            return Err(Error::bad_field("epoch", "must be at most 2^53-1 (9007199254740991)"));
+        }
+        for (field, len) in [("scales", self.scales.len()), ("N_j", self.n_j.len()), ("v_star", self.v_star.len())] {
+            if len > MAX_ENTRIES {
+                return Err(Error::bad_field(field, format!("has more than {MAX_ENTRIES} entries ({len})")));
+            }
+        }
+        for (i, &s) in self.scales.iter().enumerate() {
+            if s < 1 {
+                return Err(Error::bad_field(format!("scales[{i}]"), format!("scale {s} must be at least 1")));
+            }
+        }
+        for (k, &v) in &self.n_j {
+            let is_scale = k.parse::<i64>().is_ok_and(|n| n.to_string() == *k && self.scales.contains(&n));
+            if !is_scale {
+                return Err(Error::bad_field(format!("N_j.{k}"), "key must be the decimal string of one of `scales`"));
+            }
+            if v < 1 {
+                return Err(Error::bad_field(format!("N_j.{k}"), format!("count {v} must be at least 1")));
+            }
+        }
+        Ok(())
     }
 
     /// Serializes the record as compact JSON.
@@ -406,8 +764,23 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&example_json()).unwrap();
         let o = v.as_object().unwrap();
         let order = [
-            "pcs_id", "schema", "version", "shard_id", "epoch", "attempt", "sent_at", "seed", "scales", "N_j",
-            "coh_star", "v_star", "D_hat", "r", "regime", "budget", "merkle_root",
+            "pcs_id",
+            "schema",
+            "version",
+            "shard_id",
+            "epoch",
+            "attempt",
+            "sent_at",
+            "seed",
+            "scales",
+            "N_j",
+            "coh_star",
+            "v_star",
+            "D_hat",
+            "r",
+            "regime",
+            "budget",
+            "merkle_root",
         ];
         let as_array = serde_json::Value::Array(order.iter().map(|k| o.get(*k).cloned().unwrap_or_default()).collect());
         let err = Pcs::from_json(&serde_json::to_vec(&as_array).unwrap()).unwrap_err();

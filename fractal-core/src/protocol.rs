@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::model::{Pcs, VerifyResult};
+use crate::canonical::SigVersion;
 use crate::sign::SigningKeyMaterial;
 use crate::verify::validate;
 
@@ -227,6 +228,9 @@ pub struct ClientConfig {
     /// Retry settings.
     #[serde(default)]
     pub retry: RetryPolicy,
+    /// The payload version submissions are signed with (v2 unless told otherwise).
+    #[serde(default)]
+    pub signature_version: SigVersion,
 }
 
 impl ClientConfig {
@@ -253,6 +257,7 @@ impl ClientConfig {
                 crate::VERSION
             ),
             retry: RetryPolicy::default(),
+            signature_version: SigVersion::V2,
         })
     }
 
@@ -330,7 +335,7 @@ pub fn submit_request(
     let body = match key {
         Some(k) => {
             let mut signed = pcs.clone();
-            k.sign_in_place(&mut signed)?;
+            k.sign_in_place_version(&mut signed, cfg.signature_version)?;
             signed.to_json()
         }
         None => pcs.to_json(),
@@ -338,8 +343,15 @@ pub fn submit_request(
     Ok(cfg.request("POST", SUBMIT_PATH.to_string(), body))
 }
 
-/// Builds `GET /v1/pcs/{pcs_id}`.
-pub fn get_request(cfg: &ClientConfig, pcs_id: &str) -> Result<HttpRequest, Error> {
+/// Builds `GET /v1/pcs/{pcs_id}`; with a key, signed as SPEC §6.1 says at unix
+/// time `now` (`Authorization: Fractal t=…, sig=…`, for the configured tenant or
+/// `default`).
+pub fn get_request(
+    cfg: &ClientConfig,
+    pcs_id: &str,
+    key: Option<&SigningKeyMaterial>,
+    now: u64,
+) -> Result<HttpRequest, Error> {
     if pcs_id.is_empty()
         || !pcs_id
             .bytes()
@@ -350,7 +362,18 @@ pub fn get_request(cfg: &ClientConfig, pcs_id: &str) -> Result<HttpRequest, Erro
             "must be non-empty and URL-safe (hex in practice)",
         ));
     }
-    Ok(cfg.request("GET", format!("/v1/pcs/{pcs_id}"), Vec::new()))
+    let mut req = cfg.request("GET", format!("/v1/pcs/{pcs_id}"), Vec::new());
+    if let Some(k) = key {
+        let tenant = cfg.tenant.as_deref().unwrap_or("default");
+        req.headers.push(("Authorization".into(), k.read_authorization(tenant, pcs_id, now)?));
+    }
+    Ok(req)
+}
+
+/// Seconds since the Unix epoch by the system clock (0 before it), for
+/// [`get_request`]'s `now`.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// Builds `GET /health`.

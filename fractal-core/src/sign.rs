@@ -7,9 +7,45 @@ use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use crate::canonical::digest;
+use crate::canonical::{SigVersion, SigningFields, digest, sha256};
 use crate::error::{Error, Result};
+use crate::legacy::LegacyEncoding;
 use crate::model::Pcs;
+
+/// The prefix of a v2 `sig` (SPEC §4).
+pub const V2_PREFIX: &str = "v2:";
+
+/// The `sig` text of a MAC for `version`: base64, behind `v2:` for v2.
+pub fn format_sig(version: SigVersion, mac_b64: String) -> String {
+    match version {
+        SigVersion::V1 => mac_b64,
+        SigVersion::V2 => format!("{V2_PREFIX}{mac_b64}"),
+    }
+}
+
+/// Splits a `sig` into the payload version it names and its base64 MAC.
+///
+/// A `vN:` prefix other than `v2:` is [`Error::UnsupportedSignatureVersion`].
+///
+/// ```
+/// use fractal_core::{SigVersion, sign::split_sig};
+/// assert_eq!(split_sig("v2:AAAA").unwrap(), (SigVersion::V2, "AAAA"));
+/// assert_eq!(split_sig("AAAA").unwrap(), (SigVersion::V1, "AAAA"));
+/// assert_eq!(split_sig("v3:AAAA").unwrap_err().kind(), "unsupported_signature_version");
+/// ```
+pub fn split_sig(sig: &str) -> Result<(SigVersion, &str)> {
+    if let Some(rest) = sig.strip_prefix(V2_PREFIX) {
+        return Ok((SigVersion::V2, rest));
+    }
+    if let Some((tag, _)) = sig.split_once(':')
+        && tag.len() > 1
+        && tag.starts_with('v')
+        && tag[1..].bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(Error::UnsupportedSignatureVersion { version: tag.chars().take(8).collect() });
+    }
+    Ok((SigVersion::V1, sig))
+}
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -72,9 +108,21 @@ pub fn sign_hmac_digest(digest: &[u8; 32], key: &[u8]) -> Result<String> {
     Ok(b64encode(&mac.finalize().into_bytes()))
 }
 
-/// Signs a record with HMAC-SHA256: canonical payload, digest, MAC, base64.
+/// Signs a record with HMAC-SHA256 over the v2 payload (SPEC §3.2, §4):
+/// `v2:` + base64 of the MAC. See [`sign_hmac_version`] for v1.
+///
+/// ```
+/// use fractal_core::*;
+/// let pcs = build_pcs(&BuildInput::example()).unwrap();
+/// assert!(sign_hmac(&pcs, b"secret").unwrap().starts_with("v2:"));
+/// ```
 pub fn sign_hmac(pcs: &Pcs, key: &[u8]) -> Result<String> {
-    sign_hmac_digest(&digest(pcs)?, key)
+    sign_hmac_version(pcs, key, SigVersion::V2)
+}
+
+/// Signs a record with HMAC-SHA256 over the payload of `version`.
+pub fn sign_hmac_version(pcs: &Pcs, key: &[u8], version: SigVersion) -> Result<String> {
+    Ok(format_sig(version, sign_hmac_digest(&digest(pcs, version)?, key)?))
 }
 
 /// An HMAC-SHA256 signing key with its keyed state computed once, for signing
@@ -112,9 +160,14 @@ impl HmacSigner {
         b64encode(&mac.finalize().into_bytes())
     }
 
-    /// Signs a record: canonical payload, digest, MAC, base64.
+    /// Signs a record over the v2 payload: `v2:` + base64 of the MAC.
     pub fn sign(&self, pcs: &Pcs) -> Result<String> {
-        Ok(self.sign_digest(&digest(pcs)?))
+        self.sign_version(pcs, SigVersion::V2)
+    }
+
+    /// Signs a record over the payload of `version`.
+    pub fn sign_version(&self, pcs: &Pcs, version: SigVersion) -> Result<String> {
+        Ok(format_sig(version, self.sign_digest(&digest(pcs, version)?)))
     }
 }
 
@@ -147,8 +200,7 @@ impl Ed25519Keypair {
     /// The key pair of a base64 32-byte private seed.
     pub fn from_seed_b64(seed_b64: &str) -> Result<Self> {
         let seed = b64decode(seed_b64).ok_or_else(|| Error::key("Ed25519 seed is not standard base64"))?;
-        let seed: [u8; 32] =
-            seed.try_into().map_err(|_| Error::key("Ed25519 seed must decode to 32 bytes"))?;
+        let seed: [u8; 32] = seed.try_into().map_err(|_| Error::key("Ed25519 seed must decode to 32 bytes"))?;
         Ok(Self::from_seed(&seed))
     }
 
@@ -167,15 +219,25 @@ impl Ed25519Keypair {
         b64encode(&self.key.sign(digest).to_bytes())
     }
 
-    /// Signs a record: canonical payload, digest, Ed25519, base64.
+    /// Signs a record over the v2 payload: `v2:` + base64 of the signature.
     pub fn sign(&self, pcs: &Pcs) -> Result<String> {
-        Ok(self.sign_digest(&digest(pcs)?))
+        self.sign_version(pcs, SigVersion::V2)
+    }
+
+    /// Signs a record over the payload of `version`.
+    pub fn sign_version(&self, pcs: &Pcs, version: SigVersion) -> Result<String> {
+        Ok(format_sig(version, self.sign_digest(&digest(pcs, version)?)))
     }
 }
 
-/// Signs a record with Ed25519 given the base64 private seed.
+/// Signs a record with Ed25519 given the base64 private seed, over the v2 payload.
 pub fn sign_ed25519(pcs: &Pcs, seed_b64: &str) -> Result<String> {
-    Ed25519Keypair::from_seed_b64(seed_b64)?.sign(pcs)
+    sign_ed25519_version(pcs, seed_b64, SigVersion::V2)
+}
+
+/// Signs a record with Ed25519 over the payload of `version`.
+pub fn sign_ed25519_version(pcs: &Pcs, seed_b64: &str, version: SigVersion) -> Result<String> {
+    Ed25519Keypair::from_seed_b64(seed_b64)?.sign_version(pcs, version)
 }
 
 /// A signing key of either algorithm.
@@ -215,10 +277,132 @@ impl SigningKeyMaterial {
         }
     }
 
-    /// Signs a record and stores the signature in its `sig` field.
+    /// Signs a record over the payload of `version`.
+    pub fn sign_version(&self, pcs: &Pcs, version: SigVersion) -> Result<String> {
+        Ok(format_sig(version, self.sign_digest(&digest(pcs, version)?)?))
+    }
+
+    /// Signs a record (v2) and stores the signature in its `sig` field.
     pub fn sign_in_place(&self, pcs: &mut Pcs) -> Result<()> {
-        pcs.sig = Some(self.sign_digest(&digest(pcs)?)?);
+        self.sign_in_place_version(pcs, SigVersion::V2)
+    }
+
+    /// Signs a record over the payload of `version` and stores the signature in `sig`.
+    pub fn sign_in_place_version(&self, pcs: &mut Pcs, version: SigVersion) -> Result<()> {
+        pcs.sig = Some(self.sign_version(pcs, version)?);
         Ok(())
+    }
+
+    /// The `Authorization` header value of a read (SPEC §6.1) at unix time `t`.
+    pub fn read_authorization(&self, tenant: &str, pcs_id: &str, t: u64) -> Result<String> {
+        let sig = self.sign_digest(&read_digest(tenant, pcs_id, t))?;
+        Ok(format!("Fractal t={t}, sig={sig}"))
+    }
+}
+
+/// The digest a read request signs (SPEC §6.1):
+/// `SHA-256("fractal-lba/read/v1\n" ‖ tenant ‖ "\n" ‖ pcs_id ‖ "\n" ‖ t)`.
+pub fn read_digest(tenant: &str, pcs_id: &str, t: u64) -> [u8; 32] {
+    let mut msg = Vec::with_capacity(32 + tenant.len() + pcs_id.len());
+    msg.extend_from_slice(b"fractal-lba/read/v1\n");
+    msg.extend_from_slice(tenant.as_bytes());
+    msg.push(b'\n');
+    msg.extend_from_slice(pcs_id.as_bytes());
+    msg.push(b'\n');
+    msg.extend_from_slice(t.to_string().as_bytes());
+    sha256(&msg)
+}
+
+/// How far a read's `t` may lie from the server's clock (SPEC §6.1): 300 s.
+pub const READ_SKEW_SECS: u64 = 300;
+
+/// Splits `Fractal t=<unix seconds>, sig=<base64>` into `(t, sig)`.
+///
+/// ```
+/// let (t, sig) = fractal_core::sign::parse_read_authorization("Fractal t=17, sig=AAAA").unwrap();
+/// assert_eq!((t, sig), (17, "AAAA"));
+/// ```
+pub fn parse_read_authorization(value: &str) -> Result<(u64, &str)> {
+    let bad = || Error::sig("Authorization must be `Fractal t=<unix seconds>, sig=<base64>`");
+    let (scheme, params) = value.trim().split_once(' ').ok_or_else(bad)?;
+    if !scheme.eq_ignore_ascii_case("fractal") {
+        return Err(bad());
+    }
+    let (mut t, mut sig) = (None, None);
+    for part in params.split(',') {
+        let (k, v) = part.trim().split_once('=').ok_or_else(bad)?;
+        let slot = match k.trim() {
+            "t" => &mut t,
+            "sig" => &mut sig,
+            _ => return Err(bad()),
+        };
+        if slot.replace(v.trim()).is_some() {
+            return Err(bad());
+        }
+    }
+    let t = t.filter(|t| !t.is_empty() && t.len() <= 19 && t.bytes().all(|b| b.is_ascii_digit())).ok_or_else(bad)?;
+    Ok((t.parse().map_err(|_| bad())?, sig.ok_or_else(bad)?))
+}
+
+/// Which signatures a verifier accepts (SPEC §4, §4.1): payload versions, and the
+/// seed's encodings of v1 tried after the canonical one fails.
+///
+/// The default accepts v2 only, as the SPEC sets for new tenants.
+///
+/// ```
+/// use fractal_core::{LegacyEncoding, SignaturePolicy, SigVersion};
+/// let p = SignaturePolicy::parse(&["v1", "v2"], &["seed-python"]).unwrap();
+/// assert!(p.accepts(SigVersion::V1) && p.encodings.contains(&LegacyEncoding::SeedPython));
+/// assert!(!SignaturePolicy::default().accepts(SigVersion::V1));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignaturePolicy {
+    /// Accepted payload versions.
+    pub versions: Vec<SigVersion>,
+    /// The seed's v1 encodings also accepted (only meaningful with v1).
+    pub encodings: Vec<LegacyEncoding>,
+}
+
+impl Default for SignaturePolicy {
+    fn default() -> Self {
+        SignaturePolicy { versions: vec![SigVersion::V2], encodings: Vec::new() }
+    }
+}
+
+impl SignaturePolicy {
+    /// Both versions, no legacy encoding.
+    pub fn any_version() -> Self {
+        SignaturePolicy { versions: vec![SigVersion::V1, SigVersion::V2], encodings: Vec::new() }
+    }
+
+    /// From names: versions `v1`/`v2` (at least one), encodings `seed-python`/`seed-go`.
+    pub fn parse<S: AsRef<str>, T: AsRef<str>>(versions: &[S], encodings: &[T]) -> Result<Self> {
+        let mut p = SignaturePolicy { versions: Vec::new(), encodings: Vec::new() };
+        for v in versions {
+            let v: SigVersion = v.as_ref().parse().map_err(|_| {
+                Error::arg("signature_versions", format!("unknown signature version {:?} (v1, v2)", v.as_ref()))
+            })?;
+            if !p.versions.contains(&v) {
+                p.versions.push(v);
+            }
+        }
+        if p.versions.is_empty() {
+            return Err(Error::arg("signature_versions", "must list at least one of v1, v2"));
+        }
+        for e in encodings {
+            let e: LegacyEncoding = e.as_ref().parse()?;
+            if !p.encodings.contains(&e) {
+                p.encodings.push(e);
+            }
+        }
+        p.versions.sort();
+        p.encodings.sort();
+        Ok(p)
+    }
+
+    /// Whether signatures over `version`'s payload are accepted.
+    pub fn accepts(&self, version: SigVersion) -> bool {
+        self.versions.contains(&version)
     }
 }
 
@@ -245,18 +429,31 @@ enum VerifierKey {
 #[derive(Clone, Default)]
 pub struct Verifier {
     keys: Vec<VerifierKey>,
+    policy: SignaturePolicy,
 }
 
 impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Verifier").field("keys", &self.keys.len()).finish()
+        f.debug_struct("Verifier").field("keys", &self.keys.len()).field("policy", &self.policy).finish()
     }
 }
 
 impl Verifier {
-    /// A verifier with no keys (it rejects every signature until one is added).
+    /// A verifier with no keys (it rejects every signature until one is added)
+    /// and the default policy (v2 only).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Sets which signatures [`Verifier::verify`] accepts.
+    pub fn set_policy(&mut self, policy: SignaturePolicy) -> &mut Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The policy [`Verifier::verify`] applies.
+    pub fn policy(&self) -> &SignaturePolicy {
+        &self.policy
     }
 
     /// Adds an HMAC shared secret (its UTF-8 bytes).
@@ -268,8 +465,7 @@ impl Verifier {
     /// Adds an Ed25519 public key given as base64 of its 32 bytes.
     pub fn add_ed25519_public_key(&mut self, public_b64: &str) -> Result<&mut Self> {
         let raw = b64decode(public_b64).ok_or_else(|| Error::key("Ed25519 public key is not standard base64"))?;
-        let raw: [u8; 32] =
-            raw.try_into().map_err(|_| Error::key("Ed25519 public key must decode to 32 bytes"))?;
+        let raw: [u8; 32] = raw.try_into().map_err(|_| Error::key("Ed25519 public key must decode to 32 bytes"))?;
         let vk = VerifyingKey::from_bytes(&raw).map_err(|_| Error::key("Ed25519 public key is not a valid point"))?;
         self.keys.push(VerifierKey::Ed25519(vk));
         Ok(self)
@@ -328,14 +524,70 @@ impl Verifier {
         }
     }
 
-    /// Checks a record's `sig`: [`Error::SignatureMissing`] when it has none,
+    /// Checks a record's `sig` under the verifier's policy: the prefix names the
+    /// payload (SPEC §4); a v1 signature that fails on the canonical payload is
+    /// tried on each legacy encoding the policy lists (§4.1).
+    ///
+    /// Errors: [`Error::SignatureMissing`] when it has none,
+    /// [`Error::UnsupportedSignatureVersion`] for a version the policy refuses,
     /// [`Error::SignatureInvalid`] when it does not verify, [`Error::InvalidField`]
     /// when the record cannot be canonicalized.
+    ///
+    /// ```
+    /// use fractal_core::*;
+    /// let mut pcs = build_pcs(&BuildInput::example()).unwrap();
+    /// pcs.sig = Some(sign_hmac_version(&pcs, b"k", SigVersion::V1).unwrap());
+    /// let mut v = Verifier::new();
+    /// v.add_hmac_key(b"k").unwrap();
+    /// assert_eq!(v.verify(&pcs).unwrap_err().kind(), "unsupported_signature_version");
+    /// v.set_policy(SignaturePolicy::any_version());
+    /// v.verify(&pcs).unwrap();
+    /// ```
     pub fn verify(&self, pcs: &Pcs) -> Result<()> {
+        self.verify_with(pcs, &self.policy).map(drop)
+    }
+
+    /// [`Verifier::verify`] under another policy; tells which payload (and for v1,
+    /// which encoding, `None` for the canonical one) the signature covered.
+    pub fn verify_with(&self, pcs: &Pcs, policy: &SignaturePolicy) -> Result<(SigVersion, Option<LegacyEncoding>)> {
         let sig = match pcs.sig.as_deref() {
             Some(s) if !s.is_empty() => s,
             _ => return Err(Error::SignatureMissing),
         };
-        self.verify_digest(&digest(pcs)?, sig)
+        let (version, mac) = split_sig(sig)?;
+        if !policy.accepts(version) {
+            return Err(Error::UnsupportedSignatureVersion { version: version.as_str().into() });
+        }
+        let first = self.verify_digest(&digest(pcs, version)?, mac);
+        if first.is_ok() || version == SigVersion::V2 || policy.encodings.is_empty() {
+            return first.map(|()| (version, None));
+        }
+        let fields = SigningFields::from(pcs);
+        for &enc in &policy.encodings {
+            if let Some(d) = enc.digest(&fields)
+                && self.verify_digest(&d, mac).is_ok()
+            {
+                return Ok((version, Some(enc)));
+            }
+        }
+        first.map(|()| (version, None))
+    }
+
+    /// Checks a read request's `Authorization` header (SPEC §6.1) at the server's
+    /// unix time `now`: [`Error::SignatureMissing`] without one,
+    /// [`Error::SignatureInvalid`] when malformed, stale (more than
+    /// [`READ_SKEW_SECS`] away) or not verifying under any key.
+    pub fn verify_read(&self, tenant: &str, pcs_id: &str, authorization: Option<&str>, now: u64) -> Result<()> {
+        let value = match authorization {
+            Some(v) if !v.trim().is_empty() => v,
+            _ => return Err(Error::SignatureMissing),
+        };
+        let (t, sig) = parse_read_authorization(value)?;
+        if t.abs_diff(now) > READ_SKEW_SECS {
+            return Err(Error::sig(format!(
+                "read signature time is more than {READ_SKEW_SECS} s from the server's clock"
+            )));
+        }
+        self.verify_digest(&read_digest(tenant, pcs_id, t), sig)
     }
 }

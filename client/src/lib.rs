@@ -26,7 +26,7 @@ use fractal_core::protocol::{
     ClientConfig, HttpRequest, Step, Submission, get_request, health_request,
 };
 pub use fractal_core::protocol::{ClientError, RetryPolicy, SubmitResponse};
-use fractal_core::{Algorithm, Error, Pcs, SigningKeyMaterial, VerifyResult};
+use fractal_core::{Algorithm, Error, Pcs, SigVersion, SigningKeyMaterial, VerifyResult};
 
 /// Settings for [`Client`] and [`blocking::Client`].
 #[derive(Debug, Clone)]
@@ -39,6 +39,7 @@ pub struct ClientBuilder {
     retry: RetryPolicy,
     sdk: (String, String),
     jitter_seed: Option<u64>,
+    signature_version: SigVersion,
 }
 
 impl ClientBuilder {
@@ -52,6 +53,7 @@ impl ClientBuilder {
             retry: RetryPolicy::default(),
             sdk: ("rust".into(), env!("CARGO_PKG_VERSION").into()),
             jitter_seed: None,
+            signature_version: SigVersion::V2,
         }
     }
 
@@ -61,7 +63,8 @@ impl ClientBuilder {
         self
     }
 
-    /// Sign every submitted record: an HMAC secret, or a base64 Ed25519 seed.
+    /// Sign every submitted record, and every read (SPEC §6.1): an HMAC secret, or a
+    /// base64 Ed25519 seed.
     pub fn signing_key(mut self, alg: Algorithm, key: &str) -> Self {
         self.key = Some((alg, key.to_string()));
         self
@@ -76,6 +79,13 @@ impl ClientBuilder {
     /// Connection timeout (default 5 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
+        self
+    }
+
+    /// The payload submissions are signed over (SPEC §3): v2 by default, v1 only for
+    /// a server or tenant that does not accept v2 yet.
+    pub fn signature_version(mut self, version: SigVersion) -> Self {
+        self.signature_version = version;
         self
     }
 
@@ -104,6 +114,7 @@ impl ClientBuilder {
             cfg = cfg.with_tenant(t)?;
         }
         cfg.retry = self.retry;
+        cfg.signature_version = self.signature_version;
         let key = match &self.key {
             Some((alg, k)) => Some(SigningKeyMaterial::parse(*alg, k)?),
             None => None,
@@ -179,7 +190,7 @@ impl Parts {
     fn get(&self, pcs_id: &str) -> Result<Submission, ClientError> {
         Ok(Submission::for_request(
             &self.cfg,
-            get_request(&self.cfg, pcs_id)?,
+            get_request(&self.cfg, pcs_id, self.key.as_ref(), fractal_core::protocol::unix_now())?,
             self.seed(),
         ))
     }

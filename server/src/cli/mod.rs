@@ -1,5 +1,5 @@
 //! The tool subcommands of `fractal`: `pcs-id`, `canonical`, `sign`, `verify`,
-//! `keygen` and `ring pick|plan`. Each reads its input from a file or stdin,
+//! `get`, `keygen` and `ring pick|plan`. Each reads its input from a file or stdin,
 //! takes keys from an environment variable or a file (never from argv), prints
 //! one JSON document on stdout and fails with a one-line error. `docs/cli.md`
 //! documents them with examples.
@@ -11,7 +11,10 @@ use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
-use fractal_core::{Algorithm, Ed25519Keypair, Pcs, SigningKeyMaterial, Verifier, VerifyParams, canonical_payload, hex, sha256};
+use fractal_core::{
+    Algorithm, Ed25519Keypair, Pcs, SigVersion, SignaturePolicy, SigningKeyMaterial, Verifier, VerifyParams,
+    canonical_payload, hex, sha256,
+};
 use serde_json::json;
 
 use input::{KeyArgs, read_input, read_record};
@@ -27,6 +30,8 @@ pub enum ToolCommand {
     Sign(SignArgs),
     /// Check a record's signature, then run the verification engine (SPEC §5).
     Verify(VerifyArgs),
+    /// Read a stored outcome from a server (`GET /v1/pcs/{id}`), signing the read (SPEC §6.1).
+    Get(GetArgs),
     /// Generate an Ed25519 key pair (base64 seed and public key).
     Keygen(KeygenArgs),
     /// Consistent-hash ring tools (SPEC §7).
@@ -42,6 +47,7 @@ impl ToolCommand {
             ToolCommand::Canonical(a) => return a.run(),
             ToolCommand::Sign(a) => a.run()?,
             ToolCommand::Verify(a) => a.run()?,
+            ToolCommand::Get(a) => a.run()?,
             ToolCommand::Keygen(a) => a.run()?,
             ToolCommand::Ring(c) => c.run()?,
         };
@@ -94,24 +100,35 @@ pub struct CanonicalArgs {
     /// The record (JSON); `-` or nothing reads stdin.
     file: Option<PathBuf>,
     /// Write the payload bytes alone, exactly as they are hashed (no JSON wrapper,
-    /// no newline), e.g. to pipe into `sha256sum`.
+    /// no newline), e.g. to pipe into `sha256sum` (for v2 the digest also hashes
+    /// the domain prefix, see SPEC §3.2).
     #[arg(long)]
     raw: bool,
+    /// The signing payload: 2 (SPEC §3.2, the default) or 1 (§3.1).
+    #[arg(long, value_parser = parse_version, default_value = "2")]
+    version: SigVersion,
+}
+
+fn parse_version(s: &str) -> Result<SigVersion, String> {
+    s.parse::<SigVersion>().map_err(|_| format!("{s:?} is not a signature version (1 or 2)"))
 }
 
 impl CanonicalArgs {
     fn run(self) -> anyhow::Result<()> {
         let pcs = read_record(self.file.as_deref())?;
-        let payload = canonical_payload(&pcs)?;
+        let payload = canonical_payload(&pcs, self.version)?;
         if self.raw {
             let mut stdout = std::io::stdout().lock();
             stdout.write_all(&payload)?;
             stdout.flush()?;
             return Ok(());
         }
-        let digest = sha256(&payload);
+        let digest = match self.version {
+            SigVersion::V1 => sha256(&payload),
+            SigVersion::V2 => fractal_core::canonical::digest_v2_payload(&payload),
+        };
         let canonical = String::from_utf8(payload).context("canonical payload is not UTF-8")?;
-        print_json(&json!({ "canonical": canonical, "digest_hex": hex(&digest) }))
+        print_json(&json!({ "canonical": canonical, "digest_hex": hex(&digest), "version": self.version }))
     }
 }
 
@@ -128,6 +145,10 @@ pub struct SignArgs {
     /// Sign without SDK validation (SPEC §1); for test vectors only.
     #[arg(long)]
     no_validate: bool,
+    /// The signing payload: 2 (SPEC §3.2, the default: everything the verdict
+    /// depends on) or 1 (§3.1, eight fields, for servers that accept only v1).
+    #[arg(long, value_parser = parse_version, default_value = "2")]
+    version: SigVersion,
 }
 
 /// `--alg` values.
@@ -157,7 +178,7 @@ impl SignArgs {
         if !self.no_validate {
             fractal_core::validate(&pcs)?;
         }
-        material.sign_in_place(&mut pcs)?;
+        material.sign_in_place_version(&mut pcs, self.version)?;
         Ok(pcs.to_value())
     }
 }
@@ -180,6 +201,13 @@ pub struct VerifyArgs {
     /// gamma, base, d0, budget_tol`; missing fields take the SPEC defaults).
     #[arg(long, value_name = "PATH")]
     params: Option<PathBuf>,
+    /// Accepted signature versions, comma-separated: `v2` (default), `v1,v2`, `v1`.
+    #[arg(long, value_delimiter = ',', default_value = "v2", value_name = "VERSIONS")]
+    accept: Vec<String>,
+    /// The seed's v1 encodings also accepted (SPEC §4.1), comma-separated:
+    /// `seed-python`, `seed-go`. Only meaningful with `--accept v1`.
+    #[arg(long = "accept-encoding", value_delimiter = ',', value_name = "ENCODINGS")]
+    accept_encodings: Vec<String>,
 }
 
 impl VerifyArgs {
@@ -196,6 +224,7 @@ impl VerifyArgs {
             None => VerifyParams::default(),
         };
         let mut verifier = Verifier::new();
+        verifier.set_policy(SignaturePolicy::parse(&self.accept, &self.accept_encodings)?);
         for k in &self.public_keys {
             if !matches!(alg, Algorithm::Ed25519) {
                 bail!("invalid argument `public-key`: only with --alg ed25519");
@@ -211,9 +240,49 @@ impl VerifyArgs {
             verifier.add_key(alg, k)?;
         }
         let pcs: Pcs = read_record(self.file.as_deref())?;
-        verifier.verify(&pcs)?;
+        let policy = verifier.policy().clone();
+        verifier.verify_with(&pcs, &policy)?;
         let outcome = fractal_core::verify(&pcs, &params);
         Ok(serde_json::to_value(outcome)?)
+    }
+}
+
+/// Options of `fractal get`.
+#[derive(clap::Args)]
+pub struct GetArgs {
+    /// The record's pcs_id (64 lowercase hex digits).
+    pcs_id: String,
+    /// Server base URL.
+    #[arg(long, env = "FRACTAL_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Tenant (`X-Tenant-Id`); the server's default is `default`.
+    #[arg(long, env = "FRACTAL_TENANT")]
+    tenant: Option<String>,
+    /// Signature algorithm of the tenant.
+    #[arg(long, value_enum, default_value_t = AlgArg::Hmac)]
+    alg: AlgArg,
+    #[command(flatten)]
+    key: KeyArgs,
+    /// Send the read unsigned (for a tenant whose policy is `none`).
+    #[arg(long, conflicts_with_all = ["key_env", "key_file"])]
+    unsigned: bool,
+}
+
+impl GetArgs {
+    fn run(self) -> anyhow::Result<serde_json::Value> {
+        let mut builder = fractal_client::blocking::Client::builder(&self.url).sdk("cli", fractal_core::VERSION);
+        if let Some(t) = &self.tenant {
+            builder = builder.tenant(t);
+        }
+        if !self.unsigned {
+            let alg = Algorithm::from(self.alg);
+            builder = builder.signing_key(alg, &self.key.read_one(alg, input::KeyRole::Signing)?);
+        }
+        let client = builder.build_blocking()?;
+        match client.get(&self.pcs_id)? {
+            Some(result) => Ok(json!({ "found": true, "pcs_id": self.pcs_id, "result": result })),
+            None => Ok(json!({ "found": false, "pcs_id": self.pcs_id })),
+        }
     }
 }
 

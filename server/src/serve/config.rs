@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use fractal_core::{Algorithm, Verifier, VerifyParams};
+use fractal_core::{Algorithm, SignaturePolicy, Verifier, VerifyParams};
 use serde::Deserialize;
 
 /// The whole file, as written (no `Debug`: it may hold secrets).
@@ -112,6 +112,13 @@ pub struct TenantFile {
     pub daily_quota: Option<u64>,
     /// Verification tolerances for this tenant (VerifyParams fields).
     pub verify: Option<VerifyParams>,
+    /// Accepted signature versions (SPEC §4): `["v2"]` (default) or `["v1", "v2"]`
+    /// for a fleet that migrates from the seed's clients.
+    pub signature_versions: Option<Vec<String>>,
+    /// The seed's v1 encodings also accepted (SPEC §4.1): `seed-python`, `seed-go`.
+    /// Default none; only meaningful with `v1`.
+    #[serde(default)]
+    pub accept_encodings: Vec<String>,
 }
 
 /// Default listen address.
@@ -330,6 +337,8 @@ impl Config {
                 burst: None,
                 daily_quota: None,
                 verify: None,
+                signature_versions: None,
+                accept_encodings: vec![],
             }]
         } else {
             file.tenants
@@ -374,6 +383,13 @@ impl Config {
             keys.push(env(var).ok_or_else(|| anyhow::anyhow!("{what}: key_env {var} is not set"))?);
         }
         let mut verifier = Verifier::new();
+        let versions = t.signature_versions.unwrap_or_else(|| vec!["v2".into()]);
+        let sig_policy = SignaturePolicy::parse(&versions, &t.accept_encodings)
+            .map_err(|e| anyhow::anyhow!("{what}: {}", e.to_string().replace("argument ", "")))?;
+        if !sig_policy.encodings.is_empty() && !sig_policy.accepts(fractal_core::SigVersion::V1) {
+            bail!("{what}: accept_encodings needs \"v1\" in signature_versions (the encodings are of v1 signatures)");
+        }
+        verifier.set_policy(sig_policy);
         match policy {
             Policy::None => {
                 if !keys.is_empty() {

@@ -248,7 +248,12 @@ async fn submit_inner<S: OutcomeStore>(app: &App<S>, headers: &HeaderMap, body: 
     if let Policy::Require(_) = tenant.policy
         && let Err(e) = tenant.verifier.verify(&pcs)
     {
-        if matches!(e, CoreError::SignatureMissing | CoreError::SignatureInvalid { .. }) {
+        if matches!(
+            e,
+            CoreError::SignatureMissing
+                | CoreError::SignatureInvalid { .. }
+                | CoreError::UnsupportedSignatureVersion { .. }
+        ) {
             tenant.counters.signature_errors();
         }
         tracing::info!(tenant = tenant_id, pcs_id = %pcs.pcs_id, status = 401, kind = e.kind(), "signature refused");
@@ -308,6 +313,9 @@ fn core_error(e: &CoreError) -> Response {
         CoreError::InvalidJson { .. } => error(StatusCode::BAD_REQUEST, "invalid_json", &msg),
         CoreError::SignatureMissing => error(StatusCode::UNAUTHORIZED, "signature_missing", &msg),
         CoreError::SignatureInvalid { .. } => error(StatusCode::UNAUTHORIZED, "signature_invalid", &msg),
+        CoreError::UnsupportedSignatureVersion { .. } => {
+            error(StatusCode::UNAUTHORIZED, "unsupported_signature_version", &msg)
+        }
         _ => error(StatusCode::BAD_REQUEST, "invalid_field", &msg),
     }
 }
@@ -320,8 +328,17 @@ async fn lookup<S: OutcomeStore>(
     let started = Instant::now();
     let r = async {
         let Some(tenant_id) = tenant_of(&headers) else { return unknown_tenant("(not ASCII)") };
-        if !app.tenants.contains_key(tenant_id) {
-            return unknown_tenant(tenant_id);
+        let Some(tenant) = app.tenants.get(tenant_id) else { return unknown_tenant(tenant_id) };
+        // SPEC §6.1: a signed tenant's reads carry `Authorization: Fractal t=…, sig=…`.
+        if let Policy::Require(_) = tenant.policy {
+            let auth = headers.get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("\u{0}"));
+            if let Err(e) = tenant.verifier.verify_read(tenant_id, &pcs_id, auth, now_secs()) {
+                tenant.counters.signature_errors();
+                tracing::info!(tenant = tenant_id, status = 401, kind = e.kind(), "read signature refused");
+                let mut r = core_error(&e);
+                r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Fractal"));
+                return r;
+            }
         }
         match app.store.get(tenant_id, &pcs_id).await {
             Ok(Some(o)) => {

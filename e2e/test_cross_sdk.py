@@ -3,7 +3,11 @@ against a scripted loopback server (retries, timeouts)."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
+import time
 import urllib.request
 from typing import Any
 
@@ -24,8 +28,18 @@ def ok(answer: dict[str, Any]) -> dict[str, Any]:
     return answer
 
 
-def raw_get(server: Server, tenant: str, pcs_id: str) -> tuple[int, Any]:
-    req = urllib.request.Request(f"{server.url}/v1/pcs/{pcs_id}", headers={"X-Tenant-Id": tenant})
+def read_authorization(tenant: str, pcs_id: str, key: str, t: int) -> str:
+    """SPEC §6.1 written out here with the standard library, independent of every SDK."""
+    digest = hashlib.sha256(f"fractal-lba/read/v1\n{tenant}\n{pcs_id}\n{t}".encode()).digest()
+    mac = hmac.new(key.encode(), digest, hashlib.sha256).digest()
+    return f"Fractal t={t}, sig={base64.b64encode(mac).decode()}"
+
+
+def raw_get(server: Server, tenant: str, pcs_id: str, hmac_key: str | None = None) -> tuple[int, Any]:
+    headers = {"X-Tenant-Id": tenant}
+    if hmac_key is not None:
+        headers["Authorization"] = read_authorization(tenant, pcs_id, hmac_key, int(time.time()))
+    req = urllib.request.Request(f"{server.url}/v1/pcs/{pcs_id}", headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, json.loads(resp.read())
@@ -53,11 +67,19 @@ def test_same_record_from_three_sdks_stores_once(server: Server, alg: str) -> No
         assert answers[sdk]["dedup_hit"] is True, sdk
         assert answers[sdk]["status"] == answers[first]["status"], sdk
         assert answers[sdk]["result"] == answers[first]["result"], sdk
-    # Every SDK reads back the same stored outcome; so does a plain HTTP client.
+    # Every SDK reads back the same stored outcome, signing its read (SPEC §6.1);
+    # so does a plain HTTP client that signs with the standard library.
     for sdk in SDKS:
-        got = ok(run_agent(sdk, {"op": "get", "url": server.url, "tenant": tenant, "pcs_id": rec["pcs_id"]}))
+        got = ok(run_agent(sdk, {"op": "get", "url": server.url, "tenant": tenant, "alg": alg, "key": key,
+                                 "pcs_id": rec["pcs_id"]}))
         assert got["result"] == answers[first]["result"], sdk
-    assert raw_get(server, tenant, rec["pcs_id"]) == (200, answers[first]["result"])
+        unsigned = run_agent(sdk, {"op": "get", "url": server.url, "tenant": tenant, "pcs_id": rec["pcs_id"]})
+        assert unsigned["ok"] is False and unsigned["error"]["status"] == 401, (sdk, unsigned)
+    status, body = raw_get(server, tenant, rec["pcs_id"])
+    assert (status, body["error"]["code"]) == (401, "signature_missing")
+    if alg == "hmac":
+        assert raw_get(server, tenant, rec["pcs_id"], HMAC_SECRET) == (200, answers[first]["result"])
+        assert raw_get(server, tenant, rec["pcs_id"], "not-the-key")[0] == 401
     # Another tenant cannot see it.
     assert raw_get(server, "default", rec["pcs_id"])[0] == 404
 

@@ -136,7 +136,19 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::warn!(bytes = at.truncated, segment = at.segment, "write-ahead log: torn tail truncated");
     }
     let (replayed, restored) = replay(&config, records, &store).await.context("replaying the write-ahead log")?;
-    store.checkpoint(at.end_lsn()).await.context("checkpointing after replay")?;
+    // The store heals from failed writes: give a failing first checkpoint a few tries.
+    let mut pause = Duration::from_millis(100);
+    for attempt in 1.. {
+        match store.checkpoint(at.end_lsn()).await {
+            Ok(()) => break,
+            Err(e) if attempt < 8 => {
+                tracing::warn!(error = %e, attempt, "checkpoint after replay failed; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => return Err(e).context("checkpointing after replay"),
+        }
+    }
     tracing::info!(replayed, restored, "write-ahead log replayed");
 
     let observe = {

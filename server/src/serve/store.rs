@@ -234,8 +234,9 @@ impl DbSlot {
 /// Called by the writer for every failed write transaction (metrics).
 pub type ErrorObserver = Arc<dyn Fn() + Send + Sync>;
 
-/// Test hook: `FRACTAL_TEST_FAIL_STORE_COMMITS=N` makes the writer's next N write
-/// transactions fail before they touch the file, as a full disk would. For the tests
+/// Test hook: `FRACTAL_TEST_FAIL_STORE_COMMITS=N` makes the writer's next N batch
+/// commits of outcomes fail before they touch the file, as a full disk would (the
+/// file is then reopened, as after a real failure). For the tests
 /// of the store's recovery only; never set it in production.
 pub const FAIL_COMMITS_ENV: &str = "FRACTAL_TEST_FAIL_STORE_COMMITS";
 
@@ -495,6 +496,7 @@ impl Writer {
     fn transact<T>(
         &mut self,
         reopen: &mut bool,
+        outcomes: bool,
         f: impl FnOnce(&Database) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let res = (|| {
@@ -502,7 +504,7 @@ impl Writer {
                 self.db.reopen()?;
                 *reopen = false;
             }
-            if self.fail_commits > 0 {
+            if outcomes && self.fail_commits > 0 {
                 self.fail_commits -= 1;
                 return Err(err(format!("injected write failure ({FAIL_COMMITS_ENV})")));
             }
@@ -564,7 +566,7 @@ impl Writer {
                     let mut failures = 0u64;
                     loop {
                         let again = reopen;
-                        let res = self.transact(&mut reopen, |db| {
+                        let res = self.transact(&mut reopen, true, |db| {
                             let mut w = db.begin_write().map_err(err)?;
                             w.set_durability(Durability::None).map_err(err)?;
                             {
@@ -604,7 +606,7 @@ impl Writer {
                 }
                 Cmd::Checkpoint { watermark, done } => {
                     let again = reopen;
-                    let res = self.transact(&mut reopen, |db| {
+                    let res = self.transact(&mut reopen, false, |db| {
                         let mut w = db.begin_write().map_err(err)?;
                         w.set_durability(Durability::Immediate).map_err(err)?;
                         w.set_quick_repair(true);
@@ -628,7 +630,7 @@ impl Writer {
                 }
                 Cmd::Sweep { now, from, limit, done } => {
                     let again = reopen;
-                    let res = self.transact(&mut reopen, |db| {
+                    let res = self.transact(&mut reopen, false, |db| {
                         if again {
                             rewrite(db, &unsynced)?;
                         }

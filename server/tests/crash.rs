@@ -291,7 +291,6 @@ fn the_store_heals_after_failed_commits() {
         &[("FRACTAL_TEST_FAIL_STORE_COMMITS", "3")],
     );
     let mut answered = Vec::new();
-    let mut saw_503 = false;
     for e in 0..10u64 {
         let p = record(95_000 + e);
         // 503 while the store is failing (fail closed); the client retries.
@@ -299,7 +298,6 @@ fn the_store_heals_after_failed_commits() {
         assert!(
             wait_until(Duration::from_secs(60), || {
                 let r = s.post(None, &p.to_json());
-                saw_503 |= r.status == 503;
                 let done = r.status == 200;
                 last = Some(r);
                 done
@@ -312,7 +310,6 @@ fn the_store_heals_after_failed_commits() {
     assert!(wait_until(Duration::from_secs(60), || request(s.addr, "GET", "/ready", &[], b"").status == 200));
     let failures = metric(&s.metrics_text(), "flk_store_write_errors").expect("the failures are counted");
     assert!(failures >= 1.0, "the hook must have failed a write ({failures})");
-    let _ = saw_503;
     for (pcs_id, body) in &answered {
         let g = s.get(None, pcs_id);
         assert_eq!((g.status, &g.body), (200, body));

@@ -418,7 +418,7 @@ fn a_stalled_body_gets_408() {
 #[test]
 fn the_connection_cap_holds_and_frees() {
     let s = Server::start("[http]\nmax_connections = 2\nheader_read_timeout_secs = 120\n");
-    let mut a = stalled(s.addr, HALF_HEADER);
+    let a = stalled(s.addr, HALF_HEADER);
     let _b = stalled(s.addr, HALF_HEADER);
     // Give the server every chance to accept them, then a third client waits: the cap is
     // reached, so the server does not take its connection.

@@ -821,6 +821,33 @@ mod tests {
         recs.iter().map(|r| r.decided.as_ref().unwrap().pcs_id.clone()).collect()
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cancelled_append_does_not_pin_the_watermark() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = recover(dir.path(), 0, &mut |_| {}).unwrap();
+        let opts = WalOptions { dir: dir.path().into(), segment_bytes: 1 << 20, max_batch_bytes: 1 << 16, queue: 16 };
+        let (wal, writer) = Wal::start(opts, at, Arc::new(|_, _| {})).unwrap();
+        // Poll the append once (the frame is queued to the writer), then drop it, as
+        // hyper does with the handler of a client that disconnected.
+        {
+            let gone = decided("gone");
+            let fut = wal.append("t", &gone, b"{}");
+            tokio::pin!(fut);
+            std::future::poll_fn(|cx| {
+                let _ = fut.as_mut().poll(cx);
+                std::task::Poll::Ready(())
+            })
+            .await;
+        }
+        // A later append completes after the writer handled the cancelled one (FIFO).
+        let t = wal.append("t", &decided("kept"), b"{}").await.unwrap();
+        drop(t);
+        let end = wal.pending.lock().unwrap().end;
+        assert_eq!(wal.watermark(), end, "nothing is open: the cancelled record does not hold the watermark");
+        drop(wal);
+        writer.join();
+    }
+
     #[test]
     fn v2_frames_carry_the_decision_and_v1_frames_still_read() {
         let dir = tempfile::tempdir().unwrap();

@@ -167,3 +167,157 @@ fn sigterm_finishes_in_flight_requests_and_exits_cleanly() {
         assert_eq!((g.status, &g.body), (200, body));
     }
 }
+
+fn tenants_config(key: &str, lenient: bool, gone: bool) -> String {
+    let mut c = format!(
+        "signature_policy = \"hmac\"\n[store]\ncheckpoint_secs = 3600\n[[tenants]]\nid = \"k\"\nkeys = [\"{key}\"]\n[[tenants]]\nid = \"lenient\"\nkeys = [\"{key}\"]\n"
+    );
+    if lenient {
+        c.push_str("[tenants.verify]\nbudget_tol = 0.5\n");
+    }
+    if gone {
+        c.push_str(&format!("[[tenants]]\nid = \"gone\"\nkeys = [\"{key}\"]\n"));
+    }
+    c
+}
+
+#[test]
+fn replay_restores_answers_under_rotated_keys_other_tolerances_and_removed_tenants() {
+    // No checkpoint during the test: everything below is replayed from the log.
+    let mut s = Server::start(&tenants_config("k1", true, true));
+    let mut answered = Vec::new();
+    for e in 0..100u64 {
+        let p = if e % 3 == 0 { escalated_record(70_000 + e) } else { record(70_000 + e) };
+        let r = s.post(Some("k"), &hmac_signed(p.clone(), "k1"));
+        assert!(r.status == 200 || r.status == 202, "{}", r.status);
+        answered.push((p.pcs_id, r.status, r.body));
+    }
+    // Off budget by 0.2: accepted (200) under budget_tol 0.5, escalated under the default.
+    let mut off = record(71_000);
+    off.budget = (off.budget + 0.2).min(1.0);
+    let lenient = s.post(Some("lenient"), &hmac_signed(off.clone(), "k1"));
+    assert_eq!(lenient.status, 200);
+    let gone = s.post(Some("gone"), &hmac_signed(record(71_001), "k1"));
+    assert_eq!(gone.status, 200);
+    s.kill9();
+
+    // Restart with the key rotated to k2, the default tolerances and tenant "gone" removed.
+    s.set_config(&tenants_config("k2", false, false));
+    s.launch();
+    for (pcs_id, status, body) in &answered {
+        let g = s.get(Some("k"), pcs_id);
+        assert_eq!((g.status, &g.body), (200, body), "the answered outcome of {pcs_id} ({status}) must survive");
+    }
+    assert_eq!(s.get(Some("lenient"), &off.pcs_id).body, lenient.body, "replay does not judge again");
+    let again = s.post(Some("lenient"), &hmac_signed(off.clone(), "k2"));
+    assert_eq!((again.status, again.dedup_hit(), &again.body), (200, true, &lenient.body));
+    assert!(s.term());
+
+    // The removed tenant comes back: its answered outcome was kept all along.
+    s.set_config(&tenants_config("k2", false, true));
+    s.launch();
+    let g = s.get(Some("gone"), &record(71_001).pcs_id);
+    assert_eq!((g.status, &g.body), (200, &gone.body));
+    assert!(s.term());
+}
+
+#[test]
+fn the_first_logged_record_wins_after_a_crash() {
+    let mut s = Server::start(&format!(
+        "signature_policy = \"hmac\"\n[store]\ncheckpoint_secs = 3600\n[[tenants]]\nid = \"default\"\nkeys = [\"{KEY}\"]\n"
+    ));
+    // 40 pairs sharing a pcs_id (the budget is not part of it): one accepted, one
+    // escalated, sent at the same moment. Exactly one of each pair is stored; the
+    // other is answered with the first's outcome.
+    let addr = s.addr;
+    let mut answered = Vec::new();
+    for e in 0..40u64 {
+        let a = record(80_000 + e);
+        let b = escalated_record(80_000 + e);
+        assert_eq!(a.pcs_id, b.pcs_id);
+        let barrier = Arc::new(std::sync::Barrier::new(2));
+        let posts: Vec<_> = [hmac_signed(a.clone(), KEY), hmac_signed(b, KEY)]
+            .into_iter()
+            .map(|body| {
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    request(addr, "POST", "/v1/pcs/submit", &[("Content-Type", "application/json")], &body)
+                })
+            })
+            .collect();
+        let rs: Vec<Resp> = posts.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(rs.iter().filter(|r| !r.dedup_hit()).count(), 1, "pair {e}: one stored, one hit");
+        assert_eq!((rs[0].status, &rs[0].body), (rs[1].status, &rs[1].body), "pair {e}: one answer");
+        answered.push((a.pcs_id, rs[0].status, rs[0].body.clone()));
+    }
+    s.kill9();
+    s.launch();
+    for (pcs_id, status, body) in &answered {
+        let g = s.get(None, pcs_id);
+        assert_eq!((g.status, &g.body), (200, body), "{pcs_id}: GET must return what was answered ({status})");
+    }
+    assert!(s.term());
+}
+
+#[test]
+fn the_log_holds_only_authenticated_records_and_only_they_use_the_quota() {
+    let s = Server::start(&format!(
+        "signature_policy = \"hmac\"\n[[tenants]]\nid = \"default\"\nkeys = [\"{KEY}\"]\ndaily_quota = 3\n"
+    ));
+    let before = s.wal_bytes();
+    for e in 0..300u64 {
+        let r = s.post(None, &hmac_signed(record(90_000 + e), "not-the-key"));
+        assert_eq!(r.status, 401);
+    }
+    for body in [b"{not json".to_vec(), record(90_999).to_json()] {
+        assert!(matches!(s.post(None, &body).status, 400 | 401));
+    }
+    assert_eq!(s.wal_bytes(), before, "refused requests must not reach the log");
+    // None of them counted against the daily quota of 3.
+    for e in 0..3u64 {
+        assert_eq!(s.post(None, &hmac_signed(record(91_000 + e), KEY)).status, 200);
+    }
+    assert!(s.wal_bytes() > before);
+    let r = s.post(None, &hmac_signed(record(91_003), KEY));
+    assert_eq!((r.status, r.error().0.as_str()), (429, "rate_limited"));
+}
+
+#[test]
+fn the_store_heals_after_failed_commits() {
+    // Test hook: the store's next 3 write transactions fail as on a full disk.
+    let mut s = Server::start_with_env(
+        "[store]\ncheckpoint_secs = 1\n",
+        &[("FRACTAL_TEST_FAIL_STORE_COMMITS", "3")],
+    );
+    let mut answered = Vec::new();
+    for e in 0..10u64 {
+        let p = record(95_000 + e);
+        // 503 while the store is failing (fail closed); the client retries.
+        let mut last = None;
+        assert!(
+            wait_until(Duration::from_secs(60), || {
+                let r = s.post(None, &p.to_json());
+                let done = r.status == 200;
+                last = Some(r);
+                done
+            }),
+            "record {e} never stored: {:?}",
+            last.map(|r| (r.status, String::from_utf8_lossy(&r.body).to_string()))
+        );
+        answered.push((p.pcs_id, last.unwrap().body));
+    }
+    assert!(wait_until(Duration::from_secs(60), || request(s.addr, "GET", "/ready", &[], b"").status == 200));
+    let failures = metric(&s.metrics_text(), "flk_store_write_errors").expect("the failures are counted");
+    assert!(failures >= 1.0, "the hook must have failed a write ({failures})");
+    for (pcs_id, body) in &answered {
+        let g = s.get(None, pcs_id);
+        assert_eq!((g.status, &g.body), (200, body));
+    }
+    assert!(s.term(), "shutdown succeeds once the store has healed");
+    s.env.clear();
+    s.launch();
+    for (pcs_id, body) in &answered {
+        assert_eq!(&s.get(None, pcs_id).body, body);
+    }
+}

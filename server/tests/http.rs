@@ -350,3 +350,126 @@ fn outcomes_survive_a_graceful_restart() {
     let again = s.post(None, &escalated_record(901).to_json());
     assert_eq!((again.status, again.dedup_hit(), &again.body), (202, true, &b.body));
 }
+
+/// Opens a connection and sends `bytes` (then nothing more).
+fn stalled(addr: std::net::SocketAddr, bytes: &[u8]) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.write_all(bytes).unwrap();
+    c
+}
+
+/// Whether the server closed the connection (EOF or reset) within `timeout`,
+/// ignoring any answer it sent first.
+fn closed_by_server(c: &mut std::net::TcpStream, timeout: Duration) -> bool {
+    use std::io::Read;
+    let end = std::time::Instant::now() + timeout;
+    let mut buf = [0u8; 4096];
+    c.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    while std::time::Instant::now() < end {
+        match c.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => continue,
+            Err(_) => return true,
+        }
+    }
+    false
+}
+
+const HALF_HEADER: &[u8] = b"POST /v1/pcs/submit HTTP/1.1\r\nHost: x\r\nContent-Ty";
+
+#[test]
+fn slowloris_headers_are_cut_and_others_are_served() {
+    let s = Server::start("[http]\nheader_read_timeout_secs = 1\nidle_timeout_secs = 30\n");
+    let mut conns: Vec<_> = (0..50).map(|_| stalled(s.addr, HALF_HEADER)).collect();
+    // Others are served meanwhile.
+    assert_eq!(s.post(None, &record(1_000).to_json()).status, 200);
+    for (i, c) in conns.iter_mut().enumerate() {
+        assert!(closed_by_server(c, Duration::from_secs(30)), "half-header connection {i} still open");
+    }
+    // A connection that sends nothing at all is cut by the header timeout too.
+    let mut silent = stalled(s.addr, b"");
+    assert!(closed_by_server(&mut silent, Duration::from_secs(30)));
+}
+
+#[test]
+fn a_stalled_body_gets_408() {
+    let s = Server::start("[http]\nbody_read_timeout_secs = 1\n");
+    let body = record(1_001).to_json();
+    let head = format!(
+        "POST /v1/pcs/submit HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut c = stalled(s.addr, head.as_bytes());
+    {
+        use std::io::Write;
+        c.write_all(&body[..10]).unwrap();
+    }
+    c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut raw = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut c, &mut raw);
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("request_timeout"), "{text}");
+    assert_eq!(s.get(None, &record(1_001).pcs_id).status, 404);
+}
+
+#[test]
+fn the_connection_cap_holds_and_frees() {
+    let s = Server::start("[http]\nmax_connections = 2\nheader_read_timeout_secs = 120\n");
+    let a = stalled(s.addr, HALF_HEADER);
+    let _b = stalled(s.addr, HALF_HEADER);
+    // Give the server every chance to accept them, then a third client waits: the cap is
+    // reached, so the server does not take its connection.
+    assert!(wait_until(Duration::from_secs(30), || {
+        // Poll until the two stalled connections are accepted (their slot is taken).
+        let mut probe = stalled(s.addr, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        probe.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+        let mut buf = [0u8; 64];
+        std::io::Read::read(&mut probe, &mut buf).is_err()
+    }));
+    let mut third = stalled(s.addr, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    third.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    let mut buf = [0u8; 256];
+    assert!(std::io::Read::read(&mut third, &mut buf).is_err(), "a third connection must wait for a slot");
+    // One stalled client leaves: the waiting one is served.
+    a.shutdown(std::net::Shutdown::Both).unwrap();
+    drop(a);
+    third.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let n = std::io::Read::read(&mut third, &mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+}
+
+#[test]
+fn sigterm_cuts_stalled_clients_after_the_grace_period() {
+    let mut s = Server::start("[http]\nshutdown_grace_secs = 1\nbody_read_timeout_secs = 300\nheader_read_timeout_secs = 300\n");
+    let body = record(1_002).to_json();
+    let head = format!(
+        "POST /v1/pcs/submit HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut upload = stalled(s.addr, head.as_bytes());
+    {
+        use std::io::Write;
+        upload.write_all(&body[..10]).unwrap();
+    }
+    let _slow = stalled(s.addr, HALF_HEADER);
+    // Both are accepted (the gauge counts them and the scrape's own connection).
+    assert!(wait_until(Duration::from_secs(30), || {
+        metric(&s.metrics_text(), "flk_open_connections").is_some_and(|n| n >= 3.0)
+    }));
+    let mut child = s.child.take().unwrap();
+    std::process::Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    let mut status = None;
+    assert!(
+        wait_until(Duration::from_secs(60), || {
+            status = child.try_wait().unwrap();
+            status.is_some()
+        }),
+        "the server must exit after its grace period despite stalled clients"
+    );
+    let _ = child.kill();
+    assert!(status.unwrap().success());
+    assert!(closed_by_server(&mut upload, Duration::from_secs(5)));
+}

@@ -1,11 +1,12 @@
 //! The tool subcommands of `fractal`: `pcs-id`, `canonical`, `sign`, `verify`,
-//! `get`, `keygen` and `ring pick|plan`. Each reads its input from a file or stdin,
+//! `get`, `keygen`, `ring pick|plan` and `wal inspect|repair`. Each reads its input from a file or stdin,
 //! takes keys from an environment variable or a file (never from argv), prints
 //! one JSON document on stdout and fails with a one-line error. `docs/cli.md`
 //! documents them with examples.
 
 mod input;
 mod ring;
+mod wal;
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -37,6 +38,9 @@ pub enum ToolCommand {
     /// Consistent-hash ring tools (SPEC §7).
     #[command(subcommand)]
     Ring(ring::RingCommand),
+    /// Write-ahead log tools of the server: inspect, repair.
+    #[command(subcommand)]
+    Wal(wal::WalCommand),
 }
 
 impl ToolCommand {
@@ -50,6 +54,7 @@ impl ToolCommand {
             ToolCommand::Get(a) => a.run()?,
             ToolCommand::Keygen(a) => a.run()?,
             ToolCommand::Ring(c) => c.run()?,
+            ToolCommand::Wal(c) => c.run()?,
         };
         print_json(&out)
     }

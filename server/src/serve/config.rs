@@ -8,6 +8,7 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use fractal_core::{Algorithm, SignaturePolicy, Verifier, VerifyParams};
@@ -38,6 +39,9 @@ pub struct FileConfig {
     /// `/metrics` settings.
     #[serde(default)]
     pub metrics: MetricsFile,
+    /// Connection bounds.
+    #[serde(default)]
+    pub http: HttpFile,
     /// The tenants; none means the one tenant `default`.
     #[serde(default)]
     pub tenants: Vec<TenantFile>,
@@ -66,6 +70,70 @@ pub struct StoreFile {
     /// Seconds between sweeps of expired outcomes.
     pub sweep_secs: Option<u64>,
 }
+
+/// `[http]`: connection bounds (SPEC §6).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct HttpFile {
+    /// Seconds a client has to send a request's headers once it started one.
+    pub header_read_timeout_secs: Option<u64>,
+    /// Seconds a client has to send a request's body.
+    pub body_read_timeout_secs: Option<u64>,
+    /// Seconds an idle keep-alive connection stays open.
+    pub idle_timeout_secs: Option<u64>,
+    /// Most open connections; more wait in the kernel's accept queue.
+    pub max_connections: Option<usize>,
+    /// Seconds SIGTERM waits for open requests before it closes what is left.
+    pub shutdown_grace_secs: Option<u64>,
+}
+
+/// The resolved `[http]` settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Http {
+    /// Header read timeout.
+    pub header_read_timeout: Duration,
+    /// Body read timeout.
+    pub body_read_timeout: Duration,
+    /// Idle keep-alive timeout.
+    pub idle_timeout: Duration,
+    /// Connection cap.
+    pub max_connections: usize,
+    /// SIGTERM grace period.
+    pub shutdown_grace: Duration,
+}
+
+/// A configuration value out of its range (the message names the key).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{key}: must be between {min} and {max}, not {value}")]
+pub struct OutOfRange {
+    /// The key, as written in the file.
+    pub key: &'static str,
+    /// Smallest allowed value.
+    pub min: u64,
+    /// Largest allowed value.
+    pub max: u64,
+    /// The value given.
+    pub value: u64,
+}
+
+fn bounded(key: &'static str, value: u64, min: u64, max: u64) -> Result<u64, OutOfRange> {
+    if (min..=max).contains(&value) { Ok(value) } else { Err(OutOfRange { key, min, max, value }) }
+}
+
+/// Longest dedup TTL: ten years (keeps `accepted_at + ttl` far from overflow and
+/// catches a value given in milliseconds by mistake).
+pub const MAX_DEDUP_TTL_SECS: u64 = 10 * 366 * 24 * 3600;
+/// Default header read timeout (SPEC §6).
+pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 10;
+/// Default body read timeout (SPEC §6).
+pub const DEFAULT_BODY_READ_TIMEOUT_SECS: u64 = 30;
+/// Default idle keep-alive timeout (SPEC §6).
+pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 60;
+/// Default connection cap: below the common 1024 open-file limit, with room for the
+/// log, the store and the listener.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1000;
+/// Default SIGTERM grace period.
+pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 30;
 
 /// `[metrics]`.
 #[derive(Deserialize, Default)]
@@ -212,6 +280,8 @@ pub struct Config {
     pub checkpoint_secs: u64,
     /// Seconds between sweeps.
     pub sweep_secs: u64,
+    /// Connection bounds.
+    pub http: Http,
     /// Basic-auth credentials of `/metrics` (user, password), never printed.
     pub metrics_auth: Option<Secret<(String, String)>>,
     /// The tenants.
@@ -258,7 +328,19 @@ where
     }
 }
 
+/// Whether a secret file can be read by its group or by everyone.
+pub fn readable_by_others(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).map(|m| m.permissions().mode() & 0o077 != 0).unwrap_or(false)
+}
+
 fn read_secret_file(path: &Path) -> anyhow::Result<String> {
+    if readable_by_others(path) {
+        tracing::warn!(
+            file = %super::http::loggable(&path.display().to_string()),
+            "secret file is accessible by its group or others; chmod 600 it"
+        );
+    }
     let s = std::fs::read_to_string(path).with_context(|| format!("reading secret file {}", path.display()))?;
     Ok(s.trim_end_matches(['\n', '\r']).to_string())
 }
@@ -297,9 +379,32 @@ impl Config {
         }
         let dedup_ttl_secs =
             parse_env("FRACTAL_DEDUP_TTL_SECS")?.or(file.dedup_ttl_secs).unwrap_or(DEFAULT_DEDUP_TTL_SECS);
-        if dedup_ttl_secs == 0 {
-            bail!("dedup_ttl_secs: must be positive");
-        }
+        let dedup_ttl_secs = bounded("dedup_ttl_secs", dedup_ttl_secs, 1, MAX_DEDUP_TTL_SECS)?;
+        let h = &file.http;
+        let secs = |key, v: Option<u64>, default| -> Result<Duration, OutOfRange> {
+            Ok(Duration::from_secs(bounded(key, v.unwrap_or(default), 1, 24 * 3600)?))
+        };
+        let http = Http {
+            header_read_timeout: secs(
+                "http.header_read_timeout_secs",
+                h.header_read_timeout_secs,
+                DEFAULT_HEADER_READ_TIMEOUT_SECS,
+            )?,
+            body_read_timeout: secs("http.body_read_timeout_secs", h.body_read_timeout_secs, DEFAULT_BODY_READ_TIMEOUT_SECS)?,
+            idle_timeout: secs("http.idle_timeout_secs", h.idle_timeout_secs, DEFAULT_IDLE_TIMEOUT_SECS)?,
+            max_connections: bounded(
+                "http.max_connections",
+                h.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS) as u64,
+                1,
+                1 << 20,
+            )? as usize,
+            shutdown_grace: Duration::from_secs(bounded(
+                "http.shutdown_grace_secs",
+                h.shutdown_grace_secs.unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS),
+                0,
+                3600,
+            )?),
+        };
         // One HTTP worker per CPU by default: measured against one less than the CPUs
         // (which leaves the log and store writers a core), it served more requests.
         let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
@@ -359,6 +464,7 @@ impl Config {
             store_cache_bytes: file.store.cache_mb.unwrap_or(64).max(1) << 20,
             checkpoint_secs: file.store.checkpoint_secs.unwrap_or(5).max(1),
             sweep_secs: file.store.sweep_secs.unwrap_or(3600).max(1),
+            http,
             metrics_auth,
             tenants,
         };
@@ -485,6 +591,38 @@ algorithm = "none"
         assert!(parse("bogus = 1").is_err());
         let e = parse("[metrics]\nusername = \"u\"").unwrap_err().to_string();
         assert!(e.contains("metrics"), "{e}");
+    }
+
+    #[test]
+    fn bounded_keys_give_a_typed_error_naming_the_key() {
+        let e = parse("dedup_ttl_secs = 0").unwrap_err();
+        let typed = e.downcast_ref::<OutOfRange>().expect("a typed error");
+        assert_eq!((typed.key, typed.value), ("dedup_ttl_secs", 0));
+        let e = parse("dedup_ttl_secs = 18446744073709551615").unwrap_err();
+        assert_eq!(e.downcast_ref::<OutOfRange>().unwrap().key, "dedup_ttl_secs");
+        assert!(e.to_string().contains("dedup_ttl_secs"), "{e}");
+        let e = parse("[http]\nheader_read_timeout_secs = 0").unwrap_err();
+        assert_eq!(e.downcast_ref::<OutOfRange>().unwrap().key, "http.header_read_timeout_secs");
+        let e = parse("[http]\nmax_connections = 0").unwrap_err();
+        assert_eq!(e.downcast_ref::<OutOfRange>().unwrap().key, "http.max_connections");
+        let c = parse("").unwrap();
+        assert_eq!(c.http.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.http.body_read_timeout, Duration::from_secs(30));
+        assert_eq!(c.http.idle_timeout, Duration::from_secs(60));
+        assert_eq!(c.http.max_connections, DEFAULT_MAX_CONNECTIONS);
+        assert_eq!(c.http.shutdown_grace, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn key_files_open_to_others_are_noticed() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("k");
+        std::fs::write(&f, "secret").unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(readable_by_others(&f));
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(!readable_by_others(&f));
     }
 
     #[test]

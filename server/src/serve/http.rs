@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -11,13 +11,17 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use fractal_core::{Error as CoreError, Pcs, VerifyParams, verify};
+use axum::body::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use subtle::ConstantTimeEq;
+use tokio::sync::{oneshot, watch};
 
 use super::config::{Config, Policy};
-use super::limits::{Limiter, Refusal};
+use super::limits::Limiter;
 use super::metrics::{self, Counters, Metrics};
+use super::keylock::KeyLocks;
 use super::store::{Outcome, OutcomeStore, Put, now_secs};
-use super::wal::Wal;
+use super::wal::{Decided, Wal};
 
 /// Seconds a client should wait after a 503.
 const RETRY_AFTER_UNAVAILABLE: u64 = 1;
@@ -40,13 +44,57 @@ pub struct App<S> {
     routes: RouteMetrics,
     body_limit: usize,
     dedup_ttl_secs: u64,
+    body_read_timeout: Duration,
     /// The whole expected `Authorization` header value.
     metrics_auth: Option<String>,
+    /// One lock per `(tenant, pcs_id)` being submitted.
+    keys: KeyLocks,
+    /// Submissions whose log/store section is still running.
+    pub tasks: Arc<Tasks>,
+    /// Set when the server stops: store retries give up (the log keeps their records).
+    stopping: watch::Receiver<bool>,
+}
+
+/// Counts running tasks; [`Tasks::idle`] waits until there are none.
+#[derive(Default)]
+pub struct Tasks {
+    running: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+/// One running task; dropping it ends it.
+pub struct TaskToken(Arc<Tasks>);
+
+impl Tasks {
+    /// A task starts.
+    pub fn enter(self: &Arc<Self>) -> TaskToken {
+        self.running.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        TaskToken(self.clone())
+    }
+
+    /// Waits until no task runs.
+    pub async fn idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            if self.running.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for TaskToken {
+    fn drop(&mut self) {
+        if self.0.running.fetch_sub(1, std::sync::atomic::Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
 }
 
 impl<S: OutcomeStore> App<S> {
     /// Builds the handler state from the configuration.
-    pub fn new(config: &Config, wal: Wal, store: S, metrics: Arc<Metrics>) -> App<S> {
+    pub fn new(config: &Config, wal: Wal, store: S, metrics: Arc<Metrics>, stopping: watch::Receiver<bool>) -> App<S> {
         let tenants = config
             .tenants
             .iter()
@@ -73,7 +121,11 @@ impl<S: OutcomeStore> App<S> {
             metrics,
             body_limit: config.body_limit,
             dedup_ttl_secs: config.dedup_ttl_secs,
+            body_read_timeout: config.http.body_read_timeout,
             metrics_auth,
+            keys: KeyLocks::default(),
+            tasks: Arc::default(),
+            stopping,
         }
     }
 }
@@ -186,22 +238,36 @@ async fn submit<S: OutcomeStore>(State(app): State<Arc<App<S>>>, headers: Header
     app.routes.done(&app.routes.submit, started, r)
 }
 
-async fn submit_inner<S: OutcomeStore>(app: &App<S>, headers: &HeaderMap, body: Body) -> Response {
-    // 1. Tenant and quota.
+/// The signature check of a submission: the one place it happens (the lead swaps
+/// in the policy-aware call of the core here).
+pub fn check_signature(policy: Policy, verifier: &fractal_core::Verifier, pcs: &Pcs) -> Result<(), CoreError> {
+    match policy {
+        Policy::Require(_) => verifier.verify(pcs),
+        Policy::None => Ok(()),
+    }
+}
+
+/// A value fit for a log line: control characters replaced, length capped.
+pub fn loggable(s: &str) -> String {
+    s.chars().take(128).map(|c| if c.is_control() { '\u{fffd}' } else { c }).collect()
+}
+
+async fn submit_inner<S: OutcomeStore>(app: &Arc<App<S>>, headers: &HeaderMap, body: Body) -> Response {
+    // 1. Tenant and rate limit (the daily quota is charged after the signature).
     let Some(tenant_id) = tenant_of(headers) else { return unknown_tenant("(not ASCII)") };
     let Some(tenant) = app.tenants.get(tenant_id) else {
-        tracing::info!(tenant = %tenant_id.escape_debug(), status = 403, "unknown tenant");
+        tracing::info!(tenant = %loggable(tenant_id), status = 403, "unknown tenant");
         return unknown_tenant(tenant_id);
     };
     tenant.counters.ingest();
-    if let Err(refusal) = tenant.limiter.check(Instant::now(), now_secs()) {
-        let (msg, secs) = match refusal {
-            Refusal::Rate(_) => ("rate limit exceeded", refusal.retry_after_secs()),
-            Refusal::Quota(_) => ("daily quota exhausted", refusal.retry_after_secs()),
-        };
-        tracing::debug!(tenant = tenant_id, status = 429, reason = msg, "refused");
-        return with_retry_after(error(StatusCode::TOO_MANY_REQUESTS, "rate_limited", msg), secs);
+    if let Err(refusal) = tenant.limiter.check_rate(Instant::now()) {
+        tracing::debug!(tenant = tenant_id, status = 429, reason = "rate limit exceeded", "refused");
+        return with_retry_after(
+            error(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "rate limit exceeded"),
+            refusal.retry_after_secs(),
+        );
     }
+    // 2. Media type.
     if !is_json(headers) {
         return error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -209,7 +275,8 @@ async fn submit_inner<S: OutcomeStore>(app: &App<S>, headers: &HeaderMap, body: 
             "Content-Type must be application/json",
         );
     }
-    // 2. Body size: refuse by the declared length before reading, and cap the read.
+    // 3. Body size: refuse by the declared length before reading, cap the read, and
+    // bound the time the client may take to send it.
     let too_large = || {
         error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -222,18 +289,15 @@ async fn submit_inner<S: OutcomeStore>(app: &App<S>, headers: &HeaderMap, body: 
     if declared.is_some_and(|len| len > app.body_limit as u64) {
         return too_large();
     }
-    let bytes = match Limited::new(body, app.body_limit).collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(e) if e.is::<LengthLimitError>() => return too_large(),
-        Err(_) => return error(StatusCode::BAD_REQUEST, "invalid_json", "the request body could not be read"),
-    };
-    // 3. The write-ahead log: durable before any answer.
-    let ticket = match app.wal.append(tenant_id, &bytes).await {
-        Ok(t) => t,
-        Err(e) => {
-            tenant.counters.wal_errors();
-            tracing::error!(tenant = tenant_id, error = %e, status = 503, "write-ahead log append failed");
-            return unavailable("the write-ahead log is not accepting records");
+    let bytes = match tokio::time::timeout(app.body_read_timeout, Limited::new(body, app.body_limit).collect()).await {
+        Ok(Ok(c)) => c.to_bytes(),
+        Ok(Err(e)) if e.is::<LengthLimitError>() => return too_large(),
+        Ok(Err(_)) => return error(StatusCode::BAD_REQUEST, "invalid_json", "the request body could not be read"),
+        Err(_) => {
+            tracing::info!(tenant = tenant_id, status = 408, "request body not received in time");
+            let mut r = error(StatusCode::REQUEST_TIMEOUT, "request_timeout", "the request body was not received in time");
+            r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return r;
         }
     };
     // 4. Parse.
@@ -244,10 +308,9 @@ async fn submit_inner<S: OutcomeStore>(app: &App<S>, headers: &HeaderMap, body: 
             return core_error(&e);
         }
     };
-    // 5. Signature, before dedup: an unsigned retry never reads a stored outcome.
-    if let Policy::Require(_) = tenant.policy
-        && let Err(e) = tenant.verifier.verify(&pcs)
-    {
+    // 5. Signature, before dedup and before the log: the log holds only records that
+    // passed it, and an unsigned retry never reads a stored outcome.
+    if let Err(e) = check_signature(tenant.policy, &tenant.verifier, &pcs) {
         if matches!(
             e,
             CoreError::SignatureMissing
@@ -256,53 +319,134 @@ async fn submit_inner<S: OutcomeStore>(app: &App<S>, headers: &HeaderMap, body: 
         ) {
             tenant.counters.signature_errors();
         }
-        tracing::info!(tenant = tenant_id, pcs_id = %pcs.pcs_id, status = 401, kind = e.kind(), "signature refused");
+        tracing::info!(tenant = tenant_id, pcs_id = %loggable(&pcs.pcs_id), status = 401, kind = e.kind(), "signature refused");
         return core_error(&e);
     }
-    // 6. Dedup lookup.
-    let seen = match app.store.lookup(tenant_id, &pcs.pcs_id).await {
-        Ok(Ok(o)) => {
-            tenant.counters.dedup_hits();
-            tracing::debug!(tenant = tenant_id, pcs_id = %pcs.pcs_id, status = o.status, "dedup hit");
-            return outcome_response(&o, true);
-        }
-        Ok(Err(absent)) => absent,
-        Err(e) => {
-            tracing::error!(tenant = tenant_id, pcs_id = %pcs.pcs_id, error = %e, status = 503, "store lookup failed");
-            ticket.keep();
-            return unavailable("the outcome store is not answering");
-        }
-    };
-    // 7. Verify.
+    // 6. Daily quota: only authenticated submissions count.
+    if let Err(refusal) = tenant.limiter.charge_quota(now_secs()) {
+        tracing::debug!(tenant = tenant_id, status = 429, reason = "daily quota exhausted", "refused");
+        return with_retry_after(
+            error(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "daily quota exhausted"),
+            refusal.retry_after_secs(),
+        );
+    }
+    // Fail fast while the store is known to be failing: nothing is logged then.
+    if !app.store.accepting() {
+        return unavailable("the outcome store is not answering");
+    }
+    // The outcome is decided now (verification is a pure function of the record and
+    // the tenant's parameters) so that the log carries it: a replay restores it and
+    // never judges again. It is only stored if the dedup lookup finds nothing.
     let result = verify(&pcs, &tenant.params);
-    let outcome = Outcome {
+    let accepted_at = now_secs();
+    let decided = Decided {
+        pcs_id: pcs.pcs_id.clone(),
         status: result.http_status(),
-        body: serde_json::to_vec(&result).expect("a VerifyResult always serializes"),
-        expires_at: now_secs() + app.dedup_ttl_secs,
+        outcome: serde_json::to_vec(&result).expect("a VerifyResult always serializes"),
+        accepted_at,
+        expires_at: accepted_at.saturating_add(app.dedup_ttl_secs),
     };
-    // 8. Store: first write wins.
-    match app.store.put_if_absent_seen(tenant_id, &pcs.pcs_id, outcome, seen).await {
-        Ok(Put::Inserted(o)) => {
-            if result.accepted {
-                tenant.counters.accepted();
-            }
-            if result.escalated {
-                tenant.counters.escalated();
-            }
-            tracing::debug!(tenant = tenant_id, pcs_id = %pcs.pcs_id, status = o.status, "stored");
-            drop(ticket);
-            outcome_response(&o, false)
+    let flags = (result.accepted, result.escalated);
+    // 7-10. Log → dedup lookup → store → answer, in a task of its own: a client that
+    // goes away cannot cancel it half-way (a logged record whose outcome is never
+    // stored, an outcome in the store's pending map that never reaches its writer).
+    let (answer, answered) = oneshot::channel();
+    let task = {
+        let (app, tenant_id) = (app.clone(), tenant_id.to_string());
+        let token = app.tasks.enter();
+        async move {
+            decide(&app, &tenant_id, decided, bytes, flags, answer).await;
+            drop(token);
         }
-        Ok(Put::Existing(o)) => {
-            tenant.counters.dedup_hits();
-            tracing::debug!(tenant = tenant_id, pcs_id = %pcs.pcs_id, status = o.status, "dedup hit (concurrent)");
-            outcome_response(&o, true)
-        }
+    };
+    tokio::spawn(task);
+    answered.await.unwrap_or_else(|_| unavailable("the request could not be finished"))
+}
+
+/// How long a request waits for another request of the same `(tenant, pcs_id)`.
+const KEY_WAIT: Duration = Duration::from_secs(10);
+
+/// Log append, dedup lookup and store for one authenticated record, under the lock
+/// of its key. Answers through `answer` as soon as the answer is known; if the store
+/// fails after the record was logged, answers 503 and keeps trying to store the
+/// logged outcome (still under the key lock, so log order stays store order) until
+/// it succeeds or the server stops, in which case the record stays in the log for
+/// the next start.
+async fn decide<S: OutcomeStore>(
+    app: &App<S>,
+    tenant_id: &str,
+    decided: Decided,
+    body: Bytes,
+    (accepted, escalated): (bool, bool),
+    answer: oneshot::Sender<Response>,
+) {
+    let tenant = &app.tenants[tenant_id];
+    let pcs_id = decided.pcs_id.clone();
+    let Ok(_key) = tokio::time::timeout(KEY_WAIT, app.keys.lock(tenant_id, &pcs_id)).await else {
+        let _ = answer.send(unavailable("an earlier submission of this record is still being stored"));
+        return;
+    };
+    // Write-ahead log: durable before any answer.
+    let ticket = match app.wal.append(tenant_id, &decided, &body).await {
+        Ok(t) => t,
         Err(e) => {
-            tracing::error!(tenant = tenant_id, pcs_id = %pcs.pcs_id, error = %e, status = 503, "store write failed");
-            ticket.keep();
-            unavailable("the outcome store is not answering")
+            tenant.counters.wal_errors();
+            tracing::error!(tenant = tenant_id, error = %e, status = 503, "write-ahead log append failed");
+            let _ = answer.send(unavailable("the write-ahead log is not accepting records"));
+            return;
         }
+    };
+    let outcome = Outcome { status: decided.status, body: decided.outcome, expires_at: decided.expires_at };
+    let mut answer = Some(answer);
+    let mut backoff = Duration::from_millis(50);
+    let mut stopping = app.stopping.clone();
+    loop {
+        let attempt = async {
+            match app.store.lookup(tenant_id, &pcs_id).await? {
+                Ok(o) => Ok::<_, super::store::StoreError>((o, true)),
+                Err(absent) => match app.store.put_if_absent_seen(tenant_id, &pcs_id, outcome.clone(), absent).await? {
+                    Put::Inserted(o) => Ok((o, false)),
+                    Put::Existing(o) => Ok((o, true)),
+                },
+            }
+        };
+        match attempt.await {
+            Ok((o, hit)) => {
+                if hit {
+                    tenant.counters.dedup_hits();
+                    tracing::debug!(tenant = tenant_id, pcs_id = %loggable(&pcs_id), status = o.status, "dedup hit");
+                } else {
+                    if accepted {
+                        tenant.counters.accepted();
+                    }
+                    if escalated {
+                        tenant.counters.escalated();
+                    }
+                    tracing::debug!(tenant = tenant_id, pcs_id = %loggable(&pcs_id), status = o.status, "stored");
+                }
+                if let Some(a) = answer.take() {
+                    let _ = a.send(outcome_response(&o, hit));
+                }
+                drop(ticket); // the request is finished: the watermark may pass it
+                return;
+            }
+            Err(e) => {
+                if let Some(a) = answer.take() {
+                    tracing::error!(tenant = tenant_id, pcs_id = %loggable(&pcs_id), error = %e, status = 503, "store failed; retrying the logged record");
+                    let _ = a.send(unavailable("the outcome store is not answering"));
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stopping.wait_for(|s| *s) => {
+                // Shutting down with the store still failing: the log keeps the
+                // record and the next start stores it.
+                ticket.keep();
+                return;
+            }
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(2));
     }
 }
 
@@ -376,12 +520,10 @@ async fn ready<S: OutcomeStore>(State(app): State<Arc<App<S>>>) -> Response {
     r
 }
 
-/// Compares without an early exit, so timing does not reveal the matching prefix.
+/// Compares in constant time (the `subtle` crate: no early exit, no data-dependent
+/// branch the optimizer could introduce), so timing does not reveal a matching prefix.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.ct_eq(b).into()
 }
 
 async fn metrics_text<S: OutcomeStore>(State(app): State<Arc<App<S>>>, headers: HeaderMap) -> Response {

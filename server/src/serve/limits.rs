@@ -53,9 +53,27 @@ impl Limiter {
         }
     }
 
-    /// Takes one request at `now` (`unix_secs` for the quota's day).
-    pub fn check(&self, now: Instant, unix_secs: u64) -> Result<(), Refusal> {
-        if self.rate <= 0.0 && self.quota == 0 {
+    /// Takes one request from the token bucket at `now` (done first, before the body
+    /// is read).
+    pub fn check_rate(&self, now: Instant) -> Result<(), Refusal> {
+        if self.rate <= 0.0 {
+            return Ok(());
+        }
+        let mut s = self.state.lock().unwrap();
+        let elapsed = now.saturating_duration_since(s.last).as_secs_f64();
+        s.tokens = (s.tokens + elapsed * self.rate).min(self.burst);
+        s.last = now;
+        if s.tokens < 1.0 {
+            return Err(Refusal::Rate(Duration::from_secs_f64((1.0 - s.tokens) / self.rate)));
+        }
+        s.tokens -= 1.0;
+        Ok(())
+    }
+
+    /// Counts one authenticated submission against the day's quota (`unix_secs` for
+    /// the UTC day). Only records whose signature passed are charged (SPEC §6).
+    pub fn charge_quota(&self, unix_secs: u64) -> Result<(), Refusal> {
+        if self.quota == 0 {
             return Ok(());
         }
         let mut s = self.state.lock().unwrap();
@@ -64,20 +82,17 @@ impl Limiter {
             s.day = day;
             s.used = 0;
         }
-        if self.quota > 0 && s.used >= self.quota {
+        if s.used >= self.quota {
             return Err(Refusal::Quota(Duration::from_secs((day + 1) * DAY - unix_secs)));
-        }
-        if self.rate > 0.0 {
-            let elapsed = now.saturating_duration_since(s.last).as_secs_f64();
-            s.tokens = (s.tokens + elapsed * self.rate).min(self.burst);
-            s.last = now;
-            if s.tokens < 1.0 {
-                return Err(Refusal::Rate(Duration::from_secs_f64((1.0 - s.tokens) / self.rate)));
-            }
-            s.tokens -= 1.0;
         }
         s.used += 1;
         Ok(())
+    }
+
+    /// [`Limiter::check_rate`] then [`Limiter::charge_quota`].
+    pub fn check(&self, now: Instant, unix_secs: u64) -> Result<(), Refusal> {
+        self.check_rate(now)?;
+        self.charge_quota(unix_secs)
     }
 }
 
@@ -110,6 +125,16 @@ mod tests {
         assert_eq!(r, Refusal::Quota(Duration::from_secs(DAY / 2)));
         assert_eq!(r.retry_after_secs(), DAY / 2);
         l.check(t, 11 * DAY).unwrap();
+    }
+
+    #[test]
+    fn the_rate_check_never_charges_the_quota() {
+        let l = Limiter::new(0.0, 0.0, 1);
+        for _ in 0..100 {
+            l.check_rate(Instant::now()).unwrap();
+        }
+        l.charge_quota(5 * DAY).unwrap();
+        assert!(matches!(l.charge_quota(5 * DAY), Err(Refusal::Quota(_))));
     }
 
     #[test]

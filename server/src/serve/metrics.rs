@@ -7,7 +7,8 @@
 //! metrics that dashboards already query.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 /// One tenant's counters, resolved once so the hot path does no label lookup.
@@ -42,6 +43,10 @@ pub struct Metrics {
     pub checkpoint: Histogram,
     /// Answers by status code.
     pub responses: IntCounterVec,
+    /// Open HTTP connections.
+    pub open_connections: IntGauge,
+    /// Failed write transactions of the outcome store (each is retried).
+    pub store_errors: IntCounter,
 }
 
 /// Counters for one tenant that also feed the totals.
@@ -122,8 +127,14 @@ impl Metrics {
         .unwrap();
         let responses =
             IntCounterVec::new(Opts::new("flk_http_responses_total", "Answers by HTTP status."), &["status"]).unwrap();
+        let open_connections = IntGauge::new("flk_open_connections", "Open HTTP connections.").unwrap();
+        let store_errors =
+            IntCounter::new("flk_store_write_errors", "Failed write transactions of the outcome store (retried).")
+                .unwrap();
         for m in [
-            Box::new(latency.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(open_connections.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(store_errors.clone()),
+            Box::new(latency.clone()),
             Box::new(wal_fsync.clone()),
             Box::new(wal_batch.clone()),
             Box::new(checkpoint.clone()),
@@ -141,7 +152,18 @@ impl Metrics {
             wal_errors: t.next().unwrap(),
         };
         let by_tenant: [IntCounterVec; 6] = vecs.try_into().ok().unwrap();
-        Metrics { registry, total, by_tenant, latency, wal_fsync, wal_batch, checkpoint, responses }
+        Metrics {
+            registry,
+            total,
+            by_tenant,
+            latency,
+            wal_fsync,
+            wal_batch,
+            checkpoint,
+            responses,
+            open_connections,
+            store_errors,
+        }
     }
 
     /// The counters of one tenant (create them at start so they show as 0).

@@ -5,7 +5,9 @@
 //! `docs/server.md` for the operator's view.
 
 pub mod config;
+pub mod conn;
 pub mod http;
+pub mod keylock;
 pub mod limits;
 pub mod metrics;
 pub mod store;
@@ -20,7 +22,7 @@ use std::time::Duration;
 use anyhow::Context;
 use fractal_core::{Pcs, verify};
 
-use config::{Config, Overrides, Policy};
+use config::{Config, Overrides};
 use metrics::Metrics;
 use store::{Outcome, OutcomeStore, RedbStore, now_secs};
 use wal::{Wal, WalOptions};
@@ -67,47 +69,47 @@ fn init_logging() {
         .try_init();
 }
 
-/// Replays log records from the store's watermark: every record whose outcome is
-/// missing gets verified and stored (first write wins). Returns (replayed, stored).
+/// Replays log records from the store's watermark, strictly in log order, one at a
+/// time, so that of several records with one key the first logged wins — as it did
+/// live, where requests of one key pass the log and the store one at a time.
+///
+/// A v2 record carries the outcome that was decided (and answered): it is stored as
+/// it is, whatever the configuration is now (rotated keys, other tolerances, a removed
+/// tenant). Replay never judges again. A v1 record (written before the upgrade)
+/// carries only the request, so it is judged the old way: parsed, signature-checked
+/// and verified under the current configuration. Returns (replayed, stored).
 async fn replay(config: &Config, records: Vec<wal::Record>, store: &RedbStore) -> anyhow::Result<(usize, usize)> {
     let tenants: HashMap<&str, &config::Tenant> = config.tenants.iter().map(|t| (t.id.as_str(), t)).collect();
     let mut stored = 0;
     let n = records.len();
-    let mut pending = Vec::new();
+    let now = now_secs();
     for rec in records {
-        let Some(t) = tenants.get(rec.tenant.as_str()) else {
-            tracing::warn!(tenant = %rec.tenant, lsn = rec.lsn, "replay: tenant no longer configured; record skipped");
-            continue;
-        };
-        // The same checks as a live request: a record that was refused stays refused.
-        let Ok(pcs) = Pcs::from_json(&rec.body) else { continue };
-        if let Policy::Require(_) = t.policy
-            && t.verifier.verify(&pcs).is_err()
-        {
-            continue;
-        }
-        if store.get(&t.id, &pcs.pcs_id).await?.is_some() {
-            continue;
-        }
-        let result = verify(&pcs, &t.params);
-        let outcome = Outcome {
-            status: result.http_status(),
-            body: serde_json::to_vec(&result)?,
-            expires_at: now_secs() + config.dedup_ttl_secs,
-        };
-        let s = store.clone();
-        let id = t.id.clone();
-        pending.push(tokio::spawn(async move { s.put_if_absent(&id, &pcs.pcs_id, outcome).await }));
-        if pending.len() >= 1024 {
-            for p in pending.drain(..) {
-                if let store::Put::Inserted(_) = p.await?? {
-                    stored += 1;
+        let (pcs_id, outcome) = match rec.decided {
+            Some(d) => {
+                if d.expires_at <= now {
+                    continue;
                 }
+                (d.pcs_id, Outcome { status: d.status, body: d.outcome, expires_at: d.expires_at })
             }
-        }
-    }
-    for p in pending {
-        if let store::Put::Inserted(_) = p.await?? {
+            None => {
+                let Some(t) = tenants.get(rec.tenant.as_str()) else {
+                    tracing::warn!(tenant = %http::loggable(&rec.tenant), lsn = rec.lsn, "replay: v1 record of a tenant no longer configured; skipped");
+                    continue;
+                };
+                let Ok(pcs) = Pcs::from_json(&rec.body) else { continue };
+                if http::check_signature(t.policy, &t.verifier, &pcs).is_err() {
+                    continue;
+                }
+                let result = verify(&pcs, &t.params);
+                let outcome = Outcome {
+                    status: result.http_status(),
+                    body: serde_json::to_vec(&result)?,
+                    expires_at: now.saturating_add(config.dedup_ttl_secs),
+                };
+                (pcs.pcs_id, outcome)
+            }
+        };
+        if let store::Put::Inserted(_) = store.put_if_absent(&rec.tenant, &pcs_id, outcome).await? {
             stored += 1;
         }
     }
@@ -118,8 +120,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
     let wal_dir = config.data_dir.join("wal");
+    let metrics = Arc::new(Metrics::new());
+    let on_store_error = {
+        let c = metrics.store_errors.clone();
+        Arc::new(move || c.inc())
+    };
     let (store, store_writer, watermark) =
-        RedbStore::open(&config.data_dir.join("outcomes.redb"), config.store_cache_bytes)
+        RedbStore::open_with(&config.data_dir.join("outcomes.redb"), config.store_cache_bytes, on_store_error)
             .context("opening the outcome store")?;
 
     // Recovery: check the log, cut a torn tail, replay what the store may have lost.
@@ -129,10 +136,21 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tracing::warn!(bytes = at.truncated, segment = at.segment, "write-ahead log: torn tail truncated");
     }
     let (replayed, restored) = replay(&config, records, &store).await.context("replaying the write-ahead log")?;
-    store.checkpoint(at.end_lsn()).await.context("checkpointing after replay")?;
+    // The store heals from failed writes: give a failing first checkpoint a few tries.
+    let mut pause = Duration::from_millis(100);
+    for attempt in 1.. {
+        match store.checkpoint(at.end_lsn()).await {
+            Ok(()) => break,
+            Err(e) if attempt < 8 => {
+                tracing::warn!(error = %e, attempt, "checkpoint after replay failed; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => return Err(e).context("checkpointing after replay"),
+        }
+    }
     tracing::info!(replayed, restored, "write-ahead log replayed");
 
-    let metrics = Arc::new(Metrics::new());
     let observe = {
         let m = metrics.clone();
         Arc::new(move |d: Duration, n: usize| {
@@ -151,7 +169,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listener =
         tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
-    let app = Arc::new(http::App::new(&config, wal.clone(), store.clone(), metrics.clone()));
+    let (stopping, stop_rx) = tokio::sync::watch::channel(false);
+    let app = Arc::new(http::App::new(&config, wal.clone(), store.clone(), metrics.clone(), stop_rx));
     let router = http::router(app.clone());
 
     // Background upkeep: durable checkpoints with log pruning, and the TTL sweep.
@@ -207,9 +226,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let _ = out.flush();
     }
 
-    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await.context("serving HTTP")?;
+    conn::serve(listener, router, config.http, metrics.open_connections.clone(), shutdown_signal()).await;
 
-    // In-flight requests are done. Flush the log, commit the store durably.
+    // Every connection is closed. Submissions already past their body finish their
+    // log/store section; those still retrying a failing store give up and leave their
+    // records in the log (above the watermark) for the next start.
+    let _ = stopping.send(true);
+    let limit = config.http.shutdown_grace + Duration::from_secs(15);
+    if tokio::time::timeout(limit, app.tasks.idle()).await.is_err() {
+        tracing::warn!("submissions still running at shutdown; the log keeps their records");
+    }
     tracing::info!("shutting down: flushing the log and the store");
     upkeep.abort();
     let _ = upkeep.await;
@@ -217,7 +243,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let wm = wal.watermark();
     drop(wal);
     tokio::task::spawn_blocking(move || wal_writer.join()).await?;
-    store.checkpoint(wm).await.context("final checkpoint")?;
+    // A store that still fails cannot take the final checkpoint; the log keeps every
+    // record above the last one, and the next start replays them.
+    match tokio::time::timeout(limit, store.checkpoint(wm)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(e).context("final checkpoint (the log keeps the records; the next start replays them)"),
+        Err(_) => anyhow::bail!("final checkpoint timed out (the log keeps the records; the next start replays them)"),
+    }
     drop(store);
     tokio::task::spawn_blocking(move || store_writer.join()).await?;
     tracing::info!("stopped");
@@ -266,7 +298,7 @@ mod tests {
     }
 
     fn rec(lsn: u64, tenant: &str, body: Vec<u8>) -> wal::Record {
-        wal::Record { lsn, tenant: tenant.into(), body }
+        wal::Record { lsn, tenant: tenant.into(), body, decided: None }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

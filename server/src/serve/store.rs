@@ -89,6 +89,12 @@ pub trait OutcomeStore: Send + Sync + 'static {
     /// `Ok` when the store answers reads and takes writes.
     fn health(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// A cheap hint: `false` while the store is known to be failing, so that a
+    /// submission is refused before it is logged. Defaults to `true`.
+    fn accepting(&self) -> bool {
+        true
+    }
+
     /// [`OutcomeStore::get`], and when there is no outcome, an [`Absent`] that a
     /// following [`OutcomeStore::put_if_absent_seen`] of the same key may use to skip
     /// looking again.
@@ -176,11 +182,63 @@ enum Cmd {
 /// `put_if_absent` calls into shared transactions.
 #[derive(Clone)]
 pub struct RedbStore {
-    db: Arc<Database>,
+    db: Arc<DbSlot>,
     tx: mpsc::Sender<Cmd>,
     healthy: Arc<AtomicBool>,
     pending: Arc<PendingMap>,
 }
+
+/// The open database, or none while the writer reopens it after an I/O error (redb
+/// fails every operation after one, until the file is opened again).
+struct DbSlot {
+    path: std::path::PathBuf,
+    cache_bytes: usize,
+    db: std::sync::RwLock<Option<Arc<Database>>>,
+}
+
+impl DbSlot {
+    fn get(&self) -> Result<Arc<Database>, StoreError> {
+        self.db.read().unwrap().clone().ok_or_else(|| err("the store file is being reopened after an error"))
+    }
+
+    /// Closes and reopens the file (the writer thread only).
+    fn reopen(&self) -> Result<(), StoreError> {
+        let old = self.db.write().unwrap().take();
+        if let Some(old) = old {
+            // Readers hold a clone only for the length of one read.
+            let mut old = old;
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            loop {
+                match Arc::try_unwrap(old) {
+                    Ok(db) => {
+                        drop(db);
+                        break;
+                    }
+                    Err(still) if std::time::Instant::now() < until => {
+                        old = still;
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                    Err(still) => {
+                        *self.db.write().unwrap() = Some(still);
+                        return Err(err("readers held the store file; reopen postponed"));
+                    }
+                }
+            }
+        }
+        let db = Database::builder().set_cache_size(self.cache_bytes).create(&self.path).map_err(err)?;
+        *self.db.write().unwrap() = Some(Arc::new(db));
+        Ok(())
+    }
+}
+
+/// Called by the writer for every failed write transaction (metrics).
+pub type ErrorObserver = Arc<dyn Fn() + Send + Sync>;
+
+/// Test hook: `FRACTAL_TEST_FAIL_STORE_COMMITS=N` makes the writer's next N batch
+/// commits of outcomes fail before they touch the file, as a full disk would (the
+/// file is then reopened, as after a real failure). For the tests
+/// of the store's recovery only; never set it in production.
+pub const FAIL_COMMITS_ENV: &str = "FRACTAL_TEST_FAIL_STORE_COMMITS";
 
 /// Number of independently locked shards of the pending map.
 const SHARDS: usize = 64;
@@ -245,6 +303,19 @@ impl RedbStore {
     /// Opens (or creates) the store file. Returns the store, its writer thread and the
     /// log watermark of the last durable checkpoint.
     pub fn open(path: &Path, cache_bytes: usize) -> Result<(RedbStore, StoreWriter, u64), StoreError> {
+        Self::open_with(path, cache_bytes, Arc::new(|| {}))
+    }
+
+    /// [`RedbStore::open`] with an observer of failed write transactions.
+    pub fn open_with(
+        path: &Path,
+        cache_bytes: usize,
+        on_error: ErrorObserver,
+    ) -> Result<(RedbStore, StoreWriter, u64), StoreError> {
+        let fail_commits = match std::env::var(FAIL_COMMITS_ENV) {
+            Ok(v) => v.parse::<u64>().map_err(|_| err(format!("{FAIL_COMMITS_ENV}: not a number")))?,
+            Err(_) => 0,
+        };
         let db = Database::builder().set_cache_size(cache_bytes).create(path).map_err(err)?;
         let watermark = {
             let mut w = db.begin_write().map_err(err)?;
@@ -258,16 +329,17 @@ impl RedbStore {
             w.commit().map_err(err)?;
             wm
         };
-        let db = Arc::new(db);
+        let db = Arc::new(DbSlot {
+            path: path.to_path_buf(),
+            cache_bytes,
+            db: std::sync::RwLock::new(Some(Arc::new(db))),
+        });
         let (tx, rx) = mpsc::channel(16 * MAX_BATCH);
         let healthy = Arc::new(AtomicBool::new(true));
         let pending = Arc::new(PendingMap::new());
         let writer = {
-            let (db, healthy, pending) = (db.clone(), healthy.clone(), pending.clone());
-            std::thread::Builder::new()
-                .name("store-writer".into())
-                .spawn(move || writer(db, rx, healthy, pending))
-                .map_err(err)?
+            let w = Writer { db: db.clone(), healthy: healthy.clone(), pending: pending.clone(), on_error, fail_commits };
+            std::thread::Builder::new().name("store-writer".into()).spawn(move || w.run(rx)).map_err(err)?
         };
         Ok((RedbStore { db, tx, healthy, pending }, StoreWriter(writer), watermark))
     }
@@ -303,13 +375,13 @@ impl RedbStore {
 
     /// How many outcomes are stored (expired ones not yet swept included).
     pub fn count(&self) -> Result<u64, StoreError> {
-        let r = self.db.begin_read().map_err(err)?;
+        let r = self.db.get()?.begin_read().map_err(err)?;
         let t = r.open_table(OUTCOMES).map_err(err)?;
         t.len().map_err(err)
     }
 
     fn read(&self, k: &[u8]) -> Result<Option<Outcome>, StoreError> {
-        let r = self.db.begin_read().map_err(err)?;
+        let r = self.db.get()?.begin_read().map_err(err)?;
         let t = r.open_table(OUTCOMES).map_err(err)?;
         let Some(v) = t.get(k).map_err(err)? else { return Ok(None) };
         let o = decode(v.value()).ok_or_else(|| err("stored outcome is malformed"))?;
@@ -341,6 +413,10 @@ impl RedbStore {
             return Err(err("the last write transaction failed"));
         }
         let k = key(tenant, pcs_id);
+        // Room in the writer's queue first: once the outcome is in the pending map
+        // (where readers see it), it must reach the writer without another await, or a
+        // cancelled caller could leave an answered outcome that is never committed.
+        let permit = self.tx.reserve().await.map_err(|_| err("writer stopped"))?;
         let now = now_secs();
         let hash = self.pending.hash(&k);
         {
@@ -358,10 +434,7 @@ impl RedbStore {
                 return Ok(Put::Existing(o));
             }
             s.map.insert(k.clone(), outcome.clone());
-        }
-        if self.tx.send(Cmd::Put { key: k.clone(), value: outcome.clone() }).await.is_err() {
-            self.pending.committed(&k, &outcome);
-            return Err(err("writer stopped"));
+            permit.send(Cmd::Put { key: k, value: outcome.clone() });
         }
         Ok(Put::Inserted(outcome))
     }
@@ -394,100 +467,193 @@ impl OutcomeStore for RedbStore {
         if !self.healthy.load(Ordering::Relaxed) || self.tx.is_closed() {
             return Err(err("the last write transaction failed"));
         }
-        let r = self.db.begin_read().map_err(err)?;
+        let r = self.db.get()?.begin_read().map_err(err)?;
         r.open_table(OUTCOMES).map_err(err)?;
         Ok(())
     }
+
+    fn accepting(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
 }
 
-fn writer(db: Arc<Database>, mut rx: mpsc::Receiver<Cmd>, healthy: Arc<AtomicBool>, pending: Arc<PendingMap>) {
-    let mut puts: Vec<(Vec<u8>, Outcome)> = Vec::with_capacity(MAX_BATCH);
-    let mut deferred: Option<Cmd> = None;
-    // A failed commit since the last checkpoint: the watermark must not move past the
-    // records whose outcomes it lost, so checkpoints fail until a restart replays them.
-    let mut lost_writes = false;
-    loop {
-        let first = match deferred.take() {
-            Some(c) => c,
-            None => match rx.blocking_recv() {
+struct Writer {
+    db: Arc<DbSlot>,
+    healthy: Arc<AtomicBool>,
+    pending: Arc<PendingMap>,
+    on_error: ErrorObserver,
+    /// Write transactions still to fail (the test hook).
+    fail_commits: u64,
+}
+
+/// First pause before a failed batch is tried again; it doubles up to the maximum.
+const RETRY_FIRST: std::time::Duration = std::time::Duration::from_millis(50);
+const RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl Writer {
+    /// One write transaction on the current file; after a failure the file is
+    /// reopened first (redb refuses everything after an I/O error until then).
+    fn transact<T>(
+        &mut self,
+        reopen: &mut bool,
+        outcomes: bool,
+        f: impl FnOnce(&Database) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let res = (|| {
+            if *reopen {
+                self.db.reopen()?;
+                *reopen = false;
+            }
+            if outcomes && self.fail_commits > 0 {
+                self.fail_commits -= 1;
+                return Err(err(format!("injected write failure ({FAIL_COMMITS_ENV})")));
+            }
+            f(&*self.db.get()?)
+        })();
+        if res.is_err() {
+            *reopen = true;
+            self.healthy.store(false, Ordering::Relaxed);
+            (self.on_error)();
+        }
+        res
+    }
+
+    fn run(mut self, mut rx: mpsc::Receiver<Cmd>) {
+        let mut puts: Vec<(Vec<u8>, Outcome)> = Vec::with_capacity(MAX_BATCH);
+        // Outcomes committed without fsync since the last durable checkpoint: a reopen
+        // after an error may lose them, so they are written again after one.
+        let mut unsynced: Vec<(Vec<u8>, Outcome)> = Vec::new();
+        let mut deferred: Option<Cmd> = None;
+        let mut reopen = false;
+        loop {
+            let first = match deferred.take() {
                 Some(c) => c,
-                None => break,
-            },
-        };
-        match first {
-            Cmd::Put { key, value } => {
-                puts.push((key, value));
-                // A commit has a fixed cost (page bookkeeping, checksums, writes to the
-                // page cache) far above one insert, and no request waits for it: let the
-                // queue fill for a moment so that one commit carries many puts.
-                let mut waited = false;
-                while puts.len() < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(Cmd::Put { key, value }) => puts.push((key, value)),
-                        Ok(other) => {
-                            deferred = Some(other);
-                            break;
+                None => match rx.blocking_recv() {
+                    Some(c) => c,
+                    None => break,
+                },
+            };
+            match first {
+                Cmd::Put { key, value } => {
+                    puts.push((key, value));
+                    // A commit has a fixed cost (page bookkeeping, checksums, writes to the
+                    // page cache) far above one insert, and no request waits for it: let the
+                    // queue fill for a moment so that one commit carries many puts.
+                    let mut waited = false;
+                    while puts.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(Cmd::Put { key, value }) => puts.push((key, value)),
+                            Ok(other) => {
+                                deferred = Some(other);
+                                break;
+                            }
+                            Err(_) if !waited => {
+                                waited = true;
+                                std::thread::sleep(BATCH_WAIT);
+                            }
+                            Err(_) => break,
                         }
-                        Err(_) if !waited => {
-                            waited = true;
-                            std::thread::sleep(BATCH_WAIT);
+                    }
+                    // Key order touches each B-tree page once per batch; a stable sort keeps
+                    // a re-put of an expired key after the put it replaces.
+                    puts.sort_by(|a, b| a.0.cmp(&b.0));
+                    // The winners were decided in put_if_absent; the batch only persists
+                    // them. A failed batch is tried again until it commits: the outcomes
+                    // stay in the pending map meanwhile (reads stay right), the store
+                    // reports unhealthy (new submissions get 503, /ready 503), and nothing
+                    // behind it in the queue — a checkpoint in particular — goes first.
+                    let mut pause = RETRY_FIRST;
+                    let mut failures = 0u64;
+                    loop {
+                        let again = reopen;
+                        let res = self.transact(&mut reopen, true, |db| {
+                            let mut w = db.begin_write().map_err(err)?;
+                            w.set_durability(Durability::None).map_err(err)?;
+                            {
+                                let mut t = w.open_table(OUTCOMES).map_err(err)?;
+                                // After a reopen, what the lost non-durable commits held first.
+                                if again {
+                                    for (k, v) in &unsynced {
+                                        t.insert(k.as_slice(), encode(v).as_slice()).map_err(err)?;
+                                    }
+                                }
+                                for (k, v) in &puts {
+                                    t.insert(k.as_slice(), encode(v).as_slice()).map_err(err)?;
+                                }
+                            }
+                            w.commit().map_err(err)
+                        });
+                        match res {
+                            Ok(()) => break,
+                            Err(e) => {
+                                failures += 1;
+                                if failures == 1 || failures.is_power_of_two() {
+                                    tracing::error!(error = %e, records = puts.len(), failures, "outcome store write failed; retrying");
+                                }
+                                std::thread::sleep(pause);
+                                pause = (pause * 2).min(RETRY_MAX);
+                            }
                         }
-                        Err(_) => break,
+                    }
+                    if failures > 0 {
+                        tracing::warn!(failures, "outcome store writes recovered");
+                    }
+                    self.healthy.store(true, Ordering::Relaxed);
+                    for (k, v) in puts.drain(..) {
+                        self.pending.committed(&k, &v);
+                        unsynced.push((k, v));
                     }
                 }
-                // Key order touches each B-tree page once per batch; a stable sort keeps a
-                // re-put of an expired key after the put it replaces.
-                puts.sort_by(|a, b| a.0.cmp(&b.0));
-                // The winners were decided in put_if_absent; the batch only persists them.
-                let res = (|| -> Result<(), StoreError> {
-                    let mut w = db.begin_write().map_err(err)?;
-                    w.set_durability(Durability::None).map_err(err)?;
-                    {
-                        let mut t = w.open_table(OUTCOMES).map_err(err)?;
-                        for (k, v) in &puts {
-                            t.insert(k.as_slice(), encode(v).as_slice()).map_err(err)?;
+                Cmd::Checkpoint { watermark, done } => {
+                    let again = reopen;
+                    let res = self.transact(&mut reopen, false, |db| {
+                        let mut w = db.begin_write().map_err(err)?;
+                        w.set_durability(Durability::Immediate).map_err(err)?;
+                        w.set_quick_repair(true);
+                        {
+                            if again {
+                                let mut t = w.open_table(OUTCOMES).map_err(err)?;
+                                for (k, v) in &unsynced {
+                                    t.insert(k.as_slice(), encode(v).as_slice()).map_err(err)?;
+                                }
+                            }
+                            let mut meta = w.open_table(META).map_err(err)?;
+                            meta.insert(WATERMARK, watermark).map_err(err)?;
                         }
+                        w.commit().map_err(err)
+                    });
+                    if res.is_ok() {
+                        unsynced.clear();
+                        self.healthy.store(true, Ordering::Relaxed);
                     }
-                    w.commit().map_err(err)
-                })();
-                match res {
-                    Ok(()) => {
-                        for (k, v) in puts.drain(..) {
-                            pending.committed(&k, &v);
-                        }
-                    }
-                    Err(e) => {
-                        // The outcomes stay in the pending map (reads stay right in this
-                        // process); the log replays them at the next start.
-                        tracing::error!(error = %e, records = puts.len(), "outcome store write failed");
-                        healthy.store(false, Ordering::Relaxed);
-                        lost_writes = true;
-                        puts.clear();
-                    }
+                    let _ = done.send(res);
                 }
-            }
-            Cmd::Checkpoint { watermark, done } => {
-                let res = (|| -> Result<(), StoreError> {
-                    if lost_writes {
-                        return Err(err("outcomes were lost by a failed write; restart to replay the log"));
-                    }
-                    let mut w = db.begin_write().map_err(err)?;
-                    w.set_durability(Durability::Immediate).map_err(err)?;
-                    w.set_quick_repair(true);
-                    {
-                        let mut meta = w.open_table(META).map_err(err)?;
-                        meta.insert(WATERMARK, watermark).map_err(err)?;
-                    }
-                    w.commit().map_err(err)
-                })();
-                healthy.store(res.is_ok(), Ordering::Relaxed);
-                let _ = done.send(res);
-            }
-            Cmd::Sweep { now, from, limit, done } => {
-                let _ = done.send(sweep_chunk(&db, now, from, limit));
+                Cmd::Sweep { now, from, limit, done } => {
+                    let again = reopen;
+                    let res = self.transact(&mut reopen, false, |db| {
+                        if again {
+                            rewrite(db, &unsynced)?;
+                        }
+                        sweep_chunk(db, now, from, limit)
+                    });
+                    let _ = done.send(res);
+                }
             }
         }
     }
+}
+
+/// Writes outcomes again (after a reopen that may have lost non-durable commits).
+fn rewrite(db: &Database, outcomes: &[(Vec<u8>, Outcome)]) -> Result<(), StoreError> {
+    let mut w = db.begin_write().map_err(err)?;
+    w.set_durability(Durability::None).map_err(err)?;
+    {
+        let mut t = w.open_table(OUTCOMES).map_err(err)?;
+        for (k, v) in outcomes {
+            t.insert(k.as_slice(), encode(v).as_slice()).map_err(err)?;
+        }
+    }
+    w.commit().map_err(err)
 }
 
 /// Deletes the expired outcomes among up to `limit` entries from `from` on.

@@ -7,17 +7,31 @@
 //!   retention age are deleted ([`prune`]).
 //! * **Frame.** `[len: u32 LE][crc: u32 LE][payload: len bytes]`, where `crc` is the
 //!   CRC-32 of the four length bytes followed by the payload, so a corrupted length is
-//!   caught too. The payload is `[tenant_len: u8][tenant][request body]`.
+//!   caught too. Two payload versions exist:
+//!   - v2 (written now): `[0x00][0x02][batch_start: u64][accepted_at: u64]
+//!     [expires_at: u64][status: u16][tenant_len: u8][tenant][pcs_id_len: u16][pcs_id]
+//!     [outcome_len: u32][outcome: VerifyResult JSON][request body]`, all LE. It carries
+//!     what was *decided* (status, exact answer bytes, expiry), so a replay restores
+//!     the outcome without judging again, whatever the configuration is at restart.
+//!     `batch_start` is the offset of the first frame of the group commit that wrote
+//!     this frame: it tells a torn final batch from damage in the middle.
+//!   - v1 (before): `[tenant_len: u8][tenant][request body]`. A tenant id is never
+//!     empty, so a leading 0x00 marks v2. v1 frames are still read (upgrade) and
+//!     replayed the old way (parse, signature, verify under the current configuration).
 //! * **Positions.** A record's LSN is `(segment id << 40) | byte offset`: ordered,
 //!   stable across restarts, and it says where to resume a replay.
 //! * **Group commit.** One writer thread drains a channel: it concatenates every
 //!   pending frame, writes them with one `write` and makes them durable with one
 //!   `fdatasync`, then wakes all the waiting requests. Concurrent requests share the
 //!   cost of one fsync.
-//! * **Recovery.** A torn tail (a crash in the middle of the last write) is detected
-//!   and truncated. Damage anywhere else — a bad checksum followed by more data, or a
-//!   bad record in a segment that is not the last — is an error at start: the log is
-//!   never silently skipped in the middle.
+//! * **Recovery.** Only the last write can be torn. Damage at offset `p` of the last
+//!   segment is a torn tail when no intact frame after `p` belongs to a later group
+//!   commit (every intact v2 frame after it has `batch_start <= p`: it is part of the
+//!   same unacknowledged batch); the tail is truncated at `p`. Anything else — intact
+//!   frames of a later batch after the damage, an intact v1 frame after it, damage in
+//!   a segment that is not the last — is an error at start naming the segment and
+//!   offset: the log is never silently skipped in the middle (`fractal wal inspect`
+//!   shows it, `fractal wal repair` cuts it deliberately).
 
 use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
@@ -69,22 +83,141 @@ pub fn list_segments(dir: &Path) -> io::Result<Vec<u64>> {
     Ok(ids)
 }
 
-/// Encodes one record as a frame.
-pub fn frame(tenant: &str, body: &[u8]) -> Vec<u8> {
-    assert!(tenant.len() <= u8::MAX as usize, "tenant ids are at most 255 bytes");
-    let len = 1 + tenant.len() + body.len();
-    let mut out = Vec::with_capacity(HEADER + len);
-    let len_bytes = (len as u32).to_le_bytes();
-    out.extend_from_slice(&len_bytes);
+/// Encodes one record as a v1 frame (the format before v2; kept to test upgrades).
+pub fn frame_v1(tenant: &str, body: &[u8]) -> Vec<u8> {
+    assert!(!tenant.is_empty() && tenant.len() <= u8::MAX as usize, "tenant ids are 1-255 bytes");
+    let mut payload = Vec::with_capacity(1 + tenant.len() + body.len());
+    payload.push(tenant.len() as u8);
+    payload.extend_from_slice(tenant.as_bytes());
+    payload.extend_from_slice(body);
+    seal(payload)
+}
+
+/// Frames a payload: length, checksum, payload.
+fn seal(payload: Vec<u8>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEADER + payload.len());
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     out.extend_from_slice(&[0; 4]);
-    out.push(tenant.len() as u8);
-    out.extend_from_slice(tenant.as_bytes());
-    out.extend_from_slice(body);
-    let mut h = crc32fast::Hasher::new();
-    h.update(&len_bytes);
-    h.update(&out[HEADER..]);
-    out[4..8].copy_from_slice(&h.finalize().to_le_bytes());
+    out.extend_from_slice(&payload);
+    reseal(&mut out);
     out
+}
+
+/// Recomputes the checksum of a frame after its payload changed.
+fn reseal(frame: &mut [u8]) {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&frame[0..4]);
+    h.update(&frame[HEADER..]);
+    let crc = h.finalize().to_le_bytes();
+    frame[4..8].copy_from_slice(&crc);
+}
+
+/// What was decided for a logged record: replay stores exactly this.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decided {
+    /// The record's pcs_id (the dedup key, with the tenant).
+    pub pcs_id: String,
+    /// 200 or 202.
+    pub status: u16,
+    /// The VerifyResult JSON answered, byte for byte.
+    pub outcome: Vec<u8>,
+    /// When the server accepted the record (seconds since the Unix epoch).
+    pub accepted_at: u64,
+    /// When the outcome expires: `accepted_at` + the dedup TTL in force.
+    pub expires_at: u64,
+}
+
+/// Offset of `batch_start` in a v2 frame.
+const BATCH_AT: usize = HEADER + 2;
+
+/// Encodes one record and its decided outcome as a v2 frame (`batch_start` is filled
+/// in by the writer).
+pub fn frame(tenant: &str, d: &Decided, body: &[u8]) -> Vec<u8> {
+    assert!(!tenant.is_empty() && tenant.len() <= u8::MAX as usize, "tenant ids are 1-255 bytes");
+    assert!(d.pcs_id.len() <= u16::MAX as usize, "pcs_ids are short");
+    let mut p = Vec::with_capacity(40 + tenant.len() + d.pcs_id.len() + d.outcome.len() + body.len());
+    p.extend_from_slice(&[0, 2]);
+    p.extend_from_slice(&0u64.to_le_bytes());
+    p.extend_from_slice(&d.accepted_at.to_le_bytes());
+    p.extend_from_slice(&d.expires_at.to_le_bytes());
+    p.extend_from_slice(&d.status.to_le_bytes());
+    p.push(tenant.len() as u8);
+    p.extend_from_slice(tenant.as_bytes());
+    p.extend_from_slice(&(d.pcs_id.len() as u16).to_le_bytes());
+    p.extend_from_slice(d.pcs_id.as_bytes());
+    p.extend_from_slice(&(d.outcome.len() as u32).to_le_bytes());
+    p.extend_from_slice(&d.outcome);
+    p.extend_from_slice(body);
+    seal(p)
+}
+
+/// Sets the `batch_start` of a v2 frame (and its checksum).
+fn set_batch_start(frame: &mut [u8], start: u64) {
+    if frame.len() >= BATCH_AT + 8 && frame[HEADER] == 0 {
+        frame[BATCH_AT..BATCH_AT + 8].copy_from_slice(&start.to_le_bytes());
+        reseal(frame);
+    }
+}
+
+/// A decoded payload.
+struct Decoded {
+    tenant: String,
+    body: Vec<u8>,
+    decided: Option<Decided>,
+    /// v2 frames: the offset of their batch's first frame.
+    batch_start: Option<u64>,
+}
+
+fn decode_payload(p: &[u8]) -> Result<Decoded, &'static str> {
+    struct Cur<'a>(&'a [u8]);
+    impl<'a> Cur<'a> {
+        fn take(&mut self, n: usize) -> Result<&'a [u8], &'static str> {
+            if self.0.len() < n {
+                return Err("a field runs past the record's end");
+            }
+            let (a, b) = self.0.split_at(n);
+            self.0 = b;
+            Ok(a)
+        }
+        fn u64(&mut self) -> Result<u64, &'static str> {
+            Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap()))
+        }
+        fn u16(&mut self) -> Result<u16, &'static str> {
+            Ok(u16::from_le_bytes(self.take(2)?.try_into().unwrap()))
+        }
+        fn string(&mut self, n: usize) -> Result<String, &'static str> {
+            String::from_utf8(self.take(n)?.to_vec()).map_err(|_| "a text field is not UTF-8")
+        }
+    }
+    let mut c = Cur(p);
+    let first = c.take(1)?[0];
+    if first != 0 {
+        // v1: [tenant_len][tenant][body]
+        let tenant = c.string(first as usize)?;
+        return Ok(Decoded { tenant, body: c.0.to_vec(), decided: None, batch_start: None });
+    }
+    if c.take(1)?[0] != 2 {
+        return Err("unknown record version");
+    }
+    let batch_start = c.u64()?;
+    let accepted_at = c.u64()?;
+    let expires_at = c.u64()?;
+    let status = c.u16()?;
+    let tlen = c.take(1)?[0] as usize;
+    if tlen == 0 {
+        return Err("empty tenant");
+    }
+    let tenant = c.string(tlen)?;
+    let plen = c.u16()? as usize;
+    let pcs_id = c.string(plen)?;
+    let olen = u32::from_le_bytes(c.take(4)?.try_into().unwrap()) as usize;
+    let outcome = c.take(olen)?.to_vec();
+    Ok(Decoded {
+        tenant,
+        body: c.0.to_vec(),
+        decided: Some(Decided { pcs_id, status, outcome, accepted_at, expires_at }),
+        batch_start: Some(batch_start),
+    })
 }
 
 /// One logged request.
@@ -96,6 +229,8 @@ pub struct Record {
     pub tenant: String,
     /// The request body, byte for byte.
     pub body: Vec<u8>,
+    /// What was decided (v2 frames); `None` for v1 frames, which predate it.
+    pub decided: Option<Decided>,
 }
 
 /// What is wrong with a log at start.
@@ -106,11 +241,16 @@ pub enum RecoveryError {
     Io(#[from] io::Error),
     /// A record that is not the tail of the last segment is damaged.
     #[error(
-        "write-ahead log corrupted in {file} at byte {offset}: {reason} (not a torn tail; refusing to skip records)"
+        "write-ahead log corrupted in {file} (segment {segment}) at byte {offset}: {reason} (not a torn tail; \
+         refusing to skip acknowledged records). Inspect with `fractal wal inspect --data-dir DIR`; to cut the \
+         log there deliberately, losing what follows in that segment: `fractal wal repair --data-dir DIR \
+         --segment {segment} --truncate-at {offset}`"
     )]
     Corrupt {
         /// The segment file.
         file: String,
+        /// The segment id.
+        segment: u64,
         /// Where the damaged record starts.
         offset: u64,
         /// What is wrong.
@@ -121,8 +261,49 @@ pub enum RecoveryError {
 enum Scan {
     /// The segment parsed to its end.
     Clean,
-    /// A damaged or incomplete record at this offset reaches the end of the file.
+    /// A damaged or incomplete record at this offset, followed by nothing but (at
+    /// most) the rest of its own unacknowledged batch.
     TornTail(u64),
+}
+
+/// An intact frame at the start of `rest`: its total length and decoded payload.
+fn intact_frame(rest: &[u8]) -> Option<(usize, Result<Decoded, &'static str>)> {
+    if rest.len() < HEADER {
+        return None;
+    }
+    let len = u32::from_le_bytes(rest[0..4].try_into().unwrap()) as usize;
+    if len == 0 || len > MAX_RECORD || rest.len() < HEADER + len {
+        return None;
+    }
+    let crc = u32::from_le_bytes(rest[4..8].try_into().unwrap());
+    let mut h = crc32fast::Hasher::new();
+    h.update(&rest[0..4]);
+    h.update(&rest[HEADER..HEADER + len]);
+    if h.finalize() != crc {
+        return None;
+    }
+    Some((HEADER + len, decode_payload(&rest[HEADER..HEADER + len])))
+}
+
+/// Damage at `pos`: is it the torn tail of the last group commit? Yes when no intact
+/// frame after it was written by a later group commit. Returns the reason otherwise.
+fn classify_damage(data: &[u8], pos: usize) -> Result<(), String> {
+    let mut at = pos + 1;
+    while at + HEADER <= data.len() {
+        match intact_frame(&data[at..]) {
+            Some((n, Ok(d))) => match d.batch_start {
+                Some(start) if start <= pos as u64 => at += n, // the same (unacknowledged) batch
+                Some(start) => {
+                    return Err(format!(
+                        "damaged record followed by intact records of a later write (at byte {at}, batch {start})"
+                    ));
+                }
+                None => return Err(format!("damaged record followed by an intact record at byte {at}")),
+            },
+            _ => at += 1,
+        }
+    }
+    Ok(())
 }
 
 /// Reads every record of a segment, calling `f` for those at or after `from`.
@@ -132,77 +313,31 @@ fn scan_segment(dir: &Path, id: u64, from: u64, f: &mut dyn FnMut(Record)) -> Re
     File::open(&path)?.read_to_end(&mut data)?;
     let corrupt = |offset: usize, reason: &str| RecoveryError::Corrupt {
         file: path.display().to_string(),
+        segment: id,
         offset: offset as u64,
         reason: reason.to_string(),
     };
     let mut pos = 0usize;
     while pos < data.len() {
-        let rest = &data[pos..];
-        // A crash can leave a zero-filled extension past the last complete write.
-        if rest.iter().all(|&b| b == 0) {
-            return Ok(Scan::TornTail(pos as u64));
-        }
-        if rest.len() < HEADER {
-            return Ok(Scan::TornTail(pos as u64));
-        }
-        let len = u32::from_le_bytes(rest[0..4].try_into().unwrap()) as usize;
-        let crc = u32::from_le_bytes(rest[4..8].try_into().unwrap());
-        if len > MAX_RECORD || len == 0 {
-            // A wild length: torn only if nothing valid could follow it.
-            if is_last_write(rest) {
-                return Ok(Scan::TornTail(pos as u64));
+        match intact_frame(&data[pos..]) {
+            Some((n, Ok(d))) => {
+                let at = lsn(id, pos as u64);
+                if at >= from {
+                    f(Record { lsn: at, tenant: d.tenant, body: d.body, decided: d.decided });
+                }
+                pos += n;
             }
-            return Err(corrupt(pos, "impossible record length"));
-        }
-        if rest.len() < HEADER + len {
-            // The length runs past the end of the file: the last write was cut short.
-            return Ok(Scan::TornTail(pos as u64));
-        }
-        let payload = &rest[HEADER..HEADER + len];
-        let mut h = crc32fast::Hasher::new();
-        h.update(&rest[0..4]);
-        h.update(payload);
-        if h.finalize() != crc {
-            if rest.len() == HEADER + len {
-                // The very last record is damaged: the tail of an interrupted write.
-                return Ok(Scan::TornTail(pos as u64));
+            // The checksum holds but the contents do not parse: written wrong, not torn.
+            Some((_, Err(reason))) => return Err(corrupt(pos, reason)),
+            None => {
+                return match classify_damage(&data, pos) {
+                    Ok(()) => Ok(Scan::TornTail(pos as u64)),
+                    Err(reason) => Err(corrupt(pos, &reason)),
+                };
             }
-            return Err(corrupt(pos, "checksum mismatch with more records after it"));
         }
-        let tlen = payload[0] as usize;
-        if 1 + tlen > payload.len() {
-            return Err(corrupt(pos, "tenant length past the record's end"));
-        }
-        let tenant = std::str::from_utf8(&payload[1..1 + tlen]).map_err(|_| corrupt(pos, "tenant is not UTF-8"))?;
-        let at = lsn(id, pos as u64);
-        if at >= from {
-            f(Record { lsn: at, tenant: tenant.to_string(), body: payload[1 + tlen..].to_vec() });
-        }
-        pos += HEADER + len;
     }
     Ok(Scan::Clean)
-}
-
-/// Whether a damaged header could be the start of the last, interrupted write: no
-/// well-formed frame starts anywhere after it.
-fn is_last_write(rest: &[u8]) -> bool {
-    // An interrupted group commit is at most one batch long; look for any valid
-    // frame start after the damaged header. Finding one means mid-log corruption.
-    for start in 1..rest.len().saturating_sub(HEADER) {
-        let r = &rest[start..];
-        let len = u32::from_le_bytes(r[0..4].try_into().unwrap()) as usize;
-        if len == 0 || len > MAX_RECORD || r.len() < HEADER + len {
-            continue;
-        }
-        let crc = u32::from_le_bytes(r[4..8].try_into().unwrap());
-        let mut h = crc32fast::Hasher::new();
-        h.update(&r[0..4]);
-        h.update(&r[HEADER..HEADER + len]);
-        if h.finalize() == crc {
-            return false;
-        }
-    }
-    true
 }
 
 /// The log after recovery: where appends continue.
@@ -254,6 +389,7 @@ pub fn recover(dir: &Path, from: u64, f: &mut dyn FnMut(Record)) -> Result<Recov
             Scan::TornTail(at) => {
                 return Err(RecoveryError::Corrupt {
                     file: segment_path(dir, id).display().to_string(),
+                    segment: id,
                     offset: at,
                     reason: "damaged record in a segment that is not the last".into(),
                 });
@@ -290,6 +426,122 @@ pub fn prune(dir: &Path, watermark: u64, retention: Duration) -> io::Result<usiz
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
+}
+
+/// What `fractal wal inspect` reports about one segment.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SegmentReport {
+    /// The segment id.
+    pub segment: u64,
+    /// Its file name.
+    pub file: String,
+    /// Its length in bytes.
+    pub bytes: u64,
+    /// Intact records before the first damage (v2 frames, with decided outcomes).
+    pub records_v2: u64,
+    /// Intact v1 frames (written before the upgrade) before the first damage.
+    pub records_v1: u64,
+    /// The LSN range of the intact records.
+    pub first_lsn: Option<u64>,
+    /// The last intact record's LSN.
+    pub last_lsn: Option<u64>,
+    /// The first damage, if any.
+    pub damage: Option<Damage>,
+}
+
+/// Damage found by [`inspect`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Damage {
+    /// Where the damaged record starts.
+    pub offset: u64,
+    /// `torn_tail` (a start truncates it by itself) or `corrupt` (a start stops).
+    pub kind: &'static str,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// Reads every segment without changing anything and reports what a start would
+/// find (nothing of a record's contents is reported: no tenant data, no bodies).
+pub fn inspect(dir: &Path) -> io::Result<Vec<SegmentReport>> {
+    let ids = list_segments(dir)?;
+    let mut out = Vec::new();
+    for (i, &id) in ids.iter().enumerate() {
+        let path = segment_path(dir, id);
+        let data = fs::read(&path)?;
+        let mut r = SegmentReport {
+            segment: id,
+            file: segment_name(id),
+            bytes: data.len() as u64,
+            records_v2: 0,
+            records_v1: 0,
+            first_lsn: None,
+            last_lsn: None,
+            damage: None,
+        };
+        let mut pos = 0usize;
+        while pos < data.len() {
+            match intact_frame(&data[pos..]) {
+                Some((n, Ok(d))) => {
+                    if d.decided.is_some() {
+                        r.records_v2 += 1;
+                    } else {
+                        r.records_v1 += 1;
+                    }
+                    r.first_lsn.get_or_insert(lsn(id, pos as u64));
+                    r.last_lsn = Some(lsn(id, pos as u64));
+                    pos += n;
+                }
+                Some((_, Err(reason))) => {
+                    r.damage = Some(Damage { offset: pos as u64, kind: "corrupt", reason: reason.into() });
+                    break;
+                }
+                None => {
+                    let last = i + 1 == ids.len();
+                    r.damage = Some(match classify_damage(&data, pos) {
+                        Ok(()) if last => Damage {
+                            offset: pos as u64,
+                            kind: "torn_tail",
+                            reason: "an interrupted last write".into(),
+                        },
+                        Ok(()) => Damage {
+                            offset: pos as u64,
+                            kind: "corrupt",
+                            reason: "damaged record in a segment that is not the last".into(),
+                        },
+                        Err(reason) => Damage { offset: pos as u64, kind: "corrupt", reason },
+                    });
+                    break;
+                }
+            }
+        }
+        out.push(r);
+    }
+    Ok(out)
+}
+
+/// Cuts segment `segment` at `offset`, deliberately: the bytes from `offset` on are
+/// first saved to `wal-<id>.log.cut-<offset>` next to it (fsynced), then the segment
+/// is truncated. Run it only while the server is stopped. Returns the saved file.
+pub fn repair(dir: &Path, segment: u64, offset: u64) -> io::Result<PathBuf> {
+    let path = segment_path(dir, segment);
+    let data = fs::read(&path)?;
+    if offset > data.len() as u64 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("--truncate-at {offset} is past the end of {} ({} bytes)", path.display(), data.len()),
+        ));
+    }
+    let saved = dir.join(format!("{}.cut-{offset}", segment_name(segment)));
+    {
+        let mut f = OpenOptions::new().create_new(true).write(true).open(&saved)?;
+        f.write_all(&data[offset as usize..])?;
+        f.sync_all()?;
+    }
+    let f = OpenOptions::new().write(true).open(&path)?;
+    f.set_len(offset)?;
+    f.sync_all()?;
+    sync_dir(dir)?;
+    Ok(saved)
 }
 
 /// Settings of the log writer.
@@ -392,11 +644,15 @@ impl Wal {
         Ok((Wal { tx, pending, healthy }, WalWriter(handle)))
     }
 
-    /// Appends a record and waits until it is durable. The ticket stays open until
-    /// the request is finished.
-    pub async fn append(&self, tenant: &str, body: &[u8]) -> io::Result<Ticket> {
+    /// Appends a record with its decided outcome and waits until it is durable. The
+    /// ticket stays open until the request is finished.
+    pub async fn append(&self, tenant: &str, decided: &Decided, body: &[u8]) -> io::Result<Ticket> {
+        self.append_frame(frame(tenant, decided, body)).await
+    }
+
+    /// Appends an encoded frame (see [`frame`]).
+    pub async fn append_frame(&self, frame: Vec<u8>) -> io::Result<Ticket> {
         let (done, wait) = oneshot::channel();
-        let frame = frame(tenant, body);
         self.tx.send(Append { frame, done }).await.map_err(|_| io::Error::other("the log writer has stopped"))?;
         let lsn = wait.await.map_err(|_| io::Error::other("the log writer has stopped"))??;
         Ok(Ticket { lsn, pending: Some(self.pending.clone()) })
@@ -451,7 +707,11 @@ impl Writer {
                         p.end = lsn(self.segment, self.size);
                     }
                     for (a, l) in batch.drain(..).zip(lsns) {
-                        let _ = a.done.send(Ok(l));
+                        if a.done.send(Ok(l)).is_err() {
+                            // The request was cancelled while it waited: no ticket will
+                            // ever close this LSN, so do not let it hold the watermark.
+                            self.pending.lock().unwrap().open.remove(&l);
+                        }
                     }
                 }
                 Err(e) => {
@@ -475,8 +735,9 @@ impl Writer {
         }
         buf.clear();
         let mut lsns = Vec::with_capacity(batch.len());
-        for a in batch.iter() {
+        for a in batch.iter_mut() {
             lsns.push(lsn(self.segment, self.size + buf.len() as u64));
+            set_batch_start(&mut a.frame, self.size);
             buf.extend_from_slice(&a.frame);
         }
         let started = Instant::now();
@@ -523,10 +784,153 @@ mod tests {
         let mut offsets = Vec::new();
         for (t, b) in records {
             offsets.push(data.len() as u64);
-            data.extend_from_slice(&frame(t, b));
+            data.extend_from_slice(&frame_v1(t, b));
         }
         fs::write(segment_path(dir, id), &data).unwrap();
         offsets
+    }
+
+    fn decided(pcs_id: &str) -> Decided {
+        Decided {
+            pcs_id: pcs_id.into(),
+            status: 202,
+            outcome: format!("{{\"id\":\"{pcs_id}\"}}").into_bytes(),
+            accepted_at: 1_000,
+            expires_at: 2_000,
+        }
+    }
+
+    /// Writes v2 frames grouped in batches, as the writer does; returns each frame's offset.
+    fn write_batches(dir: &Path, id: u64, batches: &[&[&str]]) -> Vec<u64> {
+        let mut data = Vec::new();
+        let mut offsets = Vec::new();
+        for batch in batches {
+            let start = data.len() as u64;
+            for pcs in batch.iter() {
+                offsets.push(data.len() as u64);
+                let mut f = frame("t", &decided(pcs), b"{}");
+                set_batch_start(&mut f, start);
+                data.extend_from_slice(&f);
+            }
+        }
+        fs::write(segment_path(dir, id), &data).unwrap();
+        offsets
+    }
+
+    fn ids(recs: &[Record]) -> Vec<String> {
+        recs.iter().map(|r| r.decided.as_ref().unwrap().pcs_id.clone()).collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cancelled_append_does_not_pin_the_watermark() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = recover(dir.path(), 0, &mut |_| {}).unwrap();
+        let opts = WalOptions { dir: dir.path().into(), segment_bytes: 1 << 20, max_batch_bytes: 1 << 16, queue: 16 };
+        let (wal, writer) = Wal::start(opts, at, Arc::new(|_, _| {})).unwrap();
+        // Poll the append once (the frame is queued to the writer), then drop it, as
+        // hyper does with the handler of a client that disconnected.
+        {
+            let gone = decided("gone");
+            let fut = wal.append("t", &gone, b"{}");
+            tokio::pin!(fut);
+            std::future::poll_fn(|cx| {
+                let _ = fut.as_mut().poll(cx);
+                std::task::Poll::Ready(())
+            })
+            .await;
+        }
+        // A later append completes after the writer handled the cancelled one (FIFO).
+        let t = wal.append("t", &decided("kept"), b"{}").await.unwrap();
+        drop(t);
+        let end = wal.pending.lock().unwrap().end;
+        assert_eq!(wal.watermark(), end, "nothing is open: the cancelled record does not hold the watermark");
+        drop(wal);
+        writer.join();
+    }
+
+    #[test]
+    fn v2_frames_carry_the_decision_and_v1_frames_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut data = frame_v1("old", b"{\"v\":1}");
+        let mut f = frame("new", &decided("p1"), b"{\"v\":2}");
+        set_batch_start(&mut f, data.len() as u64);
+        data.extend_from_slice(&f);
+        fs::write(segment_path(dir.path(), 0), &data).unwrap();
+        let (recs, r) = collect(dir.path(), 0).unwrap();
+        assert_eq!(r.truncated, 0);
+        assert_eq!((recs[0].tenant.as_str(), recs[0].body.as_slice(), &recs[0].decided), ("old", &b"{\"v\":1}"[..], &None));
+        assert_eq!((recs[1].tenant.as_str(), recs[1].body.as_slice()), ("new", &b"{\"v\":2}"[..]));
+        assert_eq!(recs[1].decided, Some(decided("p1")));
+    }
+
+    #[test]
+    fn a_flipped_length_byte_in_an_early_frame_is_corruption_not_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        // Five acknowledged group commits of one record each.
+        let offs = write_batches(dir.path(), 3, &[&["a"], &["b"], &["c"], &["d"], &["e"]]);
+        let path = segment_path(dir.path(), 3);
+        let mut data = fs::read(&path).unwrap();
+        data[offs[1] as usize + 2] ^= 0x10; // the length now runs past the end of the file
+        fs::write(&path, &data).unwrap();
+        match collect(dir.path(), 0) {
+            Err(e @ RecoveryError::Corrupt { .. }) => {
+                let RecoveryError::Corrupt { segment, offset, .. } = &e else { unreachable!() };
+                assert_eq!((*segment, *offset), (3, offs[1]));
+                let msg = e.to_string();
+                assert!(msg.contains("fractal wal repair") && msg.contains(&format!("--truncate-at {}", offs[1])), "{msg}");
+            }
+            other => panic!("expected corruption, got {:?}", other.map(|(r, _)| ids(&r))),
+        }
+        assert_eq!(fs::read(&path).unwrap(), data, "nothing is truncated");
+    }
+
+    #[test]
+    fn a_torn_write_inside_the_last_batch_is_a_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        // The last group commit wrote three frames; the crash left the middle one
+        // garbage and the third intact (pages reach the disk in any order).
+        let offs = write_batches(dir.path(), 0, &[&["a"], &["b"], &["c", "d", "e"]]);
+        let path = segment_path(dir.path(), 0);
+        let mut data = fs::read(&path).unwrap();
+        let total = data.len();
+        data[offs[3] as usize + HEADER + 20] ^= 0xff;
+        fs::write(&path, &data).unwrap();
+        let (recs, r) = collect(dir.path(), 0).unwrap();
+        assert_eq!(ids(&recs), vec!["a", "b", "c"]);
+        assert_eq!(r.end, offs[3]);
+        assert_eq!(r.truncated as usize, total - offs[3] as usize);
+        // The same damage with a later batch after it is corruption.
+        let dir = tempfile::tempdir().unwrap();
+        let offs = write_batches(dir.path(), 0, &[&["a"], &["c", "d", "e"], &["f"]]);
+        let path = segment_path(dir.path(), 0);
+        let mut data = fs::read(&path).unwrap();
+        data[offs[2] as usize + HEADER + 20] ^= 0xff;
+        fs::write(&path, &data).unwrap();
+        assert!(matches!(collect(dir.path(), 0), Err(RecoveryError::Corrupt { segment: 0, .. })));
+    }
+
+    #[test]
+    fn inspect_reports_and_repair_cuts_deliberately() {
+        let dir = tempfile::tempdir().unwrap();
+        write_batches(dir.path(), 0, &[&["a"], &["b"]]);
+        let offs = write_batches(dir.path(), 1, &[&["c"], &["d"], &["e"]]);
+        let path = segment_path(dir.path(), 1);
+        let mut data = fs::read(&path).unwrap();
+        data[offs[1] as usize + HEADER + 5] ^= 0x01;
+        fs::write(&path, &data).unwrap();
+        let report = inspect(dir.path()).unwrap();
+        assert_eq!(report.len(), 2);
+        assert!(report[0].damage.is_none());
+        assert_eq!(report[0].records_v2, 2);
+        let d = report[1].damage.as_ref().unwrap();
+        assert_eq!((d.offset, d.kind), (offs[1], "corrupt"));
+        assert_eq!(report[1].records_v2, 1);
+        assert!(collect(dir.path(), 0).is_err());
+        let saved = repair(dir.path(), 1, offs[1]).unwrap();
+        assert_eq!(fs::read(&saved).unwrap(), data[offs[1] as usize..].to_vec(), "the cut bytes are kept");
+        let (recs, _) = collect(dir.path(), 0).unwrap();
+        assert_eq!(ids(&recs), vec!["a", "b", "c"]);
+        assert!(repair(dir.path(), 1, 1 << 30).is_err(), "past the end");
     }
 
     #[test]
@@ -550,7 +954,7 @@ mod tests {
         let full = fs::read(&path).unwrap();
         let good = full.len();
         // Half of a third record: the crash happened during the write.
-        let third = frame("default", b"three-three-three");
+        let third = frame_v1("default", b"three-three-three");
         let mut torn = full.clone();
         torn.extend_from_slice(&third[..third.len() / 2]);
         fs::write(&path, &torn).unwrap();
@@ -662,7 +1066,8 @@ mod tests {
         for i in 0..200u32 {
             let wal = wal.clone();
             tasks.push(tokio::spawn(async move {
-                wal.append("default", format!("body-{i:04}-{}", "x".repeat(100)).as_bytes()).await.unwrap()
+                let d = decided(&format!("p{i}"));
+                wal.append("default", &d, format!("body-{i:04}-{}", "x".repeat(100)).as_bytes()).await.unwrap()
             }));
         }
         let mut tickets = Vec::new();
@@ -685,5 +1090,7 @@ mod tests {
         assert_eq!(bodies.len(), 200);
         assert!(bodies[0].starts_with("body-0000-"));
         assert!(bodies[199].starts_with("body-0199-"));
+        // Every frame names the start of the group commit that wrote it.
+        assert!(recs.iter().all(|r| r.decided.is_some()));
     }
 }

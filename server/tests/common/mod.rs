@@ -36,6 +36,21 @@ impl Server {
         s
     }
 
+    /// Rewrites the config file (for the next [`Server::launch`]).
+    pub fn set_config(&self, config: &str) {
+        let full = format!("listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n{config}", self.data_dir());
+        std::fs::write(&self.config, full).unwrap();
+    }
+
+    /// Total bytes of the write-ahead log's segments.
+    pub fn wal_bytes(&self) -> u64 {
+        std::fs::read_dir(self.data_dir().join("wal")).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum()
+    }
+
+    pub fn metrics_text(&self) -> String {
+        String::from_utf8(request(self.addr, "GET", "/metrics", &[], b"").body).unwrap()
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }

@@ -80,9 +80,14 @@ fn bytes(v: &Value) -> Vec<u8> {
     serde_json::to_vec(v).expect("serializes")
 }
 
-/// Each signed field changed to another valid value.
+/// Each signed field changed to another valid value: the eight v1 fields and, for
+/// the v2 signatures the CLI makes by default, what §5 judges besides them.
 fn one_field_changed(signed: &Value) -> Vec<(&'static str, Value)> {
-    let changes: [(&str, Value); 8] = [
+    let changes: [(&str, Value); 12] = [
+        ("regime", json!("non_sticky")),
+        ("scales", json!([32, 16, 8, 4, 2])),
+        ("N_j", json!({"2": 3, "4": 7, "8": 19, "16": 50, "32": 134})),
+        ("seed", json!(43)),
         ("pcs_id", json!("b".repeat(64))),
         ("merkle_root", json!("b".repeat(64))),
         ("epoch", json!(2)),
@@ -114,11 +119,34 @@ fn pcs_id_and_canonical_of_the_spec_example() {
         "{{\"D_hat\":1.41,\"budget\":0.42,\"coh_star\":0.73,\"epoch\":1,\"merkle_root\":\"{}\",\"pcs_id\":\"{SPEC_PCS_ID}\",\"r\":0.87,\"shard_id\":\"shard-001\"}}",
         "a".repeat(64)
     );
-    let c = ok_json(&["canonical", "-"], &bytes(&rec), &[]);
+    let c = ok_json(&["canonical", "--version", "1", "-"], &bytes(&rec), &[]);
     assert_eq!(c["canonical"], json!(want));
-    let raw = fractal(&["canonical", "--raw"], &bytes(&rec), &[]);
+    let raw = fractal(&["canonical", "--version", "1", "--raw"], &bytes(&rec), &[]);
     assert!(raw.status.success());
     assert_eq!(String::from_utf8(raw.stdout).unwrap(), want, "--raw prints the payload bytes alone");
+    // v2 (the default) signs what §5 judges too: N_j, regime, scales…
+    let c = ok_json(&["canonical", "-"], &bytes(&rec), &[]);
+    let v2 = c["canonical"].as_str().unwrap();
+    assert!(v2.starts_with(r#"{"D_hat":1.41,"N_j":{"16":50,"2":3,"#), "{v2}");
+    assert!(v2.contains(r#""regime":"#) && v2.contains(r#""scales":[2,4,8,16,32]"#), "{v2}");
+    assert_eq!(c["version"], json!("v2"));
+}
+
+#[test]
+fn v1_signatures_need_the_verifier_to_accept_them() {
+    let env = [("K", "k")];
+    let v1 = ok_json(&["sign", "--version", "1", "--key-env", "K"], &bytes(&spec_record()), &env);
+    assert_eq!(v1["sig"].as_str().unwrap().len(), 44, "plain base64, no prefix");
+    let err = err_line(&["verify", "--key-env", "K"], &bytes(&v1), &env);
+    assert!(err.contains("unsupported signature version `v1`"), "{err}");
+    let outcome = ok_json(&["verify", "--accept", "v1,v2", "--key-env", "K"], &bytes(&v1), &env);
+    assert_eq!(outcome["accepted"], json!(true));
+    // v1's weakness: a changed regime still verifies.
+    let mut changed = v1.clone();
+    changed["regime"] = json!("non_sticky");
+    ok_json(&["verify", "--accept", "v1", "--key-env", "K"], &bytes(&changed), &env);
+    let err = err_line(&["verify", "--accept", "v9", "--key-env", "K"], &bytes(&v1), &env);
+    assert!(err.contains("signature_versions") || err.contains("v9"), "{err}");
 }
 
 #[test]
@@ -126,7 +154,8 @@ fn hmac_sign_then_verify_accepts_and_any_signed_change_rejects() {
     let env = [("TENANT_SECRET", "s3cret-κλειδί")];
     let signed = ok_json(&["sign", "--alg", "hmac", "--key-env", "TENANT_SECRET"], &bytes(&spec_record()), &env);
     let sig = signed["sig"].as_str().expect("sig is set");
-    assert_eq!(sig.len(), 44, "base64 of 32 bytes");
+    assert_eq!(sig.len(), 47, "v2: and base64 of 32 bytes");
+    assert!(sig.starts_with("v2:"));
 
     let outcome = ok_json(&["verify", "--key-env", "TENANT_SECRET"], &bytes(&signed), &env);
     assert_eq!(outcome["accepted"], json!(true));
@@ -170,7 +199,7 @@ fn ed25519_keygen_sign_verify_with_files() {
     let rec_file = dir.join("pcs.json");
     std::fs::write(&rec_file, bytes(&spec_record())).unwrap();
     let signed = ok_json(&["sign", "--alg", "ed25519", "--key-file", seed_file.to_str().unwrap(), rec_file.to_str().unwrap()], b"", &[]);
-    assert_eq!(signed["sig"].as_str().unwrap().len(), 88, "base64 of 64 bytes");
+    assert_eq!(signed["sig"].as_str().unwrap().len(), 91, "v2: and base64 of 64 bytes");
 
     let outcome = ok_json(&["verify", "--alg", "ed25519", "--public-key", &public], &bytes(&signed), &[]);
     assert_eq!(outcome["accepted"], json!(true));

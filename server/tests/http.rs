@@ -158,14 +158,20 @@ fn every_error_row() {
     assert_eq!(s.get(Some("a"), &record(25).pcs_id).status, 404);
     // Unknown paths
     assert_eq!(request(s.addr, "GET", "/nope", &[], b"").status, 404);
-    // Unknown fields are ignored, and a charset parameter is fine.
-    let mut extra = record(26);
-    extra.sig = Some(fractal_core::sign_hmac(&extra, KEY_A.as_bytes()).unwrap());
-    let mut v = extra.to_value();
+    // Unknown fields are ignored by verification but signed by v2, and a charset
+    // parameter is fine.
+    let mut v = record(26).to_value();
     v["future_field"] = serde_json::json!({"x": 1});
-    let r =
-        post(v.to_string().as_bytes(), &[("Content-Type", "application/json; charset=utf-8"), ("X-Tenant-Id", "a")]);
-    assert_eq!(r.status, 200);
+    let mut extra = fractal_core::Pcs::from_value(v).unwrap();
+    extra.sig = Some(fractal_core::sign_hmac(&extra, KEY_A.as_bytes()).unwrap());
+    let json_utf8 = [("Content-Type", "application/json; charset=utf-8"), ("X-Tenant-Id", "a")];
+    let r = post(&extra.to_json(), &json_utf8);
+    assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+    // Dropping (or changing) the unknown field breaks the v2 signature.
+    let mut v = extra.to_value();
+    v.as_object_mut().unwrap().remove("future_field");
+    let r = post(v.to_string().as_bytes(), &json_utf8);
+    assert_eq!((r.status, r.error().0.as_str()), (401, "signature_invalid"));
 }
 
 #[test]

@@ -93,9 +93,34 @@ impl Server {
         request(self.addr, "POST", "/v1/pcs/submit", &h, body)
     }
 
+    /// `GET /v1/pcs/{pcs_id}`, signed (SPEC §6.1) with the tenant's first HMAC key
+    /// as the current config file names it (inline or through `key_env`), so a
+    /// test reads like an authorized client; unsigned for other tenants.
     pub fn get(&self, tenant: Option<&str>, pcs_id: &str) -> Resp {
-        let h: Vec<(&str, &str)> = tenant.map(|t| vec![("X-Tenant-Id", t)]).unwrap_or_default();
+        let mut h: Vec<(&str, &str)> = tenant.map(|t| vec![("X-Tenant-Id", t)]).unwrap_or_default();
+        let auth = self.read_key(tenant.unwrap_or("default")).map(|k| {
+            let key = fractal_core::SigningKeyMaterial::parse(fractal_core::Algorithm::Hmac, &k).unwrap();
+            key.read_authorization(tenant.unwrap_or("default"), pcs_id, fractal_core::protocol::unix_now()).unwrap()
+        });
+        if let Some(a) = &auth {
+            h.push(("Authorization", a));
+        }
         request(self.addr, "GET", &format!("/v1/pcs/{pcs_id}"), &h, b"")
+    }
+
+    /// The first HMAC key of `tenant` in the config file, if it has one.
+    pub fn read_key(&self, tenant: &str) -> Option<String> {
+        let cfg: toml::Value = toml::from_str(&std::fs::read_to_string(&self.config).ok()?).ok()?;
+        let default_alg = cfg.get("signature_policy").and_then(|v| v.as_str()).unwrap_or("none");
+        let t = cfg.get("tenants")?.as_array()?.iter().find(|t| t.get("id").and_then(|v| v.as_str()) == Some(tenant))?;
+        if t.get("algorithm").and_then(|v| v.as_str()).unwrap_or(default_alg) != "hmac" {
+            return None;
+        }
+        if let Some(k) = t.get("keys").and_then(|v| v.as_array()).and_then(|a| a.first()).and_then(|v| v.as_str()) {
+            return Some(k.to_string());
+        }
+        let var = t.get("key_env")?.as_array()?.first()?.as_str()?;
+        self.env.iter().find(|(k, _)| k == var).map(|(_, v)| v.clone())
     }
 }
 

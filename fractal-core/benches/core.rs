@@ -14,8 +14,8 @@ use std::hint::black_box;
 use criterion::measurement::{Measurement, ValueFormatter, WallTime};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use fractal_core::{
-    BuildInput, Ed25519Keypair, HmacSigner, Pcs, Ring, ShardSpec, Verifier, VerifyParams, build_pcs, canonical_payload, pcs_id,
-    sign_hmac, verify,
+    BuildInput, Ed25519Keypair, HmacSigner, Pcs, Ring, ShardSpec, SigVersion, Verifier, VerifyParams, build_pcs,
+    canonical_payload, pcs_id, sign_hmac, verify,
 };
 
 const KEY: &[u8] = b"bench-tenant-secret";
@@ -54,7 +54,8 @@ fn benches<M: Measurement + 'static>(c: &mut Criterion<M>, prefix: &str) {
         (0..64).map(|i| ShardSpec { name: format!("shard-{i:03}"), weight: 1, healthy: true }).collect();
     let ring = Ring::with_shards(150, &shards).expect("ring");
 
-    c.bench_function(&format!("{prefix}/canonical"), |b| b.iter(|| canonical_payload(black_box(&p)).expect("ok")));
+    c.bench_function(&format!("{prefix}/canonical_v1"), |b| b.iter(|| canonical_payload(black_box(&p), SigVersion::V1).expect("ok")));
+    c.bench_function(&format!("{prefix}/canonical_v2"), |b| b.iter(|| canonical_payload(black_box(&p), SigVersion::V2).expect("ok")));
     c.bench_function(&format!("{prefix}/pcs_id"), |b| b.iter(|| pcs_id(black_box(&p.merkle_root), black_box(p.epoch), black_box(&p.shard_id))));
     c.bench_function(&format!("{prefix}/sign_hmac"), |b| b.iter(|| sign_hmac(black_box(&p), KEY).expect("ok")));
     let signer = HmacSigner::new(KEY).expect("key");

@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 
 use fractal_core::{
-    Ed25519Keypair, Pcs, Ring, ShardSpec, Verifier, VerifyParams, VerifyResult, canonical_payload, hex, pcs_id, sha256,
-    sign_ed25519, sign_hmac, validate, verify,
+    Ed25519Keypair, Pcs, Ring, ShardSpec, SigVersion, SignaturePolicy, Verifier, VerifyParams, VerifyResult,
+    canonical_payload, hex, pcs_id, sha256, sign_ed25519_version, sign_hmac_version, validate, verify,
 };
 use serde_json::Value;
 
@@ -73,6 +73,7 @@ fn canonical_vectors() {
         let mut verifier = Verifier::new();
         verifier.add_hmac_key(key).expect("hmac key");
         verifier.add_ed25519_public_key(s(g, "ed25519_public")).expect("public key");
+        verifier.set_policy(SignaturePolicy::any_version());
         for t in tests(g) {
             checked += 1;
             let at = label("canonical.json", t);
@@ -90,11 +91,11 @@ fn canonical_vectors() {
                 }
             };
             bad("pcs_id", pcs_id(&pcs.merkle_root, pcs.epoch, &pcs.shard_id), s(e, "pcs_id"));
-            let payload = canonical_payload(&pcs).map(|b| String::from_utf8(b).expect("UTF-8"));
+            let payload = canonical_payload(&pcs, SigVersion::V1).map(|b| String::from_utf8(b).expect("UTF-8"));
             bad("canonical", payload.clone().unwrap_or_else(|e| e.to_string()), s(e, "canonical"));
             bad("digest_hex", hex(&sha256(payload.unwrap_or_default().as_bytes())), s(e, "digest_hex"));
-            bad("sig_hmac", sign_hmac(&pcs, key).unwrap_or_else(|e| e.to_string()), s(e, "sig_hmac"));
-            bad("sig_ed25519", sign_ed25519(&pcs, seed).unwrap_or_else(|e| e.to_string()), s(e, "sig_ed25519"));
+            bad("sig_hmac", sign_hmac_version(&pcs, key, SigVersion::V1).unwrap_or_else(|e| e.to_string()), s(e, "sig_hmac"));
+            bad("sig_ed25519", sign_ed25519_version(&pcs, seed, SigVersion::V1).unwrap_or_else(|e| e.to_string()), s(e, "sig_ed25519"));
             bad("result", s(t, "result").into(), "valid");
 
             for sig in [s(e, "sig_hmac"), s(e, "sig_ed25519")] {
@@ -193,8 +194,16 @@ fn reject_vectors() {
             let outcome: Result<(), fractal_core::Error> = match s(t, "stage") {
                 "parse" => parsed().map(drop),
                 "validate" => parsed().and_then(|p| validate(&p)),
-                "sign" => parsed().and_then(|p| canonical_payload(&p).map(drop)),
-                "verify_signature" => parsed().and_then(|p| verifier.verify(&p)),
+                "sign_v1" => parsed().and_then(|p| canonical_payload(&p, SigVersion::V1).map(drop)),
+                "sign_v2" => parsed().and_then(|p| canonical_payload(&p, SigVersion::V2).map(drop)),
+                "verify_signature" => {
+                    let policy = &t["policy"];
+                    let names = |k: &str| -> Vec<String> {
+                        policy[k].as_array().expect("policy lists").iter().map(|x| x.as_str().expect("name").to_string()).collect()
+                    };
+                    let policy = SignaturePolicy::parse(&names("versions"), &names("encodings")).expect("policy");
+                    parsed().and_then(|p| verifier.verify_with(&p, &policy).map(drop))
+                }
                 "key" => match s(t, "key_type") {
                     "seed" => Ed25519Keypair::from_seed_b64(input).map(drop),
                     "public" => Verifier::new().add_ed25519_public_key(input).map(drop),

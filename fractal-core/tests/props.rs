@@ -2,7 +2,8 @@
 //! parser's robustness.
 
 use fractal_core::{
-    BuildInput, Ed25519Keypair, Pcs, Verifier, build_pcs, canonical_payload, pcs_id, round9, sign_hmac,
+    BuildInput, Ed25519Keypair, Pcs, SigVersion, SignaturePolicy, Verifier, build_pcs, canonical_payload, pcs_id, round9,
+    sign_hmac_version,
 };
 use proptest::prelude::*;
 
@@ -24,8 +25,14 @@ fn signable() -> impl Strategy<Value = f64> {
     ]
 }
 
+/// A string the parser accepts as `shard_id`/`merkle_root` (SPEC §1: 1–128 bytes):
+/// 1 to 32 arbitrary chars, at most 4 bytes each.
+fn id_string() -> impl Strategy<Value = String> {
+    proptest::collection::vec(any::<char>(), 1..=32).prop_map(String::from_iter)
+}
+
 fn record() -> impl Strategy<Value = Pcs> {
-    (any::<String>(), 0..=fractal_core::MAX_EPOCH, any::<String>(), signable(), signable(), signable(), signable())
+    (id_string(), 0..=fractal_core::MAX_EPOCH, id_string(), signable(), signable(), signable(), signable())
         .prop_map(|(merkle_root, epoch, shard_id, d_hat, coh_star, r, budget)| {
             let mut p = build_pcs(&BuildInput::example()).expect("example builds");
             p.pcs_id = pcs_id(&merkle_root, epoch, &shard_id);
@@ -53,9 +60,9 @@ enum Change {
 fn change() -> impl Strategy<Value = Change> {
     prop_oneof![
         any::<String>().prop_map(Change::PcsId),
-        any::<String>().prop_map(Change::MerkleRoot),
+        id_string().prop_map(Change::MerkleRoot),
         (0..=fractal_core::MAX_EPOCH).prop_map(Change::Epoch),
-        any::<String>().prop_map(Change::ShardId),
+        id_string().prop_map(Change::ShardId),
         (0..4usize, signable()).prop_map(|(i, x)| Change::Number(i, x)),
     ]
 }
@@ -103,16 +110,16 @@ proptest! {
 
     #[test]
     fn canonical_is_stable_across_the_wire_and_rounding(p in record()) {
-        let payload = canonical_payload(&p).unwrap();
+        let payload = canonical_payload(&p, SigVersion::V1).unwrap();
         // Serialize, parse, canonicalize again: the same bytes.
         let back = Pcs::from_json(&p.to_json()).unwrap();
-        prop_assert_eq!(&canonical_payload(&back).unwrap(), &payload);
+        prop_assert_eq!(&canonical_payload(&back, SigVersion::V1).unwrap(), &payload);
         // Rounding the numbers first changes nothing.
         let mut rounded = p.clone();
         for x in [&mut rounded.d_hat, &mut rounded.coh_star, &mut rounded.r, &mut rounded.budget] {
             *x = round9(*x);
         }
-        prop_assert_eq!(&canonical_payload(&rounded).unwrap(), &payload);
+        prop_assert_eq!(&canonical_payload(&rounded, SigVersion::V1).unwrap(), &payload);
         // The payload is JSON with exactly the eight signed keys.
         let v: serde_json::Value = serde_json::from_slice(&payload).unwrap();
         prop_assert_eq!(v.as_object().unwrap().len(), 8);
@@ -120,12 +127,13 @@ proptest! {
     }
 
     #[test]
-    fn sign_then_verify_round_trips(p in record(), key in "[ -~]{1,40}", seed in any::<[u8; 32]>()) {
+    fn v1_sign_then_verify_round_trips(p in record(), key in "[ -~]{1,40}", seed in any::<[u8; 32]>()) {
         let kp = Ed25519Keypair::from_seed(&seed);
         let mut v = Verifier::new();
         v.add_hmac_key(key.as_bytes()).unwrap();
         v.add_ed25519_public_key(&kp.public_b64()).unwrap();
-        for sig in [sign_hmac(&p, key.as_bytes()).unwrap(), kp.sign(&p).unwrap()] {
+        v.set_policy(SignaturePolicy::any_version());
+        for sig in [sign_hmac_version(&p, key.as_bytes(), SigVersion::V1).unwrap(), kp.sign_version(&p, SigVersion::V1).unwrap()] {
             let mut signed = p.clone();
             signed.sig = Some(sig);
             let wire = Pcs::from_json(&signed.to_json()).unwrap();
@@ -134,12 +142,13 @@ proptest! {
     }
 
     #[test]
-    fn any_change_to_a_signed_field_breaks_verification(p in record(), c in change(), seed in any::<[u8; 32]>()) {
+    fn any_change_to_a_v1_signed_field_breaks_verification(p in record(), c in change(), seed in any::<[u8; 32]>()) {
         let kp = Ed25519Keypair::from_seed(&seed);
         let mut v = Verifier::new();
         v.add_hmac_key(b"k").unwrap();
         v.add_ed25519_public_key(&kp.public_b64()).unwrap();
-        for sig in [sign_hmac(&p, b"k").unwrap(), kp.sign(&p).unwrap()] {
+        v.set_policy(SignaturePolicy::any_version());
+        for sig in [sign_hmac_version(&p, b"k", SigVersion::V1).unwrap(), kp.sign_version(&p, SigVersion::V1).unwrap()] {
             let mut q = p.clone();
             q.sig = Some(sig);
             if apply(&mut q, &c) {
@@ -172,7 +181,7 @@ proptest! {
         }
         match Pcs::from_json(&bytes) {
             // Whatever parses must serialize and canonicalize without panicking.
-            Ok(q) => { let _ = canonical_payload(&q); let _ = fractal_core::verify(&q, &Default::default()); }
+            Ok(q) => { let _ = canonical_payload(&q, SigVersion::V1); let _ = canonical_payload(&q, SigVersion::V2); let _ = fractal_core::verify(&q, &Default::default()); }
             Err(e) => prop_assert!(!e.to_string().is_empty()),
         }
     }

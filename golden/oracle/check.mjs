@@ -1,8 +1,11 @@
 // The golden-vector oracle: recomputes every expected value in golden/*.json
 // with an implementation independent of the Rust core — ECMAScript's own
-// JSON.stringify and Number#toString for the canonical payload (SPEC §3),
-// node:crypto for SHA-256, HMAC and Ed25519 (SPEC §2, §4), and plain JavaScript
-// for the verification engine (SPEC §5) and the ring (SPEC §7).
+// JSON.parse, JSON.stringify, Number#toString and UTF-16 string order for the
+// v1 and v2 payloads (SPEC §3.1, §3.2, RFC 8785), the seed's two encodings
+// written from the SPEC §4.1 text (seed-python: Decimal half-up on the shortest
+// digits, Python repr, ensure_ascii; seed-go: HTML-safe escapes), node:crypto
+// for SHA-256, HMAC and Ed25519 (SPEC §2, §4, §6.1), and plain JavaScript for
+// the verification engine (SPEC §5) and the ring (SPEC §7).
 //
 //   node golden/oracle/check.mjs [golden-dir]
 //
@@ -75,6 +78,229 @@ function canonical(rec) {
   });
 }
 
+// ---- v2 (SPEC §3.2): RFC 8785 of the record minus the delivery fields.
+
+/** RFC 8785: object keys sorted by UTF-16 code units (what Array#sort does with
+ * no comparator: it compares the strings' code units), strings and numbers as
+ * JSON.stringify writes them, no whitespace, at every level. */
+function jcs(v) {
+  if (v === null || typeof v === "boolean" || typeof v === "string") return JSON.stringify(v);
+  if (typeof v === "number") {
+    if (!Number.isFinite(v)) throw new Error("NaN or Infinity cannot be signed");
+    return JSON.stringify(v); // −0 → "0", shortest round-trip digits, 1e-7, 1e+21
+  }
+  if (Array.isArray(v)) return `[${v.map(jcs).join(",")}]`;
+  return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${jcs(v[k])}`).join(",")}}`;
+}
+
+const DELIVERY = ["sig", "attempt", "sent_at", "ft"];
+const V2_DOMAIN = Buffer.from("fractal-lba/pcs/v2\n", "utf8");
+const NUMBER_FIELDS = new Set(["coh_star", "D_hat", "r", "budget"]);
+
+function canonicalV2(rec) {
+  const o = { ...rec };
+  for (const k of DELIVERY) delete o[k];
+  return jcs(o);
+}
+
+const digestV2 = (payload) => sha256(Buffer.concat([V2_DOMAIN, Buffer.from(payload, "utf8")]));
+
+/** Scans JSON text (already known to parse) for what JSON.parse hides: the
+ * literal text and path of every number, keys given twice (with the path of
+ * their object), and keys holding a lone surrogate. Paths are written as the
+ * core names fields: `epoch`, `N_j.4`, `scales[2]`, `zz_unknown.a[1].b`. */
+function scan(text) {
+  const out = { numbers: [], duplicates: [], loneSurrogateKey: false };
+  let i = 0;
+  const ws = () => {
+    while (i < text.length && " \t\n\r".includes(text[i])) i++;
+  };
+  const string = () => {
+    const start = i++;
+    while (text[i] !== '"') i += text[i] === "\\" ? 2 : 1;
+    i++;
+    return JSON.parse(text.slice(start, i));
+  };
+  const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
+  const child = (path, k) => (path === "" ? k : `${path}.${k}`);
+  const value = (path) => {
+    ws();
+    const c = text[i];
+    if (c === "{") {
+      i++;
+      const seen = new Set();
+      ws();
+      if (text[i] === "}") return void i++;
+      for (;;) {
+        ws();
+        const k = string();
+        if (LONE_SURROGATE.test(k)) out.loneSurrogateKey = true;
+        if (seen.has(k)) out.duplicates.push({ path, key: k });
+        seen.add(k);
+        ws();
+        i++; // ':'
+        value(child(path, k));
+        ws();
+        if (text[i++] === ",") continue;
+        return;
+      }
+    }
+    if (c === "[") {
+      i++;
+      ws();
+      if (text[i] === "]") return void i++;
+      for (let n = 0; ; n++) {
+        value(`${path}[${n}]`);
+        ws();
+        if (text[i++] === ",") continue;
+        return;
+      }
+    }
+    if (c === '"') return void string();
+    for (const lit of ["true", "false", "null"]) if (text.startsWith(lit, i)) return void (i += lit.length);
+    NUMBER.lastIndex = i;
+    const m = NUMBER.exec(text);
+    out.numbers.push({ path, literal: m[0] });
+    i += m[0].length;
+  };
+  value("");
+  return out;
+}
+
+const MAX_SAFE = 2n ** 53n - 1n;
+
+/** Paths of integer literals outside ±(2^53−1) that v2 cannot sign (SPEC §3.2
+ * step 2). The four number fields and v_star take any number: there a long
+ * integer literal is just another way to write a binary64 value. */
+function unsafeIntegers(text) {
+  return scan(text)
+    .numbers.filter(({ path, literal }) => {
+      const top = path.split(/[.[]/)[0];
+      if (NUMBER_FIELDS.has(path) || top === "v_star") return false;
+      return /^-?\d+$/.test(literal) && (BigInt(literal) > MAX_SAFE || BigInt(literal) < -MAX_SAFE);
+    })
+    .map((n) => n.path);
+}
+
+// ---- The seed's encodings of v1 (SPEC §4.1), from the SPEC text.
+
+/** The shortest round-trip digits of a finite binary64 and its decimal
+ * exponent: x = 0.d1d2…dn × 10^point. Number#toExponential() without an
+ * argument gives exactly those digits (as Python's repr does). */
+function shortestDigits(x) {
+  const m = /^(-?)(\d)(?:\.(\d+))?e([+-]\d+)$/.exec(Math.abs(x).toExponential());
+  const digits = (m[2] + (m[3] ?? "")).replace(/0+$/, "") || "0";
+  return { negative: Object.is(x, -0) || x < 0, digits, point: Number(m[4]) + 1 };
+}
+
+/** float(Decimal(repr(x)).quantize(Decimal("1e-9"), ROUND_HALF_UP)), or null
+ * where Python's default context (28 digits) raises InvalidOperation. */
+function pythonQuantize9(x) {
+  if (!Number.isFinite(x)) return null;
+  const { negative, digits, point } = shortestDigits(x);
+  // x = digits × 10^(point − len); in units of 1e-9: digits × 10^(point − len + 9).
+  const shift = point - digits.length + 9;
+  let units;
+  if (shift >= 0) {
+    units = BigInt(digits) * 10n ** BigInt(shift);
+  } else {
+    const div = 10n ** BigInt(-shift);
+    const d = BigInt(digits);
+    units = d / div;
+    if ((d % div) * 2n >= div) units += 1n; // ROUND_HALF_UP: ties away from zero
+  }
+  if (units.toString().length > 28) return null;
+  const v = Number(`${units}e-9`); // a correctly rounded decimal → binary64 conversion
+  return negative ? -v : v;
+}
+
+/** Python's repr of a float: shortest digits; fixed notation for decimal
+ * exponents −4 … 15 with ".0" on integral values, else d.ddde±XX. */
+function pythonRepr(x) {
+  const { negative, digits, point } = shortestDigits(x);
+  const sign = negative ? "-" : "";
+  if (digits === "0") return `${sign}0.0`;
+  const e = point - 1;
+  if (e < -4 || e >= 16) {
+    const mant = digits.length === 1 ? digits : `${digits[0]}.${digits.slice(1)}`;
+    const exp = Math.abs(e).toString().padStart(2, "0");
+    return `${sign}${mant}e${e < 0 ? "-" : "+"}${exp}`;
+  }
+  if (point <= 0) return `${sign}0.${"0".repeat(-point)}${digits}`;
+  if (point >= digits.length) return `${sign}${digits}${"0".repeat(point - digits.length)}.0`;
+  return `${sign}${digits.slice(0, point)}.${digits.slice(point)}`;
+}
+
+/** json.dumps(s) with ensure_ascii: short escapes for " \ \n \r \t \b \f,
+ * every other code unit outside U+0020…U+007E as \uXXXX in lowercase hex
+ * (a JS string is UTF-16, so code points above U+FFFF come out as pairs). */
+function pythonString(s) {
+  const short = { '"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f" };
+  let out = '"';
+  for (let k = 0; k < s.length; k++) {
+    const c = s[k];
+    const u = s.charCodeAt(k);
+    if (c in short) out += short[c];
+    else if (u < 0x20 || u > 0x7e) out += `\\u${u.toString(16).padStart(4, "0")}`;
+    else out += c;
+  }
+  return `${out}"`;
+}
+
+function seedPython(rec) {
+  const nums = {};
+  for (const k of ["D_hat", "budget", "coh_star", "r"]) {
+    const q = pythonQuantize9(rec[k]);
+    if (q === null) return null;
+    nums[k] = pythonRepr(q);
+  }
+  // sort_keys=True sorts by code point; these eight keys are ASCII.
+  return (
+    `{"D_hat":${nums.D_hat},"budget":${nums.budget},"coh_star":${nums.coh_star},"epoch":${rec.epoch},` +
+    `"merkle_root":${pythonString(rec.merkle_root)},"pcs_id":${pythonString(rec.pcs_id)},"r":${nums.r},` +
+    `"shard_id":${pythonString(rec.shard_id)}}`
+  );
+}
+
+/** §3.1 bytes with Go's HTML-safe escapes. These characters can only occur
+ * inside strings of the payload (keys are fixed ASCII, numbers are digits). */
+function seedGo(rec) {
+  const esc = { "<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029" };
+  return canonical(rec).replace(/[<>&\u2028\u2029]/g, (c) => esc[c]);
+}
+
+const LEGACY = { "seed-python": seedPython, "seed-go": seedGo };
+
+// ---- Signatures under a policy (SPEC §4, §4.1).
+
+/** The verdict of a verifier holding `hmacKey` and `pub` under `policy` on the
+ * record's `sig` (the record as JSON.parse gives it, so −0 stays −0): "valid"
+ * or the error kind. */
+function verdict(rec, policy, hmacKey, pub) {
+  if (typeof rec.sig !== "string" || rec.sig === "") return "signature_missing";
+  let version = "v1";
+  let mac = rec.sig;
+  const prefix = /^(v\d+):/.exec(rec.sig);
+  if (prefix) {
+    version = prefix[1];
+    mac = rec.sig.slice(prefix[0].length);
+  }
+  if (version !== "v1" && version !== "v2") return "unsupported_signature_version";
+  if (!policy.versions.includes(version)) return "unsupported_signature_version";
+  const raw = strictB64(mac);
+  const macOk = (digest) =>
+    raw !== null &&
+    ((raw.length === 32 && raw.equals(createHmac("sha256", hmacKey).update(digest).digest())) ||
+      (raw.length === 64 && edVerify(null, digest, pub, raw)));
+  if (version === "v2") return macOk(digestV2(canonicalV2(rec))) ? "valid" : "signature_invalid";
+  if (macOk(sha256(Buffer.from(canonical(rec), "utf8")))) return "valid";
+  for (const enc of policy.encodings) {
+    const payload = LEGACY[enc](rec);
+    if (payload !== null && macOk(sha256(Buffer.from(payload, "utf8")))) return "valid";
+  }
+  return "signature_invalid";
+}
+
 const pcsId = (rec) => sha256(Buffer.from(`${rec.merkle_root}|${rec.epoch}|${rec.shard_id}`, "utf8")).toString("hex");
 
 const PKCS8_ED25519_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");
@@ -145,6 +371,151 @@ function checkCanonical() {
         ok &&= check(where, "sig_ed25519", sign(null, digest, priv).toString("base64"), e.sig_ed25519);
       }
       ok &&= check(where, "result", t.result, "valid");
+      if (ok) passed++;
+    }
+  }
+}
+
+/** Structural equality with Object.is on numbers (−0 ≠ 0), keys in any order. */
+function sameJson(a, b) {
+  if (typeof a === "number" || typeof b === "number") return Object.is(a, b);
+  if (a === null || b === null || typeof a !== "object" || typeof b !== "object") return a === b;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  const kb = Object.keys(b);
+  return ka.length === kb.length && ka.every((k) => Object.hasOwn(b, k) && sameJson(a[k], b[k]));
+}
+
+function groupKeys(file, g) {
+  const priv = edPrivate(g.ed25519_seed);
+  const pub = createPublicKey(priv).export({ format: "der", type: "spki" }).subarray(-32).toString("base64");
+  check(`${file} group`, "ed25519_public of the seed", pub, g.ed25519_public);
+  return { priv, pub: edPublic(g.ed25519_public), hmacKey: Buffer.from(g.hmac_key, "utf8") };
+}
+
+const hmacB64 = (key, digest) => createHmac("sha256", key).update(digest).digest("base64");
+const edB64 = (priv, digest) => sign(null, digest, priv).toString("base64");
+
+function checkCanonicalV2() {
+  const doc = load("canonical_v2.json");
+  for (const g of doc.testGroups) {
+    const { priv, pub, hmacKey } = groupKeys("canonical_v2.json", g);
+    for (const t of g.tests) {
+      const where = `canonical_v2.json #${t.tcId} (${t.comment})`;
+      const e = t.expected;
+      const rec = JSON.parse(t.record_text);
+      let ok = check(where, "record is JSON.parse(record_text)", sameJson(rec, t.record), true);
+      ok &&= check(where, "integer literals v2 cannot sign", unsafeIntegers(t.record_text), []);
+      ok &&= check(where, "keys given twice", scan(t.record_text).duplicates, []);
+      ok &&= check(where, "pcs_id", pcsId(rec), e.pcs_id);
+      let payload;
+      try {
+        payload = canonicalV2(rec);
+      } catch (err) {
+        ok = check(where, "v2 payload", `error: ${err.message}`, e.canonical);
+      }
+      if (payload !== undefined) {
+        ok &&= check(where, "v2 payload", payload, e.canonical);
+        ok &&= check(where, "v2 payload from record", canonicalV2(t.record), e.canonical);
+        const digest = digestV2(payload);
+        ok &&= check(where, "digest_hex", digest.toString("hex"), e.digest_hex);
+        ok &&= check(where, "sig_hmac", `v2:${hmacB64(hmacKey, digest)}`, e.sig_hmac);
+        ok &&= check(where, "sig_ed25519", `v2:${edB64(priv, digest)}`, e.sig_ed25519);
+        // The signatures verify under the default policy, and a change of a
+        // field only v2 signs breaks them.
+        const v2only = { versions: ["v2"], encodings: [] };
+        for (const sig of [e.sig_hmac, e.sig_ed25519]) {
+          ok &&= check(where, `${sig.slice(0, 12)}… verifies (v2 only)`, verdict({ ...rec, sig }, v2only, hmacKey, pub), "valid");
+          const changed = { ...rec, sig, zz_oracle_added: 1 };
+          ok &&= check(where, "an added unknown field breaks it", verdict(changed, v2only, hmacKey, pub), "signature_invalid");
+          const delivery = { ...rec, sig, attempt: 99, sent_at: "2000-01-01T00:00:00Z", ft: { degraded: true } };
+          ok &&= check(where, "delivery fields do not", verdict(delivery, v2only, hmacKey, pub), "valid");
+        }
+        // Omitted optional fields are absent from the payload.
+        const signedKeys = Object.keys(JSON.parse(payload));
+        for (const k of ["seed", "scales", "N_j", "v_star", "regime"]) {
+          ok &&= check(where, `${k} in the payload exactly when in the record`, signedKeys.includes(k), Object.hasOwn(rec, k));
+        }
+      }
+      ok &&= check(where, "result", t.result, "valid");
+      if (ok) passed++;
+    }
+  }
+}
+
+function checkLegacy() {
+  const doc = load("legacy.json");
+  for (const g of doc.testGroups) {
+    const { priv, pub, hmacKey } = groupKeys("legacy.json", g);
+    for (const t of g.tests) {
+      const where = `legacy.json #${t.tcId} (${t.comment})`;
+      const e = t.expected;
+      const encode = LEGACY[t.encoding];
+      let ok = check(where, "encoding", typeof encode, "function");
+      if (ok) {
+        const payload = encode(t.record);
+        ok &&= check(where, `${t.encoding} payload`, payload, e.payload);
+        ok &&= check(where, "canonical_v1", canonical(t.record), e.canonical_v1);
+        ok &&= check(where, "differs from the v1 payload", e.payload !== e.canonical_v1, true);
+        const digest = sha256(Buffer.from(e.payload, "utf8"));
+        ok &&= check(where, "digest_hex", digest.toString("hex"), e.digest_hex);
+        ok &&= check(where, "sig_hmac", hmacB64(hmacKey, digest), e.sig_hmac);
+        ok &&= check(where, "sig_ed25519", edB64(priv, digest), e.sig_ed25519);
+        for (const sig of [e.sig_hmac, e.sig_ed25519]) {
+          const signed = { ...t.record, sig };
+          ok &&= check(where, "accepted with the encoding listed", verdict(signed, { versions: ["v1"], encodings: [t.encoding] }, hmacKey, pub), "valid");
+          ok &&= check(where, "refused without it", verdict(signed, { versions: ["v1"], encodings: [] }, hmacKey, pub), "signature_invalid");
+          ok &&= check(where, "refused by the default policy", verdict(signed, { versions: ["v2"], encodings: [] }, hmacKey, pub), "unsupported_signature_version");
+        }
+      }
+      ok &&= check(where, "result", t.result, "valid");
+      if (ok) passed++;
+    }
+  }
+}
+
+// ------------------------------------------------------------------ §6.1
+
+const readDigest = (tenant, id, t) => sha256(Buffer.from(`fractal-lba/read/v1\n${tenant}\n${id}\n${t}`, "utf8"));
+
+/** The verdict on an Authorization header per SPEC §6.1's grammar, read strictly. */
+function readVerdict(header, tenant, id, now, skew, hmacKey, pub) {
+  if (header === null || header === undefined || header.trim() === "") return "signature_missing";
+  const m = /^Fractal t=(0|[1-9]\d*), sig=(\S+)$/.exec(header);
+  if (!m) return "signature_invalid";
+  const t = BigInt(m[1]);
+  const diff = t > BigInt(now) ? t - BigInt(now) : BigInt(now) - t;
+  if (diff > BigInt(skew)) return "signature_invalid";
+  const raw = strictB64(m[2]);
+  const digest = readDigest(tenant, id, m[1]);
+  const ok =
+    raw !== null &&
+    ((raw.length === 32 && raw.equals(createHmac("sha256", hmacKey).update(digest).digest())) ||
+      (raw.length === 64 && edVerify(null, digest, pub, raw)));
+  return ok ? "valid" : "signature_invalid";
+}
+
+function checkRead() {
+  const doc = load("read.json");
+  for (const g of doc.testGroups) {
+    const { priv, pub, hmacKey } = groupKeys("read.json", g);
+    let ok = check("read.json group", "skew_secs", g.skew_secs, 300);
+    for (const t of g.tests) {
+      const where = `read.json #${t.tcId} (${t.comment})`;
+      ok = true;
+      if (t.result === "valid") {
+        const e = t.expected;
+        const digest = readDigest(t.tenant, t.pcs_id, t.t);
+        ok &&= check(where, "digest_hex", digest.toString("hex"), e.digest_hex);
+        ok &&= check(where, "authorization_hmac", `Fractal t=${t.t}, sig=${hmacB64(hmacKey, digest)}`, e.authorization_hmac);
+        ok &&= check(where, "authorization_ed25519", `Fractal t=${t.t}, sig=${edB64(priv, digest)}`, e.authorization_ed25519);
+        for (const h of [e.authorization_hmac, e.authorization_ed25519]) {
+          ok &&= check(where, "accepted at now", readVerdict(h, t.tenant, t.pcs_id, t.now, g.skew_secs, hmacKey, pub), "valid");
+        }
+      } else {
+        ok &&= check(where, "result", t.result, "invalid");
+        ok &&= check(where, "verdict", readVerdict(t.header, t.tenant, t.pcs_id, t.now, g.skew_secs, hmacKey, pub), t.error_kind);
+      }
       if (ok) passed++;
     }
   }
@@ -275,7 +646,7 @@ function checkRing() {
 // ------------------------------------------------------------------ rejects
 
 // SPEC §1 types, judged on the text (JSON.parse loses integers beyond 2^53).
-const REQUIRED = ["pcs_id", "schema", "version", "shard_id", "epoch", "merkle_root"];
+const REQUIRED = ["pcs_id", "schema", "version", "shard_id", "epoch", "merkle_root", "coh_star", "D_hat", "r", "budget"];
 const I64 = [-(2n ** 63n), 2n ** 63n - 1n];
 const isInt = (lit, [lo, hi]) => /^-?\d+$/.test(lit) && BigInt(lit) >= lo && BigInt(lit) <= hi;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
@@ -288,9 +659,25 @@ function numberLiteral(text, key) {
   return m ? m[1] : null;
 }
 
-/** Whether `field` (a path such as `epoch`, `scales[1]`, `N_j.2`, `ft.outbox_seq`)
- * is malformed in the record text: missing when required, given twice, of the
- * wrong type, out of range, or a string with a lone surrogate. */
+const KNOWN = new Set(["pcs_id", "schema", "version", "shard_id", "epoch", "attempt", "sent_at", "seed", "scales", "N_j", "coh_star", "v_star", "D_hat", "r", "regime", "budget", "merkle_root", "sig", "ft"]);
+const MAX_ENTRIES = 64;
+const utf8Len = (s) => Buffer.byteLength(s, "utf8");
+
+/** The value at a path such as `zz_unknown.a[0]` (undefined when absent). */
+function at(rec, path) {
+  const top = /^[^.[]*/.exec(path)[0];
+  let v = rec[top];
+  for (const m of path.slice(top.length).matchAll(/\.([^.[]+)|\[(\d+)\]/g)) {
+    if (v === null || typeof v !== "object") return undefined;
+    v = m[1] !== undefined ? v[m[1]] : v[Number(m[2])];
+  }
+  return v;
+}
+
+/** Whether `field` (a path such as `epoch`, `scales[1]`, `N_j.2`, `ft.outbox_seq`,
+ * `zz_unknown.a[0]`) is malformed in the record text (SPEC §1): missing when
+ * required, a key given twice in it, of the wrong type, past the limits, out of
+ * range, not finite, or a string with a lone surrogate. */
 function fieldMalformed(text, field) {
   let rec;
   try {
@@ -298,12 +685,20 @@ function fieldMalformed(text, field) {
   } catch {
     return false;
   }
-  const [top, rest] = field.split(/\.(.*)/s);
-  const m = /^(\w+)\[(\d+)\]$/.exec(field);
-  if (m) return !Number.isInteger(rec[m[1]][Number(m[2])]);
-  if ((text.match(new RegExp(`"${top}"\\s*:`, "g")) ?? []).length > 1) return true;
+  if (scan(text).duplicates.some((d) => (d.path === "" ? d.key : d.path) === field)) return true;
+  const top = /^[^.[]*/.exec(field)[0];
+  const rest = field.startsWith(`${top}.`) ? field.slice(top.length + 1) : undefined;
+  if (!KNOWN.has(top)) {
+    const v = at(rec, field);
+    return (typeof v === "number" && !Number.isFinite(v)) || (typeof v === "string" && LONE_SURROGATE.test(v));
+  }
   if (!(top in rec)) return REQUIRED.includes(top);
   const v = rec[top];
+  const index = /^scales\[(\d+)\]$/.exec(field);
+  if (index) {
+    const x = v[Number(index[1])];
+    return !Number.isInteger(x) || x < 1;
+  }
   switch (top) {
     case "epoch": {
       const lit = numberLiteral(text, "epoch");
@@ -315,19 +710,27 @@ function fieldMalformed(text, field) {
       return lit === null || !isInt(lit, I64);
     }
     case "scales":
-      return !Array.isArray(v) || !v.every(Number.isInteger);
-    case "N_j":
-      if (rest !== undefined) return !Number.isInteger(v[rest]);
-      return v === null || typeof v !== "object" || Array.isArray(v) || !Object.values(v).every(Number.isInteger);
+      return !Array.isArray(v) || v.length > MAX_ENTRIES || !v.every(Number.isInteger);
+    case "N_j": {
+      if (v === null || typeof v !== "object" || Array.isArray(v)) return rest === undefined;
+      if (rest !== undefined) {
+        const scales = Array.isArray(rec.scales) ? rec.scales.map(String) : [];
+        return !Number.isInteger(v[rest]) || v[rest] < 1 || !scales.includes(rest);
+      }
+      return Object.keys(v).length > MAX_ENTRIES || !Object.values(v).every(Number.isInteger);
+    }
     case "v_star":
-      return !Array.isArray(v) || !v.every(isNum);
+      return !Array.isArray(v) || v.length > MAX_ENTRIES || !v.every((x) => isNum(x) && Number.isFinite(x));
     case "coh_star":
     case "D_hat":
     case "r":
     case "budget":
-      return !isNum(v);
+      return !isNum(v) || !Number.isFinite(v);
+    case "shard_id":
+    case "merkle_root":
+      return !isStr(v) || utf8Len(v) < 1 || utf8Len(v) > 128;
     case "ft": {
-      if (v === null) return false;
+      if (v === null) return rest === undefined;
       if (typeof v !== "object" || Array.isArray(v)) return rest === undefined;
       const types = { outbox_seq: Number.isInteger, degraded: (x) => typeof x === "boolean", clock_skew_ms: Number.isInteger, fallbacks: (x) => Array.isArray(x) && x.every(isStr) };
       if (rest !== undefined) return rest in v && v[rest] !== null && !types[rest](v[rest]);
@@ -349,17 +752,19 @@ function checkReject() {
       const where = `reject.json #${t.tcId} (${t.comment})`;
       let ok = check(where, "result", t.result, "invalid");
       if (t.stage === "parse" && t.error_kind === "invalid_json") {
-        let isObject = false;
+        // Not one JSON object, or (SPEC §1: a lone surrogate anywhere) a key
+        // that holds one: there is no field to name.
+        let malformed = true;
         try {
           const v = JSON.parse(t.input);
-          isObject = v !== null && typeof v === "object" && !Array.isArray(v);
+          malformed = v === null || typeof v !== "object" || Array.isArray(v) || scan(t.input).loneSurrogateKey;
         } catch {
-          isObject = false;
+          malformed = true;
         }
-        ok &&= check(where, "input is not one JSON object", !isObject, true);
+        ok &&= check(where, "input is not one well-formed JSON object", malformed, true);
       } else if (t.stage === "parse") {
         ok &&= check(where, `field ${t.field} is malformed (SPEC §1)`, fieldMalformed(t.input, t.field), true);
-      } else if (t.stage === "sign") {
+      } else if (t.stage === "sign_v1") {
         const rec = JSON.parse(t.input);
         let failed = false;
         try {
@@ -367,18 +772,14 @@ function checkReject() {
         } catch {
           failed = true;
         }
-        ok &&= check(where, "canonical payload refused", failed, true);
+        ok &&= check(where, "v1 payload refused", failed, true);
+      } else if (t.stage === "sign_v2") {
+        ok &&= check(where, "records parses", fieldMalformed(t.input, t.field), false);
+        ok &&= check(where, `integer literal at ${t.field} outside ±(2^53−1)`, unsafeIntegers(t.input).includes(t.field), true);
       } else if (t.stage === "verify_signature") {
-        const rec = JSON.parse(t.input);
-        let verdict = "signature_missing";
-        if (typeof rec.sig === "string" && rec.sig !== "") {
-          const digest = sha256(Buffer.from(canonical(rec), "utf8"));
-          const raw = strictB64(rec.sig);
-          const hmacOk = raw !== null && raw.length === 32 && raw.equals(createHmac("sha256", hmacKey).update(digest).digest());
-          const edOk = raw !== null && raw.length === 64 && edVerify(null, digest, pub, raw);
-          verdict = hmacOk || edOk ? "valid" : "signature_invalid";
-        }
-        ok &&= check(where, "signature verdict", verdict, t.error_kind);
+        ok &&= check(where, "policy", Array.isArray(t.policy?.versions) && Array.isArray(t.policy?.encodings), true);
+        ok &&= check(where, "signature verdict", verdict(JSON.parse(t.input), t.policy, hmacKey, pub), t.error_kind);
+        ok &&= check(where, "field", t.field, "sig");
       } else if (t.stage === "key") {
         // Encoding and length, then (public keys) whether the bytes decode to a
         // curve point: OpenSSL imports any 32 bytes and only fails at verify time.
@@ -400,14 +801,14 @@ function checkReject() {
         };
         ok &&= check(where, `field ${f} is invalid`, bad[f] === true, true);
       } else {
-        ok = check(where, "stage", t.stage, "parse|validate|sign|verify_signature|key");
+        ok = check(where, "stage", t.stage, "parse|validate|sign_v1|sign_v2|verify_signature|key");
       }
       if (ok) passed++;
     }
   }
 }
 
-for (const step of [checkCanonical, checkVerify, checkRing, checkReject]) {
+for (const step of [checkCanonical, checkCanonicalV2, checkLegacy, checkRead, checkVerify, checkRing, checkReject]) {
   try {
     step();
   } catch (err) {

@@ -138,6 +138,7 @@ pub fn router<S: OutcomeStore>(app: Arc<App<S>>) -> Router {
         .route("/health", get(health).fallback(method_not_allowed))
         .route("/ready", get(ready::<S>).fallback(method_not_allowed))
         .route("/metrics", get(metrics_text::<S>).fallback(method_not_allowed))
+        .route("/openapi.json", get(super::openapi::serve).fallback(method_not_allowed))
         .fallback(not_found)
         .with_state(app)
 }

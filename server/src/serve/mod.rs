@@ -10,6 +10,7 @@ pub mod http;
 pub mod keylock;
 pub mod limits;
 pub mod metrics;
+pub mod openapi;
 pub mod store;
 pub mod wal;
 

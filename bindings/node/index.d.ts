@@ -25,13 +25,18 @@ export declare class Client {
    */
   constructor(options: ClientOptions)
   /**
-   * Validates (SPEC §1), signs when the client has a key (else sends the
-   * record as is, e.g. signed elsewhere) and submits a record, retrying 429,
+   * Validates (SPEC §1), signs when the client has a key (over the payload
+   * of `signatureVersion`, v2 by default; else sends the record as is, e.g.
+   * signed elsewhere) and submits a record, unknown fields included, retrying 429,
    * 503, other 5xx and transport failures per the retry settings (safe:
    * submissions are idempotent by `pcs_id`). Never retries 400 or 401.
    */
-  submit(record: Pcs, options?: CallOptions): Promise<SubmitResult>
-  /** The stored outcome of `pcsId` for this client's tenant, `null` if none (404). */
+  submit(record: Pcs & Record<string, any>, options?: CallOptions): Promise<SubmitResult>
+  /**
+   * The stored outcome of `pcsId` for this client's tenant, `null` if none
+   * (404). With a key, the read is signed (SPEC §6.1); a server that requires
+   * signed reads answers an unsigned one with 401 (`ERR_SIGNATURE`).
+   */
   get(pcsId: string, options?: CallOptions): Promise<VerifyResult | null>
   /**
    * Whether the server answers `GET /health` with 200. Rejects with
@@ -79,18 +84,31 @@ export declare class Ring {
 }
 
 /**
- * Holds verification keys and checks records' `sig` against them.
+ * Holds verification keys and checks records' `sig` against them, under a
+ * signature policy (v2 only unless told otherwise).
  *
  * ```js
- * const v = new Verifier()
+ * const v = new Verifier()                     // accepts v2 signatures only
  * v.addHmacKey('current-secret')
- * v.addHmacKey('previous-secret') // rotation: either key is accepted
- * v.verify(record)                // throws ERR_SIGNATURE when it does not verify
+ * v.addHmacKey('previous-secret')              // rotation: either key is accepted
+ * v.verify(record)                             // throws ERR_SIGNATURE when it does not verify
+ * const old = new Verifier({ versions: ['v1', 'v2'], acceptEncodings: ['seed-python'] })
  * ```
  */
 export declare class Verifier {
-  /** An empty verifier; add keys before verifying. */
-  constructor()
+  /**
+   * An empty verifier with the given signature policy (default: v2 only, no
+   * legacy encoding); add keys before verifying. Throws
+   * `ERR_INVALID_ARGUMENT` naming a bad option (`versions[0]`, …).
+   */
+  constructor(options?: VerifierOptions)
+  /** The signature policy this verifier applies. */
+  get policy(): SignaturePolicy
+  /**
+   * Replaces the signature policy (same options as the constructor; the
+   * keys stay).
+   */
+  setPolicy(options: VerifierOptions): void
   /** Adds an HMAC key (a string is used as its UTF-8 bytes). */
   addHmacKey(key: string | Uint8Array): void
   /** Adds an Ed25519 public key (standard base64 of 32 bytes). */
@@ -103,21 +121,32 @@ export declare class Verifier {
   /** How many keys the verifier holds. */
   get size(): number
   /**
-   * Checks the record's `sig` over its canonical digest. Returns nothing when
-   * it verifies; throws `ERR_SIGNATURE` (kind `signature_missing` or
-   * `signature_invalid`) when not, `ERR_INVALID_FIELD` for a malformed record.
+   * Checks the record's `sig` under the policy: its prefix names the payload
+   * (`v2:` the v2 digest of the whole record, none the v1 digest). Returns
+   * nothing when it verifies; throws `ERR_SIGNATURE` with kind
+   * `signature_missing`, `signature_invalid`, or
+   * `unsupported_signature_version` (a version the policy refuses), and
+   * `ERR_INVALID_FIELD` for a malformed record.
    */
-  verify(record: Pcs): void
+  verify(record: Pcs & Record<string, any>): void
+  /**
+   * Checks a read request's `Authorization` header (SPEC §6.1), as the
+   * server does: `Fractal t=<unix seconds>, sig=<base64>` over
+   * `readDigest(tenant, pcsId, t)`, `t` within 300 s of `now` (unix
+   * seconds, default the current time). Throws `ERR_SIGNATURE` (kind
+   * `signature_missing` without a header, `signature_invalid` otherwise).
+   */
+  verifyRead(tenant: string, pcsId: string, authorization: string | null | undefined, now?: number | bigint): void
   /**
    * Checks many records; never throws for a bad record, reporting each
    * outcome in order instead (throws only if `records` is not an array).
    */
-  verifyMany(records: Pcs[]): Array<SignatureCheck>
+  verifyMany(records: Array<Pcs & Record<string, any>>): Array<SignatureCheck>
   /**
    * `verifyMany` with the hashing and signature checks on libuv's thread
    * pool (the records are read on the calling thread first).
    */
-  verifyManyAsync(records: Pcs[]): Promise<SignatureCheck[]>
+  verifyManyAsync(records: Array<Pcs & Record<string, any>>): Promise<SignatureCheck[]>
 }
 
 /** What `buildPcs` needs; everything else (pcs_id, D_hat, regime, budget) is computed. */
@@ -156,10 +185,12 @@ export interface CallOptions {
 }
 
 /**
- * The canonical signing payload (SPEC §3): RFC 8785 JSON of the eight signed
- * fields, numbers rounded to 9 decimals. Only those fields are read.
+ * The canonical signing payload (SPEC §3) of `version` (default 2): for v2,
+ * RFC 8785 JSON of the whole record but `sig`, `attempt`, `sent_at` and `ft`,
+ * unknown fields included, numbers as given; for v1, of the eight signed
+ * fields, numbers rounded to 9 decimals.
  */
-export declare function canonicalPayload(record: Pcs): Buffer
+export declare function canonicalPayload(record: Pcs & Record<string, any>, options?: SignOptions): Buffer
 
 /** Settings of a `Client`. */
 export interface ClientOptions {
@@ -169,8 +200,16 @@ export interface ClientOptions {
   tenant?: string
   /** Sign submitted records with this algorithm (needs `key`). */
   alg?: 'hmac' | 'ed25519'
-  /** The HMAC secret, or the base64 Ed25519 seed (needs `alg`). */
+  /**
+   * The HMAC secret, or the base64 Ed25519 seed (needs `alg`). It also
+   * signs every `get` (SPEC §6.1: `Authorization: Fractal t=…, sig=…`).
+   */
   key?: string
+  /**
+   * The payload `submit` signs (SPEC §3): 2 (default), or 1 for a server or
+   * tenant that does not accept v2 yet.
+   */
+  signatureVersion?: 1 | 2
   /** Timeout of one attempt in milliseconds, connection included (default 10000). */
   timeoutMs?: number
   /** Connection timeout in milliseconds (default 5000). */
@@ -187,8 +226,12 @@ export interface ClientOptions {
 /** The version of the Rust core inside this addon. */
 export declare function coreVersion(): string
 
-/** SHA-256 of the canonical payload (32 bytes): what is signed. */
-export declare function digest(record: Pcs): Buffer
+/**
+ * What is signed (32 bytes): for v2 (default) SHA-256 of
+ * `"fractal-lba/pcs/v2
+"` followed by the payload; for v1 SHA-256 of the payload.
+ */
+export declare function digest(record: Pcs & Record<string, any>, options?: SignOptions): Buffer
 
 /**
  * A fresh Ed25519 key pair, both halves standard base64 of 32 bytes. Keep
@@ -227,13 +270,17 @@ export interface Move {
  * Parses a record from JSON text or bytes with the core's strict parser
  * (SPEC §1, malformed level): `ERR_INVALID_JSON` for text that is not a JSON
  * object, `ERR_INVALID_FIELD` naming the field otherwise. Unknown fields are
- * dropped. Integers beyond 2^53−1 come back as `bigint`, losing nothing.
+ * kept, and optional fields the text left out stay out, so the object signs
+ * (v2) exactly as the text does. Integers beyond 2^53−1 come back as
+ * `bigint`, losing nothing.
  */
-export declare function parsePcs(json: string | Uint8Array): Pcs
+export declare function parsePcs(json: string | Uint8Array): Pcs & Record<string, any>
 
 /**
  * A PCS record (SPEC §1) as a plain object. Integers beyond 2^53−1 (a `seed`,
  * say) come back from `parsePcs` as `bigint`; any integer field also accepts one.
+ * Functions that take a record also accept fields the SPEC does not name
+ * (`Pcs & Record<string, any>`): they are kept, sent, and signed by v2.
  */
 export interface Pcs {
   pcs_id: string
@@ -253,13 +300,33 @@ export interface Pcs {
   regime?: 'sticky' | 'mixed' | 'non_sticky' | string
   budget?: number
   merkle_root: string
-  /** Standard base64 signature over the canonical digest (SPEC §4). */
+  /**
+   * The signature (SPEC §4): `'v2:'` + base64 over the v2 digest, or plain
+   * base64 over the v1 digest.
+   */
   sig?: string
   ft?: FaultTolerance
 }
 
 /** `lowercase_hex(SHA-256(merkle_root + "|" + epoch + "|" + shard_id))` (SPEC §2). */
 export declare function pcsId(merkleRoot: string, epoch: number | bigint, shardId: string): string
+
+/**
+ * The `Authorization` header of a read of `pcsId` for `tenant` at unix time
+ * `t` (SPEC §6.1): `Fractal t=<t>, sig=<base64>`, signed with an HMAC secret
+ * or a base64 Ed25519 seed. `Client.get` sends it by itself when the client
+ * holds a key; this is for other HTTP stacks.
+ */
+export declare function readAuthorization(tenant: string, pcsId: string, t: number | bigint, alg: 'hmac' | 'ed25519', key: string | Uint8Array): string
+
+/**
+ * The digest a read request signs (SPEC §6.1):
+ * `SHA-256("fractal-lba/read/v1
+" ‖ tenant ‖ "
+" ‖ pcsId ‖ "
+" ‖ t)`.
+ */
+export declare function readDigest(tenant: string, pcsId: string, t: number | bigint): Buffer
 
 /**
  * Retry settings: exponential backoff with full jitter and a cap (the core's
@@ -311,30 +378,47 @@ export interface SignatureCheck {
   message?: string
 }
 
-/**
- * `base64(Ed25519-sign(seed, digest))` (SPEC §4); `seed` is the base64 of the
- * 32-byte private seed.
- */
-export declare function signEd25519(record: Pcs, seed: string): string
+/** The policy a `Verifier` applies. */
+export interface SignaturePolicy {
+  versions: Array<'v1' | 'v2'>
+  acceptEncodings: Array<'seed-python' | 'seed-go'>
+}
 
 /**
- * `base64(HMAC-SHA256(key, digest))` (SPEC §4). A string key is used as its
- * UTF-8 bytes; a Buffer/Uint8Array as is. Only the eight signed fields are
- * read (use `validate` for the rest); the record is not modified.
+ * `'v2:' + base64(Ed25519-sign(seed, digest))` (SPEC §4), or plain base64
+ * with `{ version: 1 }`; `seed` is the base64 of the 32-byte private seed.
  */
-export declare function signHmac(record: Pcs, key: string | Uint8Array): string
+export declare function signEd25519(record: Pcs & Record<string, any>, seed: string, options?: SignOptions): string
+
+/**
+ * `'v2:' + base64(HMAC-SHA256(key, digest))` (SPEC §4), or plain base64 with
+ * `{ version: 1 }`. A string key is used as its UTF-8 bytes; a
+ * Buffer/Uint8Array as is. The record is not modified.
+ */
+export declare function signHmac(record: Pcs & Record<string, any>, key: string | Uint8Array, options?: SignOptions): string
 
 /**
  * `signHmac` over many records: one signature per record, in order. The
  * first bad record throws, with its position in `error.index`.
  */
-export declare function signHmacMany(records: Pcs[], key: string | Uint8Array): Array<string>
+export declare function signHmacMany(records: Array<Pcs & Record<string, any>>, key: string | Uint8Array, options?: SignOptions): Array<string>
 
 /**
- * `signHmacMany` with the hashing and signing on libuv's thread pool. The
- * promise rejects with the first bad record's error (`error.index` set).
+ * `signHmacMany` with the hashing and signing on libuv's thread pool (the
+ * records are read on the calling thread first). The promise rejects with
+ * the first bad record's error (`error.index` set), or a bad key's or option's.
  */
-export declare function signHmacManyAsync(records: Pcs[], key: string | Uint8Array): Promise<string[]>
+export declare function signHmacManyAsync(records: Array<Pcs & Record<string, any>>, key: string | Uint8Array, options?: SignOptions): Promise<string[]>
+
+/** Options of the signing calls. */
+export interface SignOptions {
+  /**
+   * The payload version (SPEC §3): 2 (default), or 1 for a server or tenant
+   * that does not accept v2 yet. Anything else throws `ERR_INVALID_ARGUMENT`
+   * naming `version`.
+   */
+  version?: 1 | 2
+}
 
 /** The answer to a submission. */
 export interface SubmitResult {
@@ -351,19 +435,33 @@ export interface SubmitResult {
  * `ERR_INVALID_FIELD` for a malformed record, `ERR_VALIDATION` naming the
  * field for an invalid one; returns nothing when the record is fine.
  */
-export declare function validate(record: Pcs): void
+export declare function validate(record: Pcs & Record<string, any>): void
+
+/**
+ * The signature policy of a `Verifier`, as `new Verifier(options)` takes it
+ * and `verifier.policy` reports it.
+ */
+export interface VerifierOptions {
+  /** Accepted payload versions (default `['v2']`; at least one). */
+  versions?: Array<1 | 2 | 'v1' | 'v2'>
+  /**
+   * The seed's v1 encodings also accepted (SPEC §4.1; default none): tried
+   * after the canonical v1 payload fails, only when v1 is accepted.
+   */
+  acceptEncodings?: Array<'seed-python' | 'seed-go'>
+}
 
 /**
  * Verification (SPEC §5): semantic problems are an escalated outcome, not an
  * error. Throws only for a malformed record or bad parameters.
  */
-export declare function verify(record: Pcs, params?: VerifyParams): VerifyResult
+export declare function verify(record: Pcs & Record<string, any>, params?: VerifyParams): VerifyResult
 
 /**
  * `verify` over many records, in order. A malformed record throws, with its
  * position in `error.index`.
  */
-export declare function verifyMany(records: Pcs[], params?: VerifyParams): Array<VerifyResult>
+export declare function verifyMany(records: Array<Pcs & Record<string, any>>, params?: VerifyParams): Array<VerifyResult>
 
 /**
  * Verification parameters (SPEC §5); missing ones take the defaults. The

@@ -56,8 +56,13 @@ pub struct ClientOptionsDecl {
     /// Sign submitted records with this algorithm (needs `key`).
     #[napi(ts_type = "'hmac' | 'ed25519'")]
     pub alg: Option<String>,
-    /// The HMAC secret, or the base64 Ed25519 seed (needs `alg`).
+    /// The HMAC secret, or the base64 Ed25519 seed (needs `alg`). It also
+    /// signs every `get` (SPEC §6.1: `Authorization: Fractal t=…, sig=…`).
     pub key: Option<String>,
+    /// The payload `submit` signs (SPEC §3): 2 (default), or 1 for a server or
+    /// tenant that does not accept v2 yet.
+    #[napi(ts_type = "1 | 2")]
+    pub signature_version: Option<u32>,
     /// Timeout of one attempt in milliseconds, connection included (default 10000).
     pub timeout_ms: Option<f64>,
     /// Connection timeout in milliseconds (default 5000).
@@ -108,6 +113,7 @@ const OPTIONS: &[&str] = &[
     "tenant",
     "alg",
     "key",
+    "signatureVersion",
     "timeoutMs",
     "connectTimeoutMs",
     "retry",
@@ -223,6 +229,9 @@ fn build(options: Unknown) -> Res<fractal_client::Client> {
         (None, None) => {}
         (Some(_), None) => return Err(bad_arg("key", "`alg` is set but `key` is missing").into()),
         (None, Some(_)) => return Err(bad_arg("alg", "`key` is set but `alg` is missing").into()),
+    }
+    if let Some(v) = prop(&obj, "signatureVersion")? {
+        b = b.signature_version(convert::version_number(v, "signatureVersion")?);
     }
     if let Some(v) = prop(&obj, "timeoutMs")? {
         b = b.timeout(Duration::from_millis(millis(v, "timeoutMs", true)?));
@@ -403,13 +412,14 @@ impl Client {
             .map_err(|f| f.into_napi(env))
     }
 
-    /// Validates (SPEC §1), signs when the client has a key (else sends the
-    /// record as is, e.g. signed elsewhere) and submits a record, retrying 429,
+    /// Validates (SPEC §1), signs when the client has a key (over the payload
+    /// of `signatureVersion`, v2 by default; else sends the record as is, e.g.
+    /// signed elsewhere) and submits a record, unknown fields included, retrying 429,
     /// 503, other 5xx and transport failures per the retry settings (safe:
     /// submissions are idempotent by `pcs_id`). Never retries 400 or 401.
     #[napi(
         catch_unwind,
-        ts_args_type = "record: Pcs, options?: CallOptions",
+        ts_args_type = "record: Pcs & Record<string, any>, options?: CallOptions",
         ts_return_type = "Promise<SubmitResult>"
     )]
     pub fn submit<'e>(
@@ -432,7 +442,9 @@ impl Client {
         )
     }
 
-    /// The stored outcome of `pcsId` for this client's tenant, `null` if none (404).
+    /// The stored outcome of `pcsId` for this client's tenant, `null` if none
+    /// (404). With a key, the read is signed (SPEC §6.1); a server that requires
+    /// signed reads answers an unsigned one with 401 (`ERR_SIGNATURE`).
     #[napi(
         catch_unwind,
         ts_args_type = "pcsId: string, options?: CallOptions",

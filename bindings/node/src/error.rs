@@ -2,8 +2,8 @@
 //! error. Every thrown error is an `Error` carrying:
 //!
 //! - `code`: a stable Node-style code (`ERR_VALIDATION`, `ERR_SIGNATURE`, …),
-//! - `kind`: the core's `Error::kind()` (`invalid_field`, `signature_missing`, …),
-//!   the same names the golden vectors use,
+//! - `kind`: the core's `Error::kind()` (`invalid_field`, `signature_missing`,
+//!   `unsupported_signature_version`, …), the same names the golden vectors use,
 //! - `field`: the record field (or argument) concerned, when there is one,
 //! - `index`: the position in the input array, for batch calls.
 //!
@@ -28,7 +28,9 @@ pub(crate) fn code_of(e: &CoreError) -> &'static str {
         "invalid_json" => "ERR_INVALID_JSON",
         "invalid_field" => "ERR_INVALID_FIELD",
         "validation" => "ERR_VALIDATION",
-        "signature_missing" | "signature_invalid" => "ERR_SIGNATURE",
+        // A version the verifier's policy refuses is a signature error too,
+        // told apart by its kind.
+        "signature_missing" | "signature_invalid" | "unsupported_signature_version" => "ERR_SIGNATURE",
         "invalid_key" => "ERR_INVALID_KEY",
         "ring" => "ERR_RING",
         "invalid_argument" => "ERR_INVALID_ARGUMENT",

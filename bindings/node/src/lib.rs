@@ -16,17 +16,22 @@ mod ring;
 mod tasks;
 mod verifier;
 
-use fractal_core::{Ed25519Keypair, canonical_fields, sha256};
+use fractal_core::canonical::digest_v2_payload;
+use fractal_core::sign::format_sig;
+use fractal_core::{
+    Algorithm, Ed25519Keypair, HmacSigner, SigVersion, SigningKeyMaterial, canonical_fields,
+    canonical_payload_v2, sha256,
+};
 use napi::Env;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::convert::{Keys, Signed, record};
-use crate::error::{Failure, Res, ToJs};
+use crate::error::{Failure, Res, ToJs, bad_arg};
 
 pub use client::{CallOptionsDecl, Client, ClientOptionsDecl, RetryOptionsDecl, SubmitResult};
 pub use ring::Ring;
-pub use verifier::Verifier;
+pub use verifier::{Verifier, VerifierOptionsDecl};
 
 // ---------------------------------------------------------------------------
 // Declarations of the plain objects crossing the boundary. The binding reads
@@ -35,6 +40,8 @@ pub use verifier::Verifier;
 
 /// A PCS record (SPEC §1) as a plain object. Integers beyond 2^53−1 (a `seed`,
 /// say) come back from `parsePcs` as `bigint`; any integer field also accepts one.
+/// Functions that take a record also accept fields the SPEC does not name
+/// (`Pcs & Record<string, any>`): they are kept, sent, and signed by v2.
 #[napi(object, js_name = "Pcs")]
 pub struct PcsDecl {
     #[napi(js_name = "pcs_id")]
@@ -67,10 +74,21 @@ pub struct PcsDecl {
     pub budget: Option<f64>,
     #[napi(js_name = "merkle_root")]
     pub merkle_root: String,
-    /// Standard base64 signature over the canonical digest (SPEC §4).
+    /// The signature (SPEC §4): `'v2:'` + base64 over the v2 digest, or plain
+    /// base64 over the v1 digest.
     pub sig: Option<String>,
     #[napi(ts_type = "FaultTolerance")]
     pub ft: Option<FaultToleranceDecl>,
+}
+
+/// Options of the signing calls.
+#[napi(object, js_name = "SignOptions")]
+pub struct SignOptionsDecl {
+    /// The payload version (SPEC §3): 2 (default), or 1 for a server or tenant
+    /// that does not accept v2 yet. Anything else throws `ERR_INVALID_ARGUMENT`
+    /// naming `version`.
+    #[napi(ts_type = "1 | 2")]
+    pub version: Option<u32>,
 }
 
 /// Optional fault-tolerance metadata of a record (`ft`).
@@ -194,67 +212,126 @@ pub fn pcs_id(
     run().js(env)
 }
 
-fn signed_arg(v: Unknown) -> Res<Signed> {
-    convert::signed(&record(v, "record")?, &Keys::Static)
+/// A record read for signing with one payload version: the eight fields for
+/// v1 (the fast path: v1 signs nothing else), the whole record for v2.
+pub(crate) enum ToSign {
+    V1(Signed),
+    V2(Box<fractal_core::Pcs>),
 }
 
-fn payload(s: &Signed) -> Res<Vec<u8>> {
-    Ok(canonical_fields(&s.fields())?)
+impl ToSign {
+    pub(crate) fn version(&self) -> SigVersion {
+        match self {
+            ToSign::V1(_) => SigVersion::V1,
+            ToSign::V2(_) => SigVersion::V2,
+        }
+    }
+
+    /// The canonical payload (SPEC §3.1 or §3.2).
+    pub(crate) fn payload(&self) -> fractal_core::Result<Vec<u8>> {
+        match self {
+            ToSign::V1(s) => canonical_fields(&s.fields()),
+            ToSign::V2(p) => canonical_payload_v2(p),
+        }
+    }
+
+    /// What is signed: SHA-256 of the payload (v1), of the v2 domain and the payload (v2).
+    pub(crate) fn digest(&self) -> fractal_core::Result<[u8; 32]> {
+        Ok(match self {
+            ToSign::V1(_) => sha256(&self.payload()?),
+            ToSign::V2(_) => digest_v2_payload(&self.payload()?),
+        })
+    }
+
+    /// `sig` under an HMAC signer: base64, behind `v2:` for v2.
+    pub(crate) fn sign_hmac(&self, signer: &HmacSigner) -> fractal_core::Result<String> {
+        Ok(format_sig(self.version(), signer.sign_digest(&self.digest()?)))
+    }
 }
 
-/// The canonical signing payload (SPEC §3): RFC 8785 JSON of the eight signed
-/// fields, numbers rounded to 9 decimals. Only those fields are read.
-#[napi(catch_unwind, ts_args_type = "record: Pcs", ts_return_type = "Buffer")]
-pub fn canonical_payload<'e>(env: &'e Env, record: Unknown) -> Result<BufferSlice<'e>> {
-    let bytes = signed_arg(record).and_then(|s| payload(&s)).js(env)?;
+/// Reads a record for signing with `version`.
+pub(crate) fn to_sign(obj: &Object, keys: &Keys, version: SigVersion) -> Res<ToSign> {
+    Ok(match version {
+        SigVersion::V1 => ToSign::V1(convert::signed(obj, keys)?),
+        SigVersion::V2 => ToSign::V2(Box::new(convert::pcs(obj)?)),
+    })
+}
+
+fn to_sign_arg(v: Unknown, options: Option<Unknown>) -> Res<ToSign> {
+    let version = convert::sig_version(options)?;
+    to_sign(&record(v, "record")?, &Keys::Static, version)
+}
+
+/// The canonical signing payload (SPEC §3) of `version` (default 2): for v2,
+/// RFC 8785 JSON of the whole record but `sig`, `attempt`, `sent_at` and `ft`,
+/// unknown fields included, numbers as given; for v1, of the eight signed
+/// fields, numbers rounded to 9 decimals.
+#[napi(
+    catch_unwind,
+    ts_args_type = "record: Pcs & Record<string, any>, options?: SignOptions",
+    ts_return_type = "Buffer"
+)]
+pub fn canonical_payload<'e>(
+    env: &'e Env,
+    record: Unknown,
+    options: Option<Unknown>,
+) -> Result<BufferSlice<'e>> {
+    let bytes = to_sign_arg(record, options)
+        .and_then(|t| Ok(t.payload()?))
+        .js(env)?;
     // A copy into a plain Buffer is cheaper than handing V8 an external one.
     BufferSlice::copy_from(env, bytes)
 }
 
-/// SHA-256 of the canonical payload (32 bytes): what is signed.
-#[napi(catch_unwind, ts_args_type = "record: Pcs", ts_return_type = "Buffer")]
-pub fn digest<'e>(env: &'e Env, record: Unknown) -> Result<BufferSlice<'e>> {
-    let bytes = signed_arg(record).and_then(|s| payload(&s)).js(env)?;
-    BufferSlice::copy_from(env, sha256(&bytes))
+/// What is signed (32 bytes): for v2 (default) SHA-256 of
+/// `"fractal-lba/pcs/v2\n"` followed by the payload; for v1 SHA-256 of the payload.
+#[napi(
+    catch_unwind,
+    ts_args_type = "record: Pcs & Record<string, any>, options?: SignOptions",
+    ts_return_type = "Buffer"
+)]
+pub fn digest<'e>(env: &'e Env, record: Unknown, options: Option<Unknown>) -> Result<BufferSlice<'e>> {
+    let bytes = to_sign_arg(record, options)
+        .and_then(|t| Ok(t.digest()?))
+        .js(env)?;
+    BufferSlice::copy_from(env, bytes)
 }
 
-pub(crate) fn hmac_one(s: &Signed, key: &[u8]) -> fractal_core::Result<String> {
-    fractal_core::sign_hmac_digest(&sha256(&canonical_fields(&s.fields())?), key)
-}
-
-/// `base64(HMAC-SHA256(key, digest))` (SPEC §4). A string key is used as its
-/// UTF-8 bytes; a Buffer/Uint8Array as is. Only the eight signed fields are
-/// read (use `validate` for the rest); the record is not modified.
-#[napi(catch_unwind, ts_args_type = "record: Pcs, key: string | Uint8Array")]
-pub fn sign_hmac(env: &Env, record: Unknown, key: Unknown) -> Result<String> {
+/// `'v2:' + base64(HMAC-SHA256(key, digest))` (SPEC §4), or plain base64 with
+/// `{ version: 1 }`. A string key is used as its UTF-8 bytes; a
+/// Buffer/Uint8Array as is. The record is not modified.
+#[napi(
+    catch_unwind,
+    ts_args_type = "record: Pcs & Record<string, any>, key: string | Uint8Array, options?: SignOptions"
+)]
+pub fn sign_hmac(env: &Env, record: Unknown, key: Unknown, options: Option<Unknown>) -> Result<String> {
     let run = || -> Res<String> {
-        let key = convert::bytes(key, "key")?;
-        let s = signed_arg(record)?;
-        Ok(hmac_one(&s, &key)?)
+        let signer = HmacSigner::new(&convert::bytes(key, "key")?)?;
+        Ok(to_sign_arg(record, options)?.sign_hmac(&signer)?)
     };
     run().js(env)
 }
 
 /// Reads the records of a batch call, naming the index of a bad one.
-pub(crate) fn signed_batch(env: &Env, records: Unknown) -> Res<Vec<Signed>> {
+pub(crate) fn batch_to_sign(env: &Env, records: Unknown, version: SigVersion) -> Res<Vec<ToSign>> {
     let items = convert::batch(records, "records")?;
     let keys = Keys::cached(env)?;
     let mut out = Vec::with_capacity(items.len());
     for (i, v) in items.into_iter().enumerate() {
         out.push(
             record(v, "record")
-                .and_then(|o| convert::signed(&o, &keys))
+                .and_then(|o| to_sign(&o, &keys, version))
                 .map_err(|f| f.at(i))?,
         );
     }
     Ok(out)
 }
 
-pub(crate) fn hmac_all(signed: &[Signed], key: &[u8]) -> std::result::Result<Vec<String>, Failure> {
-    signed
+pub(crate) fn hmac_all(records: &[ToSign], signer: &HmacSigner) -> std::result::Result<Vec<String>, Failure> {
+    records
         .iter()
         .enumerate()
-        .map(|(i, s)| hmac_one(s, key).map_err(|e| Failure::from(e).at(i)))
+        .map(|(i, t)| t.sign_hmac(signer).map_err(|e| Failure::from(e).at(i)))
         .collect()
 }
 
@@ -262,24 +339,103 @@ pub(crate) fn hmac_all(signed: &[Signed], key: &[u8]) -> std::result::Result<Vec
 /// first bad record throws, with its position in `error.index`.
 #[napi(
     catch_unwind,
-    ts_args_type = "records: Pcs[], key: string | Uint8Array"
+    ts_args_type = "records: Array<Pcs & Record<string, any>>, key: string | Uint8Array, options?: SignOptions"
 )]
-pub fn sign_hmac_many(env: &Env, records: Unknown, key: Unknown) -> Result<Vec<String>> {
+pub fn sign_hmac_many(
+    env: &Env,
+    records: Unknown,
+    key: Unknown,
+    options: Option<Unknown>,
+) -> Result<Vec<String>> {
     let run = || -> Res<Vec<String>> {
-        let key = convert::bytes(key, "key")?;
-        hmac_all(&signed_batch(env, records)?, &key)
+        let signer = HmacSigner::new(&convert::bytes(key, "key")?)?;
+        let version = convert::sig_version(options)?;
+        hmac_all(&batch_to_sign(env, records, version)?, &signer)
     };
     run().js(env)
 }
 
-/// `base64(Ed25519-sign(seed, digest))` (SPEC §4); `seed` is the base64 of the
-/// 32-byte private seed.
-#[napi(catch_unwind, ts_args_type = "record: Pcs, seed: string")]
-pub fn sign_ed25519(env: &Env, record: Unknown, seed: Unknown) -> Result<String> {
+/// `'v2:' + base64(Ed25519-sign(seed, digest))` (SPEC §4), or plain base64
+/// with `{ version: 1 }`; `seed` is the base64 of the 32-byte private seed.
+#[napi(catch_unwind, ts_args_type = "record: Pcs & Record<string, any>, seed: string, options?: SignOptions")]
+pub fn sign_ed25519(env: &Env, record: Unknown, seed: Unknown, options: Option<Unknown>) -> Result<String> {
     let run = || -> Res<String> {
         let kp = Ed25519Keypair::from_seed_b64(&convert::text(seed, "seed")?)?;
-        let s = signed_arg(record)?;
-        Ok(kp.sign_digest(&sha256(&payload(&s)?)))
+        let t = to_sign_arg(record, options)?;
+        Ok(format_sig(t.version(), kp.sign_digest(&t.digest()?)))
+    };
+    run().js(env)
+}
+
+/// The signing key of a read: `alg` and the key as a `Client` takes it.
+fn read_key(alg: Unknown, key: Unknown) -> Res<SigningKeyMaterial> {
+    let alg = Algorithm::parse(&convert::text(alg, "alg")?)?;
+    Ok(match alg {
+        // An HMAC key may be bytes, as for signHmac.
+        Algorithm::Hmac => {
+            let key = convert::bytes(key, "key")?;
+            HmacSigner::new(&key)?;
+            SigningKeyMaterial::Hmac(key)
+        }
+        Algorithm::Ed25519 => SigningKeyMaterial::parse(alg, &convert::text(key, "key")?)?,
+    })
+}
+
+/// A read's unix time in seconds: a whole number ≥ 0 (a bigint too).
+pub(crate) fn unix_seconds(v: Unknown, name: &str) -> Res<u64> {
+    let x = convert::int64(v, name).map_err(|f| match f {
+        Failure::Core {
+            error: fractal_core::Error::InvalidField { reason, .. },
+            ..
+        } => bad_arg(name, reason).into(),
+        other => other,
+    })?;
+    u64::try_from(x).map_err(|_| bad_arg(name, "must not be negative").into())
+}
+
+/// The digest a read request signs (SPEC §6.1):
+/// `SHA-256("fractal-lba/read/v1\n" ‖ tenant ‖ "\n" ‖ pcsId ‖ "\n" ‖ t)`.
+#[napi(
+    catch_unwind,
+    ts_args_type = "tenant: string, pcsId: string, t: number | bigint",
+    ts_return_type = "Buffer"
+)]
+pub fn read_digest<'e>(
+    env: &'e Env,
+    tenant: Unknown,
+    pcs_id: Unknown,
+    t: Unknown,
+) -> Result<BufferSlice<'e>> {
+    let run = || -> Res<[u8; 32]> {
+        let tenant = convert::text(tenant, "tenant")?;
+        let id = convert::text(pcs_id, "pcsId")?;
+        Ok(fractal_core::read_digest(&tenant, &id, unix_seconds(t, "t")?))
+    };
+    let d = run().js(env)?;
+    BufferSlice::copy_from(env, d)
+}
+
+/// The `Authorization` header of a read of `pcsId` for `tenant` at unix time
+/// `t` (SPEC §6.1): `Fractal t=<t>, sig=<base64>`, signed with an HMAC secret
+/// or a base64 Ed25519 seed. `Client.get` sends it by itself when the client
+/// holds a key; this is for other HTTP stacks.
+#[napi(
+    catch_unwind,
+    ts_args_type = "tenant: string, pcsId: string, t: number | bigint, alg: 'hmac' | 'ed25519', key: string | Uint8Array"
+)]
+pub fn read_authorization(
+    env: &Env,
+    tenant: Unknown,
+    pcs_id: Unknown,
+    t: Unknown,
+    alg: Unknown,
+    key: Unknown,
+) -> Result<String> {
+    let run = || -> Res<String> {
+        let tenant = convert::text(tenant, "tenant")?;
+        let id = convert::text(pcs_id, "pcsId")?;
+        let t = unix_seconds(t, "t")?;
+        Ok(read_key(alg, key)?.read_authorization(&tenant, &id, t)?)
     };
     run().js(env)
 }
@@ -311,7 +467,7 @@ fn full_record(v: Unknown) -> Res<fractal_core::Pcs> {
 /// SDK-side validation (SPEC §1) before anything is signed or sent: throws
 /// `ERR_INVALID_FIELD` for a malformed record, `ERR_VALIDATION` naming the
 /// field for an invalid one; returns nothing when the record is fine.
-#[napi(catch_unwind, ts_args_type = "record: Pcs")]
+#[napi(catch_unwind, ts_args_type = "record: Pcs & Record<string, any>")]
 pub fn validate(env: &Env, record: Unknown) -> Result<()> {
     full_record(record)
         .and_then(|p| Ok(fractal_core::validate(&p)?))
@@ -320,7 +476,7 @@ pub fn validate(env: &Env, record: Unknown) -> Result<()> {
 
 /// Verification (SPEC §5): semantic problems are an escalated outcome, not an
 /// error. Throws only for a malformed record or bad parameters.
-#[napi(catch_unwind, ts_args_type = "record: Pcs, params?: VerifyParams")]
+#[napi(catch_unwind, ts_args_type = "record: Pcs & Record<string, any>, params?: VerifyParams")]
 pub fn verify(env: &Env, record: Unknown, params: Option<Unknown>) -> Result<VerifyResult> {
     let run = || -> Res<VerifyResult> {
         let params = convert::verify_params(params)?;
@@ -331,7 +487,7 @@ pub fn verify(env: &Env, record: Unknown, params: Option<Unknown>) -> Result<Ver
 
 /// `verify` over many records, in order. A malformed record throws, with its
 /// position in `error.index`.
-#[napi(catch_unwind, ts_args_type = "records: Pcs[], params?: VerifyParams")]
+#[napi(catch_unwind, ts_args_type = "records: Array<Pcs & Record<string, any>>, params?: VerifyParams")]
 pub fn verify_many(
     env: &Env,
     records: Unknown,
@@ -369,11 +525,13 @@ pub fn build_pcs<'e>(env: &'e Env, input: Unknown, params: Option<Unknown>) -> R
 /// Parses a record from JSON text or bytes with the core's strict parser
 /// (SPEC §1, malformed level): `ERR_INVALID_JSON` for text that is not a JSON
 /// object, `ERR_INVALID_FIELD` naming the field otherwise. Unknown fields are
-/// dropped. Integers beyond 2^53−1 come back as `bigint`, losing nothing.
+/// kept, and optional fields the text left out stay out, so the object signs
+/// (v2) exactly as the text does. Integers beyond 2^53−1 come back as
+/// `bigint`, losing nothing.
 #[napi(
     catch_unwind,
     ts_args_type = "json: string | Uint8Array",
-    ts_return_type = "Pcs"
+    ts_return_type = "Pcs & Record<string, any>"
 )]
 pub fn parse_pcs<'e>(env: &'e Env, json: Unknown) -> Result<Object<'e>> {
     let run = || -> Res<fractal_core::Pcs> {

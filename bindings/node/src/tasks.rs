@@ -6,9 +6,12 @@ use napi::bindgen_prelude::*;
 use napi::{Env, Task};
 use napi_derive::napi;
 
-use crate::convert::{self, Signed};
+use fractal_core::HmacSigner;
+
+use crate::ToSign;
+use crate::convert;
 use crate::error::{Failure, Res, ToJs};
-use crate::verifier::{Read, SignatureCheck, check};
+use crate::verifier::{Read, SignatureCheck};
 
 /// Runs pool-thread work so that a bug surfaces as a rejected promise, never as
 /// an unwind out of libuv's worker (napi-rs does not catch there).
@@ -23,21 +26,24 @@ fn no_panic<T>(work: impl FnOnce() -> T) -> Result<T> {
 
 /// Signs a batch with one HMAC key.
 pub struct SignMany {
-    signed: Vec<Signed>,
-    key: Vec<u8>,
+    /// The records and the signer, or why reading them failed: a bad record
+    /// or key rejects the promise (with `error.index` for a record), as a
+    /// failure while signing does, rather than throwing synchronously.
+    work: std::result::Result<(Vec<ToSign>, HmacSigner), (Option<usize>, fractal_core::Error)>,
 }
 
 impl Task for SignMany {
-    type Output = std::result::Result<Vec<String>, (usize, fractal_core::Error)>;
+    type Output = std::result::Result<Vec<String>, (Option<usize>, fractal_core::Error)>;
     type JsValue = Vec<String>;
 
     fn compute(&mut self) -> Result<Self::Output> {
         no_panic(|| {
-            let mut out = Vec::with_capacity(self.signed.len());
-            for (i, s) in self.signed.iter().enumerate() {
-                match crate::hmac_one(s, &self.key) {
+            let (records, signer) = self.work.as_ref().map_err(Clone::clone)?;
+            let mut out = Vec::with_capacity(records.len());
+            for (i, t) in records.iter().enumerate() {
+                match t.sign_hmac(signer) {
                     Ok(sig) => out.push(sig),
-                    Err(e) => return Err((i, e)),
+                    Err(e) => return Err((Some(i), e)),
                 }
             }
             Ok(out)
@@ -45,7 +51,14 @@ impl Task for SignMany {
     }
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
-        output.map_err(|(i, e)| Failure::from(e).at(i).into_napi(&env))
+        output.map_err(|(i, e)| {
+            let f = Failure::from(e);
+            match i {
+                Some(i) => f.at(i),
+                None => f,
+            }
+            .into_napi(&env)
+        })
     }
 }
 
@@ -64,7 +77,7 @@ impl Task for VerifyMany {
             self.records
                 .iter()
                 .map(|r| match r {
-                    Ok((signed, sig)) => check(&self.verifier, signed, sig.as_deref()),
+                    Ok(pcs) => self.verifier.verify(pcs),
                     Err(e) => Err(e.clone()),
                 })
                 .collect()
@@ -76,22 +89,30 @@ impl Task for VerifyMany {
     }
 }
 
-/// `signHmacMany` with the hashing and signing on libuv's thread pool. The
-/// promise rejects with the first bad record's error (`error.index` set).
+/// `signHmacMany` with the hashing and signing on libuv's thread pool (the
+/// records are read on the calling thread first). The promise rejects with
+/// the first bad record's error (`error.index` set), or a bad key's or option's.
 #[napi(
     catch_unwind,
-    ts_args_type = "records: Pcs[], key: string | Uint8Array",
+    ts_args_type = "records: Array<Pcs & Record<string, any>>, key: string | Uint8Array, options?: SignOptions",
     ts_return_type = "Promise<string[]>"
 )]
 pub fn sign_hmac_many_async(
     env: &Env,
     records: Unknown,
     key: Unknown,
+    options: Option<Unknown>,
 ) -> Result<AsyncTask<SignMany>> {
-    let run = || -> Res<AsyncTask<SignMany>> {
-        let key = convert::bytes(key, "key")?;
-        let signed = crate::signed_batch(env, records)?;
-        Ok(AsyncTask::new(SignMany { signed, key }))
+    let read = || -> Res<(Vec<ToSign>, HmacSigner)> {
+        let signer = HmacSigner::new(&convert::bytes(key, "key")?)?;
+        let version = convert::sig_version(options)?;
+        Ok((crate::batch_to_sign(env, records, version)?, signer))
     };
-    run().js(env)
+    let work = match read() {
+        Ok(w) => Ok(w),
+        Err(Failure::Core { error, index }) => Err((index.map(|i| i as usize), error)),
+        // The engine itself failed (a getter threw): pass its error on as is.
+        Err(f @ Failure::Js(_)) => return Err(f).js(env),
+    };
+    Ok(AsyncTask::new(SignMany { work }))
 }

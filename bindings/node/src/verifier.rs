@@ -1,12 +1,18 @@
 //! `Verifier`: a set of keys (several per tenant during rotation) that checks
-//! signatures (SPEC §4). A signature is valid if it verifies under any key.
+//! signatures (SPEC §4) under a signature policy: which payload versions it
+//! accepts (v2 only by default) and which of the seed's v1 encodings (§4.1).
+//! A signature is valid if it verifies under any key.
+//!
+//! The `sig` prefix names the payload: a `v2:` signature needs the whole record
+//! (`convert::pcs`), any other only the eight v1 fields (the fast path). Either
+//! way the core's `Verifier::verify` decides, policy included.
 
-use fractal_core::{Algorithm, Error as CoreError, canonical_fields, sha256};
-use napi::Env;
+use fractal_core::{Algorithm, Error as CoreError, Pcs};
 use napi::bindgen_prelude::*;
+use napi::{Env, ValueType};
 use napi_derive::napi;
 
-use crate::convert::{self, Keys, Signed, record};
+use crate::convert::{self, Keys, record};
 use crate::error::{Res, ToJs, code_of};
 use crate::tasks::VerifyMany;
 
@@ -46,46 +52,73 @@ impl SignatureCheck {
     }
 }
 
-/// Checks one record's signature with a core verifier.
-pub(crate) fn check(
-    v: &fractal_core::Verifier,
-    signed: &Signed,
-    sig: Option<&str>,
-) -> std::result::Result<(), CoreError> {
-    let sig = match sig {
-        Some(s) if !s.is_empty() => s,
-        _ => return Err(CoreError::SignatureMissing),
-    };
-    v.verify_digest(&sha256(&canonical_fields(&signed.fields())?), sig)
+/// The signature policy of a `Verifier`, as `new Verifier(options)` takes it
+/// and `verifier.policy` reports it.
+#[napi(object, js_name = "VerifierOptions")]
+pub struct VerifierOptionsDecl {
+    /// Accepted payload versions (default `['v2']`; at least one).
+    #[napi(ts_type = "Array<1 | 2 | 'v1' | 'v2'>")]
+    pub versions: Option<Vec<String>>,
+    /// The seed's v1 encodings also accepted (SPEC §4.1; default none): tried
+    /// after the canonical v1 payload fails, only when v1 is accepted.
+    #[napi(ts_type = "Array<'seed-python' | 'seed-go'>")]
+    pub accept_encodings: Option<Vec<String>>,
 }
 
-/// Holds verification keys and checks records' `sig` against them.
+/// The policy a `Verifier` applies.
+#[napi(object)]
+pub struct SignaturePolicy {
+    #[napi(ts_type = "Array<'v1' | 'v2'>")]
+    pub versions: Vec<String>,
+    #[napi(ts_type = "Array<'seed-python' | 'seed-go'>")]
+    pub accept_encodings: Vec<String>,
+}
+
+/// Holds verification keys and checks records' `sig` against them, under a
+/// signature policy (v2 only unless told otherwise).
 ///
 /// ```js
-/// const v = new Verifier()
+/// const v = new Verifier()                     // accepts v2 signatures only
 /// v.addHmacKey('current-secret')
-/// v.addHmacKey('previous-secret') // rotation: either key is accepted
-/// v.verify(record)                // throws ERR_SIGNATURE when it does not verify
+/// v.addHmacKey('previous-secret')              // rotation: either key is accepted
+/// v.verify(record)                             // throws ERR_SIGNATURE when it does not verify
+/// const old = new Verifier({ versions: ['v1', 'v2'], acceptEncodings: ['seed-python'] })
 /// ```
 #[napi]
 pub struct Verifier {
     inner: fractal_core::Verifier,
 }
 
-impl Default for Verifier {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 #[napi]
 impl Verifier {
-    /// An empty verifier; add keys before verifying.
-    #[napi(catch_unwind, constructor)]
-    pub fn new() -> Self {
-        Verifier {
-            inner: fractal_core::Verifier::new(),
+    /// An empty verifier with the given signature policy (default: v2 only, no
+    /// legacy encoding); add keys before verifying. Throws
+    /// `ERR_INVALID_ARGUMENT` naming a bad option (`versions[0]`, …).
+    #[napi(catch_unwind, constructor, ts_args_type = "options?: VerifierOptions")]
+    pub fn new(env: &Env, options: Option<Unknown>) -> Result<Self> {
+        let policy = convert::policy(options).js(env)?;
+        let mut inner = fractal_core::Verifier::new();
+        inner.set_policy(policy);
+        Ok(Verifier { inner })
+    }
+
+    /// The signature policy this verifier applies.
+    #[napi(catch_unwind, getter)]
+    pub fn policy(&self) -> SignaturePolicy {
+        let p = self.inner.policy();
+        SignaturePolicy {
+            versions: p.versions.iter().map(|v| v.as_str().to_string()).collect(),
+            accept_encodings: p.encodings.iter().map(|e| e.as_str().to_string()).collect(),
         }
+    }
+
+    /// Replaces the signature policy (same options as the constructor; the
+    /// keys stay).
+    #[napi(catch_unwind, ts_args_type = "options: VerifierOptions")]
+    pub fn set_policy(&mut self, env: &Env, options: Unknown) -> Result<()> {
+        let policy = convert::policy(Some(options)).js(env)?;
+        self.inner.set_policy(policy);
+        Ok(())
     }
 
     /// Adds an HMAC key (a string is used as its UTF-8 bytes).
@@ -129,22 +162,61 @@ impl Verifier {
         self.inner.len() as u32
     }
 
-    /// Checks the record's `sig` over its canonical digest. Returns nothing when
-    /// it verifies; throws `ERR_SIGNATURE` (kind `signature_missing` or
-    /// `signature_invalid`) when not, `ERR_INVALID_FIELD` for a malformed record.
-    #[napi(catch_unwind, ts_args_type = "record: Pcs")]
+    /// Checks the record's `sig` under the policy: its prefix names the payload
+    /// (`v2:` the v2 digest of the whole record, none the v1 digest). Returns
+    /// nothing when it verifies; throws `ERR_SIGNATURE` with kind
+    /// `signature_missing`, `signature_invalid`, or
+    /// `unsupported_signature_version` (a version the policy refuses), and
+    /// `ERR_INVALID_FIELD` for a malformed record.
+    #[napi(catch_unwind, ts_args_type = "record: Pcs & Record<string, any>")]
     pub fn verify(&self, env: &Env, record: Unknown) -> Result<()> {
         let run = || -> Res<()> {
-            let (signed, sig) =
-                convert::signed_with_sig(&convert::record(record, "record")?, &Keys::Static)?;
-            Ok(check(&self.inner, &signed, sig.as_deref())?)
+            let pcs = convert::for_check(&convert::record(record, "record")?, &Keys::Static)?;
+            Ok(self.inner.verify(&pcs)?)
+        };
+        run().js(env)
+    }
+
+    /// Checks a read request's `Authorization` header (SPEC §6.1), as the
+    /// server does: `Fractal t=<unix seconds>, sig=<base64>` over
+    /// `readDigest(tenant, pcsId, t)`, `t` within 300 s of `now` (unix
+    /// seconds, default the current time). Throws `ERR_SIGNATURE` (kind
+    /// `signature_missing` without a header, `signature_invalid` otherwise).
+    #[napi(
+        catch_unwind,
+        ts_args_type = "tenant: string, pcsId: string, authorization: string | null | undefined, now?: number | bigint"
+    )]
+    pub fn verify_read(
+        &self,
+        env: &Env,
+        tenant: Unknown,
+        pcs_id: Unknown,
+        authorization: Option<Unknown>,
+        now: Option<Unknown>,
+    ) -> Result<()> {
+        let run = || -> Res<()> {
+            let tenant = convert::text(tenant, "tenant")?;
+            let id = convert::text(pcs_id, "pcsId")?;
+            let header = match authorization {
+                Some(v) if !matches!(v.get_type()?, ValueType::Undefined | ValueType::Null) => {
+                    Some(convert::text(v, "authorization")?)
+                }
+                _ => None,
+            };
+            let now = match now {
+                Some(v) if !matches!(v.get_type()?, ValueType::Undefined | ValueType::Null) => {
+                    crate::unix_seconds(v, "now")?
+                }
+                _ => fractal_core::protocol::unix_now(),
+            };
+            Ok(self.inner.verify_read(&tenant, &id, header.as_deref(), now)?)
         };
         run().js(env)
     }
 
     /// Checks many records; never throws for a bad record, reporting each
     /// outcome in order instead (throws only if `records` is not an array).
-    #[napi(catch_unwind, ts_args_type = "records: Pcs[]")]
+    #[napi(catch_unwind, ts_args_type = "records: Array<Pcs & Record<string, any>>")]
     pub fn verify_many(&self, env: &Env, records: Unknown) -> Result<Vec<SignatureCheck>> {
         let run = || -> Res<Vec<SignatureCheck>> {
             let items = convert::batch(records, "records")?;
@@ -152,9 +224,7 @@ impl Verifier {
             let mut out = Vec::with_capacity(items.len());
             for v in items {
                 out.push(match read_one(v, &keys)? {
-                    Ok((signed, sig)) => {
-                        SignatureCheck::of(check(&self.inner, &signed, sig.as_deref()))
-                    }
+                    Ok(pcs) => SignatureCheck::of(self.inner.verify(&pcs)),
                     Err(e) => SignatureCheck::of(Err(e)),
                 });
             }
@@ -167,7 +237,7 @@ impl Verifier {
     /// pool (the records are read on the calling thread first).
     #[napi(
         catch_unwind,
-        ts_args_type = "records: Pcs[]",
+        ts_args_type = "records: Array<Pcs & Record<string, any>>",
         ts_return_type = "Promise<SignatureCheck[]>"
     )]
     pub fn verify_many_async(&self, env: &Env, records: Unknown) -> Result<AsyncTask<VerifyMany>> {
@@ -189,10 +259,10 @@ impl Verifier {
 
 /// Reads one record of a batch: `Ok(Err(..))` for a record the core refuses,
 /// `Err(..)` only when the JavaScript engine itself failed.
-pub(crate) type Read = std::result::Result<(Signed, Option<String>), CoreError>;
+pub(crate) type Read = std::result::Result<Pcs, CoreError>;
 
 fn read_one(v: Unknown, keys: &Keys) -> Res<Read> {
-    let read = record(v, "record").and_then(|o| convert::signed_with_sig(&o, keys));
+    let read = record(v, "record").and_then(|o| convert::for_check(&o, keys));
     match read {
         Ok(x) => Ok(Ok(x)),
         Err(crate::error::Failure::Core { error, .. }) => Ok(Err(error)),

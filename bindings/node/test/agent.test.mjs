@@ -102,18 +102,27 @@ test('agent: sign with HMAC and Ed25519 returns the signed record', async () => 
   v.verify(parsePcs(JSON.stringify(ed.record)))
 })
 
-test('agent: a 64-bit seed goes through sign and submit unrounded', async (t) => {
+test('agent: the largest exact seed goes through sign and submit unrounded; a 64-bit one is refused by v2, naming it', async (t) => {
   const srv = await scripted([{ status: 200, body: OK }])
   t.after(() => srv.close())
   for (const op of ['sign', 'submit']) {
     const text = JSON.stringify({ ...base, op, url: srv.url, alg: 'hmac', key: 'k', record: record() })
-    const big = text.replace('"seed":0', '"seed":9223372036854775807')
-    assert.notEqual(big, text)
-    const { code, stdout } = await agent(big)
+    const max = text.replace('"seed":0', '"seed":9007199254740991')
+    assert.notEqual(max, text)
+    const { code, stdout } = await agent(max)
     assert.equal(code, 0)
-    assert.match(JSON.parse(stdout).ok ? stdout : 'failed: ' + stdout, op === 'sign' ? /"seed":9223372036854775807[,}]/ : /"ok":true/)
+    assert.match(JSON.parse(stdout).ok ? stdout : 'failed: ' + stdout, op === 'sign' ? /"seed":9007199254740991[,}]/ : /"ok":true/)
+    // 2^63−1 is exact as a bigint, but the v2 payload carries integers within
+    // ±(2^53−1) only (SPEC §3.2): a typed error naming the field, nothing sent.
+    const big = await agent(text.replace('"seed":0', '"seed":9223372036854775807'))
+    assert.equal(big.code, 0)
+    const out = JSON.parse(big.stdout)
+    assert.equal(out.ok, false)
+    assert.equal(out.error.type, 'ERR_INVALID_FIELD')
+    assert.match(out.error.message, /`seed`/)
   }
-  assert.match(srv.seen[0].body.toString(), /"seed":9223372036854775807[,}]/)
+  assert.equal(srv.seen.length, 1)
+  assert.match(srv.seen[0].body.toString(), /"seed":9007199254740991[,}]/)
 })
 
 test('agent: submit, get, health against a scripted server', async (t) => {
@@ -272,10 +281,15 @@ test('agent against the real server: sign, submit, dedup, get, health, refusals'
   assert.equal(first.dedup_hit, false)
   const again = await answer({ ...base, op: 'submit', url, tenant: 'hmac-tenant', alg: 'hmac', key: hmacKey, record: rec })
   assert.deepEqual(again, { ...first, dedup_hit: true })
-  assert.deepEqual(await answer({ ...base, op: 'get', url, tenant: 'hmac-tenant', pcs_id: rec.pcs_id }), {
+  // Reads are signed with the tenant's key (SPEC §6.1); an unsigned read is refused.
+  assert.deepEqual(await answer({ ...base, op: 'get', url, tenant: 'hmac-tenant', alg: 'hmac', key: hmacKey, pcs_id: rec.pcs_id }), {
     ok: true,
     result: first.result,
   })
+  const unsigned = await answer({ ...base, op: 'get', url, tenant: 'hmac-tenant', pcs_id: rec.pcs_id })
+  assert.equal(unsigned.ok, false)
+  assert.equal(unsigned.error.type, 'ERR_SIGNATURE')
+  assert.equal(unsigned.error.status, 401)
   // Dedup is scoped by tenant.
   assert.deepEqual(await answer({ ...base, op: 'get', url, pcs_id: rec.pcs_id }), { ok: true, result: null })
 

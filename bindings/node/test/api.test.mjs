@@ -33,6 +33,7 @@ const byComment = (needle) => {
   return t
 }
 const spec = byComment('SPEC §3 example')
+const V1 = { version: 1 }
 
 const INPUT = {
   merkle_root: 'a'.repeat(64),
@@ -72,11 +73,12 @@ test('numbers computed in JavaScript sign like the vectors', () => {
     ['D_hat 1e21 prints as 1e+21', (r) => ({ ...r, D_hat: 10 ** 21 })],
     ['budget 1e-7 prints as 1e-7', (r) => ({ ...r, budget: 1 / 10 ** 7 })],
   ]
+  // canonical.json holds v1 vectors (SPEC §3.1).
   for (const [comment, make] of cases) {
     const t = byComment(comment)
     const rec = make(t.record)
-    assert.equal(canonicalPayload(rec).toString(), t.expected.canonical, comment)
-    assert.equal(signHmac(rec, canonical.hmac_key), t.expected.sig_hmac, comment)
+    assert.equal(canonicalPayload(rec, V1).toString(), t.expected.canonical, comment)
+    assert.equal(signHmac(rec, canonical.hmac_key, V1), t.expected.sig_hmac, comment)
   }
 })
 
@@ -85,9 +87,10 @@ test('integer fields accept integral doubles and bigints, and become the integer
   const max = t.record.epoch
   assert.equal(max, Number.MAX_SAFE_INTEGER)
   for (const epoch of [max, BigInt(max), 9007199254740991.0]) {
-    assert.equal(canonicalPayload({ ...t.record, epoch }).toString(), t.expected.canonical)
+    assert.equal(canonicalPayload({ ...t.record, epoch }, V1).toString(), t.expected.canonical)
+    assert.equal(canonicalPayload({ ...t.record, epoch }).toString(), canonicalPayload(t.record).toString(), 'v2')
   }
-  assert.equal(canonicalPayload({ ...spec.record, epoch: 1.0 }).toString(), spec.expected.canonical)
+  assert.equal(canonicalPayload({ ...spec.record, epoch: 1.0 }, V1).toString(), spec.expected.canonical)
   assert.equal(pcsId(spec.record.merkle_root, 1n, spec.record.shard_id), spec.expected.pcs_id)
   const rec = buildPcs({ ...INPUT, epoch: 1n, seed: -(2n ** 63n), scales: [2n, 4, 8, 16, 32] })
   assert.equal(rec.seed, -(2n ** 63n), 'a seed beyond 2^53 comes back as a bigint')
@@ -144,18 +147,26 @@ test('missing fields, wrong types and lone surrogates name the field', () => {
 })
 
 test('strings of every length around the fast path read whole', () => {
-  // 256-byte stack buffer: lengths near it, with multi-byte characters at the edge.
+  // 256-byte stack buffer: lengths near it, with multi-byte characters at the
+  // edge, in pcs_id (no length limit; signed by v1 and v2) and in an unknown
+  // field (signed by v2).
   for (const n of [0, 1, 240, 248, 250, 251, 252, 253, 254, 255, 256, 257, 300, 5000]) {
     for (const tail of ['', 'é', '日', '😀']) {
       const s = 'x'.repeat(n) + tail
-      const p = parsePcs(JSON.stringify({ pcs_id: 'p', schema: 's', version: 'v', shard_id: s, epoch: 1, merkle_root: s }))
-      assert.equal(p.shard_id, s)
-      assert.equal(
-        canonicalPayload({ ...p, shard_id: s, merkle_root: s }).toString('utf8'),
-        canonicalPayload(p).toString('utf8'),
-      )
-      assert.ok(canonicalPayload({ ...p, shard_id: s }).toString('utf8').includes(`"shard_id":"${s}"`), `length ${n} + ${tail}`)
+      const p = parsePcs(JSON.stringify({ ...spec.record, pcs_id: s, zz_note: s }))
+      assert.equal(p.pcs_id, s)
+      assert.equal(p.zz_note, s)
+      assert.ok(canonicalPayload({ ...spec.record, pcs_id: s }, V1).toString('utf8').includes(`"pcs_id":"${s}"`), `length ${n} + ${tail}`)
+      const v2 = canonicalPayload({ ...spec.record, pcs_id: s, zz_note: s }).toString('utf8')
+      assert.equal(v2, canonicalPayload(p).toString('utf8'))
+      assert.ok(v2.includes(`"pcs_id":"${s}"`) && v2.includes(`"zz_note":"${s}"`), `v2: length ${n} + ${tail}`)
     }
+  }
+  // shard_id and merkle_root: 1 to 128 bytes (SPEC §1), around the same buffer.
+  for (const s of ['x', 'x'.repeat(128), 'é'.repeat(64), '😀'.repeat(32)]) {
+    const p = parsePcs(JSON.stringify({ ...spec.record, shard_id: s, merkle_root: s }))
+    assert.equal(p.shard_id, s)
+    assert.deepEqual(canonicalPayload({ ...spec.record, shard_id: s, merkle_root: s }), canonicalPayload(p))
   }
 })
 
@@ -205,13 +216,18 @@ test('verify takes parameters in camelCase or snake_case and refuses unknown one
 
 test('signHmacMany signs like signHmac, in order, and names the bad record', async () => {
   const records = canonical.tests.map((t) => t.record)
-  const sigs = signHmacMany(records, canonical.hmac_key)
+  const sigs = signHmacMany(records, canonical.hmac_key, V1)
   assert.deepEqual(sigs, canonical.tests.map((t) => t.expected.sig_hmac))
-  assert.deepEqual(await signHmacManyAsync(records, canonical.hmac_key), sigs)
+  assert.deepEqual(await signHmacManyAsync(records, canonical.hmac_key, V1), sigs)
+  const v2 = signHmacMany(records, canonical.hmac_key)
+  assert.deepEqual(v2, records.map((r) => signHmac(r, canonical.hmac_key)))
+  assert.deepEqual(await signHmacManyAsync(records, canonical.hmac_key, { version: 2 }), v2)
   assert.deepEqual(signHmacMany([], 'k'), [])
   const bad = [...records.slice(0, 3), { ...records[0], D_hat: NaN }]
-  fails(() => signHmacMany(bad, 'k'), { code: 'ERR_INVALID_FIELD', field: 'D_hat', index: 3 })
-  await assert.rejects(signHmacManyAsync(bad, 'k'), (e) => e.code === 'ERR_INVALID_FIELD' && e.field === 'D_hat' && e.index === 3)
+  for (const options of [V1, undefined]) {
+    fails(() => signHmacMany(bad, 'k', options), { code: 'ERR_INVALID_FIELD', field: 'D_hat', index: 3 })
+    await assert.rejects(signHmacManyAsync(bad, 'k', options), (e) => e.code === 'ERR_INVALID_FIELD' && e.field === 'D_hat' && e.index === 3)
+  }
   fails(() => signHmacMany(records[0], 'k'), { code: 'ERR_INVALID_ARGUMENT', field: 'records' })
   fails(() => signHmacMany([records[0], { ...records[0], epoch: 0.5 }], 'k'), { code: 'ERR_INVALID_FIELD', field: 'epoch', index: 1 })
 })

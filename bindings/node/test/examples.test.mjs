@@ -31,7 +31,11 @@ test('examples/sign_and_verify.mjs accepts its own record', () => {
 test('examples/errors.cjs shows the code, kind, field and index', () => {
   assert.equal(
     run('errors.cjs'),
-    'ERR_INVALID_FIELD invalid_field epoch\ninvalid field `epoch`: expected an integer, got 1.5\nERR_INVALID_FIELD epoch 1\n',
+    'ERR_INVALID_FIELD invalid_field epoch\n' +
+      'invalid field `epoch`: expected an integer, got 1.5\n' +
+      'ERR_INVALID_FIELD epoch 1\n' +
+      'ERR_INVALID_ARGUMENT version\n' +
+      'ERR_SIGNATURE unsupported_signature_version\n',
   )
 })
 
@@ -71,6 +75,15 @@ test('examples/submit.mjs signs and submits, sees the duplicate, reads the outco
         return reply(200, outcome)
       }
       const id = req.url.match(/^\/v1\/pcs\/([0-9a-f]+)$/)?.[1]
+      if (req.method === 'GET' && id) {
+        // The client holds a key, so its reads are signed (SPEC §6.1).
+        try {
+          verifier.verifyRead('default', id, req.headers.authorization)
+        } catch (e) {
+          problems.push(`read: ${e.message}`)
+          return reply(401, { error: { code: e.kind, message: e.message } })
+        }
+      }
       if (req.method === 'GET' && id && stored.has(id)) return reply(200, stored.get(id))
       reply(404, { error: { code: 'not_found', message: 'none' } })
     })

@@ -187,6 +187,10 @@ pub struct TenantFile {
     /// Default none; only meaningful with `v1`.
     #[serde(default)]
     pub accept_encodings: Vec<String>,
+    /// Browser origins (`https://app.example`) that may call the API as this
+    /// tenant: preflights and CORS headers (SPEC §6). Default none.
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
 }
 
 /// Default listen address.
@@ -240,6 +244,8 @@ pub struct Tenant {
     pub daily_quota: u64,
     /// Its verification parameters.
     pub params: VerifyParams,
+    /// Browser origins allowed to call the API as this tenant (CORS).
+    pub cors_origins: Vec<String>,
 }
 
 impl std::fmt::Debug for Tenant {
@@ -444,6 +450,7 @@ impl Config {
                 verify: None,
                 signature_versions: None,
                 accept_encodings: vec![],
+                cors_origins: vec![],
             }]
         } else {
             file.tenants
@@ -522,7 +529,14 @@ impl Config {
         }
         let params = t.verify.unwrap_or_default();
         params.check().map_err(|e| anyhow::anyhow!("{what}: verify: {e}"))?;
-        Ok(Tenant { id: t.id, policy, verifier, rate, burst, daily_quota: t.daily_quota.unwrap_or(0), params })
+        for o in &t.cors_origins {
+            let host = o.strip_prefix("https://").or_else(|| o.strip_prefix("http://")).unwrap_or("");
+            if host.is_empty() || host.contains(['/', '*', ' ', ',']) || !o.is_ascii() {
+                bail!("{what}: cors_origins: {o:?} is not an origin like \"https://app.example\" (scheme://host[:port])");
+            }
+        }
+        let cors_origins = t.cors_origins;
+        Ok(Tenant { id: t.id, policy, verifier, rate, burst, daily_quota: t.daily_quota.unwrap_or(0), params, cors_origins })
     }
 }
 

@@ -33,6 +33,7 @@ pub struct TenantState {
     params: VerifyParams,
     limiter: Limiter,
     counters: Counters,
+    cors_origins: Vec<String>,
 }
 
 /// Everything a request needs.
@@ -105,6 +106,7 @@ impl<S: OutcomeStore> App<S> {
                     params: t.params,
                     limiter: Limiter::new(t.rate, t.burst, t.daily_quota),
                     counters: metrics.tenant(&t.id),
+                    cors_origins: t.cors_origins.clone(),
                 };
                 (t.id.clone(), state)
             })
@@ -140,7 +142,48 @@ pub fn router<S: OutcomeStore>(app: Arc<App<S>>) -> Router {
         .route("/metrics", get(metrics_text::<S>).fallback(method_not_allowed))
         .route("/openapi.json", get(super::openapi::serve).fallback(method_not_allowed))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(app.clone(), cors::<S>))
         .with_state(app)
+}
+
+/// Request headers a browser may send (CORS preflight).
+const CORS_ALLOW_HEADERS: &str = "Content-Type, X-Tenant-Id, Authorization";
+/// Response headers a browser page may read besides the safelisted ones.
+const CORS_EXPOSE_HEADERS: &str = "X-Dedup, Retry-After";
+
+/// CORS (SPEC §6). A preflight (`OPTIONS` with `Access-Control-Request-Method`)
+/// cannot name its tenant, so it is granted to an origin some tenant lists; the
+/// answer itself carries `Access-Control-Allow-Origin` only when the request's
+/// tenant lists the origin, so a page reads only the answers of its tenants.
+async fn cors<S: OutcomeStore>(
+    State(app): State<Arc<App<S>>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(origin) = req.headers().get(header::ORIGIN).cloned() else { return next.run(req).await };
+    let listed = |t: &TenantState| t.cors_origins.iter().any(|o| o.as_bytes() == origin.as_bytes());
+    let mut r = if req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD) {
+        let mut r = StatusCode::NO_CONTENT.into_response();
+        if app.tenants.values().any(listed) {
+            let h = r.headers_mut();
+            h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST"));
+            h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(CORS_ALLOW_HEADERS));
+            h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        }
+        r
+    } else {
+        let allowed = tenant_of(req.headers()).and_then(|t| app.tenants.get(t)).is_some_and(listed);
+        let mut r = next.run(req).await;
+        if allowed {
+            let h = r.headers_mut();
+            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+            h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(CORS_EXPOSE_HEADERS));
+        }
+        r
+    };
+    r.headers_mut().append(header::VARY, HeaderValue::from_static("Origin"));
+    r
 }
 
 /// An error answer `{"error":{"code","message"}}`.

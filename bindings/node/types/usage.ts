@@ -8,6 +8,9 @@ import {
   type SubmitResult,
   type Pcs,
   type SignatureCheck,
+  type SignaturePolicy,
+  type SignOptions,
+  type VerifierOptions,
   type VerifyParams,
   type VerifyResult,
   Client,
@@ -19,6 +22,8 @@ import {
   generateEd25519Keypair,
   parsePcs,
   pcsId,
+  readAuthorization,
+  readDigest,
   signEd25519,
   signHmac,
   signHmacMany,
@@ -50,8 +55,32 @@ const signed: Pcs = { ...record, sig: signHmac(record, 'tenant-secret') }
 const edSig: string = signEd25519(record, keys.seed)
 const many: string[] = signHmacMany([record, record], Buffer.from('tenant-secret'))
 
+// Contract v2: v2 by default, v1 on request; unknown fields travel and are signed.
+const v1: SignOptions = { version: 1 }
+const v1Sig: string = signHmac(record, 'tenant-secret', v1)
+const v2Payload: Buffer = canonicalPayload({ ...record, agent: { host: 'node-7' } }, { version: 2 })
+const v2Digest: Buffer = digest(record, { version: 2 })
+const v1Many: string[] = signHmacMany([record], 'tenant-secret', v1)
+const parsed = parsePcs(JSON.stringify({ ...record, agent: 'x' }))
+const agentField: unknown = parsed.agent
+// @ts-expect-error the version is 1 or 2
+signHmac(record, 'k', { version: 3 })
+
+const legacy: VerifierOptions = { versions: ['v1', 2], acceptEncodings: ['seed-python'] }
+const migrating = new Verifier(legacy)
+const policy: SignaturePolicy = migrating.policy
+const accepted: Array<'v1' | 'v2'> = policy.versions
+migrating.setPolicy({ versions: [2] })
+// @ts-expect-error an encoding is 'seed-python' or 'seed-go'
+new Verifier({ acceptEncodings: ['seed-rust'] })
+
+const readHeader: string = readAuthorization('default', record.pcs_id, Math.floor(Date.now() / 1000), 'hmac', 'tenant-secret')
+const readHash: Buffer = readDigest('default', record.pcs_id, 1700000000n)
+
 const verifier = new Verifier()
 verifier.addHmacKey('tenant-secret')
+verifier.verifyRead('default', record.pcs_id, readHeader)
+verifier.verifyRead('default', record.pcs_id, undefined, 1700000000)
 verifier.addEd25519PublicKey(keys.publicKey)
 verifier.addKey('hmac', 'previous-secret')
 const size: number = verifier.size
@@ -94,6 +123,7 @@ const options: ClientOptions = {
   connectTimeoutMs: 1000,
   retry: { maxRetries: 3, baseDelayMs: 100, maxDelayMs: 5000, maxRetryAfterMs: 60000 },
   jitterSeed: 7n,
+  signatureVersion: 2,
 }
 const client = new Client(options)
 
@@ -118,6 +148,8 @@ async function submitting(): Promise<void> {
 new Client({ tenant: 'default' })
 // @ts-expect-error alg is 'hmac' or 'ed25519'
 new Client({ baseUrl: 'http://127.0.0.1:8080', alg: 'rsa', key: 'k' })
+// @ts-expect-error signatureVersion is 1 or 2
+new Client({ baseUrl: 'http://127.0.0.1:8080', signatureVersion: 3 })
 // @ts-expect-error a signal must be an AbortSignal
 client.health({ signal: 5 })
 
@@ -126,4 +158,5 @@ pcsId('root', '1', 'shard')
 // @ts-expect-error a record needs its required fields
 signHmac({ epoch: 1 }, 'key')
 
+void [v1Sig, v2Payload, v2Digest, v1Many, agentField, accepted, readHash]
 void [id, payload, hash, edSig, many, size, firstValid, outcomes, recomputed, owner, replicas, moves, healthy, batches, submitting]

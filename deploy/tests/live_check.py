@@ -203,6 +203,13 @@ def check_document(srv: Server) -> None:
     print(f"openapi: served document is docs/openapi.json; {len(spec['paths'])} documented paths are routed")
 
 
+def statuses(srv: Server) -> dict[str, float]:
+    creds = base64.b64encode(f"{METRICS_USER}:{METRICS_PASSWORD}".encode()).decode()
+    _, _, body = request(f"{srv.url}/metrics", headers={"Authorization": f"Basic {creds}"})
+    found = re.findall(r'^flk_http_responses_total\{status="(\w+)"\} (\S+)$', body.decode(), re.M)
+    return {k: float(v) for k, v in found}
+
+
 def run_schemathesis(srv: Server, st: str, max_examples: int) -> None:
     checks = ",".join(
         [
@@ -216,10 +223,12 @@ def run_schemathesis(srv: Server, st: str, max_examples: int) -> None:
     base = [st, "run", str(OPENAPI), "--url", srv.url, "--checks", checks, "--max-examples", str(max_examples)]
     base += ["--seed", "20240601", "--workers", "2", "--no-color", "--suppress-health-check", "all"]
     for label, extra in [("generated tenants", []), ("HMAC tenant", ["-H", "X-Tenant-Id: acme"])]:
-        started = time.monotonic()
+        started, before = time.monotonic(), statuses(srv)
         proc = subprocess.run(base + extra, capture_output=True, text=True)
-        tail = "\n".join(proc.stdout.strip().splitlines()[-12:])
-        print(f"schemathesis ({label}, {time.monotonic() - started:.0f} s):\n{tail}")
+        after = statuses(srv)
+        seen = {k: int(after[k] - before.get(k, 0)) for k in sorted(after) if after[k] > before.get(k, 0)}
+        tail = "\n".join(proc.stdout.strip().splitlines()[-6:])
+        print(f"schemathesis ({label}, {time.monotonic() - started:.0f} s; submit/read answers by status {seen}):\n{tail}")
         if proc.returncode != 0:
             print(proc.stdout[-20000:], proc.stderr[-5000:], sep="\n", file=sys.stderr)
             fail(f"schemathesis ({label}) found answers that contradict docs/openapi.json")

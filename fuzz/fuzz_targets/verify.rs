@@ -1,0 +1,4 @@
+#![no_main]
+//! See `fractal_fuzz::verify` for the input layout and the properties checked.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fractal_fuzz::verify(data));

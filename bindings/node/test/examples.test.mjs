@@ -39,6 +39,17 @@ test('examples/errors.cjs shows the code, kind, field and index', () => {
   )
 })
 
+test('examples/signature_versions.mjs: v2 signs unknown fields and the regime, v1 needs a policy, reads are signed', () => {
+  assert.equal(
+    run('signature_versions.mjs'),
+    'v2 verified; agent kept: {"build":42,"host":"node-7"}\n' +
+      'regime changed: ERR_SIGNATURE signature_invalid\n' +
+      'v1 under the default policy: unsupported_signature_version\n' +
+      'migrating verifier accepts v1: {"versions":["v1","v2"],"acceptEncodings":["seed-python"]}\n' +
+      'read header: Fractal t=1700000000, sig=…\n',
+  )
+})
+
 test('examples/ring.mjs moves keys only to the new shard', () => {
   assert.match(run('ring.mjs'), /all to \[ 'shard-d' \]/)
 })

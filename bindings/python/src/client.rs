@@ -15,7 +15,7 @@ use fractal_core::{Algorithm, Error, VerifyResult};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
 
-use crate::convert::{pcs_from_py, verify_result_to_py};
+use crate::convert::{pcs_from_py, sig_version, verify_result_to_py};
 use crate::error::{CoreResultExt as _, raise_client};
 
 /// The answer to a submit: `status` (200 accepted, 202 escalated or not
@@ -155,6 +155,7 @@ pub(crate) struct Options<'a, 'py> {
     max_delay: Option<&'a Bound<'py, PyAny>>,
     max_retry_after: Option<&'a Bound<'py, PyAny>>,
     jitter_seed: Option<&'a Bound<'py, PyAny>>,
+    signature_version: Option<&'a Bound<'py, PyAny>>,
 }
 
 /// The `#[pymethods]` of a client class: the constructor, whose signature both
@@ -165,8 +166,8 @@ macro_rules! client_methods {
         impl $class {
         #[new]
         #[pyo3(
-            signature = (base_url, *, tenant=None, alg=None, key=None, timeout=None, connect_timeout=None, max_retries=None, base_delay=None, max_delay=None, max_retry_after=None, jitter_seed=None),
-            text_signature = "(base_url, *, tenant=None, alg=None, key=None, timeout=10.0, connect_timeout=5.0, max_retries=3, base_delay=0.1, max_delay=5.0, max_retry_after=60.0, jitter_seed=None)"
+            signature = (base_url, *, tenant=None, alg=None, key=None, timeout=None, connect_timeout=None, max_retries=None, base_delay=None, max_delay=None, max_retry_after=None, jitter_seed=None, signature_version=None),
+            text_signature = "(base_url, *, tenant=None, alg=None, key=None, timeout=10.0, connect_timeout=5.0, max_retries=3, base_delay=0.1, max_delay=5.0, max_retry_after=60.0, jitter_seed=None, signature_version=2)"
         )]
         #[allow(clippy::too_many_arguments)]
         fn new(
@@ -182,6 +183,7 @@ macro_rules! client_methods {
             max_delay: Option<&Bound<'_, PyAny>>,
             max_retry_after: Option<&Bound<'_, PyAny>>,
             jitter_seed: Option<&Bound<'_, PyAny>>,
+            signature_version: Option<&Bound<'_, PyAny>>,
         ) -> PyResult<Self> {
             $class::build(
                 py,
@@ -197,6 +199,7 @@ macro_rules! client_methods {
                     max_delay,
                     max_retry_after,
                     jitter_seed,
+                    signature_version,
                 },
             )
         }
@@ -256,6 +259,12 @@ fn builder(o: &Options<'_, '_>) -> Result<(ClientBuilder, Describe), Error> {
     if let Some(seed) = o.jitter_seed.filter(|s| !s.is_none()) {
         b = b.jitter_seed(int(seed, "jitter_seed", u64::MAX)?);
     }
+    let version =
+        sig_version(o.signature_version.filter(|v| !v.is_none())).map_err(|e| match e {
+            Error::InvalidArgument { reason, .. } => arg("signature_version", reason),
+            other => other,
+        })?;
+    b = b.signature_version(version);
     Ok((b, Describe { base_url, tenant }))
 }
 
@@ -270,9 +279,12 @@ fn found_to_py(py: Python<'_>, found: Option<VerifyResult>) -> PyResult<Py<PyAny
 ///
 /// `Client(base_url, *, tenant=None, alg=None, key=None, timeout=10.0,
 /// connect_timeout=5.0, max_retries=3, base_delay=0.1, max_delay=5.0,
-/// max_retry_after=60.0, jitter_seed=None)`. With `alg` ("hmac" or "ed25519")
-/// and `key` (the HMAC secret, or the base64 Ed25519 seed) every submitted
-/// record is signed. Times are in seconds; `timeout` bounds each attempt.
+/// max_retry_after=60.0, jitter_seed=None, signature_version=2)`. With `alg`
+/// ("hmac" or "ed25519") and `key` (the HMAC secret, or the base64 Ed25519 seed)
+/// every submitted record is signed, over the payload of `signature_version`
+/// (2; 1 only for a server or tenant that does not accept v2 yet), and every
+/// `get` carries a read signature (SPEC §6.1). Times are in seconds; `timeout`
+/// bounds each attempt.
 /// Failed attempts (429, 503 and other 5xx, transport errors) are retried up to
 /// `max_retries` times with exponential backoff and full jitter (`base_delay`
 /// doubling, capped at `max_delay`), honouring `Retry-After` up to
@@ -316,6 +328,9 @@ client_methods! {
     }
 
     /// The stored VerifyResult of `pcs_id` for the client's tenant, or None (404).
+    /// With a key, the request is signed (SPEC §6.1: `Authorization: Fractal t=…,
+    /// sig=…` for the client's tenant, or `default`); a tenant that demands it
+    /// answers ServerSignatureError without.
     fn get(&self, py: Python<'_>, pcs_id: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         let pcs_id = arg_str(pcs_id, "pcs_id").or_raise(py)?;
         let found = py

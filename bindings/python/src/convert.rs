@@ -8,7 +8,8 @@
 //! - integers must fit their field (`epoch` at most 2^53−1);
 //! - numbers must be finite (JSON cannot carry NaN or Infinity);
 //! - a `str` with a lone surrogate cannot be UTF-8 and is rejected;
-//! - a missing (or `None`) required field is named; unknown keys are ignored.
+//! - a missing (or `None`) required field is named; unknown keys are kept as JSON
+//!   values (`Pcs::extra`: v2 signs them) and must be JSON values themselves.
 //!
 //! Every failure is a core `Error::InvalidField` naming the field with the same
 //! path syntax as the core's parser (`scales[2]`, `N_j.8`, `ft.outbox_seq`).
@@ -16,13 +17,15 @@
 use std::collections::BTreeMap;
 
 use fractal_core::{
-    Error, FaultTolerance, MAX_EPOCH, Move, Pcs, RingStats, ShardSpec, VerifyResult,
+    Error, FaultTolerance, MAX_EPOCH, Move, Omitted, Pcs, RingStats, ShardSpec, SigVersion,
+    VerifyResult,
 };
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple,
 };
+use serde_json::Value;
 
 pub(crate) type CoreResult<T> = Result<T, Error>;
 
@@ -225,56 +228,252 @@ fn get<'py>(
     }
 }
 
-fn required<'py>(
-    d: &Bound<'py, PyDict>,
-    key: &Bound<'py, PyString>,
-) -> CoreResult<Bound<'py, PyAny>> {
-    get(d, key)?.ok_or_else(|| bad(key.to_string(), "required field is missing"))
-}
+/// The keys of SPEC §1's table; every other key of a record is kept in `Pcs::extra`.
+pub(crate) const KNOWN_FIELDS: [&str; 19] = [
+    "pcs_id",
+    "schema",
+    "version",
+    "shard_id",
+    "epoch",
+    "attempt",
+    "sent_at",
+    "seed",
+    "scales",
+    "N_j",
+    "coh_star",
+    "v_star",
+    "D_hat",
+    "r",
+    "regime",
+    "budget",
+    "merkle_root",
+    "sig",
+    "ft",
+];
 
-/// A record `dict` → core [`Pcs`], as strictly as `Pcs::from_json`.
-pub(crate) fn pcs_from_py(obj: &Bound<'_, PyAny>) -> CoreResult<Pcs> {
+/// How deep a value of an unknown field may nest (serde_json's own limit): a
+/// deeper one, or a list that contains itself, is refused instead of recursing.
+const MAX_DEPTH: usize = 128;
+
+/// A record `dict` → core [`Pcs`], as strictly as `Pcs::from_json`: the same
+/// required fields and limits (SPEC §1). Unknown keys are kept in `extra` as JSON
+/// values and absent optional fields are recorded in `omitted`, so that the v2
+/// payload of the result is that of the record as it will be sent. A key whose
+/// value is `None` counts as absent (the record is sent without it).
+pub(crate) fn pcs_from_py<'py>(obj: &Bound<'py, PyAny>) -> CoreResult<Pcs> {
     let py = obj.py();
     let d = obj.cast::<PyDict>().map_err(|_| Error::InvalidJson {
         reason: format!("expected a dict (a JSON object), got {}", type_name(obj)),
     })?;
+    // Known keys present (even as None): when the dict holds more, it has unknown ones.
+    let mut known = 0usize;
+    let mut lookup = |key: &Bound<'py, PyString>| -> CoreResult<Option<Bound<'py, PyAny>>> {
+        match d.get_item(key) {
+            Ok(Some(v)) => {
+                known += 1;
+                Ok((!v.is_none()).then_some(v))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => Err(bad(key.to_string(), format!("could not be read: {e}"))),
+        }
+    };
     macro_rules! opt {
         ($name:literal, $conv:expr) => {
-            get(d, intern!(py, $name))?
+            lookup(intern!(py, $name))?
                 .map(|v| $conv(&v, $name))
                 .transpose()?
+        };
+    }
+    macro_rules! req {
+        ($name:literal, $conv:expr) => {
+            match lookup(intern!(py, $name))? {
+                Some(v) => $conv(&v, $name)?,
+                None => return Err(bad($name, "required field is missing")),
+            }
         };
     }
     let str_field = |v: &Bound<'_, PyAny>, name: &'static str| string(v, || name.to_string());
     let int_field = |v: &Bound<'_, PyAny>, name: &'static str| int64(v, || name.to_string());
     let num_field = |v: &Bound<'_, PyAny>, name: &'static str| number(v, || name.to_string());
+    let epoch_field = |v: &Bound<'_, PyAny>, _: &'static str| epoch(v);
 
-    let epoch = epoch(&required(d, intern!(py, "epoch"))?)?;
-    let pcs_id = str_field(&required(d, intern!(py, "pcs_id"))?, "pcs_id")?;
-    let schema = str_field(&required(d, intern!(py, "schema"))?, "schema")?;
-    let version = str_field(&required(d, intern!(py, "version"))?, "version")?;
-    let shard_id = str_field(&required(d, intern!(py, "shard_id"))?, "shard_id")?;
-    let merkle_root = str_field(&required(d, intern!(py, "merkle_root"))?, "merkle_root")?;
-    Ok(Pcs {
+    let epoch = req!("epoch", epoch_field);
+    let pcs_id = req!("pcs_id", str_field);
+    let schema = req!("schema", str_field);
+    let version = req!("version", str_field);
+    let shard_id = req!("shard_id", str_field);
+    let merkle_root = req!("merkle_root", str_field);
+    let attempt = opt!("attempt", int_field);
+    let seed = opt!("seed", int_field);
+    let scales = opt!("scales", int_list);
+    let n_j = opt!("N_j", counts);
+    let v_star = opt!("v_star", number_list);
+    let regime = opt!("regime", str_field);
+    let pcs = Pcs {
         pcs_id,
         schema,
         version,
         shard_id,
         epoch,
-        attempt: opt!("attempt", int_field).unwrap_or(1),
+        omitted: Omitted {
+            seed: seed.is_none(),
+            scales: scales.is_none(),
+            n_j: n_j.is_none(),
+            v_star: v_star.is_none(),
+            regime: regime.is_none(),
+            attempt: attempt.is_none(),
+        },
+        attempt: attempt.unwrap_or(1),
         sent_at: opt!("sent_at", str_field),
-        seed: opt!("seed", int_field).unwrap_or(0),
-        scales: opt!("scales", int_list).unwrap_or_default(),
-        n_j: opt!("N_j", counts).unwrap_or_default(),
-        coh_star: opt!("coh_star", num_field).unwrap_or(0.0),
-        v_star: opt!("v_star", number_list).unwrap_or_default(),
-        d_hat: opt!("D_hat", num_field).unwrap_or(0.0),
-        r: opt!("r", num_field).unwrap_or(0.0),
-        regime: opt!("regime", str_field).unwrap_or_default(),
-        budget: opt!("budget", num_field).unwrap_or(0.0),
+        seed: seed.unwrap_or(0),
+        scales: scales.unwrap_or_default(),
+        n_j: n_j.unwrap_or_default(),
+        coh_star: req!("coh_star", num_field),
+        v_star: v_star.unwrap_or_default(),
+        d_hat: req!("D_hat", num_field),
+        r: req!("r", num_field),
+        regime: regime.unwrap_or_default(),
+        budget: req!("budget", num_field),
         merkle_root,
         sig: opt!("sig", str_field),
         ft: opt!("ft", fault_tolerance),
+        extra: if d.len() > known {
+            unknown_fields(d)?
+        } else {
+            BTreeMap::new()
+        },
+    };
+    pcs.check_limits()?;
+    Ok(pcs)
+}
+
+/// The keys of a record that SPEC §1 does not name, with their values as JSON.
+fn unknown_fields(d: &Bound<'_, PyDict>) -> CoreResult<BTreeMap<String, Value>> {
+    let mut out = BTreeMap::new();
+    for (k, v) in d.iter() {
+        let key = object_key(&k, "")?;
+        if !KNOWN_FIELDS.contains(&key.as_str()) {
+            let value = json_value(&v, &key, 0)?;
+            out.insert(key, value);
+        }
+    }
+    Ok(out)
+}
+
+/// A `dict` key as a JSON object key: a `str` without a lone surrogate.
+fn object_key(k: &Bound<'_, PyAny>, parent: &str) -> CoreResult<String> {
+    let where_ = || {
+        if parent.is_empty() {
+            "record".to_string()
+        } else {
+            parent.to_string()
+        }
+    };
+    if !k.is_instance_of::<PyString>() {
+        return Err(bad(
+            where_(),
+            format!(
+                "has a key of type {}: JSON object keys are str",
+                type_name(k)
+            ),
+        ));
+    }
+    string(k, || format!("{} (a key)", where_()))
+}
+
+/// A Python value as JSON, for an unknown field (`path` names it as the core's
+/// parser does: `extra.list[2].key`): `None`, `bool`, `int` (64 bits, signed or
+/// not), finite `float`, `str`, `list`/`tuple` and `dict` with `str` keys.
+pub(crate) fn json_value(obj: &Bound<'_, PyAny>, path: &str, depth: usize) -> CoreResult<Value> {
+    if depth > MAX_DEPTH {
+        return Err(bad(
+            path,
+            format!("nests deeper than {MAX_DEPTH} levels (or contains itself)"),
+        ));
+    }
+    if obj.is_none() {
+        return Ok(Value::Null);
+    }
+    if let Ok(b) = obj.cast::<PyBool>() {
+        return Ok(Value::Bool(b.is_true()));
+    }
+    if obj.is_instance_of::<PyInt>() {
+        if let Ok(i) = obj.extract::<i64>() {
+            return Ok(Value::from(i));
+        }
+        return obj
+            .extract::<u64>()
+            .map(Value::from)
+            .map_err(|_| bad(path, "integer does not fit in 64 bits"));
+    }
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        return serde_json::Number::from_f64(f.value())
+            .map(Value::Number)
+            .ok_or_else(|| {
+                bad(
+                    path,
+                    "must be a finite number (JSON cannot carry NaN or Infinity)",
+                )
+            });
+    }
+    if obj.is_instance_of::<PyString>() {
+        return string(obj, || path.to_string()).map(Value::String);
+    }
+    if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
+        let mut out = Vec::with_capacity(seq_len(obj));
+        each_item(obj, path, |i, x| {
+            out.push(json_value(&x, &format!("{path}[{i}]"), depth + 1)?);
+            Ok(())
+        })?;
+        return Ok(Value::Array(out));
+    }
+    if let Ok(d) = obj.cast::<PyDict>() {
+        let mut out = serde_json::Map::new();
+        for (k, v) in d.iter() {
+            let key = object_key(&k, path)?;
+            let value = json_value(&v, &format!("{path}.{key}"), depth + 1)?;
+            out.insert(key, value);
+        }
+        return Ok(Value::Object(out));
+    }
+    Err(bad(
+        path,
+        format!(
+            "{} is not a JSON value (None, bool, int, float, str, list or dict)",
+            type_name(obj)
+        ),
+    ))
+}
+
+/// A JSON value as the plain Python value `json.loads` would give.
+pub(crate) fn value_to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match v {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                i.into_pyobject(py)?.into_any()
+            } else if let Some(u) = n.as_u64() {
+                u.into_pyobject(py)?.into_any()
+            } else {
+                n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any()
+            }
+        }
+        Value::String(s) => PyString::new(py, s).into_any(),
+        Value::Array(items) => {
+            let list = PyList::empty(py);
+            for item in items {
+                list.append(value_to_py(py, item)?)?;
+            }
+            list.into_any()
+        }
+        Value::Object(map) => {
+            let d = PyDict::new(py);
+            for (k, item) in map {
+                d.set_item(k, value_to_py(py, item)?)?;
+            }
+            d.into_any()
+        }
     })
 }
 
@@ -298,30 +497,45 @@ pub(crate) fn text_or_bytes(obj: &Bound<'_, PyAny>) -> Result<Vec<u8>, &'static 
     }
 }
 
-/// Core [`Pcs`] → a record `dict` with the wire's keys (optional fields only when set).
+/// Core [`Pcs`] → a record `dict` with the wire's keys: what `Pcs::to_json`
+/// writes (optional fields only when set or not omitted, unknown fields as sent),
+/// so that the dict signs (v2) like the record it came from.
 pub(crate) fn pcs_to_py<'py>(py: Python<'py>, p: &Pcs) -> PyResult<Bound<'py, PyDict>> {
+    let o = &p.omitted;
     let d = PyDict::new(py);
     d.set_item(intern!(py, "pcs_id"), &p.pcs_id)?;
     d.set_item(intern!(py, "schema"), &p.schema)?;
     d.set_item(intern!(py, "version"), &p.version)?;
     d.set_item(intern!(py, "shard_id"), &p.shard_id)?;
     d.set_item(intern!(py, "epoch"), p.epoch)?;
-    d.set_item(intern!(py, "attempt"), p.attempt)?;
+    if !(o.attempt && p.attempt == 1) {
+        d.set_item(intern!(py, "attempt"), p.attempt)?;
+    }
     if let Some(s) = &p.sent_at {
         d.set_item(intern!(py, "sent_at"), s)?;
     }
-    d.set_item(intern!(py, "seed"), p.seed)?;
-    d.set_item(intern!(py, "scales"), PyList::new(py, &p.scales)?)?;
-    let n_j = PyDict::new(py);
-    for (k, v) in &p.n_j {
-        n_j.set_item(k, v)?;
+    if !(o.seed && p.seed == 0) {
+        d.set_item(intern!(py, "seed"), p.seed)?;
     }
-    d.set_item(intern!(py, "N_j"), n_j)?;
+    if !(o.scales && p.scales.is_empty()) {
+        d.set_item(intern!(py, "scales"), PyList::new(py, &p.scales)?)?;
+    }
+    if !(o.n_j && p.n_j.is_empty()) {
+        let n_j = PyDict::new(py);
+        for (k, v) in &p.n_j {
+            n_j.set_item(k, v)?;
+        }
+        d.set_item(intern!(py, "N_j"), n_j)?;
+    }
     d.set_item(intern!(py, "coh_star"), p.coh_star)?;
-    d.set_item(intern!(py, "v_star"), PyList::new(py, &p.v_star)?)?;
+    if !(o.v_star && p.v_star.is_empty()) {
+        d.set_item(intern!(py, "v_star"), PyList::new(py, &p.v_star)?)?;
+    }
     d.set_item(intern!(py, "D_hat"), p.d_hat)?;
     d.set_item(intern!(py, "r"), p.r)?;
-    d.set_item(intern!(py, "regime"), &p.regime)?;
+    if !(o.regime && p.regime.is_empty()) {
+        d.set_item(intern!(py, "regime"), &p.regime)?;
+    }
     d.set_item(intern!(py, "budget"), p.budget)?;
     d.set_item(intern!(py, "merkle_root"), &p.merkle_root)?;
     if let Some(s) = &p.sig {
@@ -343,7 +557,43 @@ pub(crate) fn pcs_to_py<'py>(py: Python<'py>, p: &Pcs) -> PyResult<Bound<'py, Py
         }
         d.set_item(intern!(py, "ft"), f)?;
     }
+    for (k, v) in &p.extra {
+        d.set_item(k, value_to_py(py, v)?)?;
+    }
     Ok(d)
+}
+
+/// The signature version argument of the signing calls: the int 1 or 2 (not a
+/// bool); absent means 2. Anything else is an InvalidArgument naming `version`.
+pub(crate) fn sig_version(obj: Option<&Bound<'_, PyAny>>) -> CoreResult<SigVersion> {
+    let Some(obj) = obj else {
+        return Ok(SigVersion::V2);
+    };
+    if is_int(obj)
+        && let Ok(n) = obj.extract::<i64>()
+    {
+        return SigVersion::from_number(n);
+    }
+    Err(Error::InvalidArgument {
+        name: "version".into(),
+        reason: format!(
+            "signature version must be the int 1 or 2, not {}",
+            describe(obj)
+        ),
+    })
+}
+
+/// A short description of a bad argument value: its repr for small builtins, else its type.
+pub(crate) fn describe(obj: &Bound<'_, PyAny>) -> String {
+    let simple = obj.is_none()
+        || obj.is_instance_of::<PyBool>()
+        || obj.is_instance_of::<PyInt>()
+        || obj.is_instance_of::<PyFloat>()
+        || obj.is_instance_of::<PyString>();
+    match obj.repr() {
+        Ok(r) if simple && r.len().unwrap_or(0) <= 40 => r.to_string(),
+        _ => type_name(obj),
+    }
 }
 
 /// [`VerifyResult`] → `dict` (absent values are left out, as on the wire).
@@ -418,6 +668,33 @@ pub(crate) fn shard_from_py(obj: &Bound<'_, PyAny>, field: &str) -> CoreResult<S
         healthy: match get(d, intern!(py, "healthy"))? {
             Some(h) => boolean(&h, || format!("{field}.healthy"))?,
             None => true,
+        },
+    })
+}
+
+/// An `int` (not a bool) in `0 ..= u64::MAX`, as an argument named `name`.
+pub(crate) fn uint64(obj: &Bound<'_, PyAny>, name: &str) -> CoreResult<u64> {
+    if is_int(obj)
+        && let Ok(v) = obj.extract::<u64>()
+    {
+        return Ok(v);
+    }
+    Err(Error::InvalidArgument {
+        name: name.into(),
+        reason: format!(
+            "must be an int of unix seconds (0 or more), not {}",
+            describe(obj)
+        ),
+    })
+}
+
+/// A `str` argument named `name` (not a record field).
+pub(crate) fn arg_string(obj: &Bound<'_, PyAny>, name: &str) -> CoreResult<String> {
+    string(obj, || name.into()).map_err(|e| Error::InvalidArgument {
+        name: name.into(),
+        reason: match e {
+            Error::InvalidField { reason, .. } => reason,
+            other => other.to_string(),
         },
     })
 }

@@ -34,6 +34,12 @@ create_exception!(
 );
 create_exception!(
     fractal_lba,
+    UnsupportedSignatureVersionError,
+    SignatureError,
+    "The signature names a payload version the verifier's policy does not accept: a v1 signature on a v2-only verifier, or an unknown `vN:` prefix (kind unsupported_signature_version, field `sig`)."
+);
+create_exception!(
+    fractal_lba,
     InvalidKeyError,
     FractalError,
     "A key cannot be used: wrong encoding or length, or an empty HMAC key (kind invalid_key)."
@@ -61,7 +67,7 @@ create_exception!(
     fractal_lba,
     ServerSignatureError,
     SignatureError,
-    "The server refused the record's signature (HTTP 401; kind signature). `.code` is signature_missing or signature_invalid. Never retried."
+    "The server refused the record's signature (HTTP 401; kind signature). `.code` is signature_missing, signature_invalid or unsupported_signature_version (the tenant does not accept the signature's version: sign with `signature_version=1` for a v1-only tenant). Never retried."
 );
 create_exception!(
     fractal_lba,
@@ -177,6 +183,7 @@ pub(crate) fn raise_with_context(
     let err = match kind {
         "invalid_json" | "invalid_field" | "validation" => ValidationError::new_err(msg),
         "signature_missing" | "signature_invalid" => SignatureError::new_err(msg),
+        "unsupported_signature_version" => UnsupportedSignatureVersionError::new_err(msg),
         "invalid_key" => InvalidKeyError::new_err(msg),
         "ring" => RingError::new_err(msg),
         "invalid_argument" => InvalidArgumentError::new_err(msg),
@@ -206,7 +213,7 @@ impl<T> CoreResultExt<T> for Result<T, fractal_core::Error> {
 /// the attributes exist even on instances raised by Python code.
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
-    let classes: [(&str, Bound<'_, PyType>, &str); 12] = [
+    let classes: [(&str, Bound<'_, PyType>, &str); 13] = [
         ("FractalError", py.get_type::<FractalError>(), "error"),
         (
             "ValidationError",
@@ -217,6 +224,11 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
             "SignatureError",
             py.get_type::<SignatureError>(),
             "signature_invalid",
+        ),
+        (
+            "UnsupportedSignatureVersionError",
+            py.get_type::<UnsupportedSignatureVersionError>(),
+            "unsupported_signature_version",
         ),
         (
             "InvalidKeyError",

@@ -4,7 +4,10 @@
 //! conversion); every error is one of the exceptions of `error.rs`. The Python
 //! package `fractal_lba` re-exports everything here with the types of `_native.pyi`.
 
-use fractal_core::{BuildInput, Ed25519Keypair, Error, HmacSigner};
+use fractal_core::sign::format_sig;
+use fractal_core::{
+    BuildInput, Ed25519Keypair, Error, HmacSigner, Pcs, SigVersion, SigningKeyMaterial,
+};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
@@ -42,26 +45,80 @@ fn pcs_id(
     Ok(fractal_core::pcs_id(&merkle_root, epoch, &shard_id))
 }
 
-/// The canonical signing payload of a record (SPEC §3): RFC 8785 JSON of its eight
-/// signed fields, numbers rounded to 9 decimals. Reads only the eight signed
-/// fields; use `validate` for the whole record. Signing does not range-check; a
-/// malformed signed field raises ValidationError naming the field.
+/// A record read for signing with `version`: the eight fields of v1 (the fast
+/// path), or the whole record for v2.
+enum ForSigning<'py> {
+    V1(signed::Signed<'py>),
+    V2(Box<Pcs>),
+}
+
+impl ForSigning<'_> {
+    fn read<'py>(
+        record: &Bound<'py, PyAny>,
+        keys: &Keys<'py>,
+        version: SigVersion,
+    ) -> Result<ForSigning<'py>, Error> {
+        Ok(match version {
+            SigVersion::V1 => ForSigning::V1(signed(record, keys)?),
+            SigVersion::V2 => ForSigning::V2(Box::new(pcs_from_py(record)?)),
+        })
+    }
+
+    fn payload(&self) -> Result<Vec<u8>, Error> {
+        match self {
+            ForSigning::V1(s) => fractal_core::canonical_fields(&s.fields()),
+            ForSigning::V2(p) => fractal_core::canonical_payload_v2(p),
+        }
+    }
+
+    fn digest(&self) -> Result<[u8; 32], Error> {
+        match self {
+            ForSigning::V1(s) => s.digest(),
+            ForSigning::V2(p) => fractal_core::digest(p, SigVersion::V2),
+        }
+    }
+
+    fn version(&self) -> SigVersion {
+        match self {
+            ForSigning::V1(_) => SigVersion::V1,
+            ForSigning::V2(_) => SigVersion::V2,
+        }
+    }
+}
+
+/// The signing payload of a record (SPEC §3) for `version` (2 by default): v2 is
+/// RFC 8785 JSON of the whole record but `sig`, `attempt`, `sent_at` and `ft`,
+/// unknown fields included, numbers as given; v1 is RFC 8785 JSON of the eight
+/// fields `pcs_id, merkle_root, epoch, shard_id, D_hat, coh_star, r, budget`,
+/// numbers rounded to 9 decimals (only those eight are read). Signing does not
+/// range-check (use `validate`); a malformed field raises ValidationError naming
+/// it, a `version` other than 1 or 2 InvalidArgumentError.
 #[pyfunction]
+#[pyo3(signature = (record, *, version=None), text_signature = "(record, *, version=2)")]
 fn canonical_payload<'py>(
     py: Python<'py>,
     record: &Bound<'py, PyAny>,
+    version: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let s = signed(record, &Keys::new(py)).or_raise(py)?;
-    let payload = fractal_core::canonical_fields(&s.fields()).or_raise(py)?;
+    let version = convert::sig_version(version).or_raise(py)?;
+    let payload = ForSigning::read(record, &Keys::new(py), version)
+        .and_then(|r| r.payload())
+        .or_raise(py)?;
     Ok(PyBytes::new(py, &payload))
 }
 
-/// SHA-256 of the canonical payload (32 bytes) — what is signed (SPEC §3, step 4).
-/// Reads only the eight signed fields; use `validate` for the whole record.
+/// The 32-byte digest a signature of `version` covers (SPEC §3 step 4): for v2
+/// SHA-256("fractal-lba/pcs/v2\n" + payload), for v1 SHA-256(payload).
 #[pyfunction]
-fn digest<'py>(py: Python<'py>, record: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
-    let d = signed(record, &Keys::new(py))
-        .and_then(|s| s.digest())
+#[pyo3(signature = (record, *, version=None), text_signature = "(record, *, version=2)")]
+fn digest<'py>(
+    py: Python<'py>,
+    record: &Bound<'py, PyAny>,
+    version: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let version = convert::sig_version(version).or_raise(py)?;
+    let d = ForSigning::read(record, &Keys::new(py), version)
+        .and_then(|r| r.digest())
         .or_raise(py)?;
     Ok(PyBytes::new(py, &d))
 }
@@ -77,45 +134,73 @@ fn hmac_key(py: Python<'_>, key: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
     })
 }
 
-/// The record's HMAC-SHA256 signature (SPEC §4): standard base64 of
-/// HMAC(key, digest). `key` is a str (its UTF-8 bytes) or bytes; an empty key
-/// raises InvalidKeyError. Reads only the eight signed fields; use `validate` for
-/// the whole record. The record is not modified: set `record["sig"]` yourself.
+/// The record's HMAC-SHA256 signature (SPEC §4) over the payload of `version`
+/// (2 by default): `"v2:"` + standard base64 of HMAC(key, digest), or for
+/// `version=1` (servers that do not accept v2 yet) the plain base64 over the v1
+/// digest. `key` is a str (its UTF-8 bytes) or bytes; an empty key raises
+/// InvalidKeyError. The record is not modified: set `record["sig"]` yourself, and
+/// send the record as it was signed (v2 signs every field but `sig`, `attempt`,
+/// `sent_at` and `ft`).
 #[pyfunction]
+#[pyo3(signature = (record, key, *, version=None), text_signature = "(record, key, *, version=2)")]
 fn sign_hmac(
     py: Python<'_>,
     record: &Bound<'_, PyAny>,
     key: &Bound<'_, PyAny>,
+    version: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<String> {
-    let s = signed(record, &Keys::new(py)).or_raise(py)?;
-    let key = hmac_key(py, key)?;
-    fractal_core::sign_hmac_digest(&s.digest().or_raise(py)?, &key).or_raise(py)
+    let version = convert::sig_version(version).or_raise(py)?;
+    let r = ForSigning::read(record, &Keys::new(py), version).or_raise(py)?;
+    let signer = HmacSigner::new(&hmac_key(py, key)?).or_raise(py)?;
+    Ok(format_sig(
+        r.version(),
+        signer.sign_digest(&r.digest().or_raise(py)?),
+    ))
 }
 
-/// `sign_hmac` over a list of records, one signature per record. The signed
-/// fields are read under the GIL; hashing and signing run without it (on two or
-/// more threads for a large batch). Reads only the eight signed fields of each
-/// record; use `validate` for the whole record. A malformed signed field raises
-/// ValidationError naming the record's index.
+/// `sign_hmac` over a list of records, one signature per record. The records are
+/// read under the GIL; hashing and signing run without it (on two or more threads
+/// for a large batch). A malformed field raises ValidationError naming the
+/// record's index.
 #[pyfunction]
+#[pyo3(signature = (records, key, *, version=None), text_signature = "(records, key, *, version=2)")]
 fn sign_hmac_many<'py>(
     py: Python<'py>,
     records: &Bound<'py, PyAny>,
     key: &Bound<'py, PyAny>,
+    version: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyList>> {
     let keys = Keys::new(py);
-    // The key is checked before any record is read.
+    // The arguments are checked before any record is read.
+    let version = convert::sig_version(version).or_raise(py)?;
     let key = hmac_key(py, key)?;
     let signer = HmacSigner::new(&key).or_raise(py)?;
-    let sigs: Vec<Result<Sig, Error>> = batch::read_then_compute(
-        py,
-        records,
-        |r| signed(r, &keys),
-        // SAFETY: `read_then_compute` keeps each `Signed` alive until every
-        // computation has returned.
-        |s| unsafe { s.detached_fields() },
-        |f| Ok(Sig::new(signer.sign_digest(&signed::digest(f)?))),
-    )?;
+    let sigs: Vec<Result<Sig, Error>> = match version {
+        SigVersion::V1 => batch::read_then_compute(
+            py,
+            records,
+            |r| signed(r, &keys),
+            // SAFETY: `read_then_compute` keeps each `Signed` alive until every
+            // computation has returned.
+            |s| unsafe { s.detached_fields() },
+            |f| Ok(Sig::new(&signer.sign_digest(&signed::digest(f)?))),
+        )?,
+        SigVersion::V2 => batch::read_then_compute(
+            py,
+            records,
+            |r| pcs_from_py(r).map(Box::new),
+            // SAFETY: `read_then_compute` keeps each boxed record (at a fixed
+            // address) alive until every computation has returned.
+            |p| unsafe { std::mem::transmute::<&Pcs, &'static Pcs>(&**p) },
+            |p| {
+                let d = fractal_core::digest(p, SigVersion::V2)?;
+                Ok(Sig::new(&format_sig(
+                    SigVersion::V2,
+                    signer.sign_digest(&d),
+                )))
+            },
+        )?,
+    };
     if let Some((i, e)) = sigs
         .iter()
         .enumerate()
@@ -134,23 +219,27 @@ fn sign_hmac_many<'py>(
 /// that no heap block allocated by a worker is freed by the calling thread (a
 /// cross-thread `free` per record costs glibc's allocator a lock).
 enum Sig {
-    /// Standard base64 of a 32-byte HMAC is always 44 ASCII bytes.
-    Inline([u8; 44]),
+    /// Standard base64 of a 32-byte HMAC is always 44 ASCII bytes, 47 with `v2:`.
+    Inline([u8; 48], u8),
     Other(String),
 }
 
 impl Sig {
-    fn new(s: String) -> Sig {
-        match <[u8; 44]>::try_from(s.as_bytes()) {
-            Ok(bytes) => Sig::Inline(bytes),
-            Err(_) => Sig::Other(s),
+    fn new(s: &str) -> Sig {
+        let mut buf = [0u8; 48];
+        match buf.get_mut(..s.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(s.as_bytes());
+                Sig::Inline(buf, s.len() as u8)
+            }
+            None => Sig::Other(s.to_owned()),
         }
     }
 
     fn as_str(&self) -> &str {
         match self {
-            // Copied from a `String`, so valid UTF-8.
-            Sig::Inline(b) => std::str::from_utf8(b).unwrap_or_default(),
+            // Copied from a `str`, so valid UTF-8.
+            Sig::Inline(b, len) => std::str::from_utf8(&b[..usize::from(*len)]).unwrap_or_default(),
             Sig::Other(s) => s,
         }
     }
@@ -168,19 +257,96 @@ fn seed_arg(py: Python<'_>, seed_b64: &Bound<'_, PyAny>) -> PyResult<Ed25519Keyp
     Ed25519Keypair::from_seed_b64(&seed).or_raise(py)
 }
 
-/// The record's Ed25519 signature (SPEC §4): standard base64 of
-/// Ed25519-sign(seed, digest). `seed_b64` is the standard base64 of the 32-byte
-/// private seed; anything else raises InvalidKeyError. Reads only the eight
-/// signed fields; use `validate` for the whole record.
+/// The record's Ed25519 signature (SPEC §4) over the payload of `version` (2 by
+/// default): `"v2:"` + standard base64 of Ed25519-sign(seed, digest), or for
+/// `version=1` the plain base64 over the v1 digest. `seed_b64` is the standard
+/// base64 of the 32-byte private seed; anything else raises InvalidKeyError.
 #[pyfunction]
+#[pyo3(signature = (record, seed_b64, *, version=None), text_signature = "(record, seed_b64, *, version=2)")]
 fn sign_ed25519(
     py: Python<'_>,
     record: &Bound<'_, PyAny>,
     seed_b64: &Bound<'_, PyAny>,
+    version: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<String> {
-    let s = signed(record, &Keys::new(py)).or_raise(py)?;
+    let version = convert::sig_version(version).or_raise(py)?;
+    let r = ForSigning::read(record, &Keys::new(py), version).or_raise(py)?;
     let keypair = seed_arg(py, seed_b64)?;
-    Ok(keypair.sign_digest(&s.digest().or_raise(py)?))
+    Ok(format_sig(
+        r.version(),
+        keypair.sign_digest(&r.digest().or_raise(py)?),
+    ))
+}
+
+/// A read time argument: an `int` (not a bool) of unix seconds, or None for now.
+fn unix_seconds(py: Python<'_>, obj: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<u64> {
+    match obj.filter(|o| !o.is_none()) {
+        None => Ok(fractal_core::protocol::unix_now()),
+        Some(o) => convert::uint64(o, name).or_raise(py),
+    }
+}
+
+/// The digest a read request signs (SPEC §6.1): SHA-256 of
+/// "fractal-lba/read/v1\n" + tenant + "\n" + pcs_id + "\n" + str(t).
+#[pyfunction]
+fn read_digest<'py>(
+    py: Python<'py>,
+    tenant: &Bound<'py, PyAny>,
+    pcs_id: &Bound<'py, PyAny>,
+    t: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let tenant = convert::arg_string(tenant, "tenant").or_raise(py)?;
+    let pcs_id = convert::arg_string(pcs_id, "pcs_id").or_raise(py)?;
+    let t = convert::uint64(t, "t").or_raise(py)?;
+    Ok(PyBytes::new(
+        py,
+        &fractal_core::read_digest(&tenant, &pcs_id, t),
+    ))
+}
+
+fn read_authorization(
+    py: Python<'_>,
+    key: SigningKeyMaterial,
+    tenant: &Bound<'_, PyAny>,
+    pcs_id: &Bound<'_, PyAny>,
+    t: Option<&Bound<'_, PyAny>>,
+) -> PyResult<String> {
+    let tenant = convert::arg_string(tenant, "tenant").or_raise(py)?;
+    let pcs_id = convert::arg_string(pcs_id, "pcs_id").or_raise(py)?;
+    let t = unix_seconds(py, t, "t")?;
+    key.read_authorization(&tenant, &pcs_id, t).or_raise(py)
+}
+
+/// The `Authorization` header value of a read of `pcs_id` by `tenant` (SPEC
+/// §6.1), HMAC-signed: `"Fractal t=<t>, sig=<base64>"`. `t` is unix seconds
+/// (default: now); the server accepts it within 300 s of its clock. `Client.get`
+/// does this for you; this is for other HTTP clients.
+#[pyfunction]
+#[pyo3(signature = (tenant, pcs_id, key, *, t=None))]
+fn sign_read_hmac(
+    py: Python<'_>,
+    tenant: &Bound<'_, PyAny>,
+    pcs_id: &Bound<'_, PyAny>,
+    key: &Bound<'_, PyAny>,
+    t: Option<&Bound<'_, PyAny>>,
+) -> PyResult<String> {
+    let key = hmac_key(py, key)?;
+    HmacSigner::new(&key).or_raise(py)?;
+    read_authorization(py, SigningKeyMaterial::Hmac(key), tenant, pcs_id, t)
+}
+
+/// `sign_read_hmac` with an Ed25519 private seed (standard base64).
+#[pyfunction]
+#[pyo3(signature = (tenant, pcs_id, seed_b64, *, t=None))]
+fn sign_read_ed25519(
+    py: Python<'_>,
+    tenant: &Bound<'_, PyAny>,
+    pcs_id: &Bound<'_, PyAny>,
+    seed_b64: &Bound<'_, PyAny>,
+    t: Option<&Bound<'_, PyAny>>,
+) -> PyResult<String> {
+    let keypair = seed_arg(py, seed_b64)?;
+    read_authorization(py, SigningKeyMaterial::Ed25519(keypair), tenant, pcs_id, t)
 }
 
 /// A fresh Ed25519 key pair from the OS's randomness, as `(seed_b64, public_b64)`:
@@ -317,7 +483,9 @@ fn build_pcs<'py>(
 /// Parses a record from JSON text (str) or bytes, strictly (SPEC §1): malformed
 /// JSON raises ValidationError with kind `invalid_json`; a missing field, a wrong
 /// type or an out-of-range integer raises it with kind `invalid_field` naming the
-/// field. Unknown fields are dropped. Returns the record as a dict.
+/// field; a value past SPEC §1's limits (65 scales, an `N_j` key that is not a
+/// scale, …) raises it too. Unknown fields are kept, and optional fields the text
+/// leaves out stay out, so that the dict signs (v2) exactly like the text.
 #[pyfunction]
 fn parse_pcs<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
     let bytes = text_or_bytes(data).map_err(|reason| {
@@ -338,6 +506,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("CORE_VERSION", fractal_core::VERSION)?;
     m.add("SCHEMA", fractal_core::SCHEMA)?;
     m.add("MAX_EPOCH", fractal_core::MAX_EPOCH)?;
+    m.add("MAX_ENTRIES", fractal_core::MAX_ENTRIES)?;
+    m.add("READ_SKEW_SECS", fractal_core::sign::READ_SKEW_SECS)?;
     m.add_function(wrap_pyfunction!(pcs_id, m)?)?;
     m.add_function(wrap_pyfunction!(canonical_payload, m)?)?;
     m.add_function(wrap_pyfunction!(digest, m)?)?;
@@ -346,6 +516,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sign_ed25519, m)?)?;
     m.add_function(wrap_pyfunction!(generate_ed25519_keypair, m)?)?;
     m.add_function(wrap_pyfunction!(ed25519_public_key, m)?)?;
+    m.add_function(wrap_pyfunction!(read_digest, m)?)?;
+    m.add_function(wrap_pyfunction!(sign_read_hmac, m)?)?;
+    m.add_function(wrap_pyfunction!(sign_read_ed25519, m)?)?;
     m.add_function(wrap_pyfunction!(validate, m)?)?;
     m.add_function(wrap_pyfunction!(verify, m)?)?;
     m.add_function(wrap_pyfunction!(verify_many, m)?)?;

@@ -1,15 +1,15 @@
-//! The signing fast path: only the eight signed fields (SPEC §3, step 1), plus
-//! `sig` for signature checks.
+//! The v1 fast path: only the eight fields of the v1 payload (SPEC §3.1, step 1),
+//! plus `sig` for signature checks.
 //!
-//! Signing and checking a signature depend on nothing else in a record, so
-//! `canonical_payload`, `digest`, `sign_*` and `Verifier.verify[_many]` read just
-//! these fields, with the same strictness as the whole-record conversion of
-//! `convert.rs` (and the Node and Go SDKs): strings must be `str` without a lone
-//! surrogate, `epoch` an `int` (not `bool`, not `float`) in `0 ..= 2^53−1`, the
-//! four numbers `int` or `float` (not `bool`) and finite. The required fields
-//! (`pcs_id`, `merkle_root`, `epoch`, `shard_id`) must be present; the four
-//! numbers default to 0 like the core's parser. `validate` and `verify` keep the
-//! whole-record conversion: a bad unsigned field is theirs to report.
+//! A v1 signature depends on nothing else in a record, so `canonical_payload`,
+//! `digest`, `sign_*` with `version=1` and `Verifier.verify[_many]` on a v1 `sig`
+//! read just these fields, with the same strictness as the whole-record conversion
+//! of `convert.rs` (and the Node and Go SDKs): strings must be `str` without a
+//! lone surrogate, `epoch` an `int` (not `bool`, not `float`) in `0 ..= 2^53−1`,
+//! the four numbers `int` or `float` (not `bool`) and finite, `shard_id` and
+//! `merkle_root` 1–128 bytes. All eight are required, as in the core's parser
+//! (SPEC §1). v2 signs the whole record and
+//! uses the whole-record conversion instead.
 
 #[cfg(not(windows))]
 use std::sync::OnceLock;
@@ -152,13 +152,13 @@ impl Signed<'_> {
         }
     }
 
-    /// SHA-256 of the canonical payload.
+    /// SHA-256 of the v1 payload.
     pub(crate) fn digest(&self) -> CoreResult<[u8; 32]> {
         digest(&self.fields())
     }
 }
 
-/// SHA-256 of the canonical payload of the signed fields.
+/// SHA-256 of the v1 payload of the signed fields.
 pub(crate) fn digest(f: &SigningFields<'_>) -> CoreResult<[u8; 32]> {
     Ok(fractal_core::sha256(&fractal_core::canonical_fields(f)?))
 }
@@ -222,8 +222,23 @@ fn required_str<'py>(
 fn num(d: &Bound<'_, PyDict>, key: &Bound<'_, PyString>, name: &'static str) -> CoreResult<f64> {
     match get(d, key, name)? {
         Some(v) => number(&v, || name.to_string()),
-        None => Ok(0.0),
+        None => Err(bad(name, "required field is missing")),
     }
+}
+
+/// SPEC §1's limit on `shard_id` and `merkle_root`, as the core's parser applies it.
+fn id_bytes<'py>(t: Text<'py>, name: &'static str) -> CoreResult<Text<'py>> {
+    let len = t.as_str().len();
+    if len == 0 || len > fractal_core::MAX_ID_BYTES {
+        return Err(bad(
+            name,
+            format!(
+                "must be 1 to {} bytes of UTF-8 (got {len})",
+                fractal_core::MAX_ID_BYTES
+            ),
+        ));
+    }
+    Ok(t)
 }
 
 fn as_record<'a, 'py>(obj: &'a Bound<'py, PyAny>) -> CoreResult<&'a Bound<'py, PyDict>> {
@@ -244,8 +259,11 @@ fn signed_in<'py>(d: &Bound<'py, PyDict>, keys: &Keys<'py>) -> CoreResult<Signed
         None => return Err(bad("epoch", "required field is missing")),
     };
     let pcs_id = required_str(d, keys.pcs_id, "pcs_id")?;
-    let shard_id = required_str(d, keys.shard_id, "shard_id")?;
-    let merkle_root = required_str(d, keys.merkle_root, "merkle_root")?;
+    let shard_id = id_bytes(required_str(d, keys.shard_id, "shard_id")?, "shard_id")?;
+    let merkle_root = id_bytes(
+        required_str(d, keys.merkle_root, "merkle_root")?,
+        "merkle_root",
+    )?;
     Ok(Signed {
         pcs_id,
         merkle_root,
@@ -258,16 +276,42 @@ fn signed_in<'py>(d: &Bound<'py, PyDict>, keys: &Keys<'py>) -> CoreResult<Signed
     })
 }
 
-/// The signed fields and `sig` (a `str` when present), for signature checks.
-pub(crate) fn signed_with_sig<'py>(
+/// The record's `sig`: `None` when absent (or `None`), else a `str`.
+pub(crate) fn sig_of<'py>(
     obj: &Bound<'py, PyAny>,
     keys: &Keys<'py>,
-) -> CoreResult<(Signed<'py>, Option<Text<'py>>)> {
-    let d = as_record(obj)?;
-    let s = signed_in(d, keys)?;
-    let sig = match get(d, keys.sig, "sig")? {
-        Some(v) => Some(text(v, "sig")?),
-        None => None,
-    };
-    Ok((s, sig))
+) -> CoreResult<Option<Text<'py>>> {
+    match get(as_record(obj)?, keys.sig, "sig")? {
+        Some(v) => Ok(Some(text(v, "sig")?)),
+        None => Ok(None),
+    }
+}
+
+/// A record with only what a v1 signature check reads: the eight fields and
+/// `sig` (the core's `Verifier::verify_with` then applies the policy, the
+/// canonical payload and the legacy encodings of SPEC §4.1 to it).
+pub(crate) fn v1_record(f: &SigningFields<'_>, sig: &str) -> fractal_core::Pcs {
+    fractal_core::Pcs {
+        pcs_id: f.pcs_id.to_owned(),
+        schema: String::new(),
+        version: String::new(),
+        shard_id: f.shard_id.to_owned(),
+        epoch: f.epoch,
+        attempt: 1,
+        sent_at: None,
+        seed: 0,
+        scales: Vec::new(),
+        n_j: Default::default(),
+        coh_star: f.coh_star,
+        v_star: Vec::new(),
+        d_hat: f.d_hat,
+        r: f.r,
+        regime: String::new(),
+        budget: f.budget,
+        merkle_root: f.merkle_root.to_owned(),
+        sig: Some(sig.to_owned()),
+        ft: None,
+        extra: Default::default(),
+        omitted: Default::default(),
+    }
 }

@@ -9,7 +9,7 @@ verifies on the server and in every other SDK. Records are plain ``dict``s
 ...                    scales=[2, 4, 8, 16, 32],
 ...                    N_j={"2": 3, "4": 5, "8": 9, "16": 17, "32": 31},
 ...                    coh_star=0.73, r=0.87)
->>> rec["sig"] = fl.sign_hmac(rec, "tenant-secret")
+>>> rec["sig"] = fl.sign_hmac(rec, "tenant-secret")   # "v2:..." (version=1 for old servers)
 >>> fl.Verifier(hmac_keys=["tenant-secret"]).verify(rec)
 >>> fl.verify(rec)["accepted"]
 True
@@ -22,7 +22,9 @@ key="tenant-secret").submit(rec)``.
 from ._aio import AsyncClient
 from ._native import (
     CORE_VERSION,
+    MAX_ENTRIES,
     MAX_EPOCH,
+    READ_SKEW_SECS,
     SCHEMA,
     ApiError,
     Client,
@@ -38,6 +40,7 @@ from ._native import (
     SignatureError,
     SubmitResult,
     TransportError,
+    UnsupportedSignatureVersionError,
     ValidationError,
     Verifier,
     VerifyParams,
@@ -49,9 +52,12 @@ from ._native import (
     generate_ed25519_keypair,
     parse_pcs,
     pcs_id,
+    read_digest,
     sign_ed25519,
     sign_hmac,
     sign_hmac_many,
+    sign_read_ed25519,
+    sign_read_hmac,
     validate,
     verify,
     verify_many,
@@ -60,7 +66,9 @@ from .types import PCS, FaultTolerance, Move, RingStats, ShardSpec, VerifyResult
 
 __all__ = [
     "CORE_VERSION",
+    "MAX_ENTRIES",
     "MAX_EPOCH",
+    "READ_SKEW_SECS",
     "SCHEMA",
     "ApiError",
     "AsyncClient",
@@ -82,6 +90,7 @@ __all__ = [
     "SignatureError",
     "SubmitResult",
     "TransportError",
+    "UnsupportedSignatureVersionError",
     "ValidationError",
     "Verifier",
     "VerifyParams",
@@ -94,9 +103,12 @@ __all__ = [
     "generate_ed25519_keypair",
     "parse_pcs",
     "pcs_id",
+    "read_digest",
     "sign_ed25519",
     "sign_hmac",
     "sign_hmac_many",
+    "sign_read_ed25519",
+    "sign_read_hmac",
     "validate",
     "verify",
     "verify_many",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import atexit
 import time
-from typing import Any, Awaitable, Mapping, Optional, TypeVar
+from typing import Any, Awaitable, Literal, Mapping, Optional, TypeVar
 
 from ._native import SubmitResult, _AsyncClient
 from .types import VerifyResult
@@ -66,6 +66,7 @@ class AsyncClient:
         max_delay: float = 5.0,
         max_retry_after: float = 60.0,
         jitter_seed: Optional[int] = None,
+        signature_version: Literal[1, 2] = 2,
     ) -> None:
         self._native = _AsyncClient(
             base_url,
@@ -79,6 +80,7 @@ class AsyncClient:
             max_delay=max_delay,
             max_retry_after=max_retry_after,
             jitter_seed=jitter_seed,
+            signature_version=signature_version,
         )
 
     async def submit(self, record: Mapping[str, Any]) -> SubmitResult:
@@ -87,7 +89,8 @@ class AsyncClient:
         return await _native_call(self._native.submit(record))
 
     async def get(self, pcs_id: str) -> Optional[VerifyResult]:
-        """The stored VerifyResult of ``pcs_id`` for the client's tenant, or None."""
+        """The stored VerifyResult of ``pcs_id`` for the client's tenant, or None;
+        signed (SPEC §6.1) when the client has a key."""
         return await _native_call(self._native.get(pcs_id))
 
     async def health(self) -> bool:

@@ -1,7 +1,7 @@
 """Type stubs of the compiled extension ``fractal_lba._native`` (kept honest by mypy.stubtest)."""
 
 from collections.abc import Awaitable, Iterable, Sequence
-from typing import Any, Mapping, Optional, Tuple, Union, final
+from typing import Any, Literal, Mapping, Optional, Tuple, Union, final
 
 from .types import PCS, FaultTolerance, Move, RingStats, ShardSpec, VerifyResult
 
@@ -13,7 +13,9 @@ __all__ = [
     "FractalError",
     "InvalidArgumentError",
     "InvalidKeyError",
+    "MAX_ENTRIES",
     "MAX_EPOCH",
+    "READ_SKEW_SECS",
     "RateLimitedError",
     "Ring",
     "RingError",
@@ -23,6 +25,7 @@ __all__ = [
     "SignatureError",
     "SubmitResult",
     "TransportError",
+    "UnsupportedSignatureVersionError",
     "ValidationError",
     "Verifier",
     "_AsyncClient",
@@ -35,9 +38,12 @@ __all__ = [
     "generate_ed25519_keypair",
     "parse_pcs",
     "pcs_id",
+    "read_digest",
     "sign_ed25519",
     "sign_hmac",
     "sign_hmac_many",
+    "sign_read_ed25519",
+    "sign_read_hmac",
     "validate",
     "verify",
     "verify_many",
@@ -47,9 +53,12 @@ __version__: str
 CORE_VERSION: str
 SCHEMA: str
 MAX_EPOCH: int
+MAX_ENTRIES: int
+READ_SKEW_SECS: int
 
 _Key = Union[str, bytes, bytearray]
 _Record = Mapping[str, Any]
+_SigVersion = Literal[1, 2]
 
 class FractalError(Exception):
     """Base class of every error raised by fractal_lba."""
@@ -64,6 +73,9 @@ class ValidationError(FractalError):
 
 class SignatureError(FractalError):
     """A signature is missing or does not verify."""
+
+class UnsupportedSignatureVersionError(SignatureError):
+    """The signature's payload version is outside the verifier's policy."""
 
 class InvalidKeyError(FractalError):
     """A key cannot be used."""
@@ -102,31 +114,32 @@ class ClientTimeoutError(TransportError, TimeoutError):
 def pcs_id(merkle_root: str, epoch: int, shard_id: str) -> str:
     """``lowercase_hex(sha256(merkle_root + "|" + str(epoch) + "|" + shard_id))``."""
 
-def canonical_payload(record: _Record) -> bytes:
-    """The canonical signing payload (RFC 8785 JSON of the eight signed fields).
+def canonical_payload(record: _Record, *, version: _SigVersion = 2) -> bytes:
+    """The signing payload of ``version`` (SPEC §3): v2 covers the whole record but
+    ``sig``, ``attempt``, ``sent_at`` and ``ft``; v1 only the eight v1 fields."""
 
-    Reads only the eight signed fields; use ``validate`` for the whole record."""
+def digest(record: _Record, *, version: _SigVersion = 2) -> bytes:
+    """The 32-byte digest a signature of ``version`` covers."""
 
-def digest(record: _Record) -> bytes:
-    """SHA-256 of the canonical payload (32 bytes).
+def sign_hmac(record: _Record, key: _Key, *, version: _SigVersion = 2) -> str:
+    """HMAC-SHA256 signature: ``"v2:" + base64`` (v2), or plain base64 (``version=1``)."""
 
-    Reads only the eight signed fields; use ``validate`` for the whole record."""
+def sign_hmac_many(records: Iterable[_Record], key: _Key, *, version: _SigVersion = 2) -> list[str]:
+    """``sign_hmac`` over many records: read under the GIL, signed without it.
 
-def sign_hmac(record: _Record, key: _Key) -> str:
-    """Standard base64 HMAC-SHA256 of the record's digest.
+    A malformed record raises ValidationError naming its index."""
 
-    Reads only the eight signed fields; use ``validate`` for the whole record."""
+def sign_ed25519(record: _Record, seed_b64: str, *, version: _SigVersion = 2) -> str:
+    """Ed25519 signature: ``"v2:" + base64`` (v2), or plain base64 (``version=1``)."""
 
-def sign_hmac_many(records: Iterable[_Record], key: _Key) -> list[str]:
-    """``sign_hmac`` over many records: fields read under the GIL, signed without it.
+def read_digest(tenant: str, pcs_id: str, t: int) -> bytes:
+    """The digest a read request signs (SPEC §6.1)."""
 
-    Reads only the eight signed fields of each record; use ``validate`` for the
-    whole record. A malformed signed field raises ValidationError naming its index."""
+def sign_read_hmac(tenant: str, pcs_id: str, key: _Key, *, t: Optional[int] = None) -> str:
+    """The ``Authorization`` value of a read (SPEC §6.1), HMAC-signed at ``t`` (default now)."""
 
-def sign_ed25519(record: _Record, seed_b64: str) -> str:
-    """Standard base64 Ed25519 signature of the record's digest.
-
-    Reads only the eight signed fields; use ``validate`` for the whole record."""
+def sign_read_ed25519(tenant: str, pcs_id: str, seed_b64: str, *, t: Optional[int] = None) -> str:
+    """The ``Authorization`` value of a read (SPEC §6.1), Ed25519-signed at ``t`` (default now)."""
 
 def generate_ed25519_keypair() -> Tuple[str, str]:
     """A fresh key pair as ``(seed_b64, public_b64)``."""
@@ -209,21 +222,28 @@ class Verifier:
         *,
         hmac_keys: Optional[Sequence[_Key]] = None,
         ed25519_public_keys: Optional[Sequence[str]] = None,
+        versions: Optional[Iterable[Union[_SigVersion, Literal["v1", "v2"]]]] = None,
+        accept_encodings: Optional[Iterable[Literal["seed-python", "seed-go"]]] = None,
     ) -> Verifier: ...
+    @property
+    def versions(self) -> Tuple[int, ...]:
+        """The accepted signature versions (default ``(2,)``)."""
+    @property
+    def accept_encodings(self) -> Tuple[str, ...]:
+        """The accepted legacy v1 encodings of SPEC §4.1 (default ``()``)."""
     def add_hmac_key(self, key: _Key) -> None:
         """Adds an HMAC-SHA256 secret."""
     def add_ed25519_public_key(self, public_b64: str) -> None:
         """Adds an Ed25519 public key (standard base64 of 32 bytes)."""
     def verify(self, record: _Record) -> None:
-        """Returns None if the signature verifies; raises SignatureError otherwise.
-
-        Reads only the eight signed fields and ``sig``; use ``validate`` for the
-        whole record."""
+        """Returns None if the signature verifies under the policy; raises
+        SignatureError (UnsupportedSignatureVersionError for a version outside it)."""
     def verify_many(self, records: Iterable[_Record]) -> list[bool]:
-        """One bool per record: fields read under the GIL, checked without it.
-
-        Reads only the eight signed fields and ``sig`` of each record; use
-        ``validate`` for the whole record."""
+        """One bool per record: read under the GIL, checked without it."""
+    def verify_read(
+        self, tenant: str, pcs_id: str, authorization: Optional[str], *, now: Optional[int] = None
+    ) -> None:
+        """Checks a read's ``Authorization`` value (SPEC §6.1); raises SignatureError."""
     def __len__(self) -> int: ...
 
 @final
@@ -286,11 +306,12 @@ class Client:
         max_delay: float = 5.0,
         max_retry_after: float = 60.0,
         jitter_seed: Optional[int] = None,
+        signature_version: _SigVersion = 2,
     ) -> Client: ...
     def submit(self, record: _Record) -> SubmitResult:
         """Validates, signs (with the client's key) and submits a record."""
     def get(self, pcs_id: str) -> Optional[VerifyResult]:
-        """The stored VerifyResult of ``pcs_id``, or None."""
+        """The stored VerifyResult of ``pcs_id``, or None; signed (SPEC §6.1) with the client's key."""
     def health(self) -> bool:
         """Whether ``GET /health`` answers 200."""
 
@@ -312,6 +333,7 @@ class _AsyncClient:
         max_delay: float = 5.0,
         max_retry_after: float = 60.0,
         jitter_seed: Optional[int] = None,
+        signature_version: _SigVersion = 2,
     ) -> _AsyncClient: ...
     def submit(self, record: _Record) -> Awaitable[SubmitResult]: ...
     def get(self, pcs_id: str) -> Awaitable[Optional[VerifyResult]]: ...

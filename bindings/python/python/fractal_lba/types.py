@@ -26,6 +26,10 @@ class _PCSRequired(TypedDict):
     version: str
     shard_id: str
     epoch: int
+    coh_star: float
+    D_hat: float
+    r: float
+    budget: float
     merkle_root: str
 
 
@@ -33,8 +37,10 @@ class PCS(_PCSRequired, total=False):
     """A Proof-of-Computation Summary (SPEC §1).
 
     Required: ``pcs_id``, ``schema``, ``version``, ``shard_id``, ``epoch``,
-    ``merkle_root``. Integers are ``int`` (never ``bool`` or an integral
-    ``float``); numbers are ``float`` or ``int``. Unknown keys are ignored.
+    ``coh_star``, ``D_hat``, ``r``, ``budget``, ``merkle_root``. Integers are
+    ``int`` (never ``bool`` or an integral ``float``); numbers are ``float`` or
+    ``int``. Unknown keys are kept and signed by v2: their values must be JSON
+    values (None, bool, int, float, str, list, dict with str keys).
     """
 
     attempt: int
@@ -42,12 +48,8 @@ class PCS(_PCSRequired, total=False):
     seed: int
     scales: List[int]
     N_j: Dict[str, int]
-    coh_star: float
     v_star: List[float]
-    D_hat: float
-    r: float
     regime: str
-    budget: float
     sig: str
     ft: FaultTolerance
 

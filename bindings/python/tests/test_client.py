@@ -200,6 +200,76 @@ def test_invalid_record_raises_before_anything_is_sent(scripted: Start, record: 
     assert srv.requests() == []
 
 
+def test_submit_signs_v2_by_default_and_v1_on_request(scripted: Start, record: dict[str, Any]) -> None:
+    unknown = dict(record, zz_note={"from": "py", "n": [1, None, True]})
+    srv = scripted([Answer(200, OK_BODY)] * 3)
+    fl.Client(srv.url, alg="hmac", key="s3cret").submit(unknown)
+    fl.Client(srv.url, alg="hmac", key="s3cret", signature_version=2).submit(unknown)
+    fl.Client(srv.url, alg="hmac", key="s3cret", signature_version=1).submit(unknown)
+    v2a, v2b, v1 = [sent_record(r) for r in srv.requests()]
+    # v2 signs exactly what is sent, unknown field included; v1 the eight fields.
+    assert v2a == v2b and v2a["sig"].startswith("v2:") and v2a["zz_note"] == unknown["zz_note"]
+    assert v2a["sig"] == fl.sign_hmac(unknown, "s3cret")
+    assert v1["sig"] == fl.sign_hmac(unknown, "s3cret", version=1) and not v1["sig"].startswith("v2:")
+    fl.Verifier(hmac_keys=["s3cret"]).verify(v2a)
+    with pytest.raises(fl.SignatureError):
+        fl.Verifier(hmac_keys=["s3cret"]).verify(dict(v2a, zz_note="changed"))
+    with pytest.raises(fl.UnsupportedSignatureVersionError):
+        fl.Verifier(hmac_keys=["s3cret"]).verify(v1)
+    fl.Verifier(hmac_keys=["s3cret"], versions=[1]).verify(v1)
+
+
+def test_get_is_signed_with_the_clients_key(scripted: Start, record: dict[str, Any]) -> None:
+    seed, public = fl.generate_ed25519_keypair()
+    srv = scripted([Answer(200, ESCALATED_BODY)] * 3)
+    before = int(time.time())
+    fl.Client(srv.url, tenant="acme", alg="hmac", key="s3cret").get(record["pcs_id"])
+    fl.Client(srv.url, alg="ed25519", key=seed).get(record["pcs_id"])
+    fl.Client(srv.url, tenant="acme").get(record["pcs_id"])
+    hmac_req, ed_req, plain_req = srv.requests()
+    after = int(time.time())
+    hmac_verifier = fl.Verifier(hmac_keys=["s3cret"])
+    header = hmac_req.headers["authorization"]
+    t = int(header.split("t=")[1].split(",")[0])
+    assert before <= t <= after
+    assert header == fl.sign_read_hmac("acme", record["pcs_id"], "s3cret", t=t)
+    hmac_verifier.verify_read("acme", record["pcs_id"], header, now=t)
+    with pytest.raises(fl.SignatureError):  # bound to the tenant
+        hmac_verifier.verify_read("default", record["pcs_id"], header, now=t)
+    # Without a tenant the read is signed for "default".
+    fl.Verifier(ed25519_public_keys=[public]).verify_read("default", record["pcs_id"], ed_req.headers["authorization"])
+    assert "authorization" not in plain_req.headers
+
+
+def test_read_signatures(record: dict[str, Any]) -> None:
+    v = fl.Verifier(hmac_keys=["k"])
+    header = fl.sign_read_hmac("t1", record["pcs_id"], "k", t=1000)
+    assert header.startswith("Fractal t=1000, sig=")
+    v.verify_read("t1", record["pcs_id"], header, now=1000 + fl.READ_SKEW_SECS)
+    with pytest.raises(fl.SignatureError) as e:
+        v.verify_read("t1", record["pcs_id"], header, now=1001 + fl.READ_SKEW_SECS)
+    assert e.value.kind == "signature_invalid"
+    for missing in (None, ""):
+        with pytest.raises(fl.SignatureError) as e:
+            v.verify_read("t1", record["pcs_id"], missing)
+        assert e.value.kind == "signature_missing"
+    now = fl.sign_read_hmac("t1", record["pcs_id"], "k")  # t defaults to the clock
+    v.verify_read("t1", record["pcs_id"], now)
+    for bad_t in (-1, 1.5, True, "1"):
+        with pytest.raises(fl.InvalidArgumentError) as e:
+            fl.sign_read_hmac("t1", "p", "k", t=bad_t)
+        assert e.value.field == "t"
+        with pytest.raises(fl.InvalidArgumentError):
+            v.verify_read("t1", "p", header, now=bad_t)
+    with pytest.raises(fl.InvalidKeyError):
+        fl.sign_read_hmac("t1", "p", "")
+    with pytest.raises(fl.InvalidKeyError):
+        fl.sign_read_ed25519("t1", "p", "nope")
+    with pytest.raises(fl.InvalidArgumentError) as e:
+        fl.read_digest(7, "p", 1)
+    assert e.value.field == "tenant"
+
+
 def test_get_and_health(scripted: Start, record: dict[str, Any]) -> None:
     srv = scripted([
         Answer(200, ESCALATED_BODY),
@@ -261,6 +331,9 @@ def test_threads_share_a_client_and_the_gil_is_released(scripted: Start, record:
         ({"key": "k"}, fl.InvalidArgumentError, "alg"),
         ({"alg": "hmac", "key": ""}, fl.InvalidKeyError, None),
         ({"alg": "ed25519", "key": "not base64"}, fl.InvalidKeyError, None),
+        ({"signature_version": 3}, fl.InvalidArgumentError, "signature_version"),
+        ({"signature_version": "v2"}, fl.InvalidArgumentError, "signature_version"),
+        ({"signature_version": True}, fl.InvalidArgumentError, "signature_version"),
     ],
 )
 def test_constructor_arguments_are_checked(kwargs: dict[str, Any], error: type, field: Any) -> None:

@@ -98,6 +98,12 @@ keys = ["py-secret"]
 id = "ed-tenant"
 algorithm = "ed25519"
 keys = ["{public}"]
+
+[[tenants]]
+id = "migrating"
+algorithm = "hmac"
+keys = ["py-secret"]
+signature_versions = ["v1", "v2"]
 """)
         proc = subprocess.Popen([str(FRACTAL), "serve", "--config", str(cfg)],
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
@@ -157,6 +163,17 @@ def test_clients_against_the_real_server(real_server: RealServer, alg: str) -> N
     assert (second.status, second.dedup_hit, second.result) == (200, True, first.result)
     assert stored == first.result
     assert fl.Client(real_server.url).get(rec["pcs_id"]) is None  # another tenant
+    # Reads are authenticated (SPEC §6.1): without a key, or with a wrong one, refused.
+    with pytest.raises(fl.ServerSignatureError) as e:
+        fl.Client(real_server.url, tenant=tenant).get(rec["pcs_id"])
+    assert (e.value.status, e.value.code) == (401, "signature_missing")
+    # The tenant accepts v2 only: a v1 signature is refused by its version.
+    with pytest.raises(fl.ServerSignatureError) as e:
+        fl.Client(real_server.url, tenant=tenant, alg=alg, key=key, signature_version=1).submit(fresh("v1"))
+    assert (e.value.status, e.value.code) == (401, "unsupported_signature_version")
+    # v2 signs unknown fields; the server accepts them as sent.
+    extra = dict(fresh("extra"), zz_meta={"run": 7, "tags": ["a", None]})
+    assert client.submit(extra).status == 200
     # A wrong key is refused by the server (401), never retried.
     wrong = "not-the-secret" if alg == "hmac" else fl.generate_ed25519_keypair()[0]
     with pytest.raises(fl.ServerSignatureError) as e:
@@ -166,6 +183,19 @@ def test_clients_against_the_real_server(real_server: RealServer, alg: str) -> N
     with pytest.raises(fl.ServerSignatureError) as e:
         fl.Client(real_server.url, tenant=tenant).submit(fresh("unsigned"))
     assert e.value.code == "signature_missing"
+
+
+@needs_server
+def test_a_migrating_tenant_takes_v1_and_v2(real_server: RealServer) -> None:
+    for version in (1, 2):
+        rec = fresh(f"migrating-v{version}")
+        client = fl.Client(real_server.url, tenant="migrating", alg="hmac", key="py-secret", signature_version=version)
+        assert client.submit(rec).status == 200
+        assert client.get(rec["pcs_id"]) == fl.verify(rec)
+    # A record signed (v2) by hand, sent as is, is accepted as well.
+    rec = fresh("by-hand")
+    rec["sig"] = fl.sign_hmac(rec, "py-secret")
+    assert fl.Client(real_server.url, tenant="migrating").submit(rec).status == 200
 
 
 @needs_server

@@ -15,16 +15,17 @@ from conftest import sample_record
 INT_FIELDS = ["epoch", "attempt", "seed"]
 NUMBER_FIELDS = ["coh_star", "D_hat", "r", "budget"]
 STRING_FIELDS = ["pcs_id", "schema", "version", "shard_id", "sent_at", "regime", "merkle_root", "sig"]
-REQUIRED = ["pcs_id", "schema", "version", "shard_id", "epoch", "merkle_root"]
-# The eight fields of the canonical payload (SPEC §3): the only ones signing reads.
+REQUIRED = ["pcs_id", "schema", "version", "shard_id", "epoch", "merkle_root", "coh_star", "D_hat", "r", "budget"]
+# The eight fields of the v1 payload (SPEC §3.1): the only ones v1 signing reads.
+# (v2 signs, and reads, the whole record: see test_v2.py.)
 SIGNED = {"pcs_id", "merkle_root", "epoch", "shard_id", "D_hat", "coh_star", "r", "budget"}
 
 
 def signing_calls() -> list[tuple[str, Any]]:
-    """Every entry point that reads only the signed fields (and `sig`), each taking
-    one record and raising for it like the single-record functions do."""
+    """Every v1 entry point, which reads only the eight v1 fields (and `sig`), each
+    taking one record and raising for it like the single-record functions do."""
     seed, public = fl.generate_ed25519_keypair()
-    verifier = fl.Verifier(hmac_keys=["k"], ed25519_public_keys=[public])
+    verifier = fl.Verifier(hmac_keys=["k"], ed25519_public_keys=[public], versions=[1])
 
     def with_sig(r: Any) -> Any:
         # A well-formed `sig` so that only the signed fields can make the check raise
@@ -32,11 +33,11 @@ def signing_calls() -> list[tuple[str, Any]]:
         return dict(r, sig="A" * 43 + "=") if isinstance(r, dict) else r
 
     return [
-        ("canonical_payload", fl.canonical_payload),
-        ("digest", fl.digest),
-        ("sign_hmac", lambda r: fl.sign_hmac(r, "k")),
-        ("sign_hmac_many", lambda r: fl.sign_hmac_many([sample_record(), r], "k")),
-        ("sign_ed25519", lambda r: fl.sign_ed25519(r, seed)),
+        ("canonical_payload", lambda r: fl.canonical_payload(r, version=1)),
+        ("digest", lambda r: fl.digest(r, version=1)),
+        ("sign_hmac", lambda r: fl.sign_hmac(r, "k", version=1)),
+        ("sign_hmac_many", lambda r: fl.sign_hmac_many([sample_record(), r], "k", version=1)),
+        ("sign_ed25519", lambda r: fl.sign_ed25519(r, seed, version=1)),
         ("Verifier.verify", lambda r: verifier.verify(with_sig(r))),
         ("Verifier.verify_many", lambda r: verifier.verify_many([sample_record(), with_sig(r)])),
     ]
@@ -52,17 +53,18 @@ def assert_signing_refuses(rec: dict[str, Any], field: str, kind: str = "invalid
 
 
 def assert_signing_ignores(rec: dict[str, Any], clean: dict[str, Any]) -> None:
-    """`rec` signs and verifies exactly like `clean` (its signed fields are the same)."""
-    sig = fl.sign_hmac(clean, "k")
-    assert fl.canonical_payload(rec) == fl.canonical_payload(clean)
-    assert fl.digest(rec) == fl.digest(clean)
-    assert fl.sign_hmac(rec, "k") == sig
-    assert fl.sign_hmac_many([rec, clean], "k") == [sig, sig]
+    """`rec` signs (v1) and verifies exactly like `clean` (its eight v1 fields are the same)."""
+    sig = fl.sign_hmac(clean, "k", version=1)
+    assert fl.canonical_payload(rec, version=1) == fl.canonical_payload(clean, version=1)
+    assert fl.digest(rec, version=1) == fl.digest(clean, version=1)
+    assert fl.sign_hmac(rec, "k", version=1) == sig
+    assert fl.sign_hmac_many([rec, clean], "k", version=1) == [sig, sig]
     seed, public = fl.generate_ed25519_keypair()
-    assert fl.sign_ed25519(rec, seed) == fl.sign_ed25519(clean, seed)
-    verifier = fl.Verifier(hmac_keys=["k"], ed25519_public_keys=[public])
+    assert fl.sign_ed25519(rec, seed, version=1) == fl.sign_ed25519(clean, seed, version=1)
+    verifier = fl.Verifier(hmac_keys=["k"], ed25519_public_keys=[public], versions=[1])
     verifier.verify(dict(rec, sig=sig))
-    assert verifier.verify_many([dict(rec, sig=sig), dict(rec, sig=fl.sign_hmac(clean, "other"))]) == [True, False]
+    other = fl.sign_hmac(clean, "other", version=1)
+    assert verifier.verify_many([dict(rec, sig=sig), dict(rec, sig=other)]) == [True, False]
 
 
 def raises(exc: type[fl.FractalError], kind: str, field: str | None, fn: Any, *args: Any) -> fl.FractalError:
@@ -80,8 +82,8 @@ def test_sample_record_signs_like_spec_example(record: dict[str, Any]) -> None:
         '{"D_hat":1.41,"budget":0.42,"coh_star":0.73,"epoch":1,"merkle_root":"' + "a" * 64
         + '","pcs_id":"' + record["pcs_id"] + '","r":0.87,"shard_id":"shard-001"}'
     )
-    assert fl.canonical_payload(record) == want.encode()
-    assert fl.digest(record) == hashlib.sha256(want.encode()).digest()
+    assert fl.canonical_payload(record, version=1) == want.encode()
+    assert fl.digest(record, version=1) == hashlib.sha256(want.encode()).digest()
 
 
 @pytest.mark.parametrize("field", INT_FIELDS)
@@ -128,6 +130,7 @@ def test_lone_surrogates_are_refused(record: dict[str, Any], field: str) -> None
     elif field == "sig":
         raises(fl.ValidationError, "invalid_field", "sig", fl.Verifier(hmac_keys=["k"]).verify, bad)
         e = raises(fl.ValidationError, "invalid_field", "sig", fl.Verifier(hmac_keys=["k"]).verify_many, [record, bad])
+        raises(fl.ValidationError, "invalid_field", "sig", fl.sign_hmac, bad, "k")  # v2 reads the whole record
         assert str(e).startswith("records[1]: ")
         assert_signing_ignores(bad, record)
     else:
@@ -159,14 +162,6 @@ def test_missing_or_none_required_fields_are_named(record: dict[str, Any], field
             assert "missing" in str(raises(fl.ValidationError, "invalid_field", field, fl.sign_hmac, rec, "k"))
     else:
         assert_signing_ignores(missing, record)
-
-
-@pytest.mark.parametrize("field", NUMBER_FIELDS)
-def test_missing_signed_numbers_sign_as_zero(record: dict[str, Any], field: str) -> None:
-    # As in the core's parser (and the Node and Go SDKs): the four numbers default to 0.
-    missing = {k: v for k, v in record.items() if k != field}
-    assert_signing_ignores(missing, dict(record, **{field: 0}))
-    assert_signing_ignores(dict(record, **{field: None}), dict(record, **{field: 0}))
 
 
 def test_epoch_bounds(record: dict[str, Any]) -> None:
@@ -211,14 +206,16 @@ def test_nested_paths_are_named(record: dict[str, Any]) -> None:
         assert_signing_ignores(bad, record)
 
 
-def test_signing_reads_only_the_signed_fields(record: dict[str, Any]) -> None:
-    # Only the eight signed fields: everything else may be absent or anything at all.
+def test_v1_signing_reads_only_the_signed_fields(record: dict[str, Any]) -> None:
+    # Only the eight v1 fields: everything else may be absent or anything at all.
     bare = {k: record[k] for k in SIGNED}
     assert_signing_ignores(bare, record)
     junk = dict(bare, schema=1, version=None, scales="x", N_j=[1], v_star={"a": object()}, ft=3, attempt=1.5,
                 seed=2**70, sent_at=b"x", regime=["sticky"])
     assert_signing_ignores(junk, record)
     raises(fl.ValidationError, "invalid_field", "schema", fl.validate, junk)
+    # v2 signs the whole record: it refuses what it cannot send.
+    raises(fl.ValidationError, "invalid_field", "schema", fl.sign_hmac, junk, "k")
 
 
 @pytest.mark.parametrize("field", sorted(SIGNED))
@@ -237,14 +234,17 @@ def test_signing_refuses_each_malformed_signed_field(record: dict[str, Any], fie
 
 def test_signing_refuses_signed_numbers_too_large_to_round(record: dict[str, Any]) -> None:
     # Finite but x × 1e9 overflows: the core's canonicalization refuses it (SPEC §3 step 2).
-    verifier = fl.Verifier(hmac_keys=["k"])
+    verifier = fl.Verifier(hmac_keys=["k"], versions=[1])
     for field in NUMBER_FIELDS:
         bad = dict(record, **{field: 1e300})
         for name, call in signing_calls():
             if name != "Verifier.verify_many":
                 raises(fl.ValidationError, "invalid_field", field, call, bad)
         # verify_many answers False for a record whose payload cannot be built.
-        assert verifier.verify_many([dict(record, sig=fl.sign_hmac(record, "k")), dict(bad, sig="A" * 43 + "=")]) == [True, False]
+        good = dict(record, sig=fl.sign_hmac(record, "k", version=1))
+        assert verifier.verify_many([good, dict(bad, sig="A" * 43 + "=")]) == [True, False]
+        # v2 does not round: 1e300 signs as sent.
+        assert fl.canonical_payload(bad).count(b"1e+300") == 1
 
 
 def test_signature_check_refuses_a_malformed_sig(record: dict[str, Any]) -> None:
@@ -266,10 +266,15 @@ def test_not_a_dict() -> None:
         raises(fl.ValidationError, "invalid_json", None, fl.validate, value)
 
 
-def test_unknown_and_unsigned_fields_do_not_change_the_signature(record: dict[str, Any]) -> None:
-    sig = fl.sign_hmac(record, "k")
-    assert fl.sign_hmac(dict(record, extra={"anything": [1, 2]}, seed=9, v_star=[], regime="x"), "k") == sig
-    assert fl.sign_hmac(dict(record, D_hat=record["D_hat"] + 4e-10), "k") == sig  # rounds to 9 decimals
+def test_unknown_and_unsigned_fields_do_not_change_the_v1_signature(record: dict[str, Any]) -> None:
+    sig = fl.sign_hmac(record, "k", version=1)
+    assert fl.sign_hmac(dict(record, extra={"anything": [1, 2]}, seed=9, v_star=[], regime="x"), "k", version=1) == sig
+    assert fl.sign_hmac(dict(record, D_hat=record["D_hat"] + 4e-10), "k", version=1) == sig  # rounds to 9 decimals
+    # v2 signs every one of those changes.
+    v2 = fl.sign_hmac(record, "k")
+    for changed in (dict(record, extra={"anything": [1, 2]}), dict(record, seed=9), dict(record, v_star=[]),
+                    dict(record, regime="x"), dict(record, D_hat=record["D_hat"] + 4e-10)):
+        assert fl.sign_hmac(changed, "k") != v2
 
 
 def test_parse_pcs_is_strict_and_round_trips(record: dict[str, Any]) -> None:
@@ -278,7 +283,7 @@ def test_parse_pcs_is_strict_and_round_trips(record: dict[str, Any]) -> None:
     assert parsed == record
     assert fl.parse_pcs(text.encode()) == record
     assert fl.parse_pcs(bytearray(text.encode())) == record
-    assert "unknown" not in fl.parse_pcs(json.dumps(dict(record, unknown=1)))
+    assert fl.parse_pcs(json.dumps(dict(record, unknown=[1, {"a": None}]))) == dict(record, unknown=[1, {"a": None}])
     raises(fl.ValidationError, "invalid_json", None, fl.parse_pcs, "{")
     raises(fl.ValidationError, "invalid_json", None, fl.parse_pcs, "\ud800")
     raises(fl.ValidationError, "invalid_json", None, fl.parse_pcs, 12)
@@ -288,8 +293,9 @@ def test_parse_pcs_is_strict_and_round_trips(record: dict[str, Any]) -> None:
 def test_validate_checks_ranges(record: dict[str, Any]) -> None:
     fl.validate(record)
     for field, value in [("coh_star", 1.06), ("coh_star", -0.1), ("r", 1.5), ("budget", -0.01), ("regime", "calm"),
-                         ("schema", "other"), ("pcs_id", "0" * 64), ("scales", [])]:
+                         ("schema", "other"), ("pcs_id", "0" * 64)]:
         raises(fl.ValidationError, "validation", field, fl.validate, dict(record, **{field: value}))
+    raises(fl.ValidationError, "validation", "scales", fl.validate, dict(record, scales=[], N_j={}))
 
 
 def test_hmac_keys() -> None:
@@ -303,15 +309,20 @@ def test_hmac_keys() -> None:
 
 
 def test_signature_errors(record: dict[str, Any]) -> None:
-    v = fl.Verifier(hmac_keys=["k"])
-    raises(fl.SignatureError, "signature_missing", "sig", v.verify, record)
-    raises(fl.SignatureError, "signature_missing", "sig", v.verify, dict(record, sig=""))
-    raises(fl.SignatureError, "signature_invalid", "sig", fl.Verifier().verify, dict(record, sig=fl.sign_hmac(record, "k")))
-    sig = fl.sign_hmac(record, "k")
-    for bad in (sig.rstrip("="), " " + sig, sig.replace("+", "-").replace("/", "_") + "x", "AAAA"):
-        if bad != sig:
-            raises(fl.SignatureError, "signature_invalid", "sig", v.verify, dict(record, sig=bad))
-    assert v.verify_many([dict(record, sig=sig), record, dict(record, sig="AAAA")]) == [True, False, False]
+    for version in (1, 2):
+        v = fl.Verifier(hmac_keys=["k"], versions=[version])
+        raises(fl.SignatureError, "signature_missing", "sig", v.verify, record)
+        raises(fl.SignatureError, "signature_missing", "sig", v.verify, dict(record, sig=""))
+        raises(fl.SignatureError, "signature_missing", "sig", v.verify, dict(record, sig=None))
+        sig = fl.sign_hmac(record, "k", version=version)
+        raises(fl.SignatureError, "signature_invalid", "sig", fl.Verifier(versions=[version]).verify, dict(record, sig=sig))
+        prefix = "v2:" if version == 2 else ""
+        assert sig.startswith(prefix) and len(sig) == len(prefix) + 44
+        mac = sig[len(prefix):]
+        for bad in (mac.rstrip("="), " " + mac, mac.replace("+", "-").replace("/", "_") + "x", "AAAA", mac + "\n"):
+            if bad != mac:
+                raises(fl.SignatureError, "signature_invalid", "sig", v.verify, dict(record, sig=prefix + bad))
+        assert v.verify_many([dict(record, sig=sig), record, dict(record, sig=prefix + "AAAA")]) == [True, False, False]
 
 
 def test_key_rotation_and_ed25519(record: dict[str, Any]) -> None:
@@ -389,7 +400,10 @@ def test_batches_name_the_bad_index(record: dict[str, Any]) -> None:
     for batch in (tuple(records), iter(records)):
         e = raises(fl.ValidationError, "invalid_field", "epoch", fl.sign_hmac_many, batch, "k")
         assert str(e).startswith("records[1]: ")
-    e = raises(fl.ValidationError, "invalid_field", "D_hat", fl.sign_hmac_many, [record, record, dict(record, D_hat=1e300)], "k")
+    e = raises(fl.ValidationError, "invalid_field", "D_hat",
+               lambda: fl.sign_hmac_many([record, record, dict(record, D_hat=1e300)], "k", version=1))
+    assert str(e).startswith("records[2]: ")
+    e = raises(fl.ValidationError, "invalid_field", "seed", fl.sign_hmac_many, [record, record, dict(record, seed=2**53)], "k")
     assert str(e).startswith("records[2]: ")
     raises(fl.ValidationError, "invalid_field", "records", fl.sign_hmac_many, 3, "k")
     raises(fl.ValidationError, "invalid_field", "records", fl.Verifier(hmac_keys=["k"]).verify_many, 3)
@@ -428,9 +442,12 @@ def test_batches_name_the_bad_index(record: dict[str, Any]) -> None:
 
 
 def test_exception_hierarchy() -> None:
-    for cls in (fl.ValidationError, fl.SignatureError, fl.InvalidKeyError, fl.RingError, fl.InvalidArgumentError):
+    for cls in (fl.ValidationError, fl.SignatureError, fl.InvalidKeyError, fl.RingError, fl.InvalidArgumentError,
+                fl.UnsupportedSignatureVersionError):
         assert issubclass(cls, fl.FractalError) and issubclass(cls, Exception)
         assert cls.__module__ == "fractal_lba"
+    assert issubclass(fl.UnsupportedSignatureVersionError, fl.SignatureError)
+    assert fl.UnsupportedSignatureVersionError.kind == "unsupported_signature_version"
     assert fl.FractalError.field is None
 
 

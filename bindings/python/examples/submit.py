@@ -23,7 +23,9 @@ record = fl.build_pcs(
 )
 
 # The client signs every record it submits (HMAC here; alg="ed25519" takes a base64
-# seed), retries 429/503 and transport errors, and raises typed errors.
+# seed) with a v2 signature over the whole record (signature_version=1 for a server
+# that accepts only v1), signs its reads (get), retries 429/503 and transport
+# errors, and raises typed errors.
 client = fl.Client(url, tenant="default", alg="hmac", key="tenant-secret", timeout=5.0)
 try:
     answer = client.submit(record)

@@ -11,6 +11,10 @@
 //! to write a file the core disagrees with. Output is deterministic: fixed keys,
 //! struct field order, pretty-printed JSON with a trailing newline.
 
+// Literals with more digits than binary64 holds are the point of some cases
+// (the parser must round them to the nearest binary64).
+#![allow(clippy::excessive_precision)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -352,7 +356,10 @@ fn ex(f: impl FnOnce(&mut Pcs)) -> Pcs {
     p
 }
 
-fn verify_cases() -> Vec<(&'static str, VerifyParams, Vec<(String, Vec<&'static str>, Pcs)>)> {
+/// A verify.json group: its comment, parameters and (comment, flags, record) cases.
+type VerifyCases = (&'static str, VerifyParams, Vec<(String, Vec<&'static str>, Pcs)>);
+
+fn verify_cases() -> Vec<VerifyCases> {
     let mut default = Vec::new();
     let mut add = |c: &str, f: &[&'static str], p: Pcs| default.push((c.to_string(), f.to_vec(), p));
     let slope2 = [(2, 4), (4, 16), (8, 64)];
@@ -527,7 +534,8 @@ fn ring_file() -> File<RingGroup> {
     let mut sick = numbered(5, 1);
     sick[1].healthy = false;
     sick[3].healthy = false;
-    let groups_in: Vec<(&'static str, u32, Vec<ShardSpec>, Vec<(&'static str, usize)>)> = vec![
+    type RingGroupIn = (&'static str, u32, Vec<ShardSpec>, Vec<(&'static str, usize)>);
+    let groups_in: Vec<RingGroupIn> = vec![
         ("three shards, default vnodes", 150, vec![shard("a", 1, true), shard("b", 1, true), shard("c", 1, true)], vec![("pick", 0), ("pick_n", 2), ("pick_n", 3), ("pick_n", 4)]),
         ("one shard", 150, vec![shard("only", 1, true)], vec![("pick", 0), ("pick_n", 1), ("pick_n", 2)]),
         ("weights 1, 3, 2", 150, weighted, vec![("pick", 0), ("pick_n", 3)]),
@@ -1244,7 +1252,6 @@ fn v2_cases() -> Vec<(String, Vec<&'static str>, String)> {
     add("merkle_root of 128 bytes in 32 emoji written as escapes", &["Limit", "SurrogatePair", "StringEscape"], &ex.clone().set("merkle_root", &format!("\"{}\"", r"\ud83d\ude00".repeat(32))));
 
     // Wire form.
-    drop(add);
     cases.push(("pretty-printed with spaces, tabs, CR and LF".into(), vec!["WireForm"], ex.text_with(",\r\n\t", " :\t ", "{\n  ", "\n}\n")));
     let mut reversed = ex.clone();
     reversed.0.reverse();
@@ -1475,7 +1482,8 @@ fn read_file(kp: &Ed25519Keypair) -> File<ReadGroup> {
     verifier.add_ed25519_public_key(&kp.public_b64()).expect("key");
     let id = spec_example().pcs_id;
     let mut tests = Vec::new();
-    let valid: Vec<(&str, &[&'static str], &str, String, u64, u64)> = vec![
+    type ValidRead<'a> = (&'a str, &'a [&'static str], &'a str, String, u64, u64);
+    let valid: Vec<ValidRead> = vec![
         ("default tenant, the SPEC example's pcs_id", &["Signed"], "default", id.clone(), 1_700_000_000, 1_700_000_000),
         ("tenant acme", &["Signed"], "acme", id.clone(), 1_767_225_600, 1_767_225_610),
         ("t = 0", &["Signed"], "default", id.clone(), 0, 0),

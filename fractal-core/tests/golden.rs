@@ -472,8 +472,8 @@ fn ring_vectors() {
             let at = label("ring.json", t);
             let key = s(t, "key").as_bytes();
             let got = match s(t, "op") {
-                "pick" => ring.pick(key).map(|x| Value::from(x)),
-                "pick_n" => ring.pick_n(key, t["n"].as_u64().expect("n") as usize).map(|v| Value::from(v)),
+                "pick" => ring.pick(key).map(Value::from),
+                "pick_n" => ring.pick_n(key, t["n"].as_u64().expect("n") as usize).map(Value::from),
                 op => panic!("{at}: unknown op {op}"),
             };
             let ok = match (&got, s(t, "result")) {
@@ -525,11 +525,12 @@ fn reject_vectors() {
             };
             // Stages after `parse` must get past the parser: a parse error there
             // would mean the case tests the wrong thing.
-            if s(t, "stage") != "parse" && s(t, "stage") != "key" {
-                if let Err(e) = parsed() {
-                    failures.push(format!("{at}: input does not parse ({e}), so stage {} is not reached", s(t, "stage")));
-                    continue;
-                }
+            if s(t, "stage") != "parse"
+                && s(t, "stage") != "key"
+                && let Err(e) = parsed()
+            {
+                failures.push(format!("{at}: input does not parse ({e}), so stage {} is not reached", s(t, "stage")));
+                continue;
             }
             match outcome {
                 Ok(()) => failures.push(format!("{at}: accepted, expected {}", t["error_kind"])),

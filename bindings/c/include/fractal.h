@@ -7,11 +7,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// Length of an HMAC-SHA256 signature in base64 (32 bytes → 44 characters).
+// `version` of the signing and payload functions: the v1 payload (SPEC §3.1, the
+// eight fields rounded to 9 decimals); its `sig` is plain base64.
+#define FRACTAL_SIG_V1 1
+
+// `version` of the signing and payload functions: the v2 payload (SPEC §3.2, the
+// whole record but its delivery fields, as sent); its `sig` is `v2:` + base64.
+// New signers use it.
+#define FRACTAL_SIG_V2 2
+
+// Length of a v1 HMAC-SHA256 signature in base64 (32 bytes → 44 characters).
 #define FRACTAL_HMAC_SIG_LEN 44
 
-// Length of an Ed25519 signature in base64 (64 bytes → 88 characters).
+// Length of a v1 Ed25519 signature in base64 (64 bytes → 88 characters).
 #define FRACTAL_ED25519_SIG_LEN 88
+
+// Length of a v2 HMAC-SHA256 signature: `v2:` + 44 base64 characters.
+#define FRACTAL_HMAC_SIG_V2_LEN 47
+
+// Length of a v2 Ed25519 signature: `v2:` + 88 base64 characters.
+#define FRACTAL_ED25519_SIG_V2_LEN 91
+
+// A buffer of this many bytes holds any signature of any version.
+#define FRACTAL_SIG_MAX_LEN 91
 
 // Length of a base64 Ed25519 seed or public key (32 bytes → 44 characters).
 #define FRACTAL_ED25519_KEY_LEN 44
@@ -58,6 +76,10 @@ enum FractalStatus
   FRACTAL_STATUS_INVALID_ARGUMENT = 8,
   // A bug: the library caught a panic. Please report it.
   FRACTAL_STATUS_INTERNAL = 9,
+  // The signature names a payload version the verifier's policy does not
+  // accept, e.g. a v1 signature on a v2-only verifier, or an unknown `vN:`
+  // prefix (`unsupported_signature_version`). The field is `sig`.
+  FRACTAL_STATUS_UNSUPPORTED_SIGNATURE_VERSION = 10,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -157,7 +179,8 @@ typedef struct FractalVerifyResult {
   char *reason;
 } FractalVerifyResult;
 
-// The eight signed fields of a record (SPEC §3), borrowed for one call. Strings
+// The eight fields the v1 payload signs (SPEC §3.1), borrowed for one call; the
+// `_v1` functions take them (v2 signs the whole record, given as JSON). Strings
 // are `(pointer, length)` UTF-8; a pointer may be NULL when its length is 0.
 typedef struct FractalFields {
   // `pcs_id`.
@@ -263,29 +286,47 @@ FractalStatus fractal_pcs_id(const uint8_t *merkle_root,
                              size_t out_cap,
                              struct FractalError *err);
 
-// The canonical signing payload (SPEC §3) of the eight fields, into `out`
-// (free with [`fractal_bytes_free`]).
-FractalStatus fractal_canonical_fields(struct FractalFields fields,
-                                       struct FractalBytes *out,
-                                       struct FractalError *err);
+// The v1 signing payload (SPEC §3.1) of the eight fields, into `out` (free with
+// [`fractal_bytes_free`]). The eight fields are all v1 signs; the v2 payload
+// needs the whole record: [`fractal_canonical_json`].
+FractalStatus fractal_canonical_fields_v1(struct FractalFields fields,
+                                          struct FractalBytes *out,
+                                          struct FractalError *err);
 
-// The canonical signing payload (SPEC §3) of a record given as JSON, into `out`
-// (free with [`fractal_bytes_free`]).
+// The signing payload of `version` (`FRACTAL_SIG_V1`: SPEC §3.1,
+// `FRACTAL_SIG_V2`: §3.2) of a record given as JSON, into `out` (free with
+// [`fractal_bytes_free`]). The record is parsed strictly; v2 covers its unknown
+// fields too and leaves out the optional fields the JSON leaves out. Another
+// `version` is `INVALID_ARGUMENT` naming `version`; a number v2 cannot sign
+// (an integer beyond ±(2^53−1)) is `INVALID_FIELD` naming it.
 FractalStatus fractal_canonical_json(const uint8_t *json,
                                      size_t json_len,
+                                     uint32_t version,
                                      struct FractalBytes *out,
                                      struct FractalError *err);
 
-// Writes the 32-byte SHA-256 digest of the canonical payload of the eight
-// fields into `out` (capacity `out_cap` ≥ `FRACTAL_DIGEST_LEN`).
-FractalStatus fractal_digest_fields(struct FractalFields fields,
-                                    uint8_t *out,
-                                    size_t out_cap,
-                                    struct FractalError *err);
+// Writes the 32-byte digest of the v1 payload of the eight fields,
+// SHA-256 of [`fractal_canonical_fields_v1`], into `out` (capacity `out_cap` ≥
+// `FRACTAL_DIGEST_LEN`).
+FractalStatus fractal_digest_fields_v1(struct FractalFields fields,
+                                       uint8_t *out,
+                                       size_t out_cap,
+                                       struct FractalError *err);
 
-// Parses a record strictly (SPEC §1, malformed level) and writes it back as
-// compact JSON with defaults filled and unknown fields dropped, into `out`
-// (free with [`fractal_bytes_free`]).
+// Writes the 32-byte digest both algorithms sign for `version` into `out`
+// (capacity ≥ `FRACTAL_DIGEST_LEN`): SHA-256 of the v1 payload, or
+// SHA-256(`"fractal-lba/pcs/v2\n"` ‖ v2 payload) (SPEC §3.2 step 4).
+FractalStatus fractal_digest_json(const uint8_t *json,
+                                  size_t json_len,
+                                  uint32_t version,
+                                  uint8_t *out,
+                                  size_t out_cap,
+                                  struct FractalError *err);
+
+// Parses a record strictly (SPEC §1, malformed level, limits included) and
+// writes it back as compact JSON into `out` (free with [`fractal_bytes_free`]):
+// unknown fields are kept, optional fields the input leaves out stay out
+// (`attempt` too), so the output signs under v2 exactly as the input does.
 FractalStatus fractal_parse_json(const uint8_t *json,
                                  size_t json_len,
                                  struct FractalBytes *out,
@@ -318,22 +359,56 @@ FractalStatus fractal_build_pcs_json(const uint8_t *input_json,
                                      struct FractalBytes *out,
                                      struct FractalError *err);
 
-// Writes the base64 HMAC-SHA256 signature of the eight fields under `key` (its
-// bytes) into `out` (capacity ≥ `FRACTAL_HMAC_SIG_LEN`, not NUL-terminated).
-FractalStatus fractal_sign_hmac_fields(struct FractalFields fields,
-                                       const uint8_t *key,
-                                       size_t key_len,
-                                       uint8_t *out,
-                                       size_t out_cap,
-                                       struct FractalError *err);
+// Writes the v1 signature (SPEC §3.1, §4: plain base64 of the HMAC-SHA256 of the
+// eight fields' digest) under `key` (its bytes) into `out` (capacity ≥
+// `FRACTAL_HMAC_SIG_LEN`, not NUL-terminated). For v2, sign the whole record:
+// [`fractal_sign_hmac_json`].
+FractalStatus fractal_sign_hmac_fields_v1(struct FractalFields fields,
+                                          const uint8_t *key,
+                                          size_t key_len,
+                                          uint8_t *out,
+                                          size_t out_cap,
+                                          struct FractalError *err);
 
-// [`fractal_sign_hmac_fields`] for a record given as JSON.
+// Signs a record given as JSON with HMAC-SHA256 under `key` (its bytes) over
+// the payload of `version` (SPEC §3, §4): writes the `sig` text into `out`
+// (capacity ≥ `FRACTAL_HMAC_SIG_LEN` for v1, `FRACTAL_HMAC_SIG_V2_LEN` for v2,
+// or simply `FRACTAL_SIG_MAX_LEN`; not NUL-terminated) and its length into
+// `*out_len`. A v2 `sig` is `v2:` + base64.
 FractalStatus fractal_sign_hmac_json(const uint8_t *json,
                                      size_t json_len,
                                      const uint8_t *key,
                                      size_t key_len,
+                                     uint32_t version,
                                      uint8_t *out,
                                      size_t out_cap,
+                                     size_t *out_len,
+                                     struct FractalError *err);
+
+// Writes the 32-byte digest a read request signs (SPEC §6.1),
+// SHA-256(`"fractal-lba/read/v1\n"` ‖ tenant ‖ `"\n"` ‖ pcs_id ‖ `"\n"` ‖ t),
+// into `out` (capacity ≥ `FRACTAL_DIGEST_LEN`).
+FractalStatus fractal_read_digest(const uint8_t *tenant,
+                                  size_t tenant_len,
+                                  const uint8_t *pcs_id,
+                                  size_t pcs_id_len,
+                                  uint64_t t,
+                                  uint8_t *out,
+                                  size_t out_cap,
+                                  struct FractalError *err);
+
+// Writes the `Authorization` header value of a read (SPEC §6.1),
+// `Fractal t=<t>, sig=<base64>`, signed with HMAC-SHA256 under `key` (its
+// bytes) at unix time `t` for `tenant` and `pcs_id`, into `out` (free with
+// [`fractal_bytes_free`]).
+FractalStatus fractal_sign_read_hmac(const uint8_t *key,
+                                     size_t key_len,
+                                     const uint8_t *tenant,
+                                     size_t tenant_len,
+                                     const uint8_t *pcs_id,
+                                     size_t pcs_id_len,
+                                     uint64_t t,
+                                     struct FractalBytes *out,
                                      struct FractalError *err);
 
 // Creates an Ed25519 key from the operating system's random source into `*out`
@@ -362,20 +437,39 @@ FractalStatus fractal_ed25519_key_seed(const struct FractalEd25519Key *key,
                                        size_t out_cap,
                                        struct FractalError *err);
 
-// Writes the base64 Ed25519 signature of the eight fields into `out` (capacity
-// ≥ `FRACTAL_ED25519_SIG_LEN`, not NUL-terminated).
-FractalStatus fractal_ed25519_key_sign_fields(const struct FractalEd25519Key *key,
-                                              struct FractalFields fields,
-                                              uint8_t *out,
-                                              size_t out_cap,
-                                              struct FractalError *err);
+// Writes the v1 signature (plain base64 Ed25519 signature of the eight fields'
+// digest) into `out` (capacity ≥ `FRACTAL_ED25519_SIG_LEN`, not
+// NUL-terminated). For v2, sign the whole record:
+// [`fractal_ed25519_key_sign_json`].
+FractalStatus fractal_ed25519_key_sign_fields_v1(const struct FractalEd25519Key *key,
+                                                 struct FractalFields fields,
+                                                 uint8_t *out,
+                                                 size_t out_cap,
+                                                 struct FractalError *err);
 
-// [`fractal_ed25519_key_sign_fields`] for a record given as JSON.
+// Signs a record given as JSON with Ed25519 over the payload of `version`
+// (SPEC §3, §4): writes the `sig` text into `out` (capacity ≥
+// `FRACTAL_ED25519_SIG_LEN` for v1, `FRACTAL_ED25519_SIG_V2_LEN` for v2, or
+// `FRACTAL_SIG_MAX_LEN`; not NUL-terminated) and its length into `*out_len`.
 FractalStatus fractal_ed25519_key_sign_json(const struct FractalEd25519Key *key,
                                             const uint8_t *json,
                                             size_t json_len,
+                                            uint32_t version,
                                             uint8_t *out,
                                             size_t out_cap,
+                                            size_t *out_len,
+                                            struct FractalError *err);
+
+// Writes the `Authorization` header value of a read (SPEC §6.1),
+// `Fractal t=<t>, sig=<base64>`, signed with this key at unix time `t` for
+// `tenant` and `pcs_id`, into `out` (free with [`fractal_bytes_free`]).
+FractalStatus fractal_ed25519_key_sign_read(const struct FractalEd25519Key *key,
+                                            const uint8_t *tenant,
+                                            size_t tenant_len,
+                                            const uint8_t *pcs_id,
+                                            size_t pcs_id_len,
+                                            uint64_t t,
+                                            struct FractalBytes *out,
                                             struct FractalError *err);
 
 // Frees a key. NULL is fine; freeing twice is not.
@@ -397,6 +491,17 @@ FractalStatus fractal_verifier_builder_add_ed25519_public_key(struct FractalVeri
                                                               size_t public_b64_len,
                                                               struct FractalError *err);
 
+// Sets which signatures the verifier will accept (SPEC §4, §4.1), from the JSON
+// object `{"versions":["v1","v2"],"encodings":["seed-python","seed-go"]}`:
+// `versions` (required, at least one of `v1`, `v2`) and `encodings` (optional:
+// the seed's v1 encodings tried after the canonical v1 payload fails). Without
+// a policy a verifier accepts v2 only. A bad policy is `INVALID_ARGUMENT`
+// naming `policy_json`, `signature_versions` or `accept_encodings`.
+FractalStatus fractal_verifier_builder_set_policy(struct FractalVerifierBuilder *builder,
+                                                  const uint8_t *policy_json,
+                                                  size_t policy_json_len,
+                                                  struct FractalError *err);
+
 // Consumes the builder (it must not be used or freed afterwards) and returns an
 // immutable verifier (free with [`fractal_verifier_free`]). NULL in, NULL out.
 const struct FractalVerifier *fractal_verifier_builder_build(struct FractalVerifierBuilder *builder);
@@ -407,19 +512,43 @@ void fractal_verifier_builder_free(struct FractalVerifierBuilder *builder);
 // The number of keys a verifier holds (0 for NULL).
 size_t fractal_verifier_key_count(const struct FractalVerifier *verifier);
 
-// Checks `sig` (base64) over the eight fields under any key:
-// `FRACTAL_STATUS_OK`, `..._SIGNATURE_MISSING` (empty `sig`) or
-// `..._SIGNATURE_INVALID`.
-FractalStatus fractal_verifier_verify_fields(const struct FractalVerifier *verifier,
-                                             struct FractalFields fields,
-                                             const uint8_t *sig,
-                                             size_t sig_len,
-                                             struct FractalError *err);
+// Checks a v1 `sig` (plain base64) over the eight fields under any key and the
+// verifier's policy, as [`fractal_verifier_verify_json`] does for a v1
+// signature (the policy's legacy encodings included): `FRACTAL_STATUS_OK`,
+// `..._SIGNATURE_MISSING` (empty `sig`), `..._UNSUPPORTED_SIGNATURE_VERSION`
+// (the policy refuses the version `sig` names) or `..._SIGNATURE_INVALID`.
+// A v2 signature covers the whole record, not these fields: it is
+// `INVALID_ARGUMENT` naming `sig` (check it with
+// [`fractal_verifier_verify_json`]).
+FractalStatus fractal_verifier_verify_fields_v1(const struct FractalVerifier *verifier,
+                                                struct FractalFields fields,
+                                                const uint8_t *sig,
+                                                size_t sig_len,
+                                                struct FractalError *err);
 
-// Checks the `sig` of a record given as JSON under any key.
+// Checks the `sig` of a record given as JSON under any key and the verifier's
+// policy (SPEC §4, §4.1): the prefix names the payload (`v2:` for v2, none for
+// v1). `FRACTAL_STATUS_OK`, `..._SIGNATURE_MISSING`,
+// `..._UNSUPPORTED_SIGNATURE_VERSION` (a version the policy refuses, or an
+// unknown `vN:` prefix), `..._SIGNATURE_INVALID`, or a parse error naming the
+// field.
 FractalStatus fractal_verifier_verify_json(const struct FractalVerifier *verifier,
                                            const uint8_t *json,
                                            size_t json_len,
+                                           struct FractalError *err);
+
+// Checks the `Authorization` header value of a read (SPEC §6.1) for `tenant`
+// and `pcs_id` at the verifier's unix time `now`: `FRACTAL_STATUS_OK`,
+// `..._SIGNATURE_MISSING` (empty `authorization`) or `..._SIGNATURE_INVALID`
+// (malformed, more than 300 s from `now`, or verifying under no key).
+FractalStatus fractal_verifier_verify_read(const struct FractalVerifier *verifier,
+                                           const uint8_t *tenant,
+                                           size_t tenant_len,
+                                           const uint8_t *pcs_id,
+                                           size_t pcs_id_len,
+                                           const uint8_t *authorization,
+                                           size_t authorization_len,
+                                           uint64_t now,
                                            struct FractalError *err);
 
 // Frees a verifier. NULL is fine; freeing twice is not.
@@ -493,8 +622,9 @@ void fractal_ring_free(struct FractalRing *ring);
 // `fractal-lba-<sdk_name>/<sdk_version> (core <version>)`), `tenant` (string or
 // null: sent as `X-Tenant-Id`), `retry` (null or an object with any of
 // `max_retries`, `base_delay_ms`, `max_delay_ms`, `max_retry_after_ms`; the
-// others keep their defaults 3, 100, 5000, 60000). An unknown setting is an
-// error. `alg` is a `FRACTAL_ALGORITHM_*` value and `key` its key: the HMAC
+// others keep their defaults 3, 100, 5000, 60000), `signature_version`
+// (`"v2"` by default, or `"v1"`; 1 and 2 too: the payload submissions are
+// signed over). An unknown setting is an error. `alg` is a `FRACTAL_ALGORITHM_*` value and `key` its key: the HMAC
 // secret's bytes, or the base64 Ed25519 seed (empty for `_NONE`). The key is
 // copied; the library never writes it anywhere.
 FractalStatus fractal_client_new(const uint8_t *config_json,
@@ -511,7 +641,9 @@ void fractal_client_free(struct FractalClient *client);
 
 // Starts a submit call into `*out` (free with [`fractal_submission_free`]):
 // parses the record JSON strictly, validates it (SPEC §1), signs it when the
-// client has a key, and seeds the backoff's jitter with `jitter_seed`. A record
+// client has a key (over the configured `signature_version`, v2 by default;
+// the body is the record as parsed, unknown fields kept, so it is what was
+// signed), and seeds the backoff's jitter with `jitter_seed`. A record
 // that fails is reported here (`INVALID_JSON`, `INVALID_FIELD`, `VALIDATION`,
 // naming the field) and nothing is to be sent.
 FractalStatus fractal_client_submit(const struct FractalClient *client,
@@ -522,10 +654,15 @@ FractalStatus fractal_client_submit(const struct FractalClient *client,
                                     struct FractalError *err);
 
 // Starts a `GET /v1/pcs/{pcs_id}` call into `*out` (free with
-// [`fractal_submission_free`]). A 404 ends it as an `api` failure with status 404.
+// [`fractal_submission_free`]). When the client has a key the request carries
+// `Authorization: Fractal t=<now>, sig=…` (SPEC §6.1) for the client's tenant
+// (or `default`), signed at `now`, the caller's clock in unix seconds
+// (`time(NULL)`; the server accepts ±300 s). A 404 ends the call as an `api`
+// failure with status 404.
 FractalStatus fractal_client_get(const struct FractalClient *client,
                                  const uint8_t *pcs_id,
                                  size_t pcs_id_len,
+                                 uint64_t now,
                                  uint64_t jitter_seed,
                                  struct FractalSubmission **out,
                                  struct FractalError *err);

@@ -17,6 +17,11 @@
 //!   read-write lock, so lookups run in parallel and mutations are serialized.
 //!   A `FractalClient` is immutable too; a `FractalSubmission` (one call's retry
 //!   state) is for one thread at a time.
+//! * Signatures have a payload version (SPEC §3–§4): the `_json` signing and
+//!   payload functions take `version` (`FRACTAL_SIG_V2` for new signers,
+//!   `FRACTAL_SIG_V1` for the seed's payload); the `_fields_v1` functions sign
+//!   the eight v1 fields only. A verifier accepts v2 only unless told otherwise
+//!   ([`fractal_verifier_builder_set_policy`]).
 //! * The client protocol is sans I/O: the library builds each request and, fed
 //!   each answer or transport failure, says whether to retry and after how long;
 //!   the caller only moves bytes and sleeps.
@@ -29,15 +34,30 @@ use std::ptr;
 use std::sync::RwLock;
 
 use fractal_core::protocol::{ClientConfig, ClientError, RetryPolicy, Step, Submission, get_request, health_request};
+use fractal_core::sign::{format_sig, split_sig};
 use fractal_core::{
-    Algorithm, BuildInput, Ed25519Keypair, Error, Pcs, Ring, SigningFields, SigningKeyMaterial, VerifyParams,
-    build_pcs_with, canonical_fields, canonical_payload, digest, sha256, sign_hmac_digest,
+    Algorithm, BuildInput, Ed25519Keypair, Error, Pcs, Ring, SigVersion, SignaturePolicy, SigningFields,
+    SigningKeyMaterial, VerifyParams, build_pcs_with, canonical_fields, canonical_payload, digest, read_digest, sha256,
+    sign_hmac_digest,
 };
 
-/// Length of an HMAC-SHA256 signature in base64 (32 bytes → 44 characters).
+/// `version` of the signing and payload functions: the v1 payload (SPEC §3.1, the
+/// eight fields rounded to 9 decimals); its `sig` is plain base64.
+pub const FRACTAL_SIG_V1: u32 = 1;
+/// `version` of the signing and payload functions: the v2 payload (SPEC §3.2, the
+/// whole record but its delivery fields, as sent); its `sig` is `v2:` + base64.
+/// New signers use it.
+pub const FRACTAL_SIG_V2: u32 = 2;
+/// Length of a v1 HMAC-SHA256 signature in base64 (32 bytes → 44 characters).
 pub const FRACTAL_HMAC_SIG_LEN: usize = 44;
-/// Length of an Ed25519 signature in base64 (64 bytes → 88 characters).
+/// Length of a v1 Ed25519 signature in base64 (64 bytes → 88 characters).
 pub const FRACTAL_ED25519_SIG_LEN: usize = 88;
+/// Length of a v2 HMAC-SHA256 signature: `v2:` + 44 base64 characters.
+pub const FRACTAL_HMAC_SIG_V2_LEN: usize = 47;
+/// Length of a v2 Ed25519 signature: `v2:` + 88 base64 characters.
+pub const FRACTAL_ED25519_SIG_V2_LEN: usize = 91;
+/// A buffer of this many bytes holds any signature of any version.
+pub const FRACTAL_SIG_MAX_LEN: usize = 91;
 /// Length of a base64 Ed25519 seed or public key (32 bytes → 44 characters).
 pub const FRACTAL_ED25519_KEY_LEN: usize = 44;
 /// Length of a `pcs_id` (lowercase hex SHA-256 → 64 characters).
@@ -70,6 +90,10 @@ pub enum FractalStatus {
     InvalidArgument = 8,
     /// A bug: the library caught a panic. Please report it.
     Internal = 9,
+    /// The signature names a payload version the verifier's policy does not
+    /// accept, e.g. a v1 signature on a v2-only verifier, or an unknown `vN:`
+    /// prefix (`unsupported_signature_version`). The field is `sig`.
+    UnsupportedSignatureVersion = 10,
 }
 
 /// Details of a failed call, filled by the library when the caller passes a
@@ -94,7 +118,8 @@ pub struct FractalBytes {
     pub len: usize,
 }
 
-/// The eight signed fields of a record (SPEC §3), borrowed for one call. Strings
+/// The eight fields the v1 payload signs (SPEC §3.1), borrowed for one call; the
+/// `_v1` functions take them (v2 signs the whole record, given as JSON). Strings
 /// are `(pointer, length)` UTF-8; a pointer may be NULL when its length is 0.
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -222,6 +247,7 @@ impl From<Error> for Failure {
             "validation" => FractalStatus::Validation,
             "signature_missing" => FractalStatus::SignatureMissing,
             "signature_invalid" => FractalStatus::SignatureInvalid,
+            "unsupported_signature_version" => FractalStatus::UnsupportedSignatureVersion,
             "invalid_key" => FractalStatus::InvalidKey,
             "ring" => FractalStatus::Ring,
             "invalid_argument" => FractalStatus::InvalidArgument,
@@ -337,6 +363,18 @@ unsafe fn fill(name: &str, out: *mut u8, cap: usize, s: &[u8]) -> FfiResult {
     // SAFETY: `out` has room for `cap` ≥ `s.len()` bytes (checked above).
     unsafe { ptr::copy_nonoverlapping(s.as_ptr(), out, s.len()) };
     Ok(())
+}
+
+/// Copies a signature into a caller buffer and reports its length in `*out_len`.
+unsafe fn fill_sig(out: *mut u8, cap: usize, out_len: &mut usize, sig: &str) -> FfiResult {
+    unsafe { fill("out", out, cap, sig.as_bytes())? };
+    *out_len = sig.len();
+    Ok(())
+}
+
+/// The payload version of a `version` argument (`FRACTAL_SIG_V1` or `_V2`).
+fn version_of(version: u32) -> FfiResult<SigVersion> {
+    Ok(SigVersion::from_number(i64::from(version))?)
 }
 
 unsafe fn fields<'a>(f: &FractalFields) -> FfiResult<SigningFields<'a>> {
@@ -455,10 +493,11 @@ pub unsafe extern "C" fn fractal_pcs_id(
     })
 }
 
-/// The canonical signing payload (SPEC §3) of the eight fields, into `out`
-/// (free with [`fractal_bytes_free`]).
+/// The v1 signing payload (SPEC §3.1) of the eight fields, into `out` (free with
+/// [`fractal_bytes_free`]). The eight fields are all v1 signs; the v2 payload
+/// needs the whole record: [`fractal_canonical_json`].
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn fractal_canonical_fields(
+pub unsafe extern "C" fn fractal_canonical_fields_v1(
     fields: FractalFields,
     out: *mut FractalBytes,
     err: *mut FractalError,
@@ -470,27 +509,34 @@ pub unsafe extern "C" fn fractal_canonical_fields(
     })
 }
 
-/// The canonical signing payload (SPEC §3) of a record given as JSON, into `out`
-/// (free with [`fractal_bytes_free`]).
+/// The signing payload of `version` (`FRACTAL_SIG_V1`: SPEC §3.1,
+/// `FRACTAL_SIG_V2`: §3.2) of a record given as JSON, into `out` (free with
+/// [`fractal_bytes_free`]). The record is parsed strictly; v2 covers its unknown
+/// fields too and leaves out the optional fields the JSON leaves out. Another
+/// `version` is `INVALID_ARGUMENT` naming `version`; a number v2 cannot sign
+/// (an integer beyond ±(2^53−1)) is `INVALID_FIELD` naming it.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fractal_canonical_json(
     json: *const u8,
     json_len: usize,
+    version: u32,
     out: *mut FractalBytes,
     err: *mut FractalError,
 ) -> FractalStatus {
     boundary(err, || unsafe {
         let out = out_ptr("out", out)?;
+        let version = version_of(version)?;
         let pcs = record(json, json_len)?;
-        give_bytes(out, canonical_payload(&pcs)?);
+        give_bytes(out, canonical_payload(&pcs, version)?);
         Ok(())
     })
 }
 
-/// Writes the 32-byte SHA-256 digest of the canonical payload of the eight
-/// fields into `out` (capacity `out_cap` ≥ `FRACTAL_DIGEST_LEN`).
+/// Writes the 32-byte digest of the v1 payload of the eight fields,
+/// SHA-256 of [`fractal_canonical_fields_v1`], into `out` (capacity `out_cap` ≥
+/// `FRACTAL_DIGEST_LEN`).
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn fractal_digest_fields(
+pub unsafe extern "C" fn fractal_digest_fields_v1(
     fields: FractalFields,
     out: *mut u8,
     out_cap: usize,
@@ -502,12 +548,32 @@ pub unsafe extern "C" fn fractal_digest_fields(
     })
 }
 
+/// Writes the 32-byte digest both algorithms sign for `version` into `out`
+/// (capacity ≥ `FRACTAL_DIGEST_LEN`): SHA-256 of the v1 payload, or
+/// SHA-256(`"fractal-lba/pcs/v2\n"` ‖ v2 payload) (SPEC §3.2 step 4).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_digest_json(
+    json: *const u8,
+    json_len: usize,
+    version: u32,
+    out: *mut u8,
+    out_cap: usize,
+    err: *mut FractalError,
+) -> FractalStatus {
+    boundary(err, || unsafe {
+        let version = version_of(version)?;
+        let d = digest(&record(json, json_len)?, version)?;
+        fill("out", out, out_cap, &d)
+    })
+}
+
 // ---------------------------------------------------------------------------
 // Records as JSON: parse, validate, build, verify (SPEC §1, §5).
 
-/// Parses a record strictly (SPEC §1, malformed level) and writes it back as
-/// compact JSON with defaults filled and unknown fields dropped, into `out`
-/// (free with [`fractal_bytes_free`]).
+/// Parses a record strictly (SPEC §1, malformed level, limits included) and
+/// writes it back as compact JSON into `out` (free with [`fractal_bytes_free`]):
+/// unknown fields are kept, optional fields the input leaves out stay out
+/// (`attempt` too), so the output signs under v2 exactly as the input does.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fractal_parse_json(
     json: *const u8,
@@ -611,10 +677,12 @@ pub unsafe extern "C" fn fractal_build_pcs_json(
 // ---------------------------------------------------------------------------
 // Signing (SPEC §4).
 
-/// Writes the base64 HMAC-SHA256 signature of the eight fields under `key` (its
-/// bytes) into `out` (capacity ≥ `FRACTAL_HMAC_SIG_LEN`, not NUL-terminated).
+/// Writes the v1 signature (SPEC §3.1, §4: plain base64 of the HMAC-SHA256 of the
+/// eight fields' digest) under `key` (its bytes) into `out` (capacity ≥
+/// `FRACTAL_HMAC_SIG_LEN`, not NUL-terminated). For v2, sign the whole record:
+/// [`fractal_sign_hmac_json`].
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn fractal_sign_hmac_fields(
+pub unsafe extern "C" fn fractal_sign_hmac_fields_v1(
     fields: FractalFields,
     key: *const u8,
     key_len: usize,
@@ -629,21 +697,76 @@ pub unsafe extern "C" fn fractal_sign_hmac_fields(
     })
 }
 
-/// [`fractal_sign_hmac_fields`] for a record given as JSON.
+/// Signs a record given as JSON with HMAC-SHA256 under `key` (its bytes) over
+/// the payload of `version` (SPEC §3, §4): writes the `sig` text into `out`
+/// (capacity ≥ `FRACTAL_HMAC_SIG_LEN` for v1, `FRACTAL_HMAC_SIG_V2_LEN` for v2,
+/// or simply `FRACTAL_SIG_MAX_LEN`; not NUL-terminated) and its length into
+/// `*out_len`. A v2 `sig` is `v2:` + base64.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fractal_sign_hmac_json(
     json: *const u8,
     json_len: usize,
     key: *const u8,
     key_len: usize,
+    version: u32,
+    out: *mut u8,
+    out_cap: usize,
+    out_len: *mut usize,
+    err: *mut FractalError,
+) -> FractalStatus {
+    boundary(err, || unsafe {
+        let out_len = out_ptr("out_len", out_len)?;
+        let key = bytes("key", key, key_len)?;
+        let version = version_of(version)?;
+        let d = digest(&record(json, json_len)?, version)?;
+        fill_sig(out, out_cap, out_len, &format_sig(version, sign_hmac_digest(&d, key)?))
+    })
+}
+
+/// Writes the 32-byte digest a read request signs (SPEC §6.1),
+/// SHA-256(`"fractal-lba/read/v1\n"` ‖ tenant ‖ `"\n"` ‖ pcs_id ‖ `"\n"` ‖ t),
+/// into `out` (capacity ≥ `FRACTAL_DIGEST_LEN`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_read_digest(
+    tenant: *const u8,
+    tenant_len: usize,
+    pcs_id: *const u8,
+    pcs_id_len: usize,
+    t: u64,
     out: *mut u8,
     out_cap: usize,
     err: *mut FractalError,
 ) -> FractalStatus {
     boundary(err, || unsafe {
-        let key = bytes("key", key, key_len)?;
-        let d = digest(&record(json, json_len)?)?;
-        fill("out", out, out_cap, sign_hmac_digest(&d, key)?.as_bytes())
+        let tenant = text("tenant", tenant, tenant_len)?;
+        let pcs_id = text("pcs_id", pcs_id, pcs_id_len)?;
+        fill("out", out, out_cap, &read_digest(tenant, pcs_id, t))
+    })
+}
+
+/// Writes the `Authorization` header value of a read (SPEC §6.1),
+/// `Fractal t=<t>, sig=<base64>`, signed with HMAC-SHA256 under `key` (its
+/// bytes) at unix time `t` for `tenant` and `pcs_id`, into `out` (free with
+/// [`fractal_bytes_free`]).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_sign_read_hmac(
+    key: *const u8,
+    key_len: usize,
+    tenant: *const u8,
+    tenant_len: usize,
+    pcs_id: *const u8,
+    pcs_id_len: usize,
+    t: u64,
+    out: *mut FractalBytes,
+    err: *mut FractalError,
+) -> FractalStatus {
+    boundary(err, || unsafe {
+        let out = out_ptr("out", out)?;
+        let key = SigningKeyMaterial::Hmac(bytes("key", key, key_len)?.to_vec());
+        let tenant = text("tenant", tenant, tenant_len)?;
+        let pcs_id = text("pcs_id", pcs_id, pcs_id_len)?;
+        give_bytes(out, key.read_authorization(tenant, pcs_id, t)?.into_bytes());
+        Ok(())
     })
 }
 
@@ -702,10 +825,12 @@ pub unsafe extern "C" fn fractal_ed25519_key_seed(
     boundary(err, || unsafe { fill("out", out, out_cap, handle("key", key)?.inner.seed_b64().as_bytes()) })
 }
 
-/// Writes the base64 Ed25519 signature of the eight fields into `out` (capacity
-/// ≥ `FRACTAL_ED25519_SIG_LEN`, not NUL-terminated).
+/// Writes the v1 signature (plain base64 Ed25519 signature of the eight fields'
+/// digest) into `out` (capacity ≥ `FRACTAL_ED25519_SIG_LEN`, not
+/// NUL-terminated). For v2, sign the whole record:
+/// [`fractal_ed25519_key_sign_json`].
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn fractal_ed25519_key_sign_fields(
+pub unsafe extern "C" fn fractal_ed25519_key_sign_fields_v1(
     key: *const FractalEd25519Key,
     fields: FractalFields,
     out: *mut u8,
@@ -719,20 +844,52 @@ pub unsafe extern "C" fn fractal_ed25519_key_sign_fields(
     })
 }
 
-/// [`fractal_ed25519_key_sign_fields`] for a record given as JSON.
+/// Signs a record given as JSON with Ed25519 over the payload of `version`
+/// (SPEC §3, §4): writes the `sig` text into `out` (capacity ≥
+/// `FRACTAL_ED25519_SIG_LEN` for v1, `FRACTAL_ED25519_SIG_V2_LEN` for v2, or
+/// `FRACTAL_SIG_MAX_LEN`; not NUL-terminated) and its length into `*out_len`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fractal_ed25519_key_sign_json(
     key: *const FractalEd25519Key,
     json: *const u8,
     json_len: usize,
+    version: u32,
     out: *mut u8,
     out_cap: usize,
+    out_len: *mut usize,
     err: *mut FractalError,
 ) -> FractalStatus {
     boundary(err, || unsafe {
         let key = handle("key", key)?;
-        let d = digest(&record(json, json_len)?)?;
-        fill("out", out, out_cap, key.inner.sign_digest(&d).as_bytes())
+        let out_len = out_ptr("out_len", out_len)?;
+        let version = version_of(version)?;
+        let d = digest(&record(json, json_len)?, version)?;
+        fill_sig(out, out_cap, out_len, &format_sig(version, key.inner.sign_digest(&d)))
+    })
+}
+
+/// Writes the `Authorization` header value of a read (SPEC §6.1),
+/// `Fractal t=<t>, sig=<base64>`, signed with this key at unix time `t` for
+/// `tenant` and `pcs_id`, into `out` (free with [`fractal_bytes_free`]).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_ed25519_key_sign_read(
+    key: *const FractalEd25519Key,
+    tenant: *const u8,
+    tenant_len: usize,
+    pcs_id: *const u8,
+    pcs_id_len: usize,
+    t: u64,
+    out: *mut FractalBytes,
+    err: *mut FractalError,
+) -> FractalStatus {
+    boundary(err, || unsafe {
+        let key = handle("key", key)?;
+        let out = out_ptr("out", out)?;
+        let tenant = text("tenant", tenant, tenant_len)?;
+        let pcs_id = text("pcs_id", pcs_id, pcs_id_len)?;
+        let material = SigningKeyMaterial::Ed25519(key.inner.clone());
+        give_bytes(out, material.read_authorization(tenant, pcs_id, t)?.into_bytes());
+        Ok(())
     })
 }
 
@@ -789,10 +946,52 @@ pub unsafe extern "C" fn fractal_verifier_builder_add_ed25519_public_key(
     })
 }
 
+/// Sets which signatures the verifier will accept (SPEC §4, §4.1), from the JSON
+/// object `{"versions":["v1","v2"],"encodings":["seed-python","seed-go"]}`:
+/// `versions` (required, at least one of `v1`, `v2`) and `encodings` (optional:
+/// the seed's v1 encodings tried after the canonical v1 payload fails). Without
+/// a policy a verifier accepts v2 only. A bad policy is `INVALID_ARGUMENT`
+/// naming `policy_json`, `signature_versions` or `accept_encodings`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_verifier_builder_set_policy(
+    builder: *mut FractalVerifierBuilder,
+    policy_json: *const u8,
+    policy_json_len: usize,
+    err: *mut FractalError,
+) -> FractalStatus {
+    boundary(err, || unsafe {
+        let b = out_ptr("builder", builder)?;
+        let raw = bytes("policy_json", policy_json, policy_json_len)?;
+        b.inner.set_policy(policy_of(raw)?);
+        Ok(())
+    })
+}
+
+fn policy_of(raw: &[u8]) -> FfiResult<SignaturePolicy> {
+    let v: serde_json::Value =
+        serde_json::from_slice(raw).map_err(|e| bad_arg("policy_json", &format!("is not JSON ({e})")))?;
+    let obj = v.as_object().ok_or_else(|| bad_arg("policy_json", "must be a JSON object"))?;
+    if let Some(k) = obj.keys().find(|k| !matches!(k.as_str(), "versions" | "encodings")) {
+        return Err(bad_arg("policy_json", &format!("unknown setting `{k}` (versions, encodings)")));
+    }
+    let names = |key: &str, arg: &str| -> FfiResult<Vec<String>> {
+        match obj.get(key) {
+            None | Some(serde_json::Value::Null) => Ok(Vec::new()),
+            Some(v) => serde_json::from_value(v.clone())
+                .map_err(|_| bad_arg(arg, &format!("`{key}` must be an array of strings"))),
+        }
+    };
+    let versions = names("versions", "signature_versions")?;
+    let encodings = names("encodings", "accept_encodings")?;
+    Ok(SignaturePolicy::parse(&versions, &encodings)?)
+}
+
 /// Consumes the builder (it must not be used or freed afterwards) and returns an
 /// immutable verifier (free with [`fractal_verifier_free`]). NULL in, NULL out.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn fractal_verifier_builder_build(builder: *mut FractalVerifierBuilder) -> *const FractalVerifier {
+pub unsafe extern "C" fn fractal_verifier_builder_build(
+    builder: *mut FractalVerifierBuilder,
+) -> *const FractalVerifier {
     boundary_infallible(ptr::null(), || {
         if builder.is_null() {
             return ptr::null();
@@ -820,11 +1019,16 @@ pub unsafe extern "C" fn fractal_verifier_key_count(verifier: *const FractalVeri
     boundary_infallible(0, || unsafe { verifier.as_ref() }.map_or(0, |v| v.inner.len()))
 }
 
-/// Checks `sig` (base64) over the eight fields under any key:
-/// `FRACTAL_STATUS_OK`, `..._SIGNATURE_MISSING` (empty `sig`) or
-/// `..._SIGNATURE_INVALID`.
+/// Checks a v1 `sig` (plain base64) over the eight fields under any key and the
+/// verifier's policy, as [`fractal_verifier_verify_json`] does for a v1
+/// signature (the policy's legacy encodings included): `FRACTAL_STATUS_OK`,
+/// `..._SIGNATURE_MISSING` (empty `sig`), `..._UNSUPPORTED_SIGNATURE_VERSION`
+/// (the policy refuses the version `sig` names) or `..._SIGNATURE_INVALID`.
+/// A v2 signature covers the whole record, not these fields: it is
+/// `INVALID_ARGUMENT` naming `sig` (check it with
+/// [`fractal_verifier_verify_json`]).
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn fractal_verifier_verify_fields(
+pub unsafe extern "C" fn fractal_verifier_verify_fields_v1(
     verifier: *const FractalVerifier,
     fields: FractalFields,
     sig: *const u8,
@@ -837,12 +1041,38 @@ pub unsafe extern "C" fn fractal_verifier_verify_fields(
         if sig.is_empty() {
             return Err(Error::SignatureMissing.into());
         }
-        let d = sha256(&canonical_fields(&self::fields(&fields)?)?);
-        Ok(v.inner.verify_digest(&d, sig)?)
+        let policy = v.inner.policy();
+        let (version, mac) = split_sig(sig)?;
+        if !policy.accepts(version) {
+            return Err(Error::UnsupportedSignatureVersion { version: version.as_str().into() }.into());
+        }
+        if version != SigVersion::V1 {
+            return Err(bad_arg(
+                "sig",
+                "a v2 signature covers the whole record: check it with fractal_verifier_verify_json",
+            ));
+        }
+        let f = self::fields(&fields)?;
+        let first = v.inner.verify_digest(&sha256(&canonical_fields(&f)?), mac);
+        if first.is_err() {
+            for enc in &policy.encodings {
+                if let Some(d) = enc.digest(&f)
+                    && v.inner.verify_digest(&d, mac).is_ok()
+                {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(first?)
     })
 }
 
-/// Checks the `sig` of a record given as JSON under any key.
+/// Checks the `sig` of a record given as JSON under any key and the verifier's
+/// policy (SPEC §4, §4.1): the prefix names the payload (`v2:` for v2, none for
+/// v1). `FRACTAL_STATUS_OK`, `..._SIGNATURE_MISSING`,
+/// `..._UNSUPPORTED_SIGNATURE_VERSION` (a version the policy refuses, or an
+/// unknown `vN:` prefix), `..._SIGNATURE_INVALID`, or a parse error naming the
+/// field.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fractal_verifier_verify_json(
     verifier: *const FractalVerifier,
@@ -853,6 +1083,31 @@ pub unsafe extern "C" fn fractal_verifier_verify_json(
     boundary(err, || unsafe {
         let v = handle("verifier", verifier)?;
         Ok(v.inner.verify(&record(json, json_len)?)?)
+    })
+}
+
+/// Checks the `Authorization` header value of a read (SPEC §6.1) for `tenant`
+/// and `pcs_id` at the verifier's unix time `now`: `FRACTAL_STATUS_OK`,
+/// `..._SIGNATURE_MISSING` (empty `authorization`) or `..._SIGNATURE_INVALID`
+/// (malformed, more than 300 s from `now`, or verifying under no key).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn fractal_verifier_verify_read(
+    verifier: *const FractalVerifier,
+    tenant: *const u8,
+    tenant_len: usize,
+    pcs_id: *const u8,
+    pcs_id_len: usize,
+    authorization: *const u8,
+    authorization_len: usize,
+    now: u64,
+    err: *mut FractalError,
+) -> FractalStatus {
+    boundary(err, || unsafe {
+        let v = handle("verifier", verifier)?;
+        let tenant = text("tenant", tenant, tenant_len)?;
+        let pcs_id = text("pcs_id", pcs_id, pcs_id_len)?;
+        let auth = text("authorization", authorization, authorization_len)?;
+        Ok(v.inner.verify_read(tenant, pcs_id, Some(auth), now)?)
     })
 }
 
@@ -888,7 +1143,11 @@ fn json_names(names: &[&str]) -> Vec<u8> {
 /// Creates an empty ring with `vnodes` (≥ 1; 150 is the default of SPEC §7)
 /// virtual nodes per unit of weight into `*out` (free with [`fractal_ring_free`]).
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn fractal_ring_new(vnodes: u32, out: *mut *mut FractalRing, err: *mut FractalError) -> FractalStatus {
+pub unsafe extern "C" fn fractal_ring_new(
+    vnodes: u32,
+    out: *mut *mut FractalRing,
+    err: *mut FractalError,
+) -> FractalStatus {
     boundary(err, || {
         let out = out_ptr("out", out)?;
         *out = Box::into_raw(Box::new(FractalRing { inner: RwLock::new(Ring::new(vnodes)?) }));
@@ -1015,7 +1274,8 @@ pub unsafe extern "C" fn fractal_ring_stats(
     boundary(err, || {
         let out = out_ptr("out", out)?;
         let s = with_ring(ring, |r| Ok(r.stats()))?;
-        *out = FractalRingStats { shards: s.shards, healthy_shards: s.healthy_shards, points: s.points, vnodes: s.vnodes };
+        *out =
+            FractalRingStats { shards: s.shards, healthy_shards: s.healthy_shards, points: s.points, vnodes: s.vnodes };
         Ok(())
     })
 }
@@ -1094,7 +1354,7 @@ fn client_config(raw: &[u8]) -> FfiResult<ClientConfig> {
         serde_json::from_slice(raw).map_err(|e| bad_arg("config_json", &format!("is not JSON ({e})")))?;
     let obj = v.as_object().ok_or_else(|| bad_arg("config_json", "must be a JSON object"))?;
     for k in obj.keys() {
-        if !matches!(k.as_str(), "base_url" | "tenant" | "sdk_name" | "sdk_version" | "retry") {
+        if !matches!(k.as_str(), "base_url" | "tenant" | "sdk_name" | "sdk_version" | "retry" | "signature_version") {
             return Err(bad_arg("config_json", &format!("unknown setting `{k}`")));
         }
     }
@@ -1113,6 +1373,16 @@ fn client_config(raw: &[u8]) -> FfiResult<ClientConfig> {
     if let Some(r) = obj.get("retry").filter(|r| !r.is_null()) {
         cfg.retry = serde_json::from_value::<RetryPolicy>(r.clone())
             .map_err(|e| bad_arg("retry", &format!("must be a retry policy object ({e})")))?;
+    }
+    let bad_version = || bad_arg("signature_version", "must be \"v1\", \"v2\", 1 or 2");
+    match obj.get("signature_version") {
+        None | Some(serde_json::Value::Null) => {}
+        Some(serde_json::Value::String(s)) => cfg.signature_version = s.parse().map_err(|_| bad_version())?,
+        Some(serde_json::Value::Number(n)) => {
+            let n = n.as_i64().ok_or_else(bad_version)?;
+            cfg.signature_version = SigVersion::from_number(n).map_err(|_| bad_version())?;
+        }
+        Some(_) => return Err(bad_version()),
     }
     Ok(cfg)
 }
@@ -1202,8 +1472,9 @@ fn give_submission(out: *mut *mut FractalSubmission, inner: Submission) -> FfiRe
 /// `fractal-lba-<sdk_name>/<sdk_version> (core <version>)`), `tenant` (string or
 /// null: sent as `X-Tenant-Id`), `retry` (null or an object with any of
 /// `max_retries`, `base_delay_ms`, `max_delay_ms`, `max_retry_after_ms`; the
-/// others keep their defaults 3, 100, 5000, 60000). An unknown setting is an
-/// error. `alg` is a `FRACTAL_ALGORITHM_*` value and `key` its key: the HMAC
+/// others keep their defaults 3, 100, 5000, 60000), `signature_version`
+/// (`"v2"` by default, or `"v1"`; 1 and 2 too: the payload submissions are
+/// signed over). An unknown setting is an error. `alg` is a `FRACTAL_ALGORITHM_*` value and `key` its key: the HMAC
 /// secret's bytes, or the base64 Ed25519 seed (empty for `_NONE`). The key is
 /// copied; the library never writes it anywhere.
 #[unsafe(no_mangle)]
@@ -1239,7 +1510,9 @@ pub unsafe extern "C" fn fractal_client_free(client: *mut FractalClient) {
 
 /// Starts a submit call into `*out` (free with [`fractal_submission_free`]):
 /// parses the record JSON strictly, validates it (SPEC §1), signs it when the
-/// client has a key, and seeds the backoff's jitter with `jitter_seed`. A record
+/// client has a key (over the configured `signature_version`, v2 by default;
+/// the body is the record as parsed, unknown fields kept, so it is what was
+/// signed), and seeds the backoff's jitter with `jitter_seed`. A record
 /// that fails is reported here (`INVALID_JSON`, `INVALID_FIELD`, `VALIDATION`,
 /// naming the field) and nothing is to be sent.
 #[unsafe(no_mangle)]
@@ -1259,12 +1532,17 @@ pub unsafe extern "C" fn fractal_client_submit(
 }
 
 /// Starts a `GET /v1/pcs/{pcs_id}` call into `*out` (free with
-/// [`fractal_submission_free`]). A 404 ends it as an `api` failure with status 404.
+/// [`fractal_submission_free`]). When the client has a key the request carries
+/// `Authorization: Fractal t=<now>, sig=…` (SPEC §6.1) for the client's tenant
+/// (or `default`), signed at `now`, the caller's clock in unix seconds
+/// (`time(NULL)`; the server accepts ±300 s). A 404 ends the call as an `api`
+/// failure with status 404.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fractal_client_get(
     client: *const FractalClient,
     pcs_id: *const u8,
     pcs_id_len: usize,
+    now: u64,
     jitter_seed: u64,
     out: *mut *mut FractalSubmission,
     err: *mut FractalError,
@@ -1272,7 +1550,8 @@ pub unsafe extern "C" fn fractal_client_get(
     boundary(err, || unsafe {
         let c = handle("client", client)?;
         let id = text("pcs_id", pcs_id, pcs_id_len)?;
-        give_submission(out, Submission::for_request(&c.cfg, get_request(&c.cfg, id)?, jitter_seed))
+        let req = get_request(&c.cfg, id, c.key.as_ref(), now)?;
+        give_submission(out, Submission::for_request(&c.cfg, req, jitter_seed))
     })
 }
 
@@ -1422,6 +1701,7 @@ mod tests {
             (Error::Validation { field: "f".into(), reason: "x".into() }, FractalStatus::Validation),
             (Error::SignatureMissing, FractalStatus::SignatureMissing),
             (Error::SignatureInvalid { reason: "x".into() }, FractalStatus::SignatureInvalid),
+            (Error::UnsupportedSignatureVersion { version: "v1".into() }, FractalStatus::UnsupportedSignatureVersion),
             (Error::InvalidKey { reason: "x".into() }, FractalStatus::InvalidKey),
             (Error::Ring { reason: "x".into() }, FractalStatus::Ring),
             (Error::InvalidArgument { name: "n".into(), reason: "x".into() }, FractalStatus::InvalidArgument),

@@ -58,6 +58,7 @@ fn status_of(kind: &str) -> FractalStatus {
         "validation" => FractalStatus::Validation,
         "signature_missing" => FractalStatus::SignatureMissing,
         "signature_invalid" => FractalStatus::SignatureInvalid,
+        "unsupported_signature_version" => FractalStatus::UnsupportedSignatureVersion,
         "invalid_key" => FractalStatus::InvalidKey,
         "ring" => FractalStatus::Ring,
         "invalid_argument" => FractalStatus::InvalidArgument,
@@ -114,10 +115,32 @@ impl Fields {
     }
 }
 
+/// A verifier holding the HMAC key (and the public key when not empty) with the
+/// default policy (v2 only).
 fn verifier(hmac_key: &str, public: &str) -> *const FractalVerifier {
+    verifier_with(hmac_key, public, None).unwrap()
+}
+
+/// A verifier under a policy given as JSON; the status and field on failure.
+fn verifier_with(
+    hmac_key: &str,
+    public: &str,
+    policy: Option<&str>,
+) -> Result<*const FractalVerifier, (FractalStatus, Option<String>)> {
     let b = fractal_verifier_builder_new();
     let mut err = new_err();
-    ok(unsafe { fractal_verifier_builder_add_hmac_key(b, hmac_key.as_ptr(), hmac_key.len(), &mut err) }, &mut err, "hmac key");
+    if let Some(p) = policy {
+        let st = unsafe { fractal_verifier_builder_set_policy(b, p.as_ptr(), p.len(), &mut err) };
+        if st != FractalStatus::Ok {
+            unsafe { fractal_verifier_builder_free(b) };
+            return Err(take_err(st, &mut err));
+        }
+    }
+    ok(
+        unsafe { fractal_verifier_builder_add_hmac_key(b, hmac_key.as_ptr(), hmac_key.len(), &mut err) },
+        &mut err,
+        "hmac key",
+    );
     if !public.is_empty() {
         ok(
             unsafe { fractal_verifier_builder_add_ed25519_public_key(b, public.as_ptr(), public.len(), &mut err) },
@@ -125,25 +148,123 @@ fn verifier(hmac_key: &str, public: &str) -> *const FractalVerifier {
             "public key",
         );
     }
-    unsafe { fractal_verifier_builder_build(b) }
+    Ok(unsafe { fractal_verifier_builder_build(b) })
+}
+
+const V1_ONLY: &str = r#"{"versions":["v1"]}"#;
+type Failed = (FractalStatus, Option<String>);
+
+fn canonical_json(record: &[u8], version: u32) -> Result<Vec<u8>, Failed> {
+    let mut out = FractalBytes { ptr: ptr::null_mut(), len: 0 };
+    let mut err = new_err();
+    let st = unsafe { fractal_canonical_json(record.as_ptr(), record.len(), version, &mut out, &mut err) };
+    if st == FractalStatus::Ok {
+        Ok(take_bytes(&mut out))
+    } else {
+        assert!(out.ptr.is_null());
+        Err(take_err(st, &mut err))
+    }
+}
+
+fn digest_json(record: &[u8], version: u32) -> Result<String, Failed> {
+    let mut d = [0u8; FRACTAL_DIGEST_LEN];
+    let mut err = new_err();
+    let st = unsafe { fractal_digest_json(record.as_ptr(), record.len(), version, d.as_mut_ptr(), d.len(), &mut err) };
+    if st == FractalStatus::Ok { Ok(fractal_core::hex(&d)) } else { Err(take_err(st, &mut err)) }
+}
+
+/// The `sig` of a record given as JSON, HMAC under `key`; the buffer is exactly
+/// as long as the version needs, so a longer answer would fail.
+fn sign_hmac_json(record: &[u8], key: &str, version: u32) -> Result<String, Failed> {
+    let mut sig = vec![0u8; if version == FRACTAL_SIG_V1 { FRACTAL_HMAC_SIG_LEN } else { FRACTAL_HMAC_SIG_V2_LEN }];
+    let mut len = usize::MAX;
+    let mut err = new_err();
+    let st = unsafe {
+        fractal_sign_hmac_json(
+            record.as_ptr(),
+            record.len(),
+            key.as_ptr(),
+            key.len(),
+            version,
+            sig.as_mut_ptr(),
+            sig.len(),
+            &mut len,
+            &mut err,
+        )
+    };
+    if st != FractalStatus::Ok {
+        return Err(take_err(st, &mut err));
+    }
+    assert_eq!(len, sig.len(), "out_len");
+    Ok(String::from_utf8(sig).unwrap())
+}
+
+fn sign_ed25519_json(key: *const FractalEd25519Key, record: &[u8], version: u32) -> Result<String, Failed> {
+    let mut sig = [0u8; FRACTAL_SIG_MAX_LEN];
+    let mut len = usize::MAX;
+    let mut err = new_err();
+    let st = unsafe {
+        fractal_ed25519_key_sign_json(
+            key,
+            record.as_ptr(),
+            record.len(),
+            version,
+            sig.as_mut_ptr(),
+            sig.len(),
+            &mut len,
+            &mut err,
+        )
+    };
+    if st != FractalStatus::Ok {
+        return Err(take_err(st, &mut err));
+    }
+    let want = if version == FRACTAL_SIG_V1 { FRACTAL_ED25519_SIG_LEN } else { FRACTAL_ED25519_SIG_V2_LEN };
+    assert_eq!(len, want, "out_len");
+    Ok(String::from_utf8(sig[..len].to_vec()).unwrap())
+}
+
+fn verify_json(v: *const FractalVerifier, record: &Value) -> Result<(), Failed> {
+    let json = serde_json::to_vec(record).unwrap();
+    let mut err = new_err();
+    let st = unsafe { fractal_verifier_verify_json(v, json.as_ptr(), json.len(), &mut err) };
+    if st == FractalStatus::Ok { Ok(()) } else { Err(take_err(st, &mut err)) }
+}
+
+fn with_sig(record: &Value, sig: &str) -> Value {
+    let mut r = record.clone();
+    r["sig"] = Value::String(sig.into());
+    r
+}
+
+fn ed25519_key(seed: &str) -> *mut FractalEd25519Key {
+    let mut key: *mut FractalEd25519Key = ptr::null_mut();
+    let mut err = new_err();
+    ok(unsafe { fractal_ed25519_key_from_seed(seed.as_ptr(), seed.len(), &mut key, &mut err) }, &mut err, "seed");
+    key
+}
+
+fn bad_sig() -> Failed {
+    (FractalStatus::SignatureInvalid, Some("sig".into()))
 }
 
 fn s<'a>(v: &'a Value, k: &str) -> &'a str {
     v[k].as_str().unwrap_or("")
 }
 
+/// golden/canonical.json: the v1 payload (SPEC §3.1), through the `_fields_v1`
+/// functions and the JSON ones with `FRACTAL_SIG_V1`.
 fn canonical_cases() {
     let file = load("canonical.json");
     let mut n = 0;
     for g in groups(&file) {
         let (hmac_key, seed, public) = (s(g, "hmac_key"), s(g, "ed25519_seed"), s(g, "ed25519_public"));
-        let mut key: *mut FractalEd25519Key = ptr::null_mut();
+        let key = ed25519_key(seed);
         let mut err = new_err();
-        ok(unsafe { fractal_ed25519_key_from_seed(seed.as_ptr(), seed.len(), &mut key, &mut err) }, &mut err, "seed");
         let mut pubbuf = [0u8; FRACTAL_ED25519_KEY_LEN];
         ok(unsafe { fractal_ed25519_key_public(key, pubbuf.as_mut_ptr(), pubbuf.len(), &mut err) }, &mut err, "public");
         assert_eq!(std::str::from_utf8(&pubbuf).unwrap(), public);
-        let v = verifier(hmac_key, public);
+        let v = verifier_with(hmac_key, public, Some(V1_ONLY)).unwrap();
+        let v2_only = verifier(hmac_key, public);
         assert_eq!(unsafe { fractal_verifier_key_count(v) }, 2);
 
         for t in g["tests"].as_array().unwrap() {
@@ -156,7 +277,16 @@ fn canonical_cases() {
             let mut id = [0u8; FRACTAL_PCS_ID_LEN];
             ok(
                 unsafe {
-                    fractal_pcs_id(f.merkle_root.as_ptr(), f.merkle_root.len(), f.epoch, f.shard_id.as_ptr(), f.shard_id.len(), id.as_mut_ptr(), id.len(), &mut err)
+                    fractal_pcs_id(
+                        f.merkle_root.as_ptr(),
+                        f.merkle_root.len(),
+                        f.epoch,
+                        f.shard_id.as_ptr(),
+                        f.shard_id.len(),
+                        id.as_mut_ptr(),
+                        id.len(),
+                        &mut err,
+                    )
                 },
                 &mut err,
                 "pcs_id",
@@ -164,67 +294,144 @@ fn canonical_cases() {
             assert_eq!(std::str::from_utf8(&id).unwrap(), s(exp, "pcs_id"), "tc{tc} pcs_id");
 
             let mut out = FractalBytes { ptr: ptr::null_mut(), len: 0 };
-            ok(unsafe { fractal_canonical_fields(f.c(), &mut out, &mut err) }, &mut err, "canonical fields");
+            ok(unsafe { fractal_canonical_fields_v1(f.c(), &mut out, &mut err) }, &mut err, "canonical fields");
             assert_eq!(take_bytes(&mut out), s(exp, "canonical").as_bytes(), "tc{tc} canonical");
-            ok(unsafe { fractal_canonical_json(record.as_ptr(), record.len(), &mut out, &mut err) }, &mut err, "canonical json");
-            assert_eq!(take_bytes(&mut out), s(exp, "canonical").as_bytes(), "tc{tc} canonical (json)");
+            assert_eq!(
+                canonical_json(&record, FRACTAL_SIG_V1).unwrap(),
+                s(exp, "canonical").as_bytes(),
+                "tc{tc} canonical (json)"
+            );
 
             let mut d = [0u8; FRACTAL_DIGEST_LEN];
-            ok(unsafe { fractal_digest_fields(f.c(), d.as_mut_ptr(), d.len(), &mut err) }, &mut err, "digest");
+            ok(unsafe { fractal_digest_fields_v1(f.c(), d.as_mut_ptr(), d.len(), &mut err) }, &mut err, "digest");
             assert_eq!(fractal_core::hex(&d), s(exp, "digest_hex"), "tc{tc} digest");
+            assert_eq!(digest_json(&record, FRACTAL_SIG_V1).unwrap(), s(exp, "digest_hex"), "tc{tc} digest (json)");
 
             let mut sig = [0u8; FRACTAL_HMAC_SIG_LEN];
             ok(
-                unsafe { fractal_sign_hmac_fields(f.c(), hmac_key.as_ptr(), hmac_key.len(), sig.as_mut_ptr(), sig.len(), &mut err) },
+                unsafe {
+                    fractal_sign_hmac_fields_v1(
+                        f.c(),
+                        hmac_key.as_ptr(),
+                        hmac_key.len(),
+                        sig.as_mut_ptr(),
+                        sig.len(),
+                        &mut err,
+                    )
+                },
                 &mut err,
                 "hmac",
             );
             assert_eq!(std::str::from_utf8(&sig).unwrap(), s(exp, "sig_hmac"), "tc{tc} hmac");
-            ok(
-                unsafe {
-                    fractal_sign_hmac_json(record.as_ptr(), record.len(), hmac_key.as_ptr(), hmac_key.len(), sig.as_mut_ptr(), sig.len(), &mut err)
-                },
-                &mut err,
-                "hmac json",
+            assert_eq!(
+                sign_hmac_json(&record, hmac_key, FRACTAL_SIG_V1).unwrap(),
+                s(exp, "sig_hmac"),
+                "tc{tc} hmac (json)"
             );
-            assert_eq!(std::str::from_utf8(&sig).unwrap(), s(exp, "sig_hmac"), "tc{tc} hmac (json)");
 
             let mut esig = [0u8; FRACTAL_ED25519_SIG_LEN];
-            ok(unsafe { fractal_ed25519_key_sign_fields(key, f.c(), esig.as_mut_ptr(), esig.len(), &mut err) }, &mut err, "ed25519");
-            assert_eq!(std::str::from_utf8(&esig).unwrap(), s(exp, "sig_ed25519"), "tc{tc} ed25519");
             ok(
-                unsafe { fractal_ed25519_key_sign_json(key, record.as_ptr(), record.len(), esig.as_mut_ptr(), esig.len(), &mut err) },
+                unsafe { fractal_ed25519_key_sign_fields_v1(key, f.c(), esig.as_mut_ptr(), esig.len(), &mut err) },
                 &mut err,
-                "ed25519 json",
+                "ed25519",
             );
-            assert_eq!(std::str::from_utf8(&esig).unwrap(), s(exp, "sig_ed25519"), "tc{tc} ed25519 (json)");
+            assert_eq!(std::str::from_utf8(&esig).unwrap(), s(exp, "sig_ed25519"), "tc{tc} ed25519");
+            assert_eq!(
+                sign_ed25519_json(key, &record, FRACTAL_SIG_V1).unwrap(),
+                s(exp, "sig_ed25519"),
+                "tc{tc} ed25519 (json)"
+            );
 
             for sig in [s(exp, "sig_hmac"), s(exp, "sig_ed25519")] {
-                ok(unsafe { fractal_verifier_verify_fields(v, f.c(), sig.as_ptr(), sig.len(), &mut err) }, &mut err, "verify");
-                let mut signed = t["record"].clone();
-                signed["sig"] = Value::String(sig.into());
-                let json = serde_json::to_vec(&signed).unwrap();
-                ok(unsafe { fractal_verifier_verify_json(v, json.as_ptr(), json.len(), &mut err) }, &mut err, "verify json");
-                // Tampering with one signed number must break the signature.
-                let mut tampered = f.c();
-                tampered.budget = if tampered.budget.abs() < 1e15 { tampered.budget + 0.5 } else { tampered.budget / 2.0 };
-                let st = unsafe { fractal_verifier_verify_fields(v, tampered, sig.as_ptr(), sig.len(), &mut err) };
-                assert_eq!(take_err(st, &mut err), (FractalStatus::SignatureInvalid, Some("sig".into())), "tc{tc} tampered");
+                ok(
+                    unsafe { fractal_verifier_verify_fields_v1(v, f.c(), sig.as_ptr(), sig.len(), &mut err) },
+                    &mut err,
+                    "verify",
+                );
+                let signed = with_sig(&t["record"], sig);
+                verify_json(v, &signed).unwrap_or_else(|e| panic!("tc{tc} verify json: {e:?}"));
+                // The default policy (v2 only) refuses a v1 signature, both paths.
+                let unsupported = (FractalStatus::UnsupportedSignatureVersion, Some("sig".into()));
+                assert_eq!(verify_json(v2_only, &signed), Err(unsupported.clone()), "tc{tc} v2-only json");
+                let st =
+                    unsafe { fractal_verifier_verify_fields_v1(v2_only, f.c(), sig.as_ptr(), sig.len(), &mut err) };
+                assert_eq!(take_err(st, &mut err), unsupported, "tc{tc} v2-only fields");
+                // Tampering with any one signed field must break the signature.
+                for field in 0..8 {
+                    let (tampered, json) = tamper_v1(&f, &t["record"], field);
+                    let st = unsafe {
+                        fractal_verifier_verify_fields_v1(v, tampered.c(), sig.as_ptr(), sig.len(), &mut err)
+                    };
+                    assert_eq!(take_err(st, &mut err), bad_sig(), "tc{tc} tampered field {field}");
+                    assert_eq!(
+                        verify_json(v, &with_sig(&json, sig)),
+                        Err(bad_sig()),
+                        "tc{tc} tampered json field {field}"
+                    );
+                }
             }
         }
         unsafe {
             fractal_ed25519_key_free(key);
             fractal_verifier_free(v);
+            fractal_verifier_free(v2_only);
         }
     }
     assert_eq!(n, file["numberOfTests"].as_u64().unwrap());
+}
+
+/// Changes an id of 1–128 bytes, keeping it within the limits.
+fn change_id(id: &mut String) {
+    if id.len() < fractal_core::MAX_ID_BYTES {
+        id.push('0');
+    } else {
+        id.pop();
+    }
+}
+
+/// Changes one of the eight v1 fields (by index) beyond what 9-decimal
+/// rounding hides, in the fields and in the record.
+fn tamper_v1(f: &Fields, record: &Value, which: usize) -> (Fields, Value) {
+    let mut t = Fields {
+        pcs_id: f.pcs_id.clone(),
+        merkle_root: f.merkle_root.clone(),
+        shard_id: f.shard_id.clone(),
+        epoch: f.epoch,
+        nums: f.nums,
+    };
+    let mut r = record.clone();
+    let nudge = |x: f64| if x.abs() < 1e15 { x + 0.5 } else { x / 2.0 };
+    match which {
+        0 => t.pcs_id.push('0'),
+        1 => change_id(&mut t.merkle_root),
+        2 => change_id(&mut t.shard_id),
+        3 => t.epoch = if t.epoch == fractal_core::MAX_EPOCH { t.epoch - 1 } else { t.epoch + 1 },
+        i => t.nums[i - 4] = nudge(t.nums[i - 4]),
+    }
+    r["pcs_id"] = Value::String(t.pcs_id.clone());
+    r["merkle_root"] = Value::String(t.merkle_root.clone());
+    r["shard_id"] = Value::String(t.shard_id.clone());
+    r["epoch"] = Value::from(t.epoch);
+    for (k, x) in ["D_hat", "coh_star", "r", "budget"].into_iter().zip(t.nums) {
+        r[k] = Value::from(x);
+    }
+    (t, r)
 }
 
 fn verify_cases() {
     let file = load("verify.json");
     let mut n = 0;
     for g in groups(&file) {
-        let mut params = FractalVerifyParams { tol_d: 0.0, tol_coh: 0.0, alpha: 0.0, beta: 0.0, gamma: 0.0, base: 0.0, d0: 0.0, budget_tol: 0.0 };
+        let mut params = FractalVerifyParams {
+            tol_d: 0.0,
+            tol_coh: 0.0,
+            alpha: 0.0,
+            beta: 0.0,
+            gamma: 0.0,
+            base: 0.0,
+            d0: 0.0,
+            budget_tol: 0.0,
+        };
         assert_eq!(unsafe { fractal_verify_params_default(&mut params) }, FractalStatus::Ok);
         if let Some(p) = g["params"].as_object() {
             for (k, v) in p {
@@ -255,14 +462,27 @@ fn verify_cases() {
                 reason: ptr::null_mut(),
             };
             let mut err = new_err();
-            ok(unsafe { fractal_verify_json(record.as_ptr(), record.len(), &params, &mut out, &mut err) }, &mut err, "verify");
+            ok(
+                unsafe { fractal_verify_json(record.as_ptr(), record.len(), &params, &mut out, &mut err) },
+                &mut err,
+                "verify",
+            );
             let exp = &t["expected"];
             let tc = &t["tcId"];
             assert_eq!(out.accepted, exp["accepted"].as_bool().unwrap(), "tc{tc}");
             assert_eq!(out.escalated, exp["escalated"].as_bool().unwrap(), "tc{tc}");
-            assert_eq!(out.has_recomputed_d_hat.then_some(out.recomputed_d_hat), exp["recomputed_D_hat"].as_f64(), "tc{tc}");
-            assert_eq!(out.has_recomputed_budget.then_some(out.recomputed_budget), exp["recomputed_budget"].as_f64(), "tc{tc}");
-            let reason = (!out.reason.is_null()).then(|| unsafe { CStr::from_ptr(out.reason) }.to_str().unwrap().to_string());
+            assert_eq!(
+                out.has_recomputed_d_hat.then_some(out.recomputed_d_hat),
+                exp["recomputed_D_hat"].as_f64(),
+                "tc{tc}"
+            );
+            assert_eq!(
+                out.has_recomputed_budget.then_some(out.recomputed_budget),
+                exp["recomputed_budget"].as_f64(),
+                "tc{tc}"
+            );
+            let reason =
+                (!out.reason.is_null()).then(|| unsafe { CStr::from_ptr(out.reason) }.to_str().unwrap().to_string());
             assert_eq!(reason.as_deref(), exp["reason"].as_str(), "tc{tc}");
             unsafe { fractal_verify_result_free(&mut out) };
             assert!(out.reason.is_null());
@@ -284,7 +504,11 @@ fn ring_cases() {
             let w = sh["weight"].as_u64().unwrap_or(1) as u32;
             ok(unsafe { fractal_ring_add_shard(ring, name.as_ptr(), name.len(), w, &mut err) }, &mut err, "add");
             if sh["healthy"].as_bool() == Some(false) {
-                ok(unsafe { fractal_ring_set_healthy(ring, name.as_ptr(), name.len(), false, &mut err) }, &mut err, "mark");
+                ok(
+                    unsafe { fractal_ring_set_healthy(ring, name.as_ptr(), name.len(), false, &mut err) },
+                    &mut err,
+                    "mark",
+                );
             }
         }
         for t in g["tests"].as_array().unwrap() {
@@ -294,7 +518,14 @@ fn ring_cases() {
             let st = match s(t, "op") {
                 "pick" => unsafe { fractal_ring_pick(ring, key.as_ptr(), key.len(), &mut out, &mut err) },
                 "pick_n" => unsafe {
-                    fractal_ring_pick_n(ring, key.as_ptr(), key.len(), t["n"].as_u64().unwrap() as usize, &mut out, &mut err)
+                    fractal_ring_pick_n(
+                        ring,
+                        key.as_ptr(),
+                        key.len(),
+                        t["n"].as_u64().unwrap() as usize,
+                        &mut out,
+                        &mut err,
+                    )
                 },
                 other => panic!("unknown op {other}"),
             };
@@ -342,33 +573,65 @@ fn reject_cases() {
                     assert!(out.ptr.is_null());
                     take_err(st, &mut err)
                 }
-                "validate" => take_err(unsafe { fractal_validate_json(input.as_ptr(), input.len(), &mut err) }, &mut err),
-                "sign" => {
-                    let st = unsafe { fractal_canonical_json(input.as_ptr(), input.len(), &mut out, &mut err) };
-                    assert!(out.ptr.is_null());
-                    let first = take_err(st, &mut err);
+                "validate" => {
+                    take_err(unsafe { fractal_validate_json(input.as_ptr(), input.len(), &mut err) }, &mut err)
+                }
+                "sign_v1" | "sign" => {
+                    // The v1 payload: the JSON path and the fields path agree.
+                    let first = canonical_json(input.as_bytes(), FRACTAL_SIG_V1).unwrap_err();
                     let f = Fields::of(input.as_bytes());
                     let mut sig = [0u8; FRACTAL_HMAC_SIG_LEN];
-                    let st = unsafe { fractal_sign_hmac_fields(f.c(), b"k".as_ptr(), 1, sig.as_mut_ptr(), sig.len(), &mut err) };
+                    let st = unsafe {
+                        fractal_sign_hmac_fields_v1(f.c(), b"k".as_ptr(), 1, sig.as_mut_ptr(), sig.len(), &mut err)
+                    };
                     assert_eq!(take_err(st, &mut err), first, "tc{tc}: fields and JSON paths disagree");
+                    assert_eq!(
+                        sign_hmac_json(input.as_bytes(), "k", FRACTAL_SIG_V1).unwrap_err(),
+                        first,
+                        "tc{tc}: sign json"
+                    );
+                    first
+                }
+                "sign_v2" => {
+                    // Parses, but the v2 payload cannot be made: every v2 path says why.
+                    ok(
+                        unsafe { fractal_parse_json(input.as_ptr(), input.len(), &mut out, &mut err) },
+                        &mut err,
+                        "parse",
+                    );
+                    take_bytes(&mut out);
+                    let first = canonical_json(input.as_bytes(), FRACTAL_SIG_V2).unwrap_err();
+                    assert_eq!(digest_json(input.as_bytes(), FRACTAL_SIG_V2).unwrap_err(), first, "tc{tc}: digest");
+                    assert_eq!(
+                        sign_hmac_json(input.as_bytes(), "k", FRACTAL_SIG_V2).unwrap_err(),
+                        first,
+                        "tc{tc}: hmac"
+                    );
                     first
                 }
                 "verify_signature" => {
-                    let v = verifier(s(g, "hmac_key"), s(g, "ed25519_public"));
-                    let r = take_err(unsafe { fractal_verifier_verify_json(v, input.as_ptr(), input.len(), &mut err) }, &mut err);
+                    let policy = t.get("policy").filter(|p| !p.is_null()).map(|p| p.to_string());
+                    let v = verifier_with(s(g, "hmac_key"), s(g, "ed25519_public"), policy.as_deref()).unwrap();
+                    let r = take_err(
+                        unsafe { fractal_verifier_verify_json(v, input.as_ptr(), input.len(), &mut err) },
+                        &mut err,
+                    );
                     unsafe { fractal_verifier_free(v) };
                     r
                 }
                 "key" => match s(t, "key_type") {
                     "seed" => {
                         let mut key: *mut FractalEd25519Key = ptr::null_mut();
-                        let st = unsafe { fractal_ed25519_key_from_seed(input.as_ptr(), input.len(), &mut key, &mut err) };
+                        let st =
+                            unsafe { fractal_ed25519_key_from_seed(input.as_ptr(), input.len(), &mut key, &mut err) };
                         assert!(key.is_null());
                         take_err(st, &mut err)
                     }
                     "public" => {
                         let b = fractal_verifier_builder_new();
-                        let st = unsafe { fractal_verifier_builder_add_ed25519_public_key(b, input.as_ptr(), input.len(), &mut err) };
+                        let st = unsafe {
+                            fractal_verifier_builder_add_ed25519_public_key(b, input.as_ptr(), input.len(), &mut err)
+                        };
                         unsafe { fractal_verifier_builder_free(b) };
                         take_err(st, &mut err)
                     }
@@ -382,6 +645,413 @@ fn reject_cases() {
     assert_eq!(n, file["numberOfTests"].as_u64().unwrap());
 }
 
+/// golden/canonical_v2.json: the v2 payload (SPEC §3.2) of the exact wire text,
+/// signed and verified under the default policy; any change to a signed field
+/// (an unknown one, an omitted optional one added) breaks the signature, a
+/// change to a delivery field does not.
+fn canonical_v2_cases() {
+    let file = load("canonical_v2.json");
+    let mut n = 0;
+    for g in groups(&file) {
+        let (hmac_key, seed, public) = (s(g, "hmac_key"), s(g, "ed25519_seed"), s(g, "ed25519_public"));
+        let key = ed25519_key(seed);
+        let v = verifier(hmac_key, public);
+        let v1_only = verifier_with(hmac_key, public, Some(V1_ONLY)).unwrap();
+        for t in g["tests"].as_array().unwrap() {
+            n += 1;
+            let tc = t["tcId"].as_u64().unwrap();
+            let exp = &t["expected"];
+            let text = s(t, "record_text").as_bytes();
+            let want = s(exp, "canonical").as_bytes();
+            assert_eq!(canonical_json(text, FRACTAL_SIG_V2).unwrap(), want, "tc{tc} canonical");
+            // The record as the library writes it back signs the same.
+            let mut out = FractalBytes { ptr: ptr::null_mut(), len: 0 };
+            let mut err = new_err();
+            ok(unsafe { fractal_parse_json(text.as_ptr(), text.len(), &mut out, &mut err) }, &mut err, "parse");
+            let reparsed = take_bytes(&mut out);
+            assert_eq!(canonical_json(&reparsed, FRACTAL_SIG_V2).unwrap(), want, "tc{tc} canonical after parse_json");
+            let object = serde_json::to_vec(&t["record"]).unwrap();
+            assert_eq!(canonical_json(&object, FRACTAL_SIG_V2).unwrap(), want, "tc{tc} canonical of `record`");
+            assert_eq!(digest_json(text, FRACTAL_SIG_V2).unwrap(), s(exp, "digest_hex"), "tc{tc} digest");
+            assert_eq!(sign_hmac_json(text, hmac_key, FRACTAL_SIG_V2).unwrap(), s(exp, "sig_hmac"), "tc{tc} hmac");
+            assert_eq!(sign_ed25519_json(key, text, FRACTAL_SIG_V2).unwrap(), s(exp, "sig_ed25519"), "tc{tc} ed25519");
+
+            let record: Value = serde_json::from_slice(text).unwrap();
+            for sig in [s(exp, "sig_hmac"), s(exp, "sig_ed25519")] {
+                assert!(sig.starts_with("v2:"), "tc{tc}: a v2 sig carries its prefix");
+                verify_json(v, &with_sig(&record, sig)).unwrap_or_else(|e| panic!("tc{tc} verify: {e:?}"));
+                let unsupported = (FractalStatus::UnsupportedSignatureVersion, Some("sig".into()));
+                assert_eq!(verify_json(v1_only, &with_sig(&record, sig)), Err(unsupported), "tc{tc} v1-only");
+                // The fields path cannot check a v2 signature, and says so.
+                let f = Fields::of(text);
+                let st = unsafe { fractal_verifier_verify_fields_v1(v, f.c(), sig.as_ptr(), sig.len(), &mut err) };
+                assert_eq!(
+                    take_err(st, &mut err),
+                    (FractalStatus::InvalidArgument, Some("sig".into())),
+                    "tc{tc} fields"
+                );
+                for (what, changed) in tamper_v2(&record) {
+                    assert_eq!(verify_json(v, &with_sig(&changed, sig)), Err(bad_sig()), "tc{tc}: after {what}");
+                }
+                for (what, changed) in delivery_changes(&record) {
+                    verify_json(v, &with_sig(&changed, sig)).unwrap_or_else(|e| panic!("tc{tc}: after {what}: {e:?}"));
+                }
+                // A stripped prefix makes it a v1 signature, which does not verify
+                // (or whose v1 payload cannot even be made: D_hat beyond round9).
+                let v_any = verifier_with(hmac_key, public, Some(r#"{"versions":["v1","v2"]}"#)).unwrap();
+                let got = verify_json(v_any, &with_sig(&record, &sig[3..])).unwrap_err();
+                assert!(
+                    matches!(got.0, FractalStatus::SignatureInvalid | FractalStatus::InvalidField),
+                    "tc{tc}: prefix stripped: {got:?}"
+                );
+                unsafe { fractal_verifier_free(v_any) };
+            }
+        }
+        unsafe {
+            fractal_ed25519_key_free(key);
+            fractal_verifier_free(v);
+            fractal_verifier_free(v1_only);
+        }
+    }
+    assert_eq!(n, file["numberOfTests"].as_u64().unwrap());
+}
+
+/// Copies of `record` with one signed field changed (each still parses).
+fn tamper_v2(record: &Value) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    let mut change = |what: &str, f: &dyn Fn(&mut serde_json::Map<String, Value>)| {
+        let mut r = record.clone();
+        f(r.as_object_mut().unwrap());
+        out.push((what.to_string(), r));
+    };
+    let obj = record.as_object().unwrap();
+    for k in ["pcs_id", "schema", "version"] {
+        change(k, &|r| r[k] = Value::String(format!("{}0", r[k].as_str().unwrap())));
+    }
+    for k in ["merkle_root", "shard_id"] {
+        change(k, &|r| {
+            let mut id = r[k].as_str().unwrap().to_string();
+            change_id(&mut id);
+            r[k] = Value::String(id);
+        });
+    }
+    change("epoch", &|r| {
+        let e = r["epoch"].as_u64().unwrap();
+        r["epoch"] = Value::from(if e == fractal_core::MAX_EPOCH { e - 1 } else { e + 1 });
+    });
+    for k in ["D_hat", "coh_star", "r", "budget"] {
+        // v2 signs numbers as sent: the smallest change counts.
+        change(k, &|r| r[k] = Value::from(next_toward_0(r[k].as_f64().unwrap())));
+    }
+    match obj.get("regime").and_then(Value::as_str) {
+        Some(reg) => change("regime", &|r| r["regime"] = Value::from(if reg == "sticky" { "mixed" } else { "sticky" })),
+        None => change("regime added", &|r| drop(r.insert("regime".into(), Value::from("")))),
+    }
+    match obj.get("seed") {
+        Some(seed) => {
+            let s = seed.as_i64().unwrap();
+            change("seed", &|r| r["seed"] = Value::from(if s > 0 { s - 1 } else { s + 1 }));
+        }
+        None => change("seed added", &|r| drop(r.insert("seed".into(), Value::from(0)))),
+    }
+    let scales: Vec<i64> = obj.get("scales").map(|v| serde_json::from_value(v.clone()).unwrap()).unwrap_or_default();
+    if obj.contains_key("scales") && scales.len() < fractal_core::MAX_ENTRIES {
+        let next = (1..).find(|s| !scales.contains(s)).unwrap(); // a new small scale
+        change("scales", &|r| r["scales"].as_array_mut().unwrap().push(Value::from(next)));
+    } else if !obj.contains_key("scales") {
+        change("scales added", &|r| drop(r.insert("scales".into(), Value::Array(Vec::new()))));
+    }
+    match obj.get("N_j").and_then(Value::as_object) {
+        Some(nj) if !nj.is_empty() => {
+            let k = nj.keys().next().unwrap().clone();
+            change("N_j", &|r| {
+                let c = r["N_j"][&k].as_i64().unwrap();
+                r["N_j"][&k] = Value::from(if c > 1 { c - 1 } else { c + 1 });
+            });
+        }
+        Some(_) => {}
+        None => change("N_j added", &|r| drop(r.insert("N_j".into(), Value::Object(Default::default())))),
+    }
+    match obj.get("v_star").and_then(Value::as_array) {
+        Some(vs) if vs.len() < fractal_core::MAX_ENTRIES => {
+            change("v_star", &|r| r["v_star"].as_array_mut().unwrap().push(Value::from(0.5)))
+        }
+        Some(_) => {}
+        None => change("v_star added", &|r| drop(r.insert("v_star".into(), Value::Array(Vec::new())))),
+    }
+    let known = [
+        "pcs_id",
+        "schema",
+        "version",
+        "shard_id",
+        "epoch",
+        "attempt",
+        "sent_at",
+        "seed",
+        "scales",
+        "N_j",
+        "coh_star",
+        "v_star",
+        "D_hat",
+        "r",
+        "regime",
+        "budget",
+        "merkle_root",
+        "sig",
+        "ft",
+    ];
+    for k in obj.keys().filter(|k| !known.contains(&k.as_str())) {
+        change(&format!("unknown field {k} removed"), &|r| drop(r.remove(k)));
+        change(&format!("unknown field {k} changed"), &|r| r[k] = Value::from("tampered"));
+    }
+    change("unknown field added", &|r| drop(r.insert("zz_added".into(), Value::from(1))));
+    // A present optional field left out (scales only where no N_j key needs it).
+    let nj_empty = obj.get("N_j").and_then(Value::as_object).is_none_or(|m| m.is_empty());
+    for k in ["seed", "N_j", "v_star", "regime", "scales"] {
+        if obj.contains_key(k) && (k != "scales" || nj_empty) {
+            change(&format!("{k} removed"), &|r| drop(r.remove(k)));
+        }
+    }
+    out
+}
+
+/// Copies of `record` with a delivery field changed: v2 does not sign them.
+fn delivery_changes(record: &Value) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for (k, v) in [
+        ("attempt", Value::from(7)),
+        ("sent_at", Value::from("2030-01-01T00:00:00Z")),
+        ("ft", serde_json::json!({"outbox_seq": 3, "degraded": true})),
+    ] {
+        let mut r = record.clone();
+        r[k] = v;
+        out.push((k.to_string(), r));
+    }
+    out
+}
+
+/// The neighbouring binary64 of `x` toward zero (away from it for 0): always
+/// finite.
+fn next_toward_0(x: f64) -> f64 {
+    if x == 0.0 { f64::from_bits(1) } else { f64::from_bits(x.to_bits() - 1) }
+}
+
+/// golden/legacy.json: the seed's v1 encodings (SPEC §4.1) are accepted only
+/// where the policy lists them, through the JSON and the fields paths.
+fn legacy_cases() {
+    let file = load("legacy.json");
+    let mut n = 0;
+    for g in groups(&file) {
+        let (hmac_key, public) = (s(g, "hmac_key"), s(g, "ed25519_public"));
+        let plain = verifier_with(hmac_key, public, Some(V1_ONLY)).unwrap();
+        let v2_only = verifier(hmac_key, public);
+        for t in g["tests"].as_array().unwrap() {
+            n += 1;
+            let tc = t["tcId"].as_u64().unwrap();
+            let enc = s(t, "encoding");
+            let policy = serde_json::json!({"versions": ["v1"], "encodings": [enc]}).to_string();
+            let v = verifier_with(hmac_key, public, Some(&policy)).unwrap();
+            let both = r#"{"versions":["v1","v2"],"encodings":["seed-python","seed-go"]}"#;
+            let all = verifier_with(hmac_key, public, Some(both)).unwrap();
+            let record = serde_json::to_vec(&t["record"]).unwrap();
+            let f = Fields::of(&record);
+            let mut err = new_err();
+            for sig in [s(&t["expected"], "sig_hmac"), s(&t["expected"], "sig_ed25519")] {
+                let signed = with_sig(&t["record"], sig);
+                let valid = s(t, "result") != "invalid";
+                for verifier in [v, all] {
+                    let got = verify_json(verifier, &signed);
+                    let st = unsafe {
+                        fractal_verifier_verify_fields_v1(verifier, f.c(), sig.as_ptr(), sig.len(), &mut err)
+                    };
+                    let fields = take_err(st, &mut err);
+                    if valid {
+                        got.unwrap_or_else(|e| panic!("tc{tc} {enc}: {e:?}"));
+                        assert_eq!(fields.0, FractalStatus::Ok, "tc{tc} {enc} (fields)");
+                    } else {
+                        assert_eq!(got, Err(bad_sig()), "tc{tc} {enc}");
+                        assert_eq!(fields, bad_sig(), "tc{tc} {enc} (fields)");
+                    }
+                }
+                // Without the encoding in the policy the same bytes are refused,
+                // and the default policy refuses v1 altogether.
+                assert_eq!(verify_json(plain, &signed), Err(bad_sig()), "tc{tc} {enc}: not listed");
+                let unsupported = (FractalStatus::UnsupportedSignatureVersion, Some("sig".into()));
+                assert_eq!(verify_json(v2_only, &signed), Err(unsupported), "tc{tc} {enc}: default policy");
+                let st = unsafe { fractal_verifier_verify_fields_v1(plain, f.c(), sig.as_ptr(), sig.len(), &mut err) };
+                assert_eq!(take_err(st, &mut err), bad_sig(), "tc{tc} {enc}: not listed (fields)");
+            }
+            unsafe {
+                fractal_verifier_free(v);
+                fractal_verifier_free(all);
+            }
+        }
+        unsafe {
+            fractal_verifier_free(plain);
+            fractal_verifier_free(v2_only);
+        }
+    }
+    assert_eq!(n, file["numberOfTests"].as_u64().unwrap());
+}
+
+fn read_authorization_hmac(key: &str, tenant: &str, pcs_id: &str, t: u64) -> String {
+    let mut out = FractalBytes { ptr: ptr::null_mut(), len: 0 };
+    let mut err = new_err();
+    ok(
+        unsafe {
+            fractal_sign_read_hmac(
+                key.as_ptr(),
+                key.len(),
+                tenant.as_ptr(),
+                tenant.len(),
+                pcs_id.as_ptr(),
+                pcs_id.len(),
+                t,
+                &mut out,
+                &mut err,
+            )
+        },
+        &mut err,
+        "sign read",
+    );
+    String::from_utf8(take_bytes(&mut out)).unwrap()
+}
+
+fn verify_read(v: *const FractalVerifier, tenant: &str, pcs_id: &str, header: &str, now: u64) -> Result<(), Failed> {
+    let mut err = new_err();
+    let st = unsafe {
+        fractal_verifier_verify_read(
+            v,
+            tenant.as_ptr(),
+            tenant.len(),
+            pcs_id.as_ptr(),
+            pcs_id.len(),
+            header.as_ptr(),
+            header.len(),
+            now,
+            &mut err,
+        )
+    };
+    if st == FractalStatus::Ok { Ok(()) } else { Err(take_err(st, &mut err)) }
+}
+
+/// golden/read.json: signed reads (SPEC §6.1): the digest, both algorithms'
+/// header values, the client's GET carrying them, and the refusals.
+fn read_cases() {
+    let file = load("read.json");
+    let mut n = 0;
+    for g in groups(&file) {
+        let (hmac_key, seed, public) = (s(g, "hmac_key"), s(g, "ed25519_seed"), s(g, "ed25519_public"));
+        let key = ed25519_key(seed);
+        let v = verifier(hmac_key, public);
+        for t in g["tests"].as_array().unwrap() {
+            n += 1;
+            let tc = t["tcId"].as_u64().unwrap();
+            let (tenant, pcs_id) = (s(t, "tenant"), s(t, "pcs_id"));
+            if s(t, "result") == "invalid" {
+                let want = (status_of(s(t, "error_kind")), Some("sig".to_string()));
+                let got = verify_read(v, tenant, pcs_id, s(t, "header"), t["now"].as_u64().unwrap());
+                assert_eq!(got, Err(want), "tc{tc} {}", s(t, "comment"));
+                continue;
+            }
+            let at = t["t"].as_u64().unwrap();
+            let exp = &t["expected"];
+            let mut d = [0u8; FRACTAL_DIGEST_LEN];
+            let mut err = new_err();
+            ok(
+                unsafe {
+                    fractal_read_digest(
+                        tenant.as_ptr(),
+                        tenant.len(),
+                        pcs_id.as_ptr(),
+                        pcs_id.len(),
+                        at,
+                        d.as_mut_ptr(),
+                        d.len(),
+                        &mut err,
+                    )
+                },
+                &mut err,
+                "read digest",
+            );
+            assert_eq!(fractal_core::hex(&d), s(exp, "digest_hex"), "tc{tc} digest");
+            let hmac = read_authorization_hmac(hmac_key, tenant, pcs_id, at);
+            assert_eq!(hmac, s(exp, "authorization_hmac"), "tc{tc} hmac");
+            let mut out = FractalBytes { ptr: ptr::null_mut(), len: 0 };
+            ok(
+                unsafe {
+                    fractal_ed25519_key_sign_read(
+                        key,
+                        tenant.as_ptr(),
+                        tenant.len(),
+                        pcs_id.as_ptr(),
+                        pcs_id.len(),
+                        at,
+                        &mut out,
+                        &mut err,
+                    )
+                },
+                &mut err,
+                "ed25519 read",
+            );
+            let ed = String::from_utf8(take_bytes(&mut out)).unwrap();
+            assert_eq!(ed, s(exp, "authorization_ed25519"), "tc{tc} ed25519");
+            let now = t["now"].as_u64().unwrap();
+            for header in [&hmac, &ed] {
+                verify_read(v, tenant, pcs_id, header, now).unwrap_or_else(|e| panic!("tc{tc} at now: {e:?}"));
+                verify_read(v, tenant, pcs_id, header, at).unwrap_or_else(|e| panic!("tc{tc}: {e:?}"));
+                verify_read(v, tenant, pcs_id, header, at + 300).unwrap_or_else(|e| panic!("tc{tc} +300 s: {e:?}"));
+                assert_eq!(verify_read(v, tenant, pcs_id, header, at + 301), Err(bad_sig()), "tc{tc} stale");
+                assert_eq!(
+                    verify_read(v, &format!("{tenant}x"), pcs_id, header, at),
+                    Err(bad_sig()),
+                    "tc{tc} other tenant"
+                );
+                assert_eq!(
+                    verify_read(v, tenant, &format!("{pcs_id}0"), header, at),
+                    Err(bad_sig()),
+                    "tc{tc} other id"
+                );
+                assert_eq!(
+                    verify_read(v, tenant, pcs_id, "", at),
+                    Err((FractalStatus::SignatureMissing, Some("sig".into()))),
+                    "tc{tc} missing"
+                );
+            }
+            // The client's GET signs the read for its tenant at the given time.
+            let ascii = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_graphic());
+            let url_safe =
+                |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if ascii(tenant) && url_safe(pcs_id) {
+                let cfg =
+                    serde_json::json!({"base_url": "http://h", "tenant": tenant, "sdk_name": "c", "sdk_version": "0"})
+                        .to_string();
+                for (alg, k, want) in
+                    [(FRACTAL_ALGORITHM_HMAC, hmac_key, &hmac), (FRACTAL_ALGORITHM_ED25519, seed, &ed)]
+                {
+                    let c = client(&cfg, alg, k).unwrap();
+                    let mut sub: *mut FractalSubmission = ptr::null_mut();
+                    ok(
+                        unsafe { fractal_client_get(c, pcs_id.as_ptr(), pcs_id.len(), at, 1, &mut sub, &mut err) },
+                        &mut err,
+                        "get",
+                    );
+                    assert_eq!(header(&request_of(sub).0, "authorization"), Some(want.as_str()), "tc{tc} client get");
+                    unsafe {
+                        fractal_submission_free(sub);
+                        fractal_client_free(c);
+                    }
+                }
+            }
+        }
+        unsafe {
+            fractal_ed25519_key_free(key);
+            fractal_verifier_free(v);
+        }
+    }
+    assert_eq!(n, file["numberOfTests"].as_u64().unwrap());
+}
+
 fn every_golden_file_is_walked() {
     let mut names: Vec<String> = std::fs::read_dir(golden_dir())
         .unwrap()
@@ -389,8 +1059,11 @@ fn every_golden_file_is_walked() {
         .filter(|n| n.ends_with(".json"))
         .collect();
     names.sort();
-    assert_eq!(names, ["canonical.json", "reject.json", "ring.json", "verify.json"], "a golden file without a runner here");
+    assert_eq!(names, GOLDEN_FILES, "a golden file without a runner here, or one missing");
 }
+
+const GOLDEN_FILES: [&str; 7] =
+    ["canonical.json", "canonical_v2.json", "legacy.json", "read.json", "reject.json", "ring.json", "verify.json"];
 
 fn null_arguments_are_errors_not_crashes() {
     let mut err = new_err();
@@ -420,6 +1093,55 @@ fn null_arguments_are_errors_not_crashes() {
         fractal_bytes_free(ptr::null_mut());
         fractal_error_free(ptr::null_mut());
     }
+    // Versions, policies and the new out-parameters.
+    let rec = br#"{"pcs_id":"p"}"#;
+    let st = unsafe { fractal_canonical_json(rec.as_ptr(), rec.len(), 3, &mut out, &mut err) };
+    assert_eq!(take_err(st, &mut err), (FractalStatus::InvalidArgument, Some("version".into())));
+    let mut sig = [0u8; FRACTAL_SIG_MAX_LEN];
+    let st = unsafe {
+        fractal_sign_hmac_json(
+            rec.as_ptr(),
+            rec.len(),
+            b"k".as_ptr(),
+            1,
+            FRACTAL_SIG_V2,
+            sig.as_mut_ptr(),
+            sig.len(),
+            ptr::null_mut(),
+            &mut err,
+        )
+    };
+    assert_eq!(take_err(st, &mut err), (FractalStatus::InvalidArgument, Some("out_len".into())));
+    for (policy, field) in [
+        ("{", "policy_json"),
+        ("[]", "policy_json"),
+        (r#"{"versions":["v1"],"colour":1}"#, "policy_json"),
+        (r#"{"encodings":["seed-go"]}"#, "signature_versions"),
+        (r#"{"versions":[]}"#, "signature_versions"),
+        (r#"{"versions":["v3"]}"#, "signature_versions"),
+        (r#"{"versions":"v1"}"#, "signature_versions"),
+        (r#"{"versions":["v1"],"encodings":["seed-rust"]}"#, "accept_encodings"),
+    ] {
+        assert_eq!(
+            verifier_with("k", "", Some(policy)).unwrap_err(),
+            (FractalStatus::InvalidArgument, Some(field.into())),
+            "{policy}"
+        );
+    }
+    let st = unsafe { fractal_verifier_builder_set_policy(ptr::null_mut(), b"{}".as_ptr(), 2, &mut err) };
+    assert_eq!(take_err(st, &mut err), (FractalStatus::InvalidArgument, Some("builder".into())));
+    let st = unsafe {
+        fractal_verifier_verify_read(ptr::null(), ptr::null(), 0, ptr::null(), 0, ptr::null(), 0, 0, &mut err)
+    };
+    assert_eq!(take_err(st, &mut err), (FractalStatus::InvalidArgument, Some("verifier".into())));
+    let st = unsafe { fractal_sign_read_hmac(ptr::null(), 0, ptr::null(), 0, ptr::null(), 0, 0, &mut out, &mut err) };
+    assert_eq!(take_err(st, &mut err).0, FractalStatus::InvalidKey, "an empty HMAC key");
+    // An unknown `vN:` prefix is refused as unsupported, whatever the policy.
+    let v = verifier_with("k", "", Some(r#"{"versions":["v1","v2"]}"#)).unwrap();
+    let unknown = serde_json::json!({"pcs_id":"p","schema":"s","version":"0.1","shard_id":"s","epoch":1,"coh_star":0.5,
+        "D_hat":1.0,"r":0.5,"budget":0.5,"merkle_root":"m","sig":"v3:AAAA"});
+    assert_eq!(verify_json(v, &unknown), Err((FractalStatus::UnsupportedSignatureVersion, Some("sig".into()))));
+    unsafe { fractal_verifier_free(v) };
     // An error struct reused without freeing in between does not leak.
     let st = unsafe { fractal_parse_json(b"[".as_ptr(), 1, &mut out, &mut err) };
     assert_ne!(st, FractalStatus::Ok);
@@ -552,12 +1274,22 @@ fn client_protocol() {
     let v = verifier(hmac_key, public);
     let mut err = new_err();
 
-    // Signed with each algorithm: the body carries the golden signature.
-    for (alg, key, want) in [
-        (FRACTAL_ALGORITHM_HMAC, hmac_key, s(&t["expected"], "sig_hmac")),
-        (FRACTAL_ALGORITHM_ED25519, seed, s(&t["expected"], "sig_ed25519")),
+    // Signed with each algorithm and version: v2 by default, v1 on request
+    // (then the body carries canonical.json's signature).
+    let v1 = verifier_with(hmac_key, public, Some(V1_ONLY)).unwrap();
+    let ed = ed25519_key(seed);
+    let v2_hmac = sign_hmac_json(&record, hmac_key, FRACTAL_SIG_V2).unwrap();
+    let v2_ed = sign_ed25519_json(ed, &record, FRACTAL_SIG_V2).unwrap();
+    unsafe { fractal_ed25519_key_free(ed) };
+    let with_version =
+        |version: &str| format!("{},\"signature_version\":{version}}}", cfg.trim_end().strip_suffix('}').unwrap());
+    for (alg, key, version, want, verifier) in [
+        (FRACTAL_ALGORITHM_HMAC, hmac_key, None, v2_hmac.as_str(), v),
+        (FRACTAL_ALGORITHM_ED25519, seed, Some("\"v2\""), v2_ed.as_str(), v),
+        (FRACTAL_ALGORITHM_HMAC, hmac_key, Some("\"v1\""), s(&t["expected"], "sig_hmac"), v1),
+        (FRACTAL_ALGORITHM_ED25519, seed, Some("1"), s(&t["expected"], "sig_ed25519"), v1),
     ] {
-        let c = client(cfg, alg, key).unwrap();
+        let c = client(&version.map_or_else(|| cfg.to_string(), with_version), alg, key).unwrap();
         let sub = submission(c, &record, 1).unwrap();
         unsafe { fractal_client_free(c) }; // the submission outlives its client
         let (head, body) = request_of(sub);
@@ -568,10 +1300,15 @@ fn client_protocol() {
         assert_eq!(header(&head, "x-tenant-id"), Some("acme"));
         assert!(header(&head, "user-agent").unwrap().starts_with("fractal-lba-c/1.2.3 (core "), "{head}");
         let sent: Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(sent["sig"], want);
-        ok(unsafe { fractal_verifier_verify_json(v, body.as_ptr(), body.len(), &mut err) }, &mut err, "verify sent");
+        assert_eq!(sent["sig"], want, "{version:?}");
+        ok(
+            unsafe { fractal_verifier_verify_json(verifier, body.as_ptr(), body.len(), &mut err) },
+            &mut err,
+            "verify sent",
+        );
         unsafe { fractal_submission_free(sub) };
     }
+    unsafe { fractal_verifier_free(v1) };
 
     // Without a key the record goes as given (here: unsigned), no tenant header.
     let plain =
@@ -675,15 +1412,28 @@ fn client_protocol() {
     assert!(step.json.ptr.is_null());
     unsafe { fractal_submission_free(sub) };
 
-    // Lookups and health.
+    // Lookups and health. A client with a key signs its reads (SPEC §6.1) for
+    // its tenant at the time given.
     let id = s(&t["expected"], "pcs_id");
     let mut sub: *mut FractalSubmission = ptr::null_mut();
-    ok(unsafe { fractal_client_get(c, id.as_ptr(), id.len(), 1, &mut sub, &mut err) }, &mut err, "get");
+    let at = 1_700_000_000;
+    ok(unsafe { fractal_client_get(c, id.as_ptr(), id.len(), at, 1, &mut sub, &mut err) }, &mut err, "get");
     let (head, body) = request_of(sub);
     assert_eq!((head["method"].as_str(), head["path"].as_str()), (Some("GET"), Some(&*format!("/v1/pcs/{id}"))));
     assert!(body.is_empty() && header(&head, "content-type").is_none());
+    let auth = header(&head, "authorization").expect("a signed read").to_string();
+    assert_eq!(auth, read_authorization_hmac(hmac_key, "acme", id, at));
+    verify_read(v, "acme", id, &auth, at).unwrap();
+    assert_eq!(verify_read(v, "default", id, &auth, at), Err(bad_sig()), "signed for its tenant");
     let (kind, _, _, json) = answer(sub, 404, "", r#"{"error":{"code":"not_found","message":"no such record"}}"#);
     assert_eq!((kind, json.unwrap()["status"].as_u64()), (FractalStepKind::Failure, Some(404)));
+    unsafe { fractal_submission_free(sub) };
+    ok(
+        unsafe { fractal_client_get(plain, id.as_ptr(), id.len(), at, 1, &mut sub, &mut err) },
+        &mut err,
+        "get unsigned",
+    );
+    assert_eq!(header(&request_of(sub).0, "authorization"), None, "a client without a key sends no Authorization");
     unsafe { fractal_submission_free(sub) };
     ok(unsafe { fractal_client_health(c, 1, &mut sub, &mut err) }, &mut err, "health");
     assert_eq!(request_of(sub).0["url"], "http://127.0.0.1:9/health");
@@ -699,7 +1449,7 @@ fn client_protocol() {
         submission(ptr::null(), &record, 1).unwrap_err(),
         (FractalStatus::InvalidArgument, Some("client".into()))
     );
-    let st = unsafe { fractal_client_get(c, b"../x".as_ptr(), 4, 1, &mut sub, &mut err) };
+    let st = unsafe { fractal_client_get(c, b"../x".as_ptr(), 4, at, 1, &mut sub, &mut err) };
     assert_eq!(take_err(st, &mut err), (FractalStatus::InvalidArgument, Some("pcs_id".into())));
     let base = r#"{"base_url":"http://host","sdk_name":"c","sdk_version":"0""#;
     for (config, alg, key, want) in [
@@ -726,6 +1476,24 @@ fn client_protocol() {
         ),
         (format!("{base},\"retry\":{{\"jitter\":1}}}}"), 0, "", (FractalStatus::InvalidArgument, Some("retry".into()))),
         (format!("{base}}}"), 9, "", (FractalStatus::InvalidArgument, Some("alg".into()))),
+        (
+            format!("{base},\"signature_version\":\"v3\"}}"),
+            0,
+            "",
+            (FractalStatus::InvalidArgument, Some("signature_version".into())),
+        ),
+        (
+            format!("{base},\"signature_version\":3}}"),
+            0,
+            "",
+            (FractalStatus::InvalidArgument, Some("signature_version".into())),
+        ),
+        (
+            format!("{base},\"signature_version\":true}}"),
+            0,
+            "",
+            (FractalStatus::InvalidArgument, Some("signature_version".into())),
+        ),
         (format!("{base}}}"), 0, "k", (FractalStatus::InvalidArgument, Some("key".into()))),
         (format!("{base}}}"), FRACTAL_ALGORITHM_HMAC, "", (FractalStatus::InvalidKey, None)),
         (format!("{base}}}"), FRACTAL_ALGORITHM_ED25519, "AAAA", (FractalStatus::InvalidKey, None)),
@@ -756,9 +1524,12 @@ fn client_protocol() {
 }
 
 fn main() {
-    let checks: [(&str, fn()); 7] = [
+    let checks: [(&str, fn()); 10] = [
         ("every golden file is walked", every_golden_file_is_walked),
         ("canonical.json through the ABI", canonical_cases),
+        ("canonical_v2.json through the ABI", canonical_v2_cases),
+        ("legacy.json through the ABI", legacy_cases),
+        ("read.json through the ABI", read_cases),
         ("verify.json through the ABI", verify_cases),
         ("ring.json through the ABI", ring_cases),
         ("reject.json through the ABI", reject_cases),

@@ -1,8 +1,9 @@
 /* A C caller of include/fractal.h: compiled with -Wall -Wextra -Werror against
  * the static library and run under valgrind by `make check-memory`. It checks
- * the SPEC §3 example against the values the golden oracle computed
- * (golden/canonical.json, tcId 1) and exercises every handle's lifecycle and
- * error path from C. */
+ * the SPEC §3.1 example against the values the golden oracle computed
+ * (golden/canonical.json, tcId 1), signs and verifies it as v2 and signs a read
+ * (SPEC §3.2, §6.1), and exercises every handle's lifecycle and error path
+ * from C. */
 #define _GNU_SOURCE /* memmem */
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,22 +63,23 @@ int main(void) {
   CHECK(fractal_pcs_id(S(MERKLE), 1, S("shard-001"), (uint8_t *)id, sizeof id, &err) == FRACTAL_STATUS_OK, "pcs_id");
   CHECK(memcmp(id, PCS_ID, sizeof id) == 0, "pcs_id value");
 
-  CHECK(fractal_canonical_fields(f, &out, &err) == FRACTAL_STATUS_OK, "canonical");
+  CHECK(fractal_canonical_fields_v1(f, &out, &err) == FRACTAL_STATUS_OK, "canonical");
   CHECK(out.len == strlen(CANONICAL) && memcmp(out.ptr, CANONICAL, out.len) == 0, "canonical bytes");
   fractal_bytes_free(&out);
 
   char sig[FRACTAL_HMAC_SIG_LEN];
-  CHECK(fractal_sign_hmac_fields(f, S(HMAC_KEY), (uint8_t *)sig, sizeof sig, &err) == FRACTAL_STATUS_OK, "hmac");
+  CHECK(fractal_sign_hmac_fields_v1(f, S(HMAC_KEY), (uint8_t *)sig, sizeof sig, &err) == FRACTAL_STATUS_OK, "hmac");
   CHECK(memcmp(sig, SIG_HMAC, sizeof sig) == 0, "hmac value %.44s", sig);
 
   FractalEd25519Key *key = NULL;
   CHECK(fractal_ed25519_key_from_seed(S(SEED), &key, &err) == FRACTAL_STATUS_OK, "seed");
   char esig[FRACTAL_ED25519_SIG_LEN];
-  CHECK(fractal_ed25519_key_sign_fields(key, f, (uint8_t *)esig, sizeof esig, &err) == FRACTAL_STATUS_OK, "ed25519");
+  CHECK(fractal_ed25519_key_sign_fields_v1(key, f, (uint8_t *)esig, sizeof esig, &err) == FRACTAL_STATUS_OK, "ed25519");
   CHECK(memcmp(esig, SIG_ED, sizeof esig) == 0, "ed25519 value");
-  fractal_ed25519_key_free(key);
 
   FractalVerifierBuilder *b = fractal_verifier_builder_new();
+  const char *accept_v1 = "{\"versions\":[\"v1\",\"v2\"]}";
+  CHECK(fractal_verifier_builder_set_policy(b, S(accept_v1), &err) == FRACTAL_STATUS_OK, "policy");
   CHECK(fractal_verifier_builder_add_hmac_key(b, S("old"), &err) == FRACTAL_STATUS_OK, "key 1");
   CHECK(fractal_verifier_builder_add_hmac_key(b, S(HMAC_KEY), &err) == FRACTAL_STATUS_OK, "key 2");
   CHECK(fractal_verifier_builder_add_ed25519_public_key(b, S(PUBLIC), &err) == FRACTAL_STATUS_OK, "key 3");
@@ -86,17 +88,25 @@ int main(void) {
   fractal_error_free(&err);
   const FractalVerifier *v = fractal_verifier_builder_build(b);
   CHECK(fractal_verifier_key_count(v) == 3, "key count");
-  CHECK(fractal_verifier_verify_fields(v, f, S(SIG_HMAC), &err) == FRACTAL_STATUS_OK, "verify hmac");
-  CHECK(fractal_verifier_verify_fields(v, f, S(SIG_ED), &err) == FRACTAL_STATUS_OK, "verify ed25519");
+  CHECK(fractal_verifier_verify_fields_v1(v, f, S(SIG_HMAC), &err) == FRACTAL_STATUS_OK, "verify hmac");
+  CHECK(fractal_verifier_verify_fields_v1(v, f, S(SIG_ED), &err) == FRACTAL_STATUS_OK, "verify ed25519");
   FractalFields tampered = f;
   tampered.r = 0.88;
-  st = fractal_verifier_verify_fields(v, tampered, S(SIG_HMAC), &err);
+  st = fractal_verifier_verify_fields_v1(v, tampered, S(SIG_HMAC), &err);
   CHECK(st == FRACTAL_STATUS_SIGNATURE_INVALID && err.field && strcmp(err.field, "sig") == 0, "tampered");
   fractal_error_free(&err);
-  st = fractal_verifier_verify_fields(v, f, NULL, 0, &err);
+  st = fractal_verifier_verify_fields_v1(v, f, NULL, 0, &err);
   CHECK(st == FRACTAL_STATUS_SIGNATURE_MISSING, "missing sig");
   fractal_error_free(&err);
-  fractal_verifier_free(v);
+
+  /* A verifier without a policy accepts v2 only. */
+  FractalVerifierBuilder *b2 = fractal_verifier_builder_new();
+  CHECK(fractal_verifier_builder_add_hmac_key(b2, S(HMAC_KEY), &err) == FRACTAL_STATUS_OK, "v2 key");
+  const FractalVerifier *v2only = fractal_verifier_builder_build(b2);
+  st = fractal_verifier_verify_fields_v1(v2only, f, S(SIG_HMAC), &err);
+  CHECK(st == FRACTAL_STATUS_UNSUPPORTED_SIGNATURE_VERSION && err.field && strcmp(err.field, "sig") == 0,
+        "v1 refused by default: %u", (unsigned)st);
+  fractal_error_free(&err);
 
   const char *bad = "{\"pcs_id\": 7}";
   st = fractal_validate_json(S(bad), &err);
@@ -132,6 +142,47 @@ int main(void) {
       "\"N_j\":{\"2\":3,\"4\":7,\"8\":19,\"16\":50,\"32\":133},\"coh_star\":0.73,\"v_star\":[0.12,0.98],\"D_hat\":1.41,"
       "\"r\":0.87,\"regime\":\"sticky\",\"budget\":0.42,\"merkle_root\":"
       "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}";
+
+  /* v2: the whole record is signed, the sig carries its prefix. */
+  char sig2[FRACTAL_SIG_MAX_LEN];
+  size_t sig2_len = 0;
+  CHECK(fractal_sign_hmac_json(S(record), S(HMAC_KEY), FRACTAL_SIG_V2, (uint8_t *)sig2, sizeof sig2, &sig2_len, &err) ==
+            FRACTAL_STATUS_OK,
+        "hmac v2");
+  CHECK(sig2_len == FRACTAL_HMAC_SIG_V2_LEN && memcmp(sig2, "v2:", 3) == 0, "v2 prefix");
+  char esig2[FRACTAL_SIG_MAX_LEN];
+  size_t esig2_len = 0;
+  CHECK(fractal_ed25519_key_sign_json(key, S(record), FRACTAL_SIG_V2, (uint8_t *)esig2, sizeof esig2, &esig2_len, &err) ==
+            FRACTAL_STATUS_OK,
+        "ed25519 v2");
+  CHECK(esig2_len == FRACTAL_ED25519_SIG_V2_LEN && memcmp(esig2, "v2:", 3) == 0, "ed25519 v2 prefix");
+  CHECK(fractal_sign_hmac_json(S(record), S(HMAC_KEY), FRACTAL_SIG_V2, (uint8_t *)sig2, 46, &sig2_len, &err) ==
+            FRACTAL_STATUS_INVALID_ARGUMENT,
+        "a buffer one byte short");
+  fractal_error_free(&err);
+  CHECK(fractal_canonical_json(S(record), FRACTAL_SIG_V2, &out, &err) == FRACTAL_STATUS_OK, "canonical v2");
+  CHECK(out.len > strlen(CANONICAL) && memmem(out.ptr, out.len, "\"regime\":\"sticky\"", strlen("\"regime\":\"sticky\"")) != NULL, "v2 signs regime");
+  fractal_bytes_free(&out);
+
+  /* A signed read (SPEC §6.1), checked within and beyond the 300 s window. */
+  const char *auth_hmac = NULL;
+  CHECK(fractal_sign_read_hmac(S(HMAC_KEY), S("acme"), S(PCS_ID), 1700000000, &out, &err) == FRACTAL_STATUS_OK, "read");
+  CHECK(out.len > 10 && memcmp(out.ptr, "Fractal t=1700000000, sig=", 26) == 0, "read header");
+  auth_hmac = (const char *)out.ptr;
+  CHECK(fractal_verifier_verify_read(v2only, S("acme"), S(PCS_ID), (const uint8_t *)auth_hmac, out.len, 1700000300, &err) ==
+            FRACTAL_STATUS_OK,
+        "read verifies");
+  st = fractal_verifier_verify_read(v2only, S("acme"), S(PCS_ID), (const uint8_t *)auth_hmac, out.len, 1700000301, &err);
+  CHECK(st == FRACTAL_STATUS_SIGNATURE_INVALID, "stale read");
+  fractal_error_free(&err);
+  fractal_bytes_free(&out);
+  CHECK(fractal_ed25519_key_sign_read(key, S("acme"), S(PCS_ID), 1700000000, &out, &err) == FRACTAL_STATUS_OK, "ed read");
+  CHECK(fractal_verifier_verify_read(v, S("acme"), S(PCS_ID), out.ptr, out.len, 1700000000, &err) == FRACTAL_STATUS_OK,
+        "ed25519 read verifies");
+  fractal_bytes_free(&out);
+  fractal_ed25519_key_free(key);
+  fractal_verifier_free(v);
+
   FractalClient *client = NULL;
   const char *cfg = "{\"base_url\":\"http://127.0.0.1:9\",\"tenant\":\"acme\",\"sdk_name\":\"c\",\"sdk_version\":\"1\"}";
   CHECK(fractal_client_new(S(cfg), FRACTAL_ALGORITHM_HMAC, S(HMAC_KEY), &client, &err) == FRACTAL_STATUS_OK, "client");
@@ -140,7 +191,8 @@ int main(void) {
   FractalBytes head = {NULL, 0}, body = {NULL, 0};
   CHECK(fractal_submission_request(sub, &head, &body, &err) == FRACTAL_STATUS_OK, "request");
   CHECK(head.len > 0 && memmem(head.ptr, head.len, "\"X-Tenant-Id\",\"acme\"", 20) != NULL, "tenant header");
-  CHECK(body.len > 0 && memmem(body.ptr, body.len, SIG_HMAC, strlen(SIG_HMAC)) != NULL, "signed body");
+  CHECK(body.len > 0 && memmem(body.ptr, body.len, sig2, sig2_len) != NULL, "signed body (v2 by default)");
+  CHECK(fractal_verifier_verify_json(v2only, body.ptr, body.len, &err) == FRACTAL_STATUS_OK, "the body verifies");
   fractal_bytes_free(&head);
   fractal_bytes_free(&body);
   FractalStep step = {0};
@@ -152,6 +204,14 @@ int main(void) {
   CHECK(step.kind == FRACTAL_STEP_KIND_SUCCESS && step.json.len > 0, "success");
   fractal_step_free(&step);
   fractal_submission_free(sub);
+  CHECK(fractal_client_get(client, S(PCS_ID), 1700000000, 7, &sub, &err) == FRACTAL_STATUS_OK, "get");
+  CHECK(fractal_submission_request(sub, &head, &body, &err) == FRACTAL_STATUS_OK, "get request");
+  const char *signed_read = "\"Authorization\",\"Fractal t=1700000000, sig=";
+  CHECK(memmem(head.ptr, head.len, signed_read, strlen(signed_read)) != NULL, "signed read");
+  fractal_bytes_free(&head);
+  fractal_bytes_free(&body);
+  fractal_submission_free(sub);
+  fractal_verifier_free(v2only);
   const char *reason = "connection refused";
   CHECK(fractal_client_health(client, 7, &sub, &err) == FRACTAL_STATUS_OK, "health");
   CHECK(fractal_submission_on_transport_error(sub, S(reason), false, &step, &err) == FRACTAL_STATUS_OK, "refused");

@@ -88,6 +88,8 @@ type clientSettings struct {
 	timeout    time.Duration
 	retry      *RetryPolicy
 	seed       *uint64
+	version    SigVersion
+	now        func() time.Time
 }
 
 // WithTenant sends the tenant as X-Tenant-Id (the server's default tenant is
@@ -112,6 +114,14 @@ func WithEd25519Seed(seedB64 string) ClientOption {
 		s.alg, s.key = C.FRACTAL_ALGORITHM_ED25519, []byte(seedB64)
 		s.keys++
 	}
+}
+
+// WithSignatureVersion selects the payload submitted records are signed over
+// (default V2). WithSignatureVersion(1) signs the seed's v1 payload, for a
+// tenant whose server policy still accepts only v1. Another value fails
+// NewClient with KindInvalidArgument naming "signature_version".
+func WithSignatureVersion(v SigVersion) ClientOption {
+	return func(s *clientSettings) { s.version = v }
 }
 
 // WithHTTPClient sends requests with hc instead of the SDK's shared client.
@@ -156,6 +166,7 @@ type Client struct {
 	http    *http.Client
 	timeout time.Duration
 	seed    *uint64
+	now     func() time.Time
 }
 
 // NewClient returns a client for the server at baseURL (http:// or https://,
@@ -163,7 +174,8 @@ type Client struct {
 // KindInvalidArgument naming it, or KindInvalidKey for a key that cannot be
 // used.
 func NewClient(baseURL string, opts ...ClientOption) (*Client, error) {
-	s := clientSettings{alg: C.FRACTAL_ALGORITHM_NONE, timeout: defaultTimeout, httpClient: defaultHTTPClient}
+	s := clientSettings{alg: C.FRACTAL_ALGORITHM_NONE, timeout: defaultTimeout, httpClient: defaultHTTPClient,
+		version: V2, now: time.Now}
 	for _, o := range opts {
 		o(&s)
 	}
@@ -176,7 +188,8 @@ func NewClient(baseURL string, opts ...ClientOption) (*Client, error) {
 	if s.httpClient == nil {
 		return nil, argError("http_client", "is nil")
 	}
-	cfg := map[string]any{"base_url": baseURL, "sdk_name": "go", "sdk_version": SDKVersion}
+	cfg := map[string]any{"base_url": baseURL, "sdk_name": "go", "sdk_version": SDKVersion,
+		"signature_version": int(s.version)}
 	if s.tenant != nil {
 		cfg["tenant"] = *s.tenant
 	}
@@ -207,7 +220,7 @@ func NewClient(baseURL string, opts ...ClientOption) (*Client, error) {
 	if err := check(st, &cerr); err != nil {
 		return nil, err
 	}
-	c := &Client{h: h, http: s.httpClient, timeout: s.timeout, seed: s.seed}
+	c := &Client{h: h, http: s.httpClient, timeout: s.timeout, seed: s.seed, now: s.now}
 	runtime.SetFinalizer(c, (*Client).Close)
 	return c, nil
 }
@@ -258,11 +271,18 @@ func (c *Client) SubmitJSON(ctx context.Context, record []byte) (*SubmitResult, 
 }
 
 // Get returns the stored outcome of pcsID for the client's tenant, or nil and
-// no error when the server has none (404). Errors are those of Submit.
+// no error when the server has none (404). When the client has a key the read
+// is signed (SPEC §6.1: Authorization: Fractal t=<now>, sig=…, for the
+// client's tenant or "default"); a server that authenticates reads answers an
+// unsigned or stale one with a *SignatureError. Errors are those of Submit.
 func (c *Client) Get(ctx context.Context, pcsID string) (*VerifyResult, error) {
+	now, err := unixSeconds(c.now())
+	if err != nil {
+		return nil, err
+	}
 	sub, err := c.start(func(h *C.FractalClient, seed C.uint64_t, out **C.FractalSubmission, cerr *C.FractalError) C.FractalStatus {
 		p, n := strArg(pcsID)
-		st := C.fractal_client_get(h, p, n, seed, out, cerr)
+		st := C.fractal_client_get(h, p, n, now, seed, out, cerr)
 		runtime.KeepAlive(pcsID)
 		return st
 	})

@@ -58,10 +58,10 @@ func (e *ValidationError) Is(target error) bool {
 }
 
 // SignatureError is the server's refusal of the signature (401). It matches
-// ErrSignature, and ErrSignatureMissing or ErrSignatureInvalid by its code.
-// Never retried.
+// ErrSignature, and ErrSignatureMissing, ErrSignatureInvalid or
+// ErrUnsupportedSignatureVersion by its code. Never retried.
 type SignatureError struct {
-	Code    string // "signature_missing" or "signature_invalid"
+	Code    string // "signature_missing", "signature_invalid" or "unsupported_signature_version"
 	Message string // the server's message
 	display string
 }
@@ -73,7 +73,8 @@ func (e *SignatureError) Error() string {
 // Status is 401.
 func (e *SignatureError) Status() int { return 401 }
 
-// Is matches ErrSignature, and ErrSignatureMissing / ErrSignatureInvalid by code.
+// Is matches ErrSignature, and ErrSignatureMissing / ErrSignatureInvalid /
+// ErrUnsupportedSignatureVersion by code.
 func (e *SignatureError) Is(target error) bool {
 	switch target {
 	case ErrSignature:
@@ -82,6 +83,8 @@ func (e *SignatureError) Is(target error) bool {
 		return e.Code == "signature_missing"
 	case ErrSignatureInvalid:
 		return e.Code == "signature_invalid"
+	case ErrUnsupportedSignatureVersion:
+		return e.Code == "unsupported_signature_version"
 	}
 	return false
 }

@@ -152,8 +152,8 @@ func TestSubmitSignsWithHMACAndSendsTheHeaders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !goVerifyHMAC(sent, []byte("tenant-secret")) {
-		t.Fatal("pure-Go HMAC disagrees with the sent signature")
+	if !goVerifyHMACV2(r.body, sent.Sig, []byte("tenant-secret")) {
+		t.Fatal("pure-Go HMAC (v2) disagrees with the sent signature")
 	}
 	if sent.PCSID != p.PCSID || sent.Budget != p.Budget {
 		t.Fatalf("sent %+v, built %+v", sent, p)
@@ -190,8 +190,10 @@ func TestSubmitSignsWithEd25519(t *testing.T) {
 		t.Fatalf("the sent record does not verify: %v", err)
 	}
 	sent, _ := ParsePCS(r.body)
-	if !goVerifyEd25519(sent, pub) {
-		t.Fatal("crypto/ed25519 disagrees with the sent signature")
+	d, _ := goDigestV2(r.body)
+	mac, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(sent.Sig, "v2:"))
+	if err != nil || !strings.HasPrefix(sent.Sig, "v2:") || !ed25519.Verify(pub, d[:], mac) {
+		t.Fatal("crypto/ed25519 disagrees with the sent signature (v2)")
 	}
 }
 
@@ -502,6 +504,83 @@ func TestGet(t *testing.T) {
 	if n := len(srv.requests()); n != 3 {
 		t.Fatalf("%d requests, want 3", n)
 	}
+	if h := r.header.Get("Authorization"); h != "" {
+		t.Fatalf("a client without a key sent Authorization %q", h)
+	}
+}
+
+// A client with a key signs its reads (SPEC §6.1) for its tenant at its clock:
+// the server side checks the header with VerifyRead and, independently, with
+// crypto/hmac.
+func TestGetSignsTheRead(t *testing.T) {
+	p := mustBuild(t)
+	key := []byte("tenant-secret")
+	v, _ := NewVerifier(HMACKey(key))
+	defer v.Close()
+	for _, tenant := range []string{"", "acme"} {
+		srv := newScripted(t, reply{status: 404, body: missingBody})
+		opts := []ClientOption{WithHMACKey(key)}
+		if tenant != "" {
+			opts = append(opts, WithTenant(tenant))
+		}
+		c := newTestClient(t, srv.URL, opts...)
+		before := time.Now()
+		if res, err := c.Get(context.Background(), p.PCSID); err != nil || res != nil {
+			t.Fatalf("Get = %v, %v", res, err)
+		}
+		h := srv.requests()[0].header.Get("Authorization")
+		signedFor := tenant
+		if signedFor == "" {
+			signedFor = "default" // the server's tenant when none is sent
+		}
+		if err := v.VerifyRead(signedFor, p.PCSID, h, before); err != nil {
+			t.Fatalf("tenant %q: VerifyRead(%q) = %v", tenant, h, err)
+		}
+		var ts int64
+		var mac string
+		if _, err := fmt.Sscanf(h, "Fractal t=%d, sig=%s", &ts, &mac); err != nil {
+			t.Fatalf("header %q: %v", h, err)
+		}
+		if d := ts - before.Unix(); d < 0 || d > 5 {
+			t.Fatalf("signed at %d, the clock said %d", ts, before.Unix())
+		}
+		if want := goHMAC(key, goReadDigest(signedFor, p.PCSID, ts)); mac != want {
+			t.Fatalf("sig %s, crypto/hmac says %s", mac, want)
+		}
+	}
+}
+
+func TestSignatureVersionOption(t *testing.T) {
+	p := mustBuild(t)
+	key := []byte("tenant-secret")
+	for _, tc := range []struct {
+		opts []ClientOption
+		want func() (string, error)
+	}{
+		{nil, func() (string, error) { return SignHMAC(p, key) }},
+		{[]ClientOption{WithSignatureVersion(V2)}, func() (string, error) { return SignHMAC(p, key) }},
+		{[]ClientOption{WithSignatureVersion(1)}, func() (string, error) { return goSignHMAC(p, key) }},
+	} {
+		srv := newScripted(t, ok200())
+		c := newTestClient(t, srv.URL, append(tc.opts, WithHMACKey(key))...)
+		if _, err := c.Submit(context.Background(), p); err != nil {
+			t.Fatal(err)
+		}
+		sent, _ := ParsePCS(srv.requests()[0].body)
+		if want, _ := tc.want(); sent.Sig != want {
+			t.Fatalf("sent sig %q, want %q", sent.Sig, want)
+		}
+	}
+	// The server's 401 for a version its tenant refuses.
+	srv := newScripted(t, reply{status: 401,
+		body: `{"error":{"code":"unsupported_signature_version","message":"tenant accepts v2 only"}}`})
+	c := newTestClient(t, srv.URL, WithHMACKey(key), WithSignatureVersion(V1))
+	_, err := c.Submit(context.Background(), p)
+	var se *SignatureError
+	if !errors.As(err, &se) || !errors.Is(err, ErrUnsupportedSignatureVersion) || !errors.Is(err, ErrSignature) ||
+		errors.Is(err, ErrSignatureInvalid) {
+		t.Fatalf("err = %#v", err)
+	}
 }
 
 func TestHealth(t *testing.T) {
@@ -555,6 +634,7 @@ func TestNewClientRefusesBadOptions(t *testing.T) {
 		{"zero timeout", "http://example.test", []ClientOption{WithTimeout(0)}, ErrInvalidArgument, "timeout"},
 		{"negative retries", "http://example.test", []ClientOption{WithRetry(RetryPolicy{MaxRetries: -1})}, ErrInvalidArgument, "retry"},
 		{"nil http client", "http://example.test", []ClientOption{WithHTTPClient(nil)}, ErrInvalidArgument, "http_client"},
+		{"signature version 3", "http://example.test", []ClientOption{WithSignatureVersion(3)}, ErrInvalidArgument, "signature_version"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := NewClient(tc.url, tc.opts...)

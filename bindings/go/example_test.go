@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	fractal "github.com/fractal-lba/fractal-lba/bindings/go"
 )
@@ -32,18 +33,56 @@ func specRecord() *fractal.PCS {
 	}
 }
 
+// SignHMAC signs the v2 payload by default (golden/canonical_v2.json, tcId 1);
+// WithVersion(1) signs the seed's v1 payload (golden/canonical.json, tcId 1).
 func ExampleSignHMAC() {
 	p := specRecord()
-	payload, _ := fractal.CanonicalPayload(p)
-	fmt.Println(string(payload))
-	sig, err := fractal.SignHMAC(p, []byte("golden-hmac-key/v1/κλειδί"))
+	key := []byte("golden-hmac-key/v1/κλειδί")
+	sig, err := fractal.SignHMAC(p, key)
 	if err != nil {
 		panic(err)
 	}
 	fmt.Println(sig)
+	v1, _ := fractal.SignHMAC(p, key, fractal.WithVersion(1))
+	fmt.Println(v1)
 	// Output:
-	// {"D_hat":1.41,"budget":0.42,"coh_star":0.73,"epoch":1,"merkle_root":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","pcs_id":"a687cafc6f56b4da5a9854606076663877ea5e3660cd739af9147d0904665da2","r":0.87,"shard_id":"shard-001"}
+	// v2:5th6cjNZH+d8zmUObaM40rWRDHa8mkOdgGw3Vw8jzgs=
 	// Mttc0cH+0fAjegaAYxHi65Rc9VUC9z8FHwnW7YPPx0o=
+}
+
+// The v2 payload is the whole record but its delivery fields (sig, attempt,
+// sent_at, ft); the v1 payload is the eight fields the seed signed.
+func ExampleCanonicalPayload() {
+	p := specRecord()
+	v2, _ := fractal.CanonicalPayload(p)
+	fmt.Println(string(v2))
+	v1, _ := fractal.CanonicalPayload(p, fractal.WithVersion(fractal.V1))
+	fmt.Println(string(v1))
+	// Output:
+	// {"D_hat":1.41,"N_j":{"16":50,"2":3,"32":133,"4":7,"8":19},"budget":0.42,"coh_star":0.73,"epoch":1,"merkle_root":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","pcs_id":"a687cafc6f56b4da5a9854606076663877ea5e3660cd739af9147d0904665da2","r":0.87,"regime":"sticky","scales":[2,4,8,16,32],"schema":"fractal-lba-kakeya","seed":42,"shard_id":"shard-001","v_star":[0.12,0.98],"version":"0.1"}
+	// {"D_hat":1.41,"budget":0.42,"coh_star":0.73,"epoch":1,"merkle_root":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","pcs_id":"a687cafc6f56b4da5a9854606076663877ea5e3660cd739af9147d0904665da2","r":0.87,"shard_id":"shard-001"}
+}
+
+// Fields the struct does not name are kept in Extra, written back and signed
+// by v2; optional fields the input left out stay out.
+func ExampleParsePCS() {
+	wire := `{"pcs_id":"a687cafc6f56b4da5a9854606076663877ea5e3660cd739af9147d0904665da2",` +
+		`"schema":"fractal-lba-kakeya","version":"0.1","shard_id":"shard-001","epoch":1,` +
+		`"coh_star":0.73,"D_hat":1.41,"r":0.87,"budget":0.42,` +
+		`"merkle_root":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","model":{"name":"m-7"}}`
+	p, err := fractal.ParsePCS([]byte(wire))
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(string(p.Extra["model"]), p.Attempt)
+	back, _ := fractal.MarshalPCS(p)
+	fmt.Println(string(back) == wire)
+	payload, _ := fractal.CanonicalPayload(p)
+	fmt.Println(strings.Contains(string(payload), `"model":{"name":"m-7"}`))
+	// Output:
+	// {"name":"m-7"} 1
+	// true
+	// true
 }
 
 func ExamplePCSID() {
@@ -60,11 +99,34 @@ func ExampleEd25519KeyFromSeed() {
 	defer key.Close()
 	pub, _ := key.PublicKey()
 	sig, _ := key.Sign(specRecord())
+	v1, _ := key.Sign(specRecord(), fractal.WithVersion(1))
 	fmt.Println(pub)
 	fmt.Println(sig)
+	fmt.Println(v1)
 	// Output:
 	// ebVWLo/mVPlAeLES6KmLp5AfhTrmlb7X4OORC60ElmQ=
+	// v2:UCSOx9oWm0xlaUjbW/xE1654Gl38yAqoyWN5i1UPJqA+JNNGDqwIVB2gD+DjqCo/sYvUYNsUcbV4ylOzqLbWCg==
 	// M+DTY6ifemcLv5udR+iEOwj9v1Fp0UTL2KOtfN2cWRFg0HLbelBmTiCuMsucnTs5wkNGuhbBm/JRxtemyILNCw==
+}
+
+// A signed read (SPEC §6.1): the header a Client's Get sends, checked as the
+// server checks it (golden/read.json, tcId 2).
+func ExampleSignReadHMAC() {
+	key := []byte("golden-hmac-key/v1/κλειδί")
+	id := "a687cafc6f56b4da5a9854606076663877ea5e3660cd739af9147d0904665da2"
+	at := time.Unix(1767225600, 0)
+	header, _ := fractal.SignReadHMAC(key, "acme", id, at)
+	fmt.Println(header)
+
+	v, _ := fractal.NewVerifier(fractal.HMACKey(key))
+	defer v.Close()
+	fmt.Println(v.VerifyRead("acme", id, header, at.Add(10*time.Second)) == nil)
+	err := v.VerifyRead("acme", id, header, at.Add(10*time.Minute)) // stale
+	fmt.Println(errors.Is(err, fractal.ErrSignatureInvalid))
+	// Output:
+	// Fractal t=1767225600, sig=4P5CXXWn3JkwPbAIbHGl5nBvSDmpt+eauCQiUr7Gqok=
+	// true
+	// true
 }
 
 func ExampleNewVerifier() {
@@ -79,12 +141,36 @@ func ExampleNewVerifier() {
 	defer v.Close()
 
 	p := specRecord()
-	p.Sig = "Mttc0cH+0fAjegaAYxHi65Rc9VUC9z8FHwnW7YPPx0o="
+	p.Sig = "v2:5th6cjNZH+d8zmUObaM40rWRDHa8mkOdgGw3Vw8jzgs="
 	fmt.Println(v.Verify(p) == nil)
 
-	p.Budget = 0.43 // any change to a signed field breaks the signature
+	p.Regime = fractal.RegimeMixed // any change to a signed field breaks the signature
 	err = v.Verify(p)
 	fmt.Println(errors.Is(err, fractal.ErrSignature), errors.Is(err, fractal.ErrSignatureInvalid))
+	// Output:
+	// true
+	// true true
+}
+
+// A fleet that migrates from the seed's SDKs: accept v1 (and the seed's Python
+// encoding of it) beside v2. A verifier without AcceptVersions refuses v1.
+func ExampleAcceptVersions() {
+	key := fractal.HMACKey([]byte("golden-hmac-key/v1/κλειδί"))
+	p := specRecord()
+	p.Sig = "Mttc0cH+0fAjegaAYxHi65Rc9VUC9z8FHwnW7YPPx0o=" // v1
+
+	migrating, err := fractal.NewVerifier(key,
+		fractal.AcceptVersions("v1", "v2"), fractal.AcceptEncodings(fractal.EncodingSeedPython))
+	if err != nil {
+		panic(err)
+	}
+	defer migrating.Close()
+	fmt.Println(migrating.Verify(p) == nil)
+
+	v2only, _ := fractal.NewVerifier(key)
+	defer v2only.Close()
+	err = v2only.Verify(p)
+	fmt.Println(errors.Is(err, fractal.ErrUnsupportedSignatureVersion), errors.Is(err, fractal.ErrSignature))
 	// Output:
 	// true
 	// true true

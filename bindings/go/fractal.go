@@ -4,13 +4,21 @@
 //
 // There is no Go re-implementation of the wire contract here: every function
 // calls the one Rust core (fractal-core) through its C ABI (bindings/c), linked
-// statically with cgo. Records cross that boundary as their eight signed fields
-// (signing and signature checks, the hot path) or as JSON (parsing, validation,
-// verification, building), which the core parses strictly.
+// statically with cgo. Records cross that boundary as JSON (MarshalPCS), which
+// the core parses strictly — so a v2 signature covers exactly the bytes the
+// record is sent as — or, for v1 signatures, as their eight signed fields.
+//
+// Signatures (SPEC §3–§4): SignHMAC, SignEd25519 and CanonicalPayload use the
+// v2 payload (the whole record but its delivery fields, "v2:"-prefixed sig)
+// unless given WithVersion(1) for the seed's v1 payload. A Verifier accepts v2
+// only unless built with AcceptVersions (and AcceptEncodings for the seed's v1
+// encodings). Reads are signed too (SPEC §6.1): SignReadHMAC,
+// Ed25519Key.SignRead, Verifier.VerifyRead; a Client with a key signs its Get.
 //
 // Errors are values: every failure is an *Error carrying its Kind and the
 // record field it is about, and matches the sentinel of its kind with errors.Is
-// (ErrInvalidJSON, ErrInvalidField, ErrValidation, ErrSignature, ...).
+// (ErrInvalidJSON, ErrInvalidField, ErrValidation, ErrSignature,
+// ErrUnsupportedSignatureVersion, ...).
 //
 // Concurrency: the package-level functions, a *Verifier and an *Ed25519Key are
 // safe for concurrent use; a *Ring is too (lookups run in parallel, changes are
@@ -106,6 +114,8 @@ func kindOfStatus(st C.FractalStatus) Kind {
 		return KindSignatureMissing
 	case C.FRACTAL_STATUS_SIGNATURE_INVALID:
 		return KindSignatureInvalid
+	case C.FRACTAL_STATUS_UNSUPPORTED_SIGNATURE_VERSION:
+		return KindUnsupportedSignatureVersion
 	case C.FRACTAL_STATUS_INVALID_KEY:
 		return KindInvalidKey
 	case C.FRACTAL_STATUS_RING:

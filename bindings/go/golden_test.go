@@ -6,14 +6,19 @@ package fractal
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sort"
 	"testing"
+	"time"
 )
 
 const goldenDir = "../../golden"
@@ -46,10 +51,13 @@ func goldenFiles(t *testing.T) []string {
 }
 
 var goldenRunners = map[string]func(t *testing.T, raw []byte, group json.RawMessage, file map[string]json.RawMessage) int{
-	"canonical.json": runCanonicalGroup,
-	"verify.json":    runVerifyGroup,
-	"ring.json":      runRingGroup,
-	"reject.json":    runRejectGroup,
+	"canonical.json":    runCanonicalGroup,
+	"canonical_v2.json": runCanonicalV2Group,
+	"legacy.json":       runLegacyGroup,
+	"read.json":         runReadGroup,
+	"verify.json":       runVerifyGroup,
+	"ring.json":         runRingGroup,
+	"reject.json":       runRejectGroup,
 }
 
 func TestGolden(t *testing.T) {
@@ -149,7 +157,7 @@ var tamperings = []struct {
 	apply func(p *PCS)
 }{
 	{"pcs_id", func(p *PCS) { p.PCSID += "0" }},
-	{"merkle_root", func(p *PCS) { p.MerkleRoot += "0" }},
+	{"merkle_root", func(p *PCS) { p.MerkleRoot = changeID(p.MerkleRoot) }},
 	{"epoch", func(p *PCS) {
 		if p.Epoch == MaxEpoch {
 			p.Epoch--
@@ -157,7 +165,7 @@ var tamperings = []struct {
 			p.Epoch++
 		}
 	}},
-	{"shard_id", func(p *PCS) { p.ShardID += "x" }},
+	{"shard_id", func(p *PCS) { p.ShardID = changeID(p.ShardID) }},
 	{"D_hat", func(p *PCS) { p.DHat = nudge(p.DHat) }},
 	{"coh_star", func(p *PCS) { p.CohStar = nudge(p.CohStar) }},
 	{"r", func(p *PCS) { p.R = nudge(p.R) }},
@@ -172,30 +180,47 @@ func nudge(x float64) float64 {
 	return x / 2
 }
 
-func runCanonicalGroup(t *testing.T, _ []byte, raw json.RawMessage, file map[string]json.RawMessage) int {
-	var g canonicalGroup
-	if err := json.Unmarshal(raw, &g); err != nil {
-		t.Fatalf("canonical group: %v", err)
-	}
+// groupKeys reads a group's keys: the HMAC key, the Ed25519 key loaded from the
+// seed (checked against the public key) and the public key.
+func groupKeys(t *testing.T, raw json.RawMessage, file map[string]json.RawMessage) ([]byte, *Ed25519Key, string, string) {
+	t.Helper()
 	var settings map[string]json.RawMessage
 	_ = json.Unmarshal(raw, &settings)
 	hmacKey := []byte(groupString(settings, file, "hmac_key"))
 	seed := groupString(settings, file, "ed25519_seed")
 	public := groupString(settings, file, "ed25519_public")
-
 	key, err := Ed25519KeyFromSeed(seed)
 	if err != nil {
 		t.Fatalf("group seed: %v", err)
 	}
-	defer key.Close()
 	if got, _ := key.PublicKey(); got != public {
 		t.Errorf("public key of the group's seed: got %s, want %s", got, public)
 	}
-	verifier, err := NewVerifier(HMACKey(hmacKey), Ed25519PublicKey(public))
+	return hmacKey, key, seed, public
+}
+
+func mustVerifier(t *testing.T, opts ...VerifierOption) *Verifier {
+	t.Helper()
+	v, err := NewVerifier(opts...)
 	if err != nil {
-		t.Fatalf("verifier: %v", err)
+		t.Fatalf("NewVerifier: %v", err)
 	}
+	return v
+}
+
+// canonical.json: the v1 payload (SPEC §3.1), WithVersion(1).
+func runCanonicalGroup(t *testing.T, _ []byte, raw json.RawMessage, file map[string]json.RawMessage) int {
+	var g canonicalGroup
+	if err := json.Unmarshal(raw, &g); err != nil {
+		t.Fatalf("canonical group: %v", err)
+	}
+	hmacKey, key, seed, public := groupKeys(t, raw, file)
+	defer key.Close()
+	verifier := mustVerifier(t, HMACKey(hmacKey), Ed25519PublicKey(public), AcceptVersions("v1"))
 	defer verifier.Close()
+	v2only := mustVerifier(t, HMACKey(hmacKey), Ed25519PublicKey(public))
+	defer v2only.Close()
+	v1 := WithVersion(V1)
 
 	for _, c := range g.Tests {
 		t.Run(caseName(c.goldenCase), func(t *testing.T) {
@@ -210,34 +235,34 @@ func runCanonicalGroup(t *testing.T, _ []byte, raw json.RawMessage, file map[str
 			if id, err := PCSID(p.MerkleRoot, p.Epoch, p.ShardID); err != nil || id != want.PCSID {
 				t.Errorf("PCSID = %q, %v; want %q", id, err, want.PCSID)
 			}
-			if got, err := CanonicalPayload(p); err != nil || string(got) != want.Canonical {
+			if got, err := CanonicalPayload(p, v1); err != nil || string(got) != want.Canonical {
 				t.Errorf("CanonicalPayload (fields) = %q, %v\n want %q", got, err, want.Canonical)
 			}
-			if got, err := canonicalJSON(c.Record); err != nil || string(got) != want.Canonical {
+			if got, err := canonicalJSON(c.Record, V1); err != nil || string(got) != want.Canonical {
 				t.Errorf("canonical (JSON path) = %q, %v\n want %q", got, err, want.Canonical)
 			}
-			if d, err := Digest(p); err != nil || hex.EncodeToString(d[:]) != want.DigestHex {
+			if d, err := Digest(p, v1); err != nil || hex.EncodeToString(d[:]) != want.DigestHex {
 				t.Errorf("Digest = %x, %v; want %s", d, err, want.DigestHex)
 			}
-			if got, err := SignHMAC(p, hmacKey); err != nil || got != want.SigHMAC {
+			if got, err := SignHMAC(p, hmacKey, v1); err != nil || got != want.SigHMAC {
 				t.Errorf("SignHMAC = %q, %v; want %q", got, err, want.SigHMAC)
 			}
-			if got, err := signHMACJSON(c.Record, hmacKey); err != nil || got != want.SigHMAC {
+			if got, err := signHMACJSON(c.Record, hmacKey, V1); err != nil || got != want.SigHMAC {
 				t.Errorf("SignHMAC (JSON path) = %q, %v; want %q", got, err, want.SigHMAC)
 			}
-			if got, err := key.Sign(p); err != nil || got != want.SigEd25519 {
+			if got, err := key.Sign(p, v1); err != nil || got != want.SigEd25519 {
 				t.Errorf("Ed25519Key.Sign = %q, %v; want %q", got, err, want.SigEd25519)
 			}
-			if got, err := key.signJSON(c.Record); err != nil || got != want.SigEd25519 {
+			if got, err := key.signJSON(c.Record, V1); err != nil || got != want.SigEd25519 {
 				t.Errorf("Ed25519 sign (JSON path) = %q, %v; want %q", got, err, want.SigEd25519)
 			}
-			if got, err := SignEd25519(p, seed); err != nil || got != want.SigEd25519 {
+			if got, err := SignEd25519(p, seed, v1); err != nil || got != want.SigEd25519 {
 				t.Errorf("SignEd25519 = %q, %v; want %q", got, err, want.SigEd25519)
 			}
 			// Go → JSON → core must carry the record exactly: sign what Go marshals.
 			if b, err := MarshalPCS(p); err != nil {
 				t.Errorf("MarshalPCS: %v", err)
-			} else if got, err := canonicalJSON(b); err != nil || string(got) != want.Canonical {
+			} else if got, err := canonicalJSON(b, V1); err != nil || string(got) != want.Canonical {
 				t.Errorf("canonical of Go's JSON = %q, %v; want %q", got, err, want.Canonical)
 			}
 
@@ -251,6 +276,12 @@ func runCanonicalGroup(t *testing.T, _ []byte, raw json.RawMessage, file map[str
 				if err := verifier.VerifyJSON(b); err != nil {
 					t.Errorf("VerifyJSON(expected sig %.12s…): %v", sig, err)
 				}
+				// A verifier without a policy accepts v2 only.
+				err := v2only.Verify(&signed)
+				if !errors.Is(err, ErrUnsupportedSignatureVersion) || !errors.Is(err, ErrSignature) {
+					t.Errorf("v2-only Verify(v1 sig) = %v; want ErrUnsupportedSignatureVersion", err)
+				}
+				wantErr(t, "v2-only Verify(v1 sig)", err, KindUnsupportedSignatureVersion, "sig")
 				for _, tm := range tamperings {
 					changed := signed
 					tm.apply(&changed)
@@ -263,6 +294,475 @@ func runCanonicalGroup(t *testing.T, _ []byte, raw json.RawMessage, file map[str
 		})
 	}
 	return len(g.Tests)
+}
+
+// ---------------------------------------------------------------- canonical v2
+
+type canonicalV2Group struct {
+	Tests []struct {
+		goldenCase
+		RecordText string          `json:"record_text"`
+		Record     json.RawMessage `json:"record"`
+		Expected   struct {
+			PCSID      string `json:"pcs_id"`
+			Canonical  string `json:"canonical"`
+			DigestHex  string `json:"digest_hex"`
+			SigHMAC    string `json:"sig_hmac"`
+			SigEd25519 string `json:"sig_ed25519"`
+		} `json:"expected"`
+	} `json:"tests"`
+}
+
+// clone copies p through its JSON form (Extra and the omitted fields kept),
+// so that changing a copy's slices and maps leaves p alone.
+func clone(t *testing.T, p *PCS) *PCS {
+	t.Helper()
+	b, err := MarshalPCS(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var q PCS
+	if err := json.Unmarshal(b, &q); err != nil {
+		t.Fatal(err)
+	}
+	return &q
+}
+
+// tamperingsV2 change one field the v2 payload signs, each keeping the record
+// parseable: the eight v1 fields by the smallest step, the rest of SPEC §1,
+// Extra, and an optional field the sender left out now sent.
+func tamperingsV2(p *PCS) map[string]func(q *PCS) {
+	m := map[string]func(q *PCS){
+		"pcs_id":      func(q *PCS) { q.PCSID += "0" },
+		"schema":      func(q *PCS) { q.Schema += "0" },
+		"version":     func(q *PCS) { q.Version += "0" },
+		"merkle_root": func(q *PCS) { q.MerkleRoot = changeID(q.MerkleRoot) },
+		"shard_id":    func(q *PCS) { q.ShardID = changeID(q.ShardID) },
+		"epoch": func(q *PCS) {
+			if q.Epoch == MaxEpoch {
+				q.Epoch--
+			} else {
+				q.Epoch++
+			}
+		},
+		// v2 signs numbers as sent: the smallest step counts.
+		"D_hat":    func(q *PCS) { q.DHat = nextToward0(q.DHat) },
+		"coh_star": func(q *PCS) { q.CohStar = nextToward0(q.CohStar) },
+		"r":        func(q *PCS) { q.R = nextToward0(q.R) },
+		"budget":   func(q *PCS) { q.Budget = nextToward0(q.Budget) },
+		"regime": func(q *PCS) {
+			if q.Regime == RegimeSticky {
+				q.Regime = RegimeMixed
+			} else {
+				q.Regime = RegimeSticky
+			}
+		},
+		"seed": func(q *PCS) {
+			if q.Seed > 0 {
+				q.Seed--
+			} else {
+				q.Seed++
+			}
+		},
+		"extra added": func(q *PCS) { setExtra(q, "zz_added", "1") },
+	}
+	if len(p.Scales) < 64 {
+		m["scales"] = func(q *PCS) { // a new small scale: N_j keys stay scales
+			used := map[int64]bool{}
+			for _, s := range q.Scales {
+				used[s] = true
+			}
+			next := int64(1)
+			for used[next] {
+				next++
+			}
+			q.Scales = append(q.Scales, next)
+		}
+	}
+	for k := range p.NJ {
+		k := k
+		m["N_j"] = func(q *PCS) { // stays ≥ 1
+			if q.NJ[k] > 1 {
+				q.NJ[k]--
+			} else {
+				q.NJ[k]++
+			}
+		}
+		break
+	}
+	if len(p.VStar) < 64 {
+		m["v_star"] = func(q *PCS) { q.VStar = append(q.VStar, 0.5) }
+	}
+	for k := range p.Extra {
+		k := k
+		m["extra "+k+" changed"] = func(q *PCS) { setExtra(q, k, `"tampered"`) }
+		m["extra "+k+" removed"] = func(q *PCS) { delete(q.Extra, k) }
+	}
+	// Present optional fields left out (scales only where no N_j key needs it).
+	if !p.omitted.seed {
+		m["seed removed"] = func(q *PCS) { q.Seed, q.omitted.seed = 0, true }
+	}
+	if !p.omitted.nj {
+		m["N_j removed"] = func(q *PCS) { q.NJ, q.omitted.nj = nil, true }
+	}
+	if !p.omitted.scales && len(p.NJ) == 0 {
+		m["scales removed"] = func(q *PCS) { q.Scales, q.omitted.scales = nil, true }
+	}
+	if !p.omitted.vstar {
+		m["v_star removed"] = func(q *PCS) { q.VStar, q.omitted.vstar = nil, true }
+	}
+	if !p.omitted.regime {
+		m["regime removed"] = func(q *PCS) { q.Regime, q.omitted.regime = "", true }
+	}
+	o := p.omitted
+	for name, on := range map[string]struct {
+		omitted bool
+		send    func(q *PCS)
+	}{
+		"seed":   {o.seed, func(q *PCS) { q.omitted.seed = false }},
+		"scales": {o.scales, func(q *PCS) { q.omitted.scales = false }},
+		"N_j":    {o.nj, func(q *PCS) { q.omitted.nj = false }},
+		"v_star": {o.vstar, func(q *PCS) { q.omitted.vstar = false }},
+		"regime": {o.regime, func(q *PCS) { q.omitted.regime = false }},
+	} {
+		if on.omitted {
+			m[name+" sent though omitted"] = on.send
+		}
+	}
+	return m
+}
+
+func changeID(id string) string {
+	if len(id) < 128 {
+		return id + "0"
+	}
+	r := []rune(id) // drop the last character (up to 4 bytes), add one byte
+	if r[len(r)-1] == '0' {
+		return string(r[:len(r)-1]) + "1"
+	}
+	return string(r[:len(r)-1]) + "0"
+}
+
+// nextToward0 is the neighbouring binary64 of x toward zero (away from it for
+// 0), always finite.
+func nextToward0(x float64) float64 {
+	if x == 0 {
+		return math.Nextafter(0, 1)
+	}
+	return math.Nextafter(x, 0)
+}
+
+func setExtra(q *PCS, k, v string) {
+	if q.Extra == nil {
+		q.Extra = map[string]json.RawMessage{}
+	}
+	q.Extra[k] = json.RawMessage(v)
+}
+
+// deliveryChanges change what v2 does not sign: the delivery fields.
+var deliveryChanges = map[string]func(q *PCS){
+	"attempt": func(q *PCS) { q.Attempt += 6 },
+	"sent_at": func(q *PCS) { q.SentAt = "2030-01-01T00:00:00Z" },
+	"ft": func(q *PCS) {
+		seq := int64(3)
+		q.FT = &FaultTolerance{OutboxSeq: &seq}
+	},
+}
+
+// canonical_v2.json: the v2 payload (SPEC §3.2) of the exact wire text, the
+// default of every signing function.
+func runCanonicalV2Group(t *testing.T, _ []byte, raw json.RawMessage, file map[string]json.RawMessage) int {
+	var g canonicalV2Group
+	if err := json.Unmarshal(raw, &g); err != nil {
+		t.Fatalf("canonical_v2 group: %v", err)
+	}
+	hmacKey, key, seed, public := groupKeys(t, raw, file)
+	defer key.Close()
+	verifier := mustVerifier(t, HMACKey(hmacKey), Ed25519PublicKey(public))
+	defer verifier.Close()
+	v1only := mustVerifier(t, HMACKey(hmacKey), Ed25519PublicKey(public), AcceptVersions("v1"))
+	defer v1only.Close()
+	both := mustVerifier(t, HMACKey(hmacKey), Ed25519PublicKey(public), AcceptVersions("v1", "v2"))
+	defer both.Close()
+
+	for _, c := range g.Tests {
+		t.Run(caseName(c.goldenCase), func(t *testing.T) {
+			if c.Result != "valid" {
+				t.Fatalf("canonical_v2 cases are all valid, got %q", c.Result)
+			}
+			want := c.Expected
+			text := []byte(c.RecordText)
+			p, err := ParsePCS(text)
+			if err != nil {
+				t.Fatalf("ParsePCS: %v", err)
+			}
+			if id, err := PCSID(p.MerkleRoot, p.Epoch, p.ShardID); err != nil || id != want.PCSID {
+				t.Errorf("PCSID = %q, %v; want %q", id, err, want.PCSID)
+			}
+			var lenient PCS
+			if err := json.Unmarshal(text, &lenient); err != nil {
+				t.Fatalf("json.Unmarshal: %v", err)
+			}
+			fromObject, err := ParsePCS(c.Record)
+			if err != nil {
+				t.Fatalf("ParsePCS(record): %v", err)
+			}
+			// The record as Go holds it (strict or lenient parse, text or object
+			// form) signs exactly as the wire text does.
+			for name, q := range map[string]*PCS{"ParsePCS": p, "json.Unmarshal": &lenient, "ParsePCS(record)": fromObject} {
+				if got, err := CanonicalPayload(q); err != nil || string(got) != want.Canonical {
+					t.Errorf("CanonicalPayload(%s) = %q, %v\n want %q", name, got, err, want.Canonical)
+				}
+			}
+			if got, err := canonicalJSON(text, V2); err != nil || string(got) != want.Canonical {
+				t.Errorf("canonical (JSON path) = %q, %v\n want %q", got, err, want.Canonical)
+			}
+			if got, err := CanonicalPayload(p, WithVersion(V2)); err != nil || string(got) != want.Canonical {
+				t.Errorf("CanonicalPayload(WithVersion(2)) = %q, %v", got, err)
+			}
+			if d, err := Digest(p); err != nil || hex.EncodeToString(d[:]) != want.DigestHex {
+				t.Errorf("Digest = %x, %v; want %s", d, err, want.DigestHex)
+			}
+			if got, err := SignHMAC(p, hmacKey); err != nil || got != want.SigHMAC {
+				t.Errorf("SignHMAC = %q, %v; want %q", got, err, want.SigHMAC)
+			}
+			if got, err := signHMACJSON(text, hmacKey, V2); err != nil || got != want.SigHMAC {
+				t.Errorf("SignHMAC (JSON path) = %q, %v; want %q", got, err, want.SigHMAC)
+			}
+			if got, err := key.Sign(p); err != nil || got != want.SigEd25519 {
+				t.Errorf("Ed25519Key.Sign = %q, %v; want %q", got, err, want.SigEd25519)
+			}
+			if got, err := key.signJSON(text, V2); err != nil || got != want.SigEd25519 {
+				t.Errorf("Ed25519 sign (JSON path) = %q, %v; want %q", got, err, want.SigEd25519)
+			}
+			if got, err := SignEd25519(p, seed); err != nil || got != want.SigEd25519 {
+				t.Errorf("SignEd25519 = %q, %v; want %q", got, err, want.SigEd25519)
+			}
+
+			for _, sig := range []string{want.SigHMAC, want.SigEd25519} {
+				signed := clone(t, p)
+				signed.Sig = sig
+				if err := verifier.Verify(signed); err != nil {
+					t.Errorf("Verify(expected sig %.12s…): %v", sig, err)
+				}
+				if err := both.Verify(signed); err != nil {
+					t.Errorf("Verify under v1+v2: %v", err)
+				}
+				wantErr(t, "v1-only Verify(v2 sig)", v1only.Verify(signed), KindUnsupportedSignatureVersion, "sig")
+				// Without its prefix the MAC reads as v1 and does not verify (or
+				// the v1 payload cannot even be made, e.g. D_hat beyond round9).
+				stripped := clone(t, signed)
+				stripped.Sig = sig[len("v2:"):]
+				if err := both.Verify(stripped); err == nil || errors.Is(err, ErrUnsupportedSignatureVersion) {
+					t.Errorf("prefix stripped: Verify = %v; want a refusal", err)
+				}
+				for name, tm := range tamperingsV2(p) {
+					changed := clone(t, signed)
+					tm(changed)
+					if err := verifier.Verify(changed); !errors.Is(err, ErrSignatureInvalid) {
+						t.Errorf("after changing %s, Verify = %v; want ErrSignatureInvalid", name, err)
+					}
+				}
+				for name, tm := range deliveryChanges {
+					changed := clone(t, signed)
+					tm(changed)
+					if err := verifier.Verify(changed); err != nil {
+						t.Errorf("after changing %s (not signed), Verify = %v", name, err)
+					}
+				}
+			}
+		})
+	}
+	return len(g.Tests)
+}
+
+// ---------------------------------------------------------------- legacy
+
+type legacyGroup struct {
+	Tests []struct {
+		goldenCase
+		Record   json.RawMessage `json:"record"`
+		Encoding string          `json:"encoding"`
+		Expected struct {
+			Payload    string `json:"payload"`
+			DigestHex  string `json:"digest_hex"`
+			SigHMAC    string `json:"sig_hmac"`
+			SigEd25519 string `json:"sig_ed25519"`
+		} `json:"expected"`
+	} `json:"tests"`
+}
+
+// legacy.json: the seed's v1 encodings (SPEC §4.1) verify only where the
+// policy lists them.
+func runLegacyGroup(t *testing.T, _ []byte, raw json.RawMessage, file map[string]json.RawMessage) int {
+	var g legacyGroup
+	if err := json.Unmarshal(raw, &g); err != nil {
+		t.Fatalf("legacy group: %v", err)
+	}
+	hmacKey, key, _, public := groupKeys(t, raw, file)
+	key.Close()
+	keys := []VerifierOption{HMACKey(hmacKey), Ed25519PublicKey(public)}
+	plain := mustVerifier(t, append(keys, AcceptVersions("v1"))...)
+	defer plain.Close()
+	all := mustVerifier(t, append(keys, AcceptVersions("v1", "v2"), AcceptEncodings(EncodingSeedPython, EncodingSeedGo))...)
+	defer all.Close()
+	v2only := mustVerifier(t, keys...)
+	defer v2only.Close()
+	for _, c := range g.Tests {
+		t.Run(caseName(c.goldenCase), func(t *testing.T) {
+			want := c.Expected
+			// The file is consistent with itself: the digest is the payload's,
+			// the HMAC is over that digest (computed here with crypto/hmac).
+			d := sha256.Sum256([]byte(want.Payload))
+			if hex.EncodeToString(d[:]) != want.DigestHex {
+				t.Errorf("SHA-256(payload) = %x; want %s", d, want.DigestHex)
+			}
+			if got := goHMAC(hmacKey, d); got != want.SigHMAC {
+				t.Errorf("HMAC over the payload's digest = %s; want %s", got, want.SigHMAC)
+			}
+			listed := mustVerifier(t, append(keys, AcceptVersions("v1"), AcceptEncodings(c.Encoding))...)
+			defer listed.Close()
+			p, err := ParsePCS(c.Record)
+			if err != nil {
+				t.Fatalf("ParsePCS: %v", err)
+			}
+			for _, sig := range []string{want.SigHMAC, want.SigEd25519} {
+				signed := *p
+				signed.Sig = sig
+				for name, v := range map[string]*Verifier{"listed": listed, "all": all} {
+					err := v.Verify(&signed)
+					if c.Result == "invalid" {
+						wantErr(t, name, err, KindSignatureInvalid, "sig")
+					} else if err != nil {
+						t.Errorf("%s verifier, %s sig %.12s…: %v", name, c.Encoding, sig, err)
+					}
+				}
+				wantErr(t, "encoding not listed", plain.Verify(&signed), KindSignatureInvalid, "sig")
+				wantErr(t, "default policy", v2only.Verify(&signed), KindUnsupportedSignatureVersion, "sig")
+			}
+		})
+	}
+	return len(g.Tests)
+}
+
+// ---------------------------------------------------------------- read
+
+type readGroup struct {
+	Tests []struct {
+		goldenCase
+		Tenant    string `json:"tenant"`
+		PCSID     string `json:"pcs_id"`
+		T         int64  `json:"t"`
+		Header    string `json:"header"`
+		Now       int64  `json:"now"`
+		ErrorKind string `json:"error_kind"`
+		Expected  struct {
+			DigestHex            string `json:"digest_hex"`
+			AuthorizationHMAC    string `json:"authorization_hmac"`
+			AuthorizationEd25519 string `json:"authorization_ed25519"`
+		} `json:"expected"`
+	} `json:"tests"`
+}
+
+// read.json: signed reads (SPEC §6.1): the digest, both header values, the
+// Client's Get sending them, and the refusals.
+func runReadGroup(t *testing.T, _ []byte, raw json.RawMessage, file map[string]json.RawMessage) int {
+	var g readGroup
+	if err := json.Unmarshal(raw, &g); err != nil {
+		t.Fatalf("read group: %v", err)
+	}
+	hmacKey, key, seed, public := groupKeys(t, raw, file)
+	defer key.Close()
+	v := mustVerifier(t, HMACKey(hmacKey), Ed25519PublicKey(public))
+	defer v.Close()
+	for _, c := range g.Tests {
+		t.Run(caseName(c.goldenCase), func(t *testing.T) {
+			if c.Result == "invalid" {
+				err := v.VerifyRead(c.Tenant, c.PCSID, c.Header, time.Unix(c.Now, 0))
+				wantErr(t, "VerifyRead", err, Kind(c.ErrorKind), "sig")
+				return
+			}
+			want := c.Expected
+			at := time.Unix(c.T, 0)
+			d, err := ReadDigest(c.Tenant, c.PCSID, at)
+			if err != nil || hex.EncodeToString(d[:]) != want.DigestHex {
+				t.Errorf("ReadDigest = %x, %v; want %s", d, err, want.DigestHex)
+			}
+			if g := goReadDigest(c.Tenant, c.PCSID, c.T); hex.EncodeToString(g[:]) != want.DigestHex {
+				t.Errorf("pure-Go read digest = %x; want %s", g, want.DigestHex)
+			}
+			hmacHeader, err := SignReadHMAC(hmacKey, c.Tenant, c.PCSID, at)
+			if err != nil || hmacHeader != want.AuthorizationHMAC {
+				t.Errorf("SignReadHMAC = %q, %v; want %q", hmacHeader, err, want.AuthorizationHMAC)
+			}
+			if g := "Fractal t=" + itoa(int(c.T)) + ", sig=" + goHMAC(hmacKey, d); g != want.AuthorizationHMAC {
+				t.Errorf("pure-Go read header = %q; want %q", g, want.AuthorizationHMAC)
+			}
+			edHeader, err := key.SignRead(c.Tenant, c.PCSID, at)
+			if err != nil || edHeader != want.AuthorizationEd25519 {
+				t.Errorf("Ed25519Key.SignRead = %q, %v; want %q", edHeader, err, want.AuthorizationEd25519)
+			}
+			for _, h := range []string{want.AuthorizationHMAC, want.AuthorizationEd25519} {
+				if err := v.VerifyRead(c.Tenant, c.PCSID, h, time.Unix(c.Now, 0)); err != nil {
+					t.Errorf("VerifyRead(%.24s…) at now = %v", h, err)
+				}
+				if err := v.VerifyRead(c.Tenant, c.PCSID, h, at); err != nil {
+					t.Errorf("VerifyRead(%.24s…) at t = %v", h, err)
+				}
+				if err := v.VerifyRead(c.Tenant, c.PCSID, h, at.Add(300*time.Second)); err != nil {
+					t.Errorf("VerifyRead 300 s later = %v", err)
+				}
+				wantErr(t, "301 s later", v.VerifyRead(c.Tenant, c.PCSID, h, at.Add(301*time.Second)), KindSignatureInvalid, "sig")
+				wantErr(t, "other tenant", v.VerifyRead(c.Tenant+"x", c.PCSID, h, at), KindSignatureInvalid, "sig")
+				wantErr(t, "no header", v.VerifyRead(c.Tenant, c.PCSID, "", at), KindSignatureMissing, "sig")
+			}
+			// Client.Get sends the same header for its tenant at its clock.
+			if !printableASCII(c.Tenant) || !urlSafe(c.PCSID) {
+				return
+			}
+			for alg, opt := range map[string]ClientOption{"hmac": WithHMACKey(hmacKey), "ed25519": WithEd25519Seed(seed)} {
+				wantHeader := map[string]string{"hmac": want.AuthorizationHMAC, "ed25519": want.AuthorizationEd25519}[alg]
+				var got string
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					got = r.Header.Get("Authorization")
+					w.WriteHeader(http.StatusNotFound)
+				}))
+				c2, err := NewClient(srv.URL, opt, WithTenant(c.Tenant))
+				if err != nil {
+					t.Fatal(err)
+				}
+				c2.now = func() time.Time { return at }
+				if res, err := c2.Get(context.Background(), c.PCSID); err != nil || res != nil {
+					t.Errorf("Get = %v, %v", res, err)
+				}
+				if got != wantHeader {
+					t.Errorf("%s client Get sent Authorization %q; want %q", alg, got, wantHeader)
+				}
+				c2.Close()
+				srv.Close()
+			}
+		})
+	}
+	return len(g.Tests)
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func urlSafe(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // The pure-Go baseline of the benchmarks must compute the same bytes, or the
@@ -313,6 +813,54 @@ func TestPureGoBaselineMatchesGolden(t *testing.T) {
 		return
 	}
 	t.Fatal("golden/canonical.json is missing")
+}
+
+// The pure-Go v2 (purego_test.go, written from SPEC §3.2) reproduces every
+// case of canonical_v2.json from the wire text: an oracle independent of the
+// core, and the proof that the v2 benchmarks compare the same work.
+func TestPureGoV2MatchesGolden(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(goldenDir, "canonical_v2.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f goldenFile
+	if err := json.Unmarshal(raw, &f); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, gr := range f.TestGroups {
+		var g canonicalV2Group
+		if err := json.Unmarshal(gr, &g); err != nil {
+			t.Fatal(err)
+		}
+		var settings map[string]json.RawMessage
+		_ = json.Unmarshal(gr, &settings)
+		key := []byte(groupString(settings, nil, "hmac_key"))
+		for _, c := range g.Tests {
+			n++
+			got, err := goCanonicalV2([]byte(c.RecordText))
+			if err != nil || string(got) != c.Expected.Canonical {
+				t.Errorf("tc%d: pure Go v2 canonical = %q, %v; want %q", c.TcID, got, err, c.Expected.Canonical)
+			}
+			if d, _ := goDigestV2([]byte(c.RecordText)); hex.EncodeToString(d[:]) != c.Expected.DigestHex {
+				t.Errorf("tc%d: pure Go v2 digest = %x; want %s", c.TcID, d, c.Expected.DigestHex)
+			}
+			if s, _ := goSignHMACV2([]byte(c.RecordText), key); s != c.Expected.SigHMAC {
+				t.Errorf("tc%d: pure Go v2 HMAC = %q; want %q", c.TcID, s, c.Expected.SigHMAC)
+			}
+			// What Go marshals from the parsed record signs the same.
+			p, err := ParsePCS([]byte(c.RecordText))
+			if err != nil {
+				t.Fatalf("tc%d: %v", c.TcID, err)
+			}
+			if s, _ := goSignHMACV2(goWire(p), key); s != c.Expected.SigHMAC {
+				t.Errorf("tc%d: pure Go v2 HMAC of MarshalPCS = %q; want %q", c.TcID, s, c.Expected.SigHMAC)
+			}
+		}
+	}
+	if n == 0 || n != f.NumberOfTests {
+		t.Fatalf("ran %d cases, numberOfTests says %d", n, f.NumberOfTests)
+	}
 }
 
 // ---------------------------------------------------------------- verify
@@ -493,6 +1041,10 @@ type rejectGroup struct {
 		ErrorKind string  `json:"error_kind"`
 		Field     *string `json:"field"`
 		KeyType   string  `json:"key_type"`
+		Policy    *struct {
+			Versions  []string `json:"versions"`
+			Encodings []string `json:"encodings"`
+		} `json:"policy"`
 	} `json:"tests"`
 }
 
@@ -528,15 +1080,28 @@ func runRejectGroup(t *testing.T, _ []byte, raw json.RawMessage, file map[string
 				}
 				wantErr(t, "Validate", Validate(p), kind, field)
 				wantErr(t, "ValidateJSON", ValidateJSON(in), kind, field)
-			case "sign":
+			case "sign_v1", "sign": // the v1 payload ("sign" before contract v2)
+				p, err := ParsePCS(in)
+				if err != nil {
+					t.Fatalf("ParsePCS must succeed: %v", err)
+				}
+				_, err = CanonicalPayload(p, WithVersion(V1))
+				wantErr(t, "CanonicalPayload", err, kind, field)
+				_, err = canonicalJSON(in, V1)
+				wantErr(t, "canonical (JSON path)", err, kind, field)
+				_, err = SignHMAC(p, []byte("k"), WithVersion(V1))
+				wantErr(t, "SignHMAC", err, kind, field)
+			case "sign_v2":
 				p, err := ParsePCS(in)
 				if err != nil {
 					t.Fatalf("ParsePCS must succeed: %v", err)
 				}
 				_, err = CanonicalPayload(p)
 				wantErr(t, "CanonicalPayload", err, kind, field)
-				_, err = canonicalJSON(in)
+				_, err = canonicalJSON(in, V2)
 				wantErr(t, "canonical (JSON path)", err, kind, field)
+				_, err = Digest(p)
+				wantErr(t, "Digest", err, kind, field)
 				_, err = SignHMAC(p, []byte("k"))
 				wantErr(t, "SignHMAC", err, kind, field)
 			case "verify_signature":
@@ -544,11 +1109,14 @@ func runRejectGroup(t *testing.T, _ []byte, raw json.RawMessage, file map[string
 				if err != nil {
 					t.Fatalf("ParsePCS must succeed: %v", err)
 				}
-				keys := []Key{HMACKey([]byte(groupString(settings, file, "hmac_key")))}
+				opts := []VerifierOption{HMACKey([]byte(groupString(settings, file, "hmac_key")))}
 				if pub := groupString(settings, file, "ed25519_public"); pub != "" {
-					keys = append(keys, Ed25519PublicKey(pub))
+					opts = append(opts, Ed25519PublicKey(pub))
 				}
-				v, err := NewVerifier(keys...)
+				if c.Policy != nil {
+					opts = append(opts, AcceptVersions(c.Policy.Versions...), AcceptEncodings(c.Policy.Encodings...))
+				}
+				v, err := NewVerifier(opts...)
 				if err != nil {
 					t.Fatalf("NewVerifier: %v", err)
 				}

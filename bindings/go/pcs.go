@@ -4,9 +4,13 @@ package fractal
 import "C"
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
+	"sort"
+	"unicode/utf8"
 )
 
 // Schema is the only accepted value of PCS.Schema.
@@ -24,26 +28,260 @@ const (
 
 // PCS is a Proof-of-Computation Summary (SPEC §1). Its JSON form is the wire
 // format. Build one with BuildPCS, read one with ParsePCS.
+//
+// The v2 signature (SPEC §3.2) covers the whole record but its delivery fields
+// (Attempt, SentAt, FT, Sig), unknown fields included, exactly as sent. So the
+// JSON form keeps what it read: fields this struct does not name are kept in
+// Extra and written back, and the optional fields seed, scales, N_j, v_star,
+// regime and attempt that the input left out stay out while they hold their
+// zero value (Attempt: 1). A record built in Go writes every field; a nil
+// Scales, NJ or VStar is written as an empty array or object.
 type PCS struct {
 	PCSID      string           `json:"pcs_id"`            // pcs_id(merkle_root, epoch, shard_id), see PCSID
 	Schema     string           `json:"schema"`            // always Schema
 	Version    string           `json:"version"`           // record format version, e.g. "0.1"
-	ShardID    string           `json:"shard_id"`          // the producing shard
+	ShardID    string           `json:"shard_id"`          // the producing shard (1–128 bytes)
 	Epoch      uint64           `json:"epoch"`             // 0 ≤ epoch ≤ MaxEpoch
 	Attempt    int64            `json:"attempt"`           // delivery attempt (1 for the first)
 	SentAt     string           `json:"sent_at,omitempty"` // RFC 3339 sending time, optional
 	Seed       int64            `json:"seed"`              // sampling seed
-	Scales     []int64          `json:"scales"`            // scales at which N_j was counted
+	Scales     []int64          `json:"scales"`            // scales at which N_j was counted (at most 64, each ≥ 1)
 	NJ         map[string]int64 `json:"N_j"`               // counts per scale, keyed by the scale's decimal string
 	CohStar    float64          `json:"coh_star"`          // coherence statistic
-	VStar      []float64        `json:"v_star"`            // coherence direction
+	VStar      []float64        `json:"v_star"`            // coherence direction (at most 64)
 	DHat       float64          `json:"D_hat"`             // reported fractal dimension estimate
 	R          float64          `json:"r"`                 // compressibility ratio
 	Regime     string           `json:"regime"`            // RegimeSticky, RegimeMixed or RegimeNonSticky
 	Budget     float64          `json:"budget"`            // escalation budget
-	MerkleRoot string           `json:"merkle_root"`       // Merkle root of the inputs (hex in practice)
-	Sig        string           `json:"sig,omitempty"`     // base64 signature over the canonical digest
+	MerkleRoot string           `json:"merkle_root"`       // Merkle root of the inputs (hex in practice, 1–128 bytes)
+	Sig        string           `json:"sig,omitempty"`     // the signature: base64 (v1) or "v2:" + base64 (v2)
 	FT         *FaultTolerance  `json:"ft,omitempty"`      // optional fault-tolerance metadata
+
+	// Extra holds the fields SPEC §1 does not name, each as its JSON text.
+	// Verification ignores them; a v2 signature covers them. A key that names
+	// one of the fields above is an error when the record is marshaled.
+	Extra map[string]json.RawMessage `json:"-"`
+
+	// omitted remembers which optional, signed fields the parsed JSON left
+	// out (see the type's comment).
+	omitted omittedFields
+}
+
+// omittedFields: the optional fields a parsed record left out.
+type omittedFields struct {
+	seed, scales, nj, vstar, regime, attempt bool
+}
+
+// knownFields are the JSON names of the fields of SPEC §1.
+var knownFields = map[string]bool{
+	"pcs_id": true, "schema": true, "version": true, "shard_id": true, "epoch": true, "attempt": true,
+	"sent_at": true, "seed": true, "scales": true, "N_j": true, "coh_star": true, "v_star": true,
+	"D_hat": true, "r": true, "regime": true, "budget": true, "merkle_root": true, "sig": true, "ft": true,
+}
+
+// pcsWire is the JSON shape of a PCS: nil pointers are the fields left out.
+type pcsWire struct {
+	PCSID      string            `json:"pcs_id"`
+	Schema     string            `json:"schema"`
+	Version    string            `json:"version"`
+	ShardID    string            `json:"shard_id"`
+	Epoch      uint64            `json:"epoch"`
+	Attempt    *int64            `json:"attempt,omitempty"`
+	SentAt     string            `json:"sent_at,omitempty"`
+	Seed       *int64            `json:"seed,omitempty"`
+	Scales     *[]int64          `json:"scales,omitempty"`
+	NJ         *map[string]int64 `json:"N_j,omitempty"`
+	CohStar    float64           `json:"coh_star"`
+	VStar      *[]float64        `json:"v_star,omitempty"`
+	DHat       float64           `json:"D_hat"`
+	R          float64           `json:"r"`
+	Regime     *string           `json:"regime,omitempty"`
+	Budget     float64           `json:"budget"`
+	MerkleRoot string            `json:"merkle_root"`
+	Sig        string            `json:"sig,omitempty"`
+	FT         *FaultTolerance   `json:"ft,omitempty"`
+}
+
+// MarshalJSON writes the record's wire form: the fields of SPEC §1 (optional
+// ones the parsed input left out stay out while unchanged), then Extra in key
+// order.
+func (p PCS) MarshalJSON() ([]byte, error) {
+	if err := p.checkUTF8(); err != nil {
+		return nil, err
+	}
+	o := p.omitted
+	w := pcsWire{
+		PCSID: p.PCSID, Schema: p.Schema, Version: p.Version, ShardID: p.ShardID, Epoch: p.Epoch,
+		SentAt: p.SentAt, CohStar: p.CohStar, DHat: p.DHat, R: p.R, Budget: p.Budget,
+		MerkleRoot: p.MerkleRoot, Sig: p.Sig, FT: p.FT,
+	}
+	if !(o.attempt && p.Attempt == 1) {
+		w.Attempt = &p.Attempt
+	}
+	if !(o.seed && p.Seed == 0) {
+		w.Seed = &p.Seed
+	}
+	if !(o.scales && len(p.Scales) == 0) {
+		scales := p.Scales
+		if scales == nil {
+			scales = []int64{}
+		}
+		w.Scales = &scales
+	}
+	if !(o.nj && len(p.NJ) == 0) {
+		nj := p.NJ
+		if nj == nil {
+			nj = map[string]int64{}
+		}
+		w.NJ = &nj
+	}
+	if !(o.vstar && len(p.VStar) == 0) {
+		vstar := p.VStar
+		if vstar == nil {
+			vstar = []float64{}
+		}
+		w.VStar = &vstar
+	}
+	if !(o.regime && p.Regime == "") {
+		w.Regime = &p.Regime
+	}
+	out, err := json.Marshal(w)
+	if err != nil || len(p.Extra) == 0 {
+		return out, err
+	}
+	keys := make([]string, 0, len(p.Extra))
+	for k := range p.Extra {
+		if knownFields[k] {
+			return nil, &Error{Kind: KindInvalidField, Field: k,
+				Message: fmt.Sprintf("invalid field `%s`: Extra must not hold a field of the record", k)}
+		}
+		if !json.Valid(p.Extra[k]) {
+			return nil, &Error{Kind: KindInvalidField, Field: k,
+				Message: fmt.Sprintf("invalid field `%s`: Extra holds text that is not JSON", k)}
+		}
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	buf := bytes.NewBuffer(out[:len(out)-1]) // without the closing brace
+	for _, k := range keys {
+		name, err := json.Marshal(k)
+		if err != nil {
+			return nil, err
+		}
+		buf.WriteByte(',')
+		buf.Write(name)
+		buf.WriteByte(':')
+		buf.Write(p.Extra[k])
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}
+
+// checkUTF8 refuses text that is not UTF-8: encoding/json would send (and the
+// core sign) U+FFFD in its place, not what the caller holds.
+func (p *PCS) checkUTF8() error {
+	for _, f := range []struct{ name, v string }{
+		{"pcs_id", p.PCSID}, {"schema", p.Schema}, {"version", p.Version}, {"shard_id", p.ShardID},
+		{"sent_at", p.SentAt}, {"regime", p.Regime}, {"merkle_root", p.MerkleRoot}, {"sig", p.Sig},
+	} {
+		if !utf8.ValidString(f.v) {
+			return notUTF8(f.name)
+		}
+	}
+	for k := range p.NJ {
+		if !utf8.ValidString(k) {
+			return notUTF8("N_j")
+		}
+	}
+	if p.FT != nil {
+		for i, s := range p.FT.Fallbacks {
+			if !utf8.ValidString(s) {
+				return notUTF8(fmt.Sprintf("ft.fallbacks[%d]", i))
+			}
+		}
+	}
+	for k := range p.Extra {
+		if !utf8.ValidString(k) {
+			return notUTF8("Extra")
+		}
+	}
+	return nil
+}
+
+func notUTF8(field string) error {
+	return &Error{Kind: KindInvalidField, Field: field,
+		Message: fmt.Sprintf("invalid field `%s`: is not valid UTF-8", field)}
+}
+
+// UnmarshalJSON reads a record's JSON form (leniently, like encoding/json;
+// ParsePCS is the strict reader): unknown fields go to Extra, and the optional
+// fields it leaves out are remembered so that MarshalJSON leaves them out too.
+// Keys match exactly: unlike encoding/json's default, "d_hat" is an unknown
+// field, not D_hat (v2 signs both, as different fields).
+func (p *PCS) UnmarshalJSON(data []byte) error {
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(data, &all); err != nil {
+		return err
+	}
+	*p = PCS{Attempt: 1}
+	o := &p.omitted
+	o.attempt, o.seed, o.scales, o.nj, o.vstar, o.regime = true, true, true, true, true, true
+	for k, v := range all {
+		if knownFields[k] && bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
+			continue // absent, as encoding/json reads null
+		}
+		var dst any
+		switch k {
+		case "pcs_id":
+			dst = &p.PCSID
+		case "schema":
+			dst = &p.Schema
+		case "version":
+			dst = &p.Version
+		case "shard_id":
+			dst = &p.ShardID
+		case "epoch":
+			dst = &p.Epoch
+		case "attempt":
+			dst, o.attempt = &p.Attempt, false
+		case "sent_at":
+			dst = &p.SentAt
+		case "seed":
+			dst, o.seed = &p.Seed, false
+		case "scales":
+			dst, o.scales = &p.Scales, false
+		case "N_j":
+			dst, o.nj = &p.NJ, false
+		case "coh_star":
+			dst = &p.CohStar
+		case "v_star":
+			dst, o.vstar = &p.VStar, false
+		case "D_hat":
+			dst = &p.DHat
+		case "r":
+			dst = &p.R
+		case "regime":
+			dst, o.regime = &p.Regime, false
+		case "budget":
+			dst = &p.Budget
+		case "merkle_root":
+			dst = &p.MerkleRoot
+		case "sig":
+			dst = &p.Sig
+		case "ft":
+			dst = &p.FT
+		default:
+			if p.Extra == nil {
+				p.Extra = map[string]json.RawMessage{}
+			}
+			p.Extra[k] = append(json.RawMessage(nil), v...)
+			continue
+		}
+		if err := json.Unmarshal(v, dst); err != nil {
+			return fmt.Errorf("field %s: %w", k, err)
+		}
+	}
+	return nil
 }
 
 // FaultTolerance is the optional `ft` object of a record.
@@ -55,10 +293,12 @@ type FaultTolerance struct {
 }
 
 // ParsePCS parses a record strictly (SPEC §1, malformed level) with the core's
-// parser: a missing required field, a wrong type, an integer that does not fit
-// or a lone surrogate is an *Error of kind KindInvalidField naming the field;
-// bytes that are not a JSON object are KindInvalidJSON. Unknown fields are
-// ignored; absent optional fields take their defaults (attempt 1).
+// parser: a missing required field, a wrong type, an integer that does not fit,
+// a value past the limits (64 entries, 1–128-byte ids), a key given twice or a
+// lone surrogate is an *Error of kind KindInvalidField naming the field; bytes
+// that are not a JSON object are KindInvalidJSON. Unknown fields are kept in
+// Extra; absent optional fields take their zero values (attempt 1) and stay
+// absent when the record is marshaled again, so it signs (v2) as it was sent.
 func ParsePCS(data []byte) (*PCS, error) {
 	norm, err := parseJSON(data)
 	if err != nil {
@@ -72,7 +312,7 @@ func ParsePCS(data []byte) (*PCS, error) {
 }
 
 // parseJSON runs the core's strict parser and returns the record re-encoded by
-// the core (defaults filled, unknown fields dropped).
+// the core (unknown fields kept, absent optional fields left out).
 func parseJSON(data []byte) ([]byte, error) {
 	var out C.FractalBytes
 	var cerr C.FractalError
@@ -85,8 +325,10 @@ func parseJSON(data []byte) ([]byte, error) {
 	return takeBytes(&out), nil
 }
 
-// MarshalPCS encodes p as wire JSON. NaN and ±Inf cannot travel as JSON: they
-// are reported as KindInvalidField naming the field.
+// MarshalPCS encodes p as wire JSON (see PCS.MarshalJSON). NaN and ±Inf cannot
+// travel as JSON: they are reported as KindInvalidField naming the field, as
+// is an Extra key that names a field of the record or holds text that is not
+// JSON.
 func MarshalPCS(p *PCS) ([]byte, error) {
 	if p == nil {
 		return nil, argError("pcs", "is nil")
@@ -106,6 +348,10 @@ func MarshalPCS(p *PCS) ([]byte, error) {
 	}
 	b, err := json.Marshal(p)
 	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return nil, e
+		}
 		return nil, &Error{Kind: KindInvalidField, Message: err.Error()}
 	}
 	return b, nil

@@ -1,18 +1,23 @@
 package fractal
 
-// A pure-Go implementation of SPEC §3–§4, written from the SPEC alone: the
-// baseline of the benchmarks (bench_test.go) and an independent cross-check of
-// the golden vectors. It is test code, never part of the SDK.
+// A pure-Go implementation of SPEC §3–§4 and §6.1 (v1 and v2 payloads, read
+// digests), written from the SPEC alone: the baseline of the benchmarks
+// (bench_test.go) and an independent cross-check of the golden vectors. It is
+// test code, never part of the SDK.
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"math"
+	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf16"
 )
 
 // goRound9 is roundHalfAwayFromZero(x × 1e9) / 1e9 in binary64, −0 → 0.
@@ -211,4 +216,170 @@ func goPCSID(merkleRoot string, epoch uint64, shardID string) string {
 		out[2*i], out[2*i+1] = hexd[b>>4], hexd[b&15]
 	}
 	return string(out)
+}
+
+// goMaxSafe is 2^53−1, the largest integer magnitude v2 signs (SPEC §3.2).
+const goMaxSafe = 1<<53 - 1
+
+// goCanonicalV2 is the v2 payload (SPEC §3.2) of a record given as its wire
+// JSON: every member but sig, attempt, sent_at and ft, as RFC 8785 JSON with
+// numbers as sent.
+func goCanonicalV2(wire []byte) ([]byte, error) {
+	dec := json.NewDecoder(bytes.NewReader(wire))
+	dec.UseNumber()
+	var obj map[string]any
+	if err := dec.Decode(&obj); err != nil {
+		return nil, err
+	}
+	for _, k := range []string{"sig", "attempt", "sent_at", "ft"} {
+		delete(obj, k)
+	}
+	// The SPEC types these as numbers (binary64), whatever their literal's
+	// shape: 1e2 and 100 alike; only integer-typed values have the ±(2^53−1)
+	// bound.
+	for _, k := range []string{"D_hat", "coh_star", "r", "budget"} {
+		if n, ok := obj[k].(json.Number); ok {
+			obj[k] = goFloat(n)
+		}
+	}
+	if vs, ok := obj["v_star"].([]any); ok {
+		for i, x := range vs {
+			if n, ok := x.(json.Number); ok {
+				vs[i] = goFloat(n)
+			}
+		}
+	}
+	return goAppendJCS(nil, obj)
+}
+
+// goFloat marks a number as binary64 for goAppendJCS.
+type goFloat json.Number
+
+// goAppendJCS appends v as RFC 8785 writes it: keys sorted by UTF-16 code
+// units, numbers as ECMAScript writes them, integers within ±(2^53−1).
+func goAppendJCS(dst []byte, v any) ([]byte, error) {
+	switch v := v.(type) {
+	case nil:
+		return append(dst, "null"...), nil
+	case bool:
+		return strconv.AppendBool(dst, v), nil
+	case string:
+		return goAppendString(dst, v), nil
+	case goFloat:
+		f, err := strconv.ParseFloat(string(v), 64)
+		if err != nil || math.IsInf(f, 0) {
+			return nil, errGoUnsignable
+		}
+		return goAppendNumber(dst, f), nil
+	case json.Number:
+		if !strings.ContainsAny(string(v), ".eE") {
+			i, err := strconv.ParseInt(string(v), 10, 64)
+			if err != nil || i > goMaxSafe || i < -goMaxSafe {
+				return nil, errGoUnsignable
+			}
+			return strconv.AppendInt(dst, i, 10), nil
+		}
+		f, err := strconv.ParseFloat(string(v), 64)
+		if err != nil || math.IsInf(f, 0) {
+			return nil, errGoUnsignable
+		}
+		return goAppendNumber(dst, f), nil
+	case []any:
+		dst = append(dst, '[')
+		for i, x := range v {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			var err error
+			if dst, err = goAppendJCS(dst, x); err != nil {
+				return nil, err
+			}
+		}
+		return append(dst, ']'), nil
+	case map[string]any:
+		keys := make([]string, 0, len(v))
+		for k := range v {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(i, j int) bool { return goUTF16Less(keys[i], keys[j]) })
+		dst = append(dst, '{')
+		for i, k := range keys {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(goAppendString(dst, k), ':')
+			var err error
+			if dst, err = goAppendJCS(dst, v[k]); err != nil {
+				return nil, err
+			}
+		}
+		return append(dst, '}'), nil
+	}
+	return nil, errGoUnsignable
+}
+
+func goUTF16Less(a, b string) bool {
+	x, y := utf16.Encode([]rune(a)), utf16.Encode([]rune(b))
+	for i := 0; i < len(x) && i < len(y); i++ {
+		if x[i] != y[i] {
+			return x[i] < y[i]
+		}
+	}
+	return len(x) < len(y)
+}
+
+// goDigestV2 is SHA-256("fractal-lba/pcs/v2\n" ‖ v2 payload).
+func goDigestV2(wire []byte) ([32]byte, error) {
+	c, err := goCanonicalV2(wire)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return sha256.Sum256(append([]byte("fractal-lba/pcs/v2\n"), c...)), nil
+}
+
+func goHMAC(key []byte, d [32]byte) string {
+	m := hmac.New(sha256.New, key)
+	m.Write(d[:])
+	return base64.StdEncoding.EncodeToString(m.Sum(nil))
+}
+
+// goSignHMACV2 signs the record's wire JSON as v2: "v2:" + base64.
+func goSignHMACV2(wire []byte, key []byte) (string, error) {
+	d, err := goDigestV2(wire)
+	if err != nil {
+		return "", err
+	}
+	return "v2:" + goHMAC(key, d), nil
+}
+
+func goSignEd25519V2(wire []byte, priv ed25519.PrivateKey) (string, error) {
+	d, err := goDigestV2(wire)
+	if err != nil {
+		return "", err
+	}
+	return "v2:" + base64.StdEncoding.EncodeToString(ed25519.Sign(priv, d[:])), nil
+}
+
+// goVerifyHMACV2 checks a "v2:" sig over the record's wire JSON.
+func goVerifyHMACV2(wire []byte, sig string, key []byte) bool {
+	if !strings.HasPrefix(sig, "v2:") {
+		return false
+	}
+	mac := sig[len("v2:"):]
+	d, err := goDigestV2(wire)
+	if err != nil {
+		return false
+	}
+	raw, err := base64.StdEncoding.Strict().DecodeString(mac)
+	if err != nil || strings.ContainsAny(mac, " \t\r\n") {
+		return false
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write(d[:])
+	return hmac.Equal(m.Sum(nil), raw)
+}
+
+// goReadDigest is SHA-256("fractal-lba/read/v1\n" ‖ tenant ‖ "\n" ‖ pcs_id ‖ "\n" ‖ t) (SPEC §6.1).
+func goReadDigest(tenant, pcsID string, t int64) [32]byte {
+	return sha256.Sum256([]byte("fractal-lba/read/v1\n" + tenant + "\n" + pcsID + "\n" + strconv.FormatInt(t, 10)))
 }

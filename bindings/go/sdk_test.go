@@ -3,6 +3,7 @@ package fractal
 import (
 	"crypto/ed25519"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"math"
 	"math/rand"
@@ -54,11 +55,16 @@ func TestBuildSignVerifyRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want, _ := goSignHMAC(p, []byte("tenant-secret")); sig != want {
-		t.Fatalf("SignHMAC = %s, pure Go says %s", sig, want)
+	wire, _ := MarshalPCS(p)
+	if want, _ := goSignHMACV2(wire, []byte("tenant-secret")); sig != want {
+		t.Fatalf("SignHMAC = %s, pure Go (v2) says %s", sig, want)
+	}
+	sig1, err := SignHMAC(p, []byte("tenant-secret"), WithVersion(1))
+	if want, _ := goSignHMAC(p, []byte("tenant-secret")); err != nil || sig1 != want {
+		t.Fatalf("SignHMAC(v1) = %s, %v; pure Go says %s", sig1, err, want)
 	}
 	p.Sig = sig
-	wire, err := MarshalPCS(p)
+	wire, err = MarshalPCS(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,13 +103,19 @@ func TestEd25519AgainstStandardLibrary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want, _ := goSignEd25519(p, priv); sig != want {
-		t.Fatalf("Sign = %s, crypto/ed25519 says %s", sig, want)
+	wire, _ := MarshalPCS(p)
+	if want, _ := goSignEd25519V2(wire, priv); sig != want {
+		t.Fatalf("Sign = %s, crypto/ed25519 (v2) says %s", sig, want)
+	}
+	sig1, _ := k.Sign(p, WithVersion(V1))
+	if want, _ := goSignEd25519(p, priv); sig1 != want {
+		t.Fatalf("Sign(v1) = %s, crypto/ed25519 says %s", sig1, want)
+	}
+	p.Sig = sig1
+	if !goVerifyEd25519(p, priv.Public().(ed25519.PublicKey)) {
+		t.Fatal("crypto/ed25519 rejects the SDK's v1 signature")
 	}
 	p.Sig = sig
-	if !goVerifyEd25519(p, priv.Public().(ed25519.PublicKey)) {
-		t.Fatal("crypto/ed25519 rejects the SDK's signature")
-	}
 	v, _ := NewVerifier(Ed25519PublicKey(pubB64))
 	defer v.Close()
 	if err := v.Verify(p); err != nil {
@@ -112,6 +124,9 @@ func TestEd25519AgainstStandardLibrary(t *testing.T) {
 	if s, err := SignEd25519(p, seedB64); err != nil || s != sig {
 		t.Fatalf("SignEd25519 = %s, %v", s, err)
 	}
+	if s, err := SignEd25519(p, seedB64, WithVersion(1)); err != nil || s != sig1 {
+		t.Fatalf("SignEd25519(v1) = %s, %v", s, err)
+	}
 }
 
 func TestSignatureEncodingsAreStrict(t *testing.T) {
@@ -119,13 +134,14 @@ func TestSignatureEncodingsAreStrict(t *testing.T) {
 	sig, _ := SignHMAC(p, []byte("k"))
 	v, _ := NewVerifier(HMACKey([]byte("k")))
 	defer v.Close()
-	raw, _ := base64.StdEncoding.DecodeString(sig)
+	mac := strings.TrimPrefix(sig, "v2:")
+	raw, _ := base64.StdEncoding.DecodeString(mac)
 	for name, bad := range map[string]string{
-		"url-safe alphabet": base64.URLEncoding.EncodeToString(raw),
+		"url-safe alphabet": "v2:" + base64.URLEncoding.EncodeToString(raw),
 		"missing padding":   strings.TrimRight(sig, "="),
 		"whitespace":        sig[:10] + " " + sig[10:],
 		"trailing newline":  sig + "\n",
-		"truncated":         base64.StdEncoding.EncodeToString(raw[:31]),
+		"truncated":         "v2:" + base64.StdEncoding.EncodeToString(raw[:31]),
 		"other key":         func() string { s, _ := SignHMAC(p, []byte("k2")); return s }(),
 	} {
 		if name == "url-safe alphabet" && bad == sig {
@@ -135,6 +151,30 @@ func TestSignatureEncodingsAreStrict(t *testing.T) {
 		q.Sig = bad
 		if err := v.Verify(&q); !errors.Is(err, ErrSignatureInvalid) || !errors.Is(err, ErrSignature) {
 			t.Errorf("%s: Verify = %v, want ErrSignatureInvalid", name, err)
+		}
+	}
+	// The prefix names the payload: without it the MAC reads as v1 (refused by
+	// a v2-only verifier, invalid where v1 is accepted); an unknown version is
+	// refused whatever the policy.
+	both, _ := NewVerifier(HMACKey([]byte("k")), AcceptVersions("v1", "v2"))
+	defer both.Close()
+	for name, c := range map[string]struct {
+		v    *Verifier
+		sig  string
+		kind Kind
+	}{
+		"v2 MAC without prefix, v2 only": {v, mac, KindUnsupportedSignatureVersion},
+		"v2 MAC without prefix, v1+v2":   {both, mac, KindSignatureInvalid},
+		"v3 prefix":                      {both, "v3:" + mac, KindUnsupportedSignatureVersion},
+		"upper-case prefix, v2 only":     {v, "V2:" + mac, KindUnsupportedSignatureVersion},
+		"upper-case prefix, v1+v2":       {both, "V2:" + mac, KindSignatureInvalid},
+	} {
+		q := *p
+		q.Sig = c.sig
+		err := c.v.Verify(&q)
+		wantErr(t, name, err, c.kind, "sig")
+		if !errors.Is(err, ErrSignature) {
+			t.Errorf("%s: %v does not match ErrSignature", name, err)
 		}
 	}
 	q := *p
@@ -168,8 +208,28 @@ func TestErrorsNameTheField(t *testing.T) {
 	wantErr(t, "epoch too large", err, KindInvalidField, "epoch")
 	bad = *p
 	bad.ShardID = "\xff"
+	_, err = CanonicalPayload(&bad, WithVersion(1))
+	wantErr(t, "invalid UTF-8 (v1 fields)", err, KindInvalidArgument, "shard_id")
 	_, err = CanonicalPayload(&bad)
-	wantErr(t, "invalid UTF-8", err, KindInvalidArgument, "shard_id")
+	wantErr(t, "invalid UTF-8 (v2)", err, KindInvalidField, "shard_id")
+	_, err = MarshalPCS(&bad)
+	wantErr(t, "invalid UTF-8 (marshal)", err, KindInvalidField, "shard_id")
+	bad = *p
+	bad.NJ = map[string]int64{"\xfe": 1}
+	_, err = MarshalPCS(&bad)
+	wantErr(t, "invalid UTF-8 key", err, KindInvalidField, "N_j")
+	_, err = SignHMAC(p, []byte("k"), WithVersion(3))
+	wantErr(t, "version 3", err, KindInvalidArgument, "version")
+	bad = *p
+	bad.Extra = map[string]json.RawMessage{"budget": json.RawMessage("1")}
+	_, err = MarshalPCS(&bad)
+	wantErr(t, "Extra shadowing a field", err, KindInvalidField, "budget")
+	bad.Extra = map[string]json.RawMessage{"x": json.RawMessage("{")}
+	_, err = SignHMAC(&bad, []byte("k"))
+	wantErr(t, "Extra not JSON", err, KindInvalidField, "x")
+	bad.Extra = map[string]json.RawMessage{"x": json.RawMessage("9007199254740992")}
+	_, err = SignHMAC(&bad, []byte("k"))
+	wantErr(t, "integer beyond 2^53-1 in Extra", err, KindInvalidField, "x")
 
 	_, err = ParsePCS([]byte(`{"pcs_id": 7}`))
 	wantErr(t, "wrong type", err, KindInvalidField, "pcs_id")
@@ -276,9 +336,14 @@ func TestNumbersSurviveTheJSONCarrier(t *testing.T) {
 			t.Fatalf("integers: sent %d/%d, got %d/%d", p.Epoch, p.Seed, back.Epoch, back.Seed)
 		}
 		want, gerr := goCanonical(&p)
-		got, err := canonicalJSON(wire)
+		got, err := canonicalJSON(wire, V1)
 		if (gerr == nil) != (err == nil) || string(got) != string(want) {
-			t.Fatalf("canonical of %s:\n core %q (%v)\n Go   %q (%v)", wire, got, err, want, gerr)
+			t.Fatalf("v1 canonical of %s:\n core %q (%v)\n Go   %q (%v)", wire, got, err, want, gerr)
+		}
+		want, gerr = goCanonicalV2(wire)
+		got, err = canonicalJSON(wire, V2)
+		if (gerr == nil) != (err == nil) || string(got) != string(want) {
+			t.Fatalf("v2 canonical of %s:\n core %q (%v)\n Go   %q (%v)", wire, got, err, want, gerr)
 		}
 	}
 }
@@ -288,7 +353,7 @@ func TestStringsAreSignedAsJSONStringify(t *testing.T) {
 	p.ShardID = "<a&b>\u2028\u2029\"\\\b\f\n\r\t\x01\x1f\x7fé😀"
 	p.MerkleRoot = "m\x00"
 	p.PCSID, _ = PCSID(p.MerkleRoot, p.Epoch, p.ShardID)
-	got, err := CanonicalPayload(p)
+	got, err := CanonicalPayload(p, WithVersion(V1))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,8 +364,15 @@ func TestStringsAreSignedAsJSONStringify(t *testing.T) {
 		t.Fatalf("escaping differs from JSON.stringify: %q", got)
 	}
 	wire, _ := MarshalPCS(p) // Go escapes <, >, & and U+2028 as \u003c …
-	if c, err := canonicalJSON(wire); err != nil || string(c) != string(got) {
+	if c, err := canonicalJSON(wire, V1); err != nil || string(c) != string(got) {
 		t.Fatalf("Go's escaped JSON signs differently: %q, %v", c, err)
+	}
+	v2, err := CanonicalPayload(p)
+	if want, _ := goCanonicalV2(wire); err != nil || string(v2) != string(want) {
+		t.Fatalf("v2: core %q (%v)\n Go  %q", v2, err, want)
+	}
+	if !strings.Contains(string(v2), `"shard_id":"<a&b>`+"\u2028\u2029"+`\"\\\b\f\n\r\t\u0001\u001f`+"\x7fé😀\"") {
+		t.Fatalf("v2 escaping differs from JSON.stringify: %q", v2)
 	}
 }
 
@@ -458,7 +530,7 @@ func TestConcurrentUse(t *testing.T) {
 					errs <- errors.New("tampered record: " + errString(err))
 					return
 				}
-				if s, err := SignHMAC(good, []byte("h")); err != nil || len(s) != 44 {
+				if s, err := SignHMAC(good, []byte("h")); err != nil || len(s) != 47 {
 					errs <- errors.New("sign: " + errString(err))
 					return
 				}

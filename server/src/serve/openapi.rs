@@ -156,6 +156,34 @@ fn schemas() -> Value {
     })
 }
 
+/// The CORS preflight of an API path (SPEC §6 Browsers; the `cors` layer in `http.rs`).
+fn preflight(id: &str) -> Value {
+    let optional = |d: &str, v: Value| json!({ "description": d, "required": false, "schema": v });
+    json!({
+        "operationId": id,
+        "summary": "CORS preflight: granted to an origin that some tenant lists in `cors_origins`.",
+        "parameters": [
+            { "name": "Origin", "in": "header", "required": true, "schema": { "type": "string" } },
+            { "name": "Access-Control-Request-Method", "in": "header", "required": true, "schema": { "type": "string" } }
+        ],
+        "responses": {
+            "405": error_response(
+                "Not a preflight: `OPTIONS` without `Origin` or `Access-Control-Request-Method`.",
+                &["method_not_allowed"],
+                no_headers(),
+            ),
+            "204": {
+            "description": "The preflight's answer; the `Access-Control-Allow-*` headers only when some tenant lists the origin.",
+            "headers": {
+                "Access-Control-Allow-Origin": optional("The request's `Origin`.", json!({ "type": "string" })),
+                "Access-Control-Allow-Methods": optional("`GET, POST`.", json!({ "const": "GET, POST" })),
+                "Access-Control-Allow-Headers": optional("`Content-Type, X-Tenant-Id, Authorization`.", json!({ "const": "Content-Type, X-Tenant-Id, Authorization" })),
+                "Access-Control-Max-Age": optional("`600`.", json!({ "const": "600" }))
+            }
+        } }
+    })
+}
+
 /// The OpenAPI 3.1 document.
 pub fn document() -> Value {
     let tenant_header = json!({ "$ref": "#/components/parameters/X-Tenant-Id" });
@@ -260,23 +288,22 @@ pub fn document() -> Value {
                     "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Pcs" } } }
                 },
                 "responses": responses(submit)
-            } },
-            "/v1/pcs/{pcs_id}": { "get": {
+            }, "options": preflight("submitPreflight") },
+            "/v1/pcs/{pcs_id}": {
+                "parameters": [{
+                    "name": "pcs_id",
+                    "in": "path",
+                    "required": true,
+                    "description": "The record's `pcs_id` (SPEC §2).",
+                    "schema": { "type": "string", "pattern": "^[0-9a-f]{64}$" }
+                }],
+                "get": {
                 "operationId": "getOutcome",
                 "summary": "Read the stored outcome of a record (SPEC §6, §6.1).",
-                "parameters": [
-                    {
-                        "name": "pcs_id",
-                        "in": "path",
-                        "required": true,
-                        "description": "The record's `pcs_id` (SPEC §2).",
-                        "schema": { "type": "string", "pattern": "^[0-9a-f]{64}$" }
-                    },
-                    tenant_header
-                ],
+                "parameters": [tenant_header],
                 "security": [{}, { "fractalRead": [] }],
                 "responses": responses(lookup)
-            } },
+            }, "options": preflight("getOutcomePreflight") },
             "/health": { "get": {
                 "operationId": "health",
                 "summary": "Liveness: 200 while the process serves.",
@@ -410,6 +437,8 @@ mod tests {
         assert_eq!(statuses("/v1/pcs/{pcs_id}", "get"), ["200", "401", "403", "404", "503"]);
         assert_eq!(statuses("/ready", "get"), ["200", "503"]);
         assert_eq!(statuses("/metrics", "get"), ["200", "401"]);
+        assert_eq!(statuses("/v1/pcs/submit", "options"), ["204", "405"]);
+        assert_eq!(statuses("/v1/pcs/{pcs_id}", "options"), ["204", "405"]);
         // Every $ref resolves.
         let text = doc.to_string();
         for part in text.split("\"$ref\":\"#/").skip(1) {

@@ -651,7 +651,7 @@ const REJECT_NOTES: &[(&str, &str)] = &[
     ("Range", "SDK validation: coh_star, r or budget out of range → validation naming the field."),
     ("Structure", "SDK validation: schema, pcs_id, regime, empty version, no scales → validation naming the field."),
     ("NotSignable", "A number whose round9 is not finite cannot be signed with v1 → invalid_field."),
-    ("NotSignableV2", "An integer literal outside ±(2^53−1) (seed, an N_j value, an unknown field at any depth) cannot be signed with v2 → invalid_field naming its path."),
+    ("NotSignableV2", "An integer outside ±(2^53−1) (seed, an N_j value, an unknown field at any depth), or a number outside the number fields that RFC 8785 writes as such an integer (1e19, 9007199254740992.0), cannot be signed with v2 → invalid_field naming its path."),
     ("Base64", "A signature that is not strict standard base64 (whitespace, URL-safe alphabet, missing padding, non-zero trailing bits) → signature_invalid."),
     ("SigLength", "A signature that decodes to the wrong length → signature_invalid."),
     ("WrongKey", "A well-formed signature under another key → signature_invalid."),
@@ -823,6 +823,8 @@ fn reject_cases(kp: &Ed25519Keypair) -> Vec<Reject> {
     r("sign_v2", &["NotSignableV2"], "an unknown field of 2^53", splice(&base, "zz_unknown", "9007199254740992"), "invalid_field", Some("zz_unknown"));
     r("sign_v2", &["NotSignableV2"], "an unknown field of -2^53", splice(&base, "zz_unknown", "-9007199254740992"), "invalid_field", Some("zz_unknown"));
     r("sign_v2", &["NotSignableV2"], "an unknown field of 10000000000000000000 (a u64)", splice(&base, "zz_unknown", "10000000000000000000"), "invalid_field", Some("zz_unknown"));
+    r("sign_v2", &["NotSignableV2"], "an unknown field of 1e19 (RFC 8785 writes 10000000000000000000)", splice(&base, "zz_unknown", "1e19"), "invalid_field", Some("zz_unknown"));
+    r("sign_v2", &["NotSignableV2"], "an unknown field of 9007199254740992.0", splice(&base, "zz_unknown", "[9007199254740992.0]"), "invalid_field", Some("zz_unknown[0]"));
     r("sign_v2", &["NotSignableV2"], "an integer of 2^53 nested in an unknown field", splice(&base, "zz_unknown", "{\"a\":[1,{\"b\":9007199254740992}]}"), "invalid_field", Some("zz_unknown.a[1].b"));
 
     // verify_signature

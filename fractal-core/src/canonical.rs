@@ -199,8 +199,10 @@ pub fn canonical_payload_v2(pcs: &Pcs) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// RFC 8785 bytes of any JSON value, with the v2 rules for numbers (integers within
-/// ±(2^53−1)). Errors name the JSON path of the offending value.
+/// RFC 8785 bytes of any JSON value, with the v2 rules for numbers: no integer outside
+/// ±(2^53−1) in the value or in the bytes written (so `1e19`, which RFC 8785 writes
+/// as `10000000000000000000`, is refused like that integer). Errors name the JSON
+/// path of the offending value.
 ///
 /// ```
 /// let v = serde_json::json!({"b": [1.0, 1e-7, "é<"], "a": {"z": 1, "B": null}});
@@ -220,7 +222,11 @@ fn write_jcs(out: &mut Vec<u8>, value: &Value, path: &mut String) -> Result<()> 
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
         Value::Number(n) => {
-            if let Some(i) = n.as_i64() {
+            if is_number_field(path) && !n.is_f64() {
+                // A record's number fields take any number: there a long integer
+                // literal is just another way to write a binary64 value.
+                out.extend_from_slice(format_number(n.as_f64().unwrap_or(f64::NAN)).as_bytes());
+            } else if let Some(i) = n.as_i64() {
                 if !(-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&i) {
                     return Err(Error::bad_field(
                         path_or_record(path),
@@ -237,6 +243,17 @@ fn write_jcs(out: &mut Vec<u8>, value: &Value, path: &mut String) -> Result<()> 
                 let x = n.as_f64().unwrap_or(f64::NAN);
                 if !x.is_finite() {
                     return Err(Error::bad_field(path_or_record(path), "must be a finite number"));
+                }
+                // RFC 8785 writes an integral value below 1e21 as an integer (1e19 as
+                // `10000000000000000000`). Beyond 2^53 that integer is one v2 refuses, so
+                // the float is refused too: one value, one verdict, and every payload
+                // signs again unchanged when sent as written. From 1e21 on the text is
+                // exponential (`1e+21`) and no integer appears.
+                if x.fract() == 0.0 && x.abs() > MAX_SAFE_INTEGER as f64 && x.abs() < 1e21 && !is_number_field(path) {
+                    return Err(Error::bad_field(
+                        path_or_record(path),
+                        "integer outside ±(2^53-1) cannot be signed with v2",
+                    ));
                 }
                 out.extend_from_slice(format_number(x).as_bytes());
             }
@@ -282,6 +299,13 @@ fn write_jcs_object(out: &mut Vec<u8>, map: &serde_json::Map<String, Value>, pat
     }
     out.push(b'}');
     Ok(())
+}
+
+/// The record's number fields (`D_hat`, `coh_star`, `r`, `budget`, `v_star[i]`) take
+/// any finite binary64; everywhere else an integral value is an integer (SPEC §3.2).
+fn is_number_field(path: &str) -> bool {
+    let top = path.split(['.', '[']).next().unwrap_or("");
+    matches!(top, "D_hat" | "coh_star" | "r" | "budget" | "v_star")
 }
 
 fn path_or_record(path: &str) -> String {

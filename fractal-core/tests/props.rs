@@ -197,7 +197,13 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         (-fractal_core::MAX_SAFE_INTEGER..=fractal_core::MAX_SAFE_INTEGER).prop_map(|i| json!(i)),
-        any::<f64>().prop_filter("finite", |x| x.is_finite()).prop_map(|x| json!(x)),
+        // Signable with v2: finite, and not an integral value that RFC 8785 would
+        // write as an integer outside ±(2^53−1) (SPEC §3.2).
+        any::<f64>()
+            .prop_filter("signable", |x| {
+                x.is_finite() && !(x.fract() == 0.0 && x.abs() > fractal_core::MAX_SAFE_INTEGER as f64 && x.abs() < 1e21)
+            })
+            .prop_map(|x| json!(x)),
         any::<String>().prop_map(Value::String),
     ];
     leaf.prop_recursive(3, 24, 4, |inner| {

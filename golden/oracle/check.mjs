@@ -169,15 +169,19 @@ function scan(text) {
 
 const MAX_SAFE = 2n ** 53n - 1n;
 
-/** Paths of integer literals outside ±(2^53−1) that v2 cannot sign (SPEC §3.2
- * step 2). The four number fields and v_star take any number: there a long
+/** Paths of numbers v2 cannot sign (SPEC §3.2 step 2): integer literals outside
+ * ±(2^53−1), and floats whose RFC 8785 text is such an integer. The four number fields and v_star take any number: there a long
  * integer literal is just another way to write a binary64 value. */
 function unsafeIntegers(text) {
   return scan(text)
     .numbers.filter(({ path, literal }) => {
       const top = path.split(/[.[]/)[0];
       if (NUMBER_FIELDS.has(path) || top === "v_star") return false;
-      return /^-?\d+$/.test(literal) && (BigInt(literal) > MAX_SAFE || BigInt(literal) < -MAX_SAFE);
+      if (/^-?\d+$/.test(literal)) return BigInt(literal) > MAX_SAFE || BigInt(literal) < -MAX_SAFE;
+      // A float that RFC 8785 writes as an integer (integral, below 1e21) beyond
+      // 2^53−1: 1e19 is written 10000000000000000000, which v2 refuses.
+      const x = Math.abs(Number(literal));
+      return Number.isInteger(x) && x > Number.MAX_SAFE_INTEGER && x < 1e21;
     })
     .map((n) => n.path);
 }

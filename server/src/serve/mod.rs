@@ -10,6 +10,7 @@ pub mod http;
 pub mod keylock;
 pub mod limits;
 pub mod metrics;
+pub mod shared;
 pub mod store;
 pub mod wal;
 
@@ -24,7 +25,8 @@ use fractal_core::{Pcs, verify};
 
 use config::{Config, Overrides};
 use metrics::Metrics;
-use store::{Outcome, OutcomeStore, RedbStore, now_secs};
+use shared::SharedStore;
+use store::{Outcome, OutcomeStore, Put, RedbStore, StoreError, now_secs};
 use wal::{Wal, WalOptions};
 
 /// Options of `fractal serve`.
@@ -78,7 +80,7 @@ fn init_logging() {
 /// tenant). Replay never judges again. A v1 record (written before the upgrade)
 /// carries only the request, so it is judged the old way: parsed, signature-checked
 /// and verified under the current configuration. Returns (replayed, stored).
-async fn replay(config: &Config, records: Vec<wal::Record>, store: &RedbStore) -> anyhow::Result<(usize, usize)> {
+async fn replay<S: OutcomeStore>(config: &Config, records: Vec<wal::Record>, store: &S) -> anyhow::Result<(usize, usize)> {
     let tenants: HashMap<&str, &config::Tenant> = config.tenants.iter().map(|t| (t.id.as_str(), t)).collect();
     let mut stored = 0;
     let n = records.len();
@@ -109,7 +111,26 @@ async fn replay(config: &Config, records: Vec<wal::Record>, store: &RedbStore) -
                 (pcs.pcs_id, outcome)
             }
         };
-        if let store::Put::Inserted(_) = store.put_if_absent(&rec.tenant, &pcs_id, outcome).await? {
+        // A shared store may have the record's shard down: wait for it (fail closed;
+        // the log keeps the record meanwhile). The embedded store fails only on
+        // errors that waiting does not cure.
+        let mut pause = Duration::from_millis(100);
+        let mut tries = 0u32;
+        let put = loop {
+            match store.put_if_absent(&rec.tenant, &pcs_id, outcome.clone()).await {
+                Ok(p) => break p,
+                Err(e) if config.shared.is_some() => {
+                    tries += 1;
+                    if tries == 1 || tries.is_power_of_two() {
+                        tracing::warn!(error = %e, lsn = rec.lsn, "replay: the record's shard does not answer; waiting");
+                    }
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if let Put::Inserted(_) = put {
             stored += 1;
         }
     }
@@ -125,9 +146,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let c = metrics.store_errors.clone();
         Arc::new(move || c.inc())
     };
-    let (store, store_writer, watermark) =
-        RedbStore::open_with(&config.data_dir.join("outcomes.redb"), config.store_cache_bytes, on_store_error)
-            .context("opening the outcome store")?;
+    let (store, store_writer, watermark) = match &config.shared {
+        None => {
+            let (s, w, wm) =
+                RedbStore::open_with(&config.data_dir.join("outcomes.redb"), config.store_cache_bytes, on_store_error)
+                    .context("opening the outcome store")?;
+            (Backend::Embedded(s), Some(w), wm)
+        }
+        Some(shared) => {
+            let tiers = config.tenants.iter().map(|t| (t.id.clone(), t.tiers)).collect();
+            let s = SharedStore::open(shared, tiers, &metrics).await.context("opening the shared stores")?;
+            let wm = read_watermark(&config.data_dir)?;
+            (Backend::Shared(s, config.data_dir.clone()), None, wm)
+        }
+    };
 
     // Recovery: check the log, cut a torn tail, replay what the store may have lost.
     let mut records = Vec::new();
@@ -180,11 +212,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let retention = Duration::from_secs(config.wal_retention_secs);
         let every = Duration::from_secs(config.checkpoint_secs);
         let sweep_every = Duration::from_secs(config.sweep_secs);
+        let demote_every = Duration::from_secs(config.shared.as_ref().map(|s| s.demote_secs).unwrap_or(3600));
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             let mut sweep = tokio::time::interval(sweep_every);
+            let mut demote = tokio::time::interval(demote_every);
             tick.tick().await;
             sweep.tick().await;
+            demote.tick().await;
             loop {
                 tokio::select! {
                     _ = tick.tick() => {
@@ -206,6 +241,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                     _ = sweep.tick() => match store.sweep(now_secs()).await {
                         Ok(n) => tracing::info!(expired = n, "dedup store swept"),
                         Err(e) => tracing::error!(error = %e, "dedup sweep failed"),
+                    },
+                    _ = demote.tick() => if let Backend::Shared(s, _) = &store {
+                        match s.demote(now_secs()).await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(demoted = n, "outcomes moved to the cold tier"),
+                            // The object store failing pauses demotion; nothing left the warm tier.
+                            Err(e) => tracing::warn!(error = %e, "demotion paused: the cold tier failed"),
+                        }
                     },
                 }
             }
@@ -251,9 +294,132 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Err(_) => anyhow::bail!("final checkpoint timed out (the log keeps the records; the next start replays them)"),
     }
     drop(store);
-    tokio::task::spawn_blocking(move || store_writer.join()).await?;
+    if let Some(w) = store_writer {
+        tokio::task::spawn_blocking(move || w.join()).await?;
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The configured backend.
+#[derive(Clone)]
+pub enum Backend {
+    /// redb in the data directory.
+    Embedded(RedbStore),
+    /// PostgreSQL shards (+ Redis, object storage); the log watermark lives in the
+    /// data directory, since the log does.
+    Shared(SharedStore, PathBuf),
+}
+
+const WATERMARK_FILE: &str = "shared-store.watermark";
+
+fn read_watermark(dir: &std::path::Path) -> anyhow::Result<u64> {
+    match std::fs::read_to_string(dir.join(WATERMARK_FILE)) {
+        Ok(s) => s.trim().parse().with_context(|| format!("{WATERMARK_FILE}: not a number")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(e).context(WATERMARK_FILE),
+    }
+}
+
+/// Records the watermark durably: write a temp file, fsync, rename, fsync the dir.
+fn write_watermark(dir: &std::path::Path, wm: u64) -> std::io::Result<()> {
+    let tmp = dir.join(format!("{WATERMARK_FILE}.tmp"));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(wm.to_string().as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, dir.join(WATERMARK_FILE))?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+impl Backend {
+    /// A durable checkpoint at `watermark`. The shared stores commit every outcome
+    /// before it is answered, so only the watermark needs recording.
+    pub async fn checkpoint(&self, watermark: u64) -> Result<(), StoreError> {
+        match self {
+            Backend::Embedded(s) => s.checkpoint(watermark).await,
+            Backend::Shared(_, dir) => {
+                let dir = dir.clone();
+                tokio::task::spawn_blocking(move || write_watermark(&dir, watermark))
+                    .await
+                    .map_err(|e| StoreError(e.to_string()))?
+                    .map_err(|e| StoreError(format!("writing the watermark: {e}")))
+            }
+        }
+    }
+
+    /// Deletes expired outcomes.
+    pub async fn sweep(&self, now: u64) -> Result<u64, StoreError> {
+        match self {
+            Backend::Embedded(s) => s.sweep(now).await,
+            Backend::Shared(s, _) => s.sweep(now).await,
+        }
+    }
+}
+
+impl OutcomeStore for Backend {
+    async fn get(&self, tenant: &str, pcs_id: &str) -> Result<Option<Outcome>, StoreError> {
+        match self {
+            Backend::Embedded(s) => s.get(tenant, pcs_id).await,
+            Backend::Shared(s, _) => s.get(tenant, pcs_id).await,
+        }
+    }
+
+    async fn put_if_absent(&self, tenant: &str, pcs_id: &str, outcome: Outcome) -> Result<Put, StoreError> {
+        match self {
+            Backend::Embedded(s) => s.put_if_absent(tenant, pcs_id, outcome).await,
+            Backend::Shared(s, _) => s.put_if_absent(tenant, pcs_id, outcome).await,
+        }
+    }
+
+    async fn health(&self) -> Result<(), StoreError> {
+        match self {
+            Backend::Embedded(s) => s.health().await,
+            Backend::Shared(s, _) => s.health().await,
+        }
+    }
+
+    fn accepting(&self) -> bool {
+        match self {
+            Backend::Embedded(s) => s.accepting(),
+            Backend::Shared(s, _) => s.accepting(),
+        }
+    }
+
+    fn accepting_for(&self, tenant: &str, pcs_id: &str) -> bool {
+        match self {
+            Backend::Embedded(s) => s.accepting_for(tenant, pcs_id),
+            Backend::Shared(s, _) => s.accepting_for(tenant, pcs_id),
+        }
+    }
+
+    async fn readiness(&self) -> (bool, serde_json::Value) {
+        match self {
+            Backend::Embedded(s) => s.readiness().await,
+            Backend::Shared(s, _) => s.readiness().await,
+        }
+    }
+
+    async fn lookup(&self, tenant: &str, pcs_id: &str) -> Result<Result<Outcome, store::Absent>, StoreError> {
+        match self {
+            Backend::Embedded(s) => s.lookup(tenant, pcs_id).await,
+            Backend::Shared(s, _) => s.lookup(tenant, pcs_id).await,
+        }
+    }
+
+    async fn put_if_absent_seen(
+        &self,
+        tenant: &str,
+        pcs_id: &str,
+        outcome: Outcome,
+        seen: store::Absent,
+    ) -> Result<Put, StoreError> {
+        match self {
+            Backend::Embedded(s) => s.put_if_absent_seen(tenant, pcs_id, outcome, seen).await,
+            Backend::Shared(s, _) => s.put_if_absent_seen(tenant, pcs_id, outcome, seen).await,
+        }
+    }
 }
 
 async fn shutdown_signal() {

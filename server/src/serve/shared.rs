@@ -260,7 +260,7 @@ impl SharedStore {
             let shard = Arc::new(PgShard {
                 name: s.name.clone(),
                 pool,
-                healthy: AtomicBool::new(false),
+                healthy: AtomicBool::new(true),
                 queue: tx,
                 queued: AtomicU64::new(0),
             });

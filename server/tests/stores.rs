@@ -340,6 +340,46 @@ fn a_shard_down_fails_closed_for_its_keys_only_and_recovers_with_nothing_lost() 
     assert_eq!(svc.count(&t, ""), (before.len() + on_a.len() + on_b.len()) as u64);
 }
 
+/// A replica restarted while a shard is down starts and serves the other shard's
+/// keys; the replayed records of the down shard wait in the log and are stored when
+/// it returns (SPEC §6: replay restores what was answered).
+#[test]
+fn a_replica_restarted_while_a_shard_is_down_serves_the_others_and_drains_the_log_later() {
+    let _g = serial();
+    let svc = Services::get();
+    let t = tenant("replay");
+    // No checkpoint during the test: every record is above the watermark and replayed.
+    let mut r = Server::start(&config(&svc, &t, "", "", "").replace("checkpoint_secs = 1", "checkpoint_secs = 3600"));
+    let mut answers = Vec::new();
+    for e in 980_000..980_030 {
+        let p = record(e);
+        let a = r.post(Some(&t), &hmac_signed(p.clone(), KEY));
+        assert_eq!(a.status, 200);
+        answers.push((p, a));
+    }
+    r.kill9();
+    svc.pg_ctl("b", "stop");
+    let mut guard = Restart(&svc, "b", false);
+    r.launch(); // returns once it listens: replay did not wait for shard b
+    for (p, a) in &answers {
+        let g = r.get(Some(&t), &p.pcs_id);
+        if owner(&p.pcs_id) == "a" {
+            assert_eq!((g.status, &g.body), (200, &a.body));
+        } else {
+            assert_eq!(g.status, 503);
+        }
+    }
+    svc.pg_ctl("b", "start");
+    guard.2 = true;
+    assert!(wait_until(Duration::from_secs(20), || ready_json(&r).1["status"] == "ready"));
+    for (p, a) in &answers {
+        let g = r.get(Some(&t), &p.pcs_id);
+        assert_eq!((g.status, &g.body), (200, &a.body), "{} after the shard returned", p.pcs_id);
+    }
+    // A clean stop checkpoints past the drained records.
+    assert!(r.term());
+}
+
 /// SPEC §9 "no tier may hold an outcome that differs from the authority": Redis is a
 /// cache. Flushing it changes no answer; a replica whose Redis is unreachable answers
 /// the same (slower, never wrong).

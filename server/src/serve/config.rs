@@ -798,6 +798,54 @@ algorithm = "none"
     }
 
     #[test]
+    fn shared_store_keys_resolve_and_are_checked() {
+        let c = parse(
+            r#"
+[store]
+backend = "postgres"
+[[store.shards]]
+name = "a"
+url = "postgres://u:hunter2@h/db"
+[[store.shards]]
+name = "b"
+url = "postgres://u@h2/db"
+weight = 3
+[store.hot]
+url = "redis://h:6379/0"
+[store.cold]
+url = "s3://bucket/prefix"
+[[tenants]]
+id = "t"
+warm_ttl_secs = 60
+[[tenants]]
+id = "u"
+cold = false
+hot_ttl_secs = 5
+"#,
+        )
+        .unwrap();
+        let sh = c.shared.as_ref().unwrap();
+        assert_eq!((sh.shards.len(), sh.shards[1].weight, sh.vnodes, sh.hot.as_ref().unwrap().1), (2, 3, 150, 3600));
+        assert_eq!(c.tenants[0].tiers, TierPolicy { hot_ttl_secs: 3600, warm_ttl_secs: 60, cold: true });
+        assert_eq!(c.tenants[1].tiers, TierPolicy { hot_ttl_secs: 5, warm_ttl_secs: DEFAULT_DEDUP_TTL_SECS, cold: false });
+        assert!(!format!("{c:?}").contains("hunter2"), "shard URLs stay out of Debug output");
+        assert!(parse("").unwrap().shared.is_none(), "embedded by default");
+        for (bad, says) in [
+            ("[store]\nbackend = \"postgres\"", "needs at least one"),
+            ("[store]\nbackend = \"mysql\"", "store.backend"),
+            ("[[store.shards]]\nname = \"a\"\nurl = \"postgres://h/db\"", "need backend"),
+            ("[store]\nbackend = \"postgres\"\n[[store.shards]]\nname = \"a\"\nurl = \"mysql://h\"", "postgres://"),
+            (
+                "[store]\nbackend = \"postgres\"\n[[store.shards]]\nname = \"a\"\nurl = \"postgres://h\"\n[[tenants]]\nid = \"t\"\ncold = true",
+                "[store.cold]",
+            ),
+        ] {
+            let e = parse(bad).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
     fn key_files_open_to_others_are_noticed() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();

@@ -80,7 +80,12 @@ fn init_logging() {
 /// tenant). Replay never judges again. A v1 record (written before the upgrade)
 /// carries only the request, so it is judged the old way: parsed, signature-checked
 /// and verified under the current configuration. Returns (replayed, stored).
-async fn replay<S: OutcomeStore>(config: &Config, records: Vec<wal::Record>, store: &S) -> anyhow::Result<(usize, usize)> {
+async fn replay<S: OutcomeStore>(
+    config: &Config,
+    records: Vec<wal::Record>,
+    store: &S,
+    mut deferred: Option<&mut Vec<Deferred>>,
+) -> anyhow::Result<(usize, usize)> {
     let tenants: HashMap<&str, &config::Tenant> = config.tenants.iter().map(|t| (t.id.as_str(), t)).collect();
     let mut stored = 0;
     let n = records.len();
@@ -111,24 +116,21 @@ async fn replay<S: OutcomeStore>(config: &Config, records: Vec<wal::Record>, sto
                 (pcs.pcs_id, outcome)
             }
         };
-        // A shared store may have the record's shard down: wait for it (fail closed;
-        // the log keeps the record meanwhile). The embedded store fails only on
-        // errors that waiting does not cure.
-        let mut pause = Duration::from_millis(100);
-        let mut tries = 0u32;
-        let put = loop {
-            match store.put_if_absent(&rec.tenant, &pcs_id, outcome.clone()).await {
-                Ok(p) => break p,
-                Err(e) if config.shared.is_some() => {
-                    tries += 1;
-                    if tries == 1 || tries.is_power_of_two() {
-                        tracing::warn!(error = %e, lsn = rec.lsn, "replay: the record's shard does not answer; waiting");
+        // A shared store may have the record's shard down: the record waits in
+        // `deferred` (and in the log: the watermark stays below it) and is drained
+        // when the shard answers, while the other shards' keys are served.
+        let put = match store.put_if_absent(&rec.tenant, &pcs_id, outcome.clone()).await {
+            Ok(p) => p,
+            Err(e) => match deferred.as_deref_mut() {
+                Some(d) => {
+                    if d.is_empty() {
+                        tracing::warn!(error = %e, lsn = rec.lsn, "replay: a record's shard does not answer; draining it in the background");
                     }
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(Duration::from_secs(2));
+                    d.push(Deferred { lsn: rec.lsn, tenant: rec.tenant, pcs_id, outcome });
+                    continue;
                 }
-                Err(e) => return Err(e.into()),
-            }
+                None => return Err(e.into()),
+            },
         };
         if let Put::Inserted(_) = put {
             stored += 1;
@@ -167,11 +169,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if at.truncated > 0 {
         tracing::warn!(bytes = at.truncated, segment = at.segment, "write-ahead log: torn tail truncated");
     }
-    let (replayed, restored) = replay(&config, records, &store).await.context("replaying the write-ahead log")?;
+    let mut deferred = Vec::new();
+    let defer = matches!(store, Backend::Shared(..)).then_some(&mut deferred);
+    let (replayed, restored) =
+        replay(&config, records, &store, defer).await.context("replaying the write-ahead log")?;
+    // The lowest log position not yet in the store: checkpoints never pass it.
+    let floor = Arc::new(std::sync::atomic::AtomicU64::new(deferred.first().map(|d| d.lsn).unwrap_or(u64::MAX)));
+    if !deferred.is_empty() {
+        tokio::spawn(drain(store.clone(), deferred, floor.clone()));
+    }
+    let capped = |wm: u64, floor: &std::sync::atomic::AtomicU64| wm.min(floor.load(std::sync::atomic::Ordering::SeqCst));
     // The store heals from failed writes: give a failing first checkpoint a few tries.
     let mut pause = Duration::from_millis(100);
     for attempt in 1.. {
-        match store.checkpoint(at.end_lsn()).await {
+        match store.checkpoint(capped(at.end_lsn(), &floor)).await {
             Ok(()) => break,
             Err(e) if attempt < 8 => {
                 tracing::warn!(error = %e, attempt, "checkpoint after replay failed; retrying");
@@ -207,7 +218,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
     // Background upkeep: durable checkpoints with log pruning, and the TTL sweep.
     let upkeep = {
-        let (store, wal, dir) = (store.clone(), wal.clone(), wal_dir.clone());
+        let (store, wal, dir, floor) = (store.clone(), wal.clone(), wal_dir.clone(), floor.clone());
         let checkpoint_time = metrics.checkpoint.clone();
         let retention = Duration::from_secs(config.wal_retention_secs);
         let every = Duration::from_secs(config.checkpoint_secs);
@@ -223,7 +234,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             loop {
                 tokio::select! {
                     _ = tick.tick() => {
-                        let wm = wal.watermark();
+                        let wm = capped(wal.watermark(), &floor);
                         let started = std::time::Instant::now();
                         match store.checkpoint(wm).await {
                             Ok(()) => {
@@ -283,7 +294,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     upkeep.abort();
     let _ = upkeep.await;
     drop(app);
-    let wm = wal.watermark();
+    let wm = capped(wal.watermark(), &floor);
     drop(wal);
     tokio::task::spawn_blocking(move || wal_writer.join()).await?;
     // A store that still fails cannot take the final checkpoint; the log keeps every
@@ -299,6 +310,34 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A replayed record whose shard did not answer.
+struct Deferred {
+    lsn: u64,
+    tenant: String,
+    pcs_id: String,
+    outcome: Outcome,
+}
+
+/// Stores deferred replayed records in log order as their shards come back, raising
+/// the checkpoint floor past each one. None of them was acknowledged (an answered
+/// outcome is committed in the shard before its answer), so serving other keys
+/// meanwhile changes no answer.
+async fn drain(store: Backend, deferred: Vec<Deferred>, floor: Arc<std::sync::atomic::AtomicU64>) {
+    let n = deferred.len();
+    let mut rest = deferred.into_iter().peekable();
+    while let Some(d) = rest.next() {
+        let mut pause = Duration::from_millis(100);
+        while let Err(e) = store.put_if_absent(&d.tenant, &d.pcs_id, d.outcome.clone()).await {
+            tracing::debug!(error = %e, lsn = d.lsn, "deferred replay: shard still down");
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(2));
+        }
+        let next = rest.peek().map(|x| x.lsn).unwrap_or(u64::MAX);
+        floor.store(next, std::sync::atomic::Ordering::SeqCst);
+    }
+    tracing::info!(records = n, "deferred replay drained into the shards");
 }
 
 /// The configured backend.
@@ -485,7 +524,7 @@ mod tests {
             rec(4, "t", b"{not json".to_vec()),
             rec(5, "gone", signed(4, b"k").1),
         ];
-        let (replayed, stored) = replay(&c, records, &store).await.unwrap();
+        let (replayed, stored) = replay(&c, records, &store, None).await.unwrap();
         assert_eq!((replayed, stored), (5, 1));
         assert_eq!(store.get("t", &present).await.unwrap(), Some(earlier));
         let got = store.get("t", &missing).await.unwrap().expect("the missing outcome is stored");

@@ -38,10 +38,13 @@ fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
 }
 
+/// Marks an error the database answered (the shard is up).
+const DB_ANSWERED: &str = "database said";
+
 /// A database error with the server's message (tokio-postgres prints only "db error").
 fn pg_err(e: tokio_postgres::Error) -> StoreError {
     match e.as_db_error() {
-        Some(d) => StoreError(format!("{} ({}): {}", d.severity(), d.code().code(), d.message())),
+        Some(d) => StoreError(format!("{DB_ANSWERED} {} ({}): {}", d.severity(), d.code().code(), d.message())),
         None => err(e),
     }
 }
@@ -327,10 +330,15 @@ impl SharedStore {
         })
     }
 
+    /// Counts a failed operation; marks the shard down unless the database itself
+    /// answered with an error (a statement error says the shard is up).
     fn shard_failed(&self, s: &PgShard, e: &dyn std::fmt::Display) {
         self.inner.metrics.errors.with_label_values(&["warm", &s.name]).inc();
-        tracing::warn!(shard = %s.name, error = %e, "shard operation failed");
-        self.set_health(s, false);
+        let msg = e.to_string();
+        tracing::warn!(shard = %s.name, error = %msg, "shard operation failed");
+        if !msg.contains(DB_ANSWERED) {
+            self.set_health(s, false);
+        }
     }
 
     /// Copies a decided outcome into the hot tier (best effort).
@@ -373,8 +381,8 @@ impl SharedStore {
         let warm_until = warm_until(self.policy(tenant), now_secs());
         let promoted = async {
             let c = s.pool.get().await.map_err(err)?;
-            let st = c.prepare_cached(PROMOTE).await.map_err(err)?;
-            c.execute(&st, &[&tenant, &pcs_id, &o.body, &warm_until]).await.map_err(err)
+            let st = c.prepare_cached(PROMOTE).await.map_err(pg_err)?;
+            c.execute(&st, &[&tenant, &pcs_id, &o.body, &warm_until]).await.map_err(pg_err)
         };
         match tokio::time::timeout(PG_TIMEOUT, promoted).await {
             Ok(Ok(n)) if n > 0 => self.inner.metrics.promotions.with_label_values(&["warm"]).inc(),
@@ -396,8 +404,8 @@ impl SharedStore {
                 let started = Instant::now();
                 let res = async {
                     let c = s.pool.get().await.map_err(err)?;
-                    let st = c.prepare_cached(SWEEP).await.map_err(err)?;
-                    c.execute(&st, &[&(now as i64), &SWEEP_CHUNK]).await.map_err(err)
+                    let st = c.prepare_cached(SWEEP).await.map_err(pg_err)?;
+                    c.execute(&st, &[&(now as i64), &SWEEP_CHUNK]).await.map_err(pg_err)
                 };
                 let n = match tokio::time::timeout(PG_TIMEOUT * 4, res).await {
                     Ok(Ok(n)) => n,
@@ -457,8 +465,8 @@ fn warm_until(p: TierPolicy, now: u64) -> i64 {
 async fn migrate(s: &PgShard) -> Result<(), StoreError> {
     let work = async {
         let mut c = s.pool.get().await.map_err(err)?;
-        let tx = c.transaction().await.map_err(err)?;
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(err)?;
+        let tx = c.transaction().await.map_err(pg_err)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(pg_err)?;
         tx.batch_execute(
             "CREATE TABLE IF NOT EXISTS fractal_schema_migrations (
                 version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
@@ -479,7 +487,7 @@ async fn migrate(s: &PgShard) -> Result<(), StoreError> {
                 tracing::info!(shard = %s.name, version, name, "schema migration applied");
             }
         }
-        tx.commit().await.map_err(err)
+        tx.commit().await.map_err(pg_err)
     };
     tokio::time::timeout(PG_TIMEOUT * 2, work).await.map_err(|_| err("timed out"))?
 }
@@ -502,7 +510,7 @@ async fn health_checks(store: SharedStore) {
                     return migrate(s).await;
                 }
                 let c = s.pool.get().await.map_err(err)?;
-                c.simple_query("SELECT 1").await.map_err(err).map(|_| ())
+                c.simple_query("SELECT 1").await.map_err(pg_err).map(|_| ())
             };
             match tokio::time::timeout(Duration::from_secs(2), check).await {
                 Ok(Ok(())) => store.set_health(s, true),
@@ -576,7 +584,7 @@ async fn batch_writer(
 /// One batched first-write-wins statement, then the losers' stored outcomes.
 async fn insert_batch(s: &PgShard, batch: &[PutReq]) -> Result<Vec<Put>, StoreError> {
     let c = s.pool.get().await.map_err(err)?;
-    let ins = c.prepare_cached(INSERT).await.map_err(err)?;
+    let ins = c.prepare_cached(INSERT).await.map_err(pg_err)?;
     let tenants: Vec<&str> = batch.iter().map(|r| r.tenant.as_str()).collect();
     let ids: Vec<&str> = batch.iter().map(|r| r.pcs_id.as_str()).collect();
     let statuses: Vec<i16> = batch.iter().map(|r| r.outcome.status as i16).collect();
@@ -605,7 +613,7 @@ async fn insert_batch(s: &PgShard, batch: &[PutReq]) -> Result<Vec<Put>, StoreEr
         .collect();
     let lost: Vec<usize> = (0..batch.len()).filter(|&i| out[i].is_none()).collect();
     if !lost.is_empty() {
-        let sel = c.prepare_cached(SELECT_MANY).await.map_err(err)?;
+        let sel = c.prepare_cached(SELECT_MANY).await.map_err(pg_err)?;
         let lt: Vec<&str> = lost.iter().map(|&i| tenants[i]).collect();
         let li: Vec<&str> = lost.iter().map(|&i| ids[i]).collect();
         let rows = c.query(&sel, &[&lt, &li]).await.map_err(pg_err)?;
@@ -689,8 +697,8 @@ impl OutcomeStore for SharedStore {
         let started = Instant::now();
         let read = async {
             let c = s.pool.get().await.map_err(err)?;
-            let st = c.prepare_cached(SELECT_ONE).await.map_err(err)?;
-            c.query_opt(&st, &[&tenant, &pcs_id, &(now as i64)]).await.map_err(err)
+            let st = c.prepare_cached(SELECT_ONE).await.map_err(pg_err)?;
+            c.query_opt(&st, &[&tenant, &pcs_id, &(now as i64)]).await.map_err(pg_err)
         };
         let row = match tokio::time::timeout(PG_TIMEOUT, read).await {
             Ok(Ok(r)) => r,
@@ -949,8 +957,8 @@ fn parse_entry(b: &[u8]) -> Option<(String, String, Outcome)> {
 
 async fn demote_chunk(s: &PgShard, cold: &Cold, now: u64) -> Result<u64, StoreError> {
     let mut c = s.pool.get().await.map_err(err)?;
-    let tx = c.transaction().await.map_err(err)?;
-    let rows = tx.query(DEMOTE_PICK, &[&(now as i64), &DEMOTE_CHUNK]).await.map_err(err)?;
+    let tx = c.transaction().await.map_err(pg_err)?;
+    let rows = tx.query(DEMOTE_PICK, &[&(now as i64), &DEMOTE_CHUNK]).await.map_err(pg_err)?;
     if rows.is_empty() {
         return Ok(0);
     }
@@ -986,8 +994,8 @@ async fn demote_chunk(s: &PgShard, cold: &Cold, now: u64) -> Result<u64, StoreEr
         f.push(off);
         l.push(len);
     }
-    let n = tx.execute(DEMOTE_MARK, &[&t, &p, &o, &f, &l]).await.map_err(err)?;
-    tx.commit().await.map_err(err)?;
+    let n = tx.execute(DEMOTE_MARK, &[&t, &p, &o, &f, &l]).await.map_err(pg_err)?;
+    tx.commit().await.map_err(pg_err)?;
     Ok(n)
 }
 

@@ -40,10 +40,17 @@ install() {
 
 as_pg() { runuser -u postgres -- "$@"; }
 
+# PostgreSQL runs as the postgres user (initdb and pg_ctl refuse root), so its data
+# must be where that user can reach: build/services/ unless a parent directory is
+# closed to it (a checkout under /root, say), then a directory under /var/tmp.
+pg_base() {
+  mkdir -p "$DIR"; chmod 755 "$BUILD" "$DIR"
+  if runuser -u postgres -- test -x "$DIR"; then echo "$DIR"
+  else local d=/var/tmp/fractal-services-$(echo "$ROOT" | md5sum | cut -c1-8); mkdir -p "$d"; chmod 755 "$d"; echo "$d"; fi
+}
+
 pg_start() { # name port
-  local d=$DIR/pg-$1 port=$2
-  mkdir -p "$DIR"
-  chmod 755 "$BUILD" "$DIR"
+  local d=$PG_DIR/pg-$1 port=$2
   if [ ! -f "$d/PG_VERSION" ]; then
     mkdir -p "$d"; chown postgres: "$d"; chmod 700 "$d"
     as_pg "$PG_BIN/initdb" -D "$d" -A trust -U postgres >/dev/null
@@ -76,9 +83,13 @@ s3_start() {
     log "seaweedfs S3 already running on $S3_PORT"
   else
     mkdir -p "$DIR/seaweedfs"
-    ( cd "$DIR/seaweedfs" && AWS_ACCESS_KEY_ID=$S3_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET \
-      nohup "$VENV/bin/weed" mini -dir="$DIR/seaweedfs" -ip=127.0.0.1 -ip.bind=127.0.0.1 -s3.port="$S3_PORT" \
-      >"$DIR/seaweedfs/log" 2>&1 & echo $! >"$DIR/seaweedfs/weed.pid" )
+    (
+      cd "$DIR/seaweedfs"
+      AWS_ACCESS_KEY_ID=$S3_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET \
+        nohup "$VENV/bin/weed" mini -dir="$DIR/seaweedfs" -ip=127.0.0.1 -ip.bind=127.0.0.1 -s3.port="$S3_PORT" \
+        >"$DIR/seaweedfs/log" 2>&1 </dev/null &
+      echo $! >"$DIR/seaweedfs/weed.pid"
+    )
     for _ in $(seq 150); do s3_up && break; sleep 0.2; done
     s3_up || { log "seaweedfs did not start, see $DIR/seaweedfs/log"; exit 1; }
     log "seaweedfs S3 started on $S3_PORT"
@@ -98,8 +109,8 @@ write_env() {
 # Written by scripts/services.sh start: the shared-store services on loopback.
 FRACTAL_TEST_PG_A=postgres://postgres@127.0.0.1:$PG_A_PORT/postgres
 FRACTAL_TEST_PG_B=postgres://postgres@127.0.0.1:$PG_B_PORT/postgres
-FRACTAL_TEST_PG_A_DATA=$DIR/pg-a
-FRACTAL_TEST_PG_B_DATA=$DIR/pg-b
+FRACTAL_TEST_PG_A_DATA=$PG_DIR/pg-a
+FRACTAL_TEST_PG_B_DATA=$PG_DIR/pg-b
 FRACTAL_TEST_PG_BIN=$PG_BIN
 FRACTAL_TEST_REDIS=redis://127.0.0.1:$REDIS_PORT/0
 FRACTAL_TEST_S3=http://127.0.0.1:$S3_PORT
@@ -113,17 +124,21 @@ EOT
 
 stop() {
   for n in a b; do
-    [ -f "$DIR/pg-$n/PG_VERSION" ] && as_pg "$PG_BIN/pg_ctl" -D "$DIR/pg-$n" -m fast stop >/dev/null 2>&1 && log "postgres $n stopped" || true
+    [ -f "$PG_DIR/pg-$n/PG_VERSION" ] && as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/pg-$n" -m fast stop >/dev/null 2>&1 && log "postgres $n stopped" || true
   done
   redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 && log "redis stopped" || true
   if [ -f "$DIR/seaweedfs/weed.pid" ]; then
-    kill "$(cat "$DIR/seaweedfs/weed.pid")" 2>/dev/null && log "seaweedfs stopped" || true
+    local pid; pid=$(cat "$DIR/seaweedfs/weed.pid")
+    if kill "$pid" 2>/dev/null; then
+      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      log "seaweedfs stopped"
+    fi
     rm -f "$DIR/seaweedfs/weed.pid"
   fi
 }
 
 case ${1:-start} in
-  start) install; pg_start a "$PG_A_PORT"; pg_start b "$PG_B_PORT"; redis_start; s3_start; write_env ;;
-  stop) stop ;;
+  start) install; PG_DIR=$(pg_base); pg_start a "$PG_A_PORT"; pg_start b "$PG_B_PORT"; redis_start; s3_start; write_env ;;
+  stop) PG_DIR=$(pg_base); stop ;;
   *) echo "usage: $0 start|stop" >&2; exit 2 ;;
 esac

@@ -88,7 +88,8 @@ impl Services {
     fn pg_ctl(&self, shard: &str, action: &str) {
         let data = self.var(if shard == "a" { "FRACTAL_TEST_PG_A_DATA" } else { "FRACTAL_TEST_PG_B_DATA" });
         let bin = format!("{}/pg_ctl", self.var("FRACTAL_TEST_PG_BIN"));
-        let port = self.var(if shard == "a" { "FRACTAL_TEST_PG_A" } else { "FRACTAL_TEST_PG_B" })
+        let port = self
+            .var(if shard == "a" { "FRACTAL_TEST_PG_A" } else { "FRACTAL_TEST_PG_B" })
             .rsplit(':')
             .next()
             .unwrap()
@@ -178,7 +179,13 @@ fn replicas_racing_on_one_key_answer_the_one_outcome_the_authority_holds() {
         let (a1, a2, t1, t2, b1, b2) = (r1.addr, r2.addr, t.clone(), t.clone(), body.clone(), body);
         let h = |addr, t: String, b: Vec<u8>| {
             std::thread::spawn(move || {
-                request(addr, "POST", "/v1/pcs/submit", &[("Content-Type", "application/json"), ("X-Tenant-Id", &t)], &b)
+                request(
+                    addr,
+                    "POST",
+                    "/v1/pcs/submit",
+                    &[("Content-Type", "application/json"), ("X-Tenant-Id", &t)],
+                    &b,
+                )
             })
         };
         handles.push((e, h(a1, t1, b1), h(a2, t2, b2)));
@@ -321,7 +328,10 @@ fn a_shard_down_fails_closed_for_its_keys_only_and_recovers_with_nothing_lost() 
     }
     let (status, j) = ready_json(&r);
     assert_eq!(status, 200, "one shard still serves: {j}");
-    assert_eq!((j["status"].as_str(), j["shards"]["a"].as_str(), j["shards"]["b"].as_str()), (Some("degraded"), Some("up"), Some("down")));
+    assert_eq!(
+        (j["status"].as_str(), j["shards"]["a"].as_str(), j["shards"]["b"].as_str()),
+        (Some("degraded"), Some("up"), Some("down"))
+    );
     let m = r.metrics_text();
     assert!(m.contains("flk_store_shard_up{shard=\"b\"} 0"), "{m}");
     // The shard returns: the server finds it by itself.
@@ -515,10 +525,8 @@ fn ttl_expiry_across_hot_warm_and_cold_tiers() {
     );
     let env = svc.s3_env();
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let r = Server::start_with_env(
-        &config(&svc, &t, &tiers, "warm_ttl_secs = 1\ncold = true", "dedup_ttl_secs = 4"),
-        &env,
-    );
+    let r =
+        Server::start_with_env(&config(&svc, &t, &tiers, "warm_ttl_secs = 1\ncold = true", "dedup_ttl_secs = 4"), &env);
     let p = record(970_000);
     let q = escalated_record(970_001);
     let a = r.post(Some(&t), &hmac_signed(p.clone(), KEY));

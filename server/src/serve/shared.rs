@@ -89,7 +89,8 @@ const INSERT: &str = "INSERT INTO fractal_outcomes AS o (tenant, pcs_id, status,
         cold_object = NULL, cold_offset = NULL, cold_len = NULL
     WHERE o.expires_at <= $7
     RETURNING tenant, pcs_id";
-const SELECT_MANY: &str = "SELECT o.tenant, o.pcs_id, o.status, o.body, o.expires_at, o.cold_object, o.cold_offset, o.cold_len
+const SELECT_MANY: &str =
+    "SELECT o.tenant, o.pcs_id, o.status, o.body, o.expires_at, o.cold_object, o.cold_offset, o.cold_len
     FROM fractal_outcomes o JOIN unnest($1::text[], $2::text[]) AS k(tenant, pcs_id)
     ON o.tenant = k.tenant AND o.pcs_id = k.pcs_id";
 const SELECT_ONE: &str = "SELECT status, body, expires_at, cold_object, cold_offset, cold_len
@@ -101,7 +102,8 @@ const SWEEP: &str = "DELETE FROM fractal_outcomes WHERE ctid = ANY(ARRAY(
 const DEMOTE_PICK: &str = "SELECT tenant, pcs_id, status, body, expires_at, cold_object, cold_offset, cold_len
     FROM fractal_outcomes WHERE body IS NOT NULL AND warm_until <= $1 AND expires_at > $1
     ORDER BY warm_until LIMIT $2 FOR UPDATE SKIP LOCKED";
-const DEMOTE_MARK: &str = "UPDATE fractal_outcomes o SET body = NULL, cold_object = k.obj, cold_offset = k.off, cold_len = k.len
+const DEMOTE_MARK: &str =
+    "UPDATE fractal_outcomes o SET body = NULL, cold_object = k.obj, cold_offset = k.off, cold_len = k.len
     FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int4[]) AS k(tenant, pcs_id, obj, off, len)
     WHERE o.tenant = k.tenant AND o.pcs_id = k.pcs_id";
 
@@ -141,9 +143,11 @@ pub struct StoreMetrics {
 
 impl StoreMetrics {
     fn new(m: &Metrics) -> StoreMetrics {
-        let hits = IntCounterVec::new(Opts::new("flk_store_hits_total", "Reads answered by a tier."), &["tier"]).unwrap();
+        let hits =
+            IntCounterVec::new(Opts::new("flk_store_hits_total", "Reads answered by a tier."), &["tier"]).unwrap();
         let misses =
-            IntCounterVec::new(Opts::new("flk_store_misses_total", "Reads a tier could not answer."), &["tier"]).unwrap();
+            IntCounterVec::new(Opts::new("flk_store_misses_total", "Reads a tier could not answer."), &["tier"])
+                .unwrap();
         let errors = IntCounterVec::new(
             Opts::new("flk_store_errors_total", "Failed store operations by tier and shard."),
             &["tier", "shard"],
@@ -155,15 +159,19 @@ impl StoreMetrics {
             &["tier", "shard", "op"],
         )
         .unwrap();
-        let promotions =
-            IntCounterVec::new(Opts::new("flk_store_promotions_total", "Outcomes copied into a faster tier."), &["tier"])
-                .unwrap();
+        let promotions = IntCounterVec::new(
+            Opts::new("flk_store_promotions_total", "Outcomes copied into a faster tier."),
+            &["tier"],
+        )
+        .unwrap();
         let demotions =
             IntCounterVec::new(Opts::new("flk_store_demotions_total", "Outcomes moved to the cold tier."), &["shard"])
                 .unwrap();
         let queue_depth =
-            IntGaugeVec::new(Opts::new("flk_store_queue_depth", "Writes waiting for their shard."), &["shard"]).unwrap();
-        let shard_up = IntGaugeVec::new(Opts::new("flk_store_shard_up", "1 while the shard answers."), &["shard"]).unwrap();
+            IntGaugeVec::new(Opts::new("flk_store_queue_depth", "Writes waiting for their shard."), &["shard"])
+                .unwrap();
+        let shard_up =
+            IntGaugeVec::new(Opts::new("flk_store_shard_up", "1 while the shard answers."), &["shard"]).unwrap();
         for c in [
             Box::new(hits.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(misses.clone()),
@@ -526,11 +534,7 @@ async fn health_checks(store: SharedStore) {
 }
 
 /// Takes writes off the shard's queue in batches and decides them in one statement.
-async fn batch_writer(
-    s: Arc<PgShard>,
-    rx: Arc<tokio::sync::Mutex<mpsc::Receiver<PutReq>>>,
-    metrics: StoreMetrics,
-) {
+async fn batch_writer(s: Arc<PgShard>, rx: Arc<tokio::sync::Mutex<mpsc::Receiver<PutReq>>>, metrics: StoreMetrics) {
     let depth = metrics.queue_depth.with_label_values(&[&s.name]);
     loop {
         let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -793,11 +797,7 @@ impl OutcomeStore for SharedStore {
 
     async fn health(&self) -> Result<(), StoreError> {
         let (any, states) = self.shard_states();
-        if any {
-            Ok(())
-        } else {
-            Err(err(format!("no shard answers ({} configured)", states.len())))
-        }
+        if any { Ok(()) } else { Err(err(format!("no shard answers ({} configured)", states.len()))) }
     }
 
     fn accepting_for(&self, _tenant: &str, pcs_id: &str) -> bool {
@@ -887,7 +887,10 @@ impl Cold {
             if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() {
                 b = b.with_region("us-east-1");
             }
-            (Arc::new(b.build().map_err(|e| err(format!("store.cold.url: {e}")))?), prefix.trim_matches('/').to_string())
+            (
+                Arc::new(b.build().map_err(|e| err(format!("store.cold.url: {e}")))?),
+                prefix.trim_matches('/').to_string(),
+            )
         } else {
             return Err(err("store.cold.url: must be file:///… or s3://bucket/prefix"));
         };
@@ -917,7 +920,8 @@ impl Cold {
     async fn read(&self, name: &str, off: u64, len: u64, tenant: &str, pcs_id: &str) -> Result<Outcome, StoreError> {
         let path = self.path(name);
         let get = self.store.get_range(&path, off..off + len);
-        let b = tokio::time::timeout(COLD_TIMEOUT, get).await.map_err(|_| err("object store timed out"))?.map_err(err)?;
+        let b =
+            tokio::time::timeout(COLD_TIMEOUT, get).await.map_err(|_| err("object store timed out"))?.map_err(err)?;
         let (t, p, o) = parse_entry(&b).ok_or_else(|| err(format!("cold object {name}: bad entry at {off}")))?;
         if t != tenant || p != pcs_id {
             return Err(err(format!("cold object {name}: entry at {off} is another key")));
@@ -1011,7 +1015,10 @@ mod tests {
         let len = b.len() - off;
         push_entry(&mut b, "t", "p2", 200, 5, b"");
         let (t, p, o) = parse_entry(&b[off..off + len]).unwrap();
-        assert_eq!((t.as_str(), p.as_str(), o.status, o.expires_at, o.body.as_slice()), ("t", "p1", 202, 99, &b"{\"x\":1}"[..]));
+        assert_eq!(
+            (t.as_str(), p.as_str(), o.status, o.expires_at, o.body.as_slice()),
+            ("t", "p1", 202, 99, &b"{\"x\":1}"[..])
+        );
         assert!(parse_entry(&b[off..off + len - 1]).is_none(), "a short range is refused");
         assert_eq!(parse_cold_ref(&cold_ref("a/b c", 7, 9)), Some(("a/b c".to_string(), 7, 9)));
     }

@@ -419,6 +419,13 @@ fn flushing_or_losing_redis_changes_no_answer() {
         }
     };
     check("warm cache");
+    // Redis's copy never outlives the hot TTL (600 s here).
+    let ttl = Command::new("redis-cli")
+        .args(["-u", svc.var("FRACTAL_TEST_REDIS"), "TTL", &format!("flk:o:{t}:{}", answers[0].0.pcs_id)])
+        .output()
+        .unwrap();
+    let ttl: i64 = String::from_utf8_lossy(&ttl.stdout).trim().parse().unwrap();
+    assert!((1..=600).contains(&ttl), "hot TTL {ttl}");
     let m = r.metrics_text();
     assert!(metric(&m, "flk_store_hits_total{tier=\"hot\"}").unwrap_or(0.0) > 0.0, "the hot tier answers reads");
     let out = Command::new("redis-cli").args(["-u", svc.var("FRACTAL_TEST_REDIS"), "FLUSHALL"]).output().unwrap();
@@ -489,6 +496,44 @@ fn demotion_to_the_object_store_then_promotion_back_and_objects_are_create_only(
         s3.put_opts(&path, object_store::PutPayload::from_static(b"overwrite"), opts).await
     });
     assert!(matches!(refused, Err(object_store::Error::AlreadyExists { .. })), "{refused:?}");
+}
+
+/// Tier policies are per tenant (`cold = false` keeps a tenant's outcomes warm), and
+/// a `file://` archive is create-only as S3 is.
+#[test]
+fn tier_policies_are_per_tenant_and_a_file_archive_is_create_only() {
+    let _g = serial();
+    let svc = Services::get();
+    let (t, keep) = (tenant("filecold"), tenant("keepwarm"));
+    let dir = tempfile::tempdir().unwrap();
+    let cold = format!("demote_secs = 1\n[store.cold]\nurl = \"file://{}\"", dir.path().display());
+    let cfg = config(&svc, &t, &cold, "warm_ttl_secs = 1\ncold = true", "")
+        + &format!("[[tenants]]\nid = \"{keep}\"\nkeys = [\"{KEY}\"]\nwarm_ttl_secs = 1\ncold = false\n");
+    let r = Server::start(&cfg);
+    let p = record(990_000);
+    let a = r.post(Some(&t), &hmac_signed(p.clone(), KEY));
+    let b = r.post(Some(&keep), &hmac_signed(p.clone(), KEY));
+    assert_eq!((a.status, b.status, b.dedup_hit()), (200, 200, false), "tenants are separate keys");
+    assert!(wait_until(Duration::from_secs(10), || svc.count(&t, "AND body IS NULL") == 1), "demoted to file://");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(svc.count(&keep, "AND body IS NULL"), 0, "cold = false keeps the tenant's outcomes warm");
+    let g = r.get(Some(&t), &p.pcs_id);
+    assert_eq!((g.status, &g.body), (200, &a.body));
+    let obj = svc.psql(
+        &owner(&p.pcs_id),
+        &format!("SELECT cold_object FROM fractal_outcomes WHERE tenant = '{t}' AND pcs_id = '{}'", p.pcs_id),
+    );
+    let file = dir.path().join(&obj);
+    let before = std::fs::read(&file).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let refused = rt.block_on(async {
+        use object_store::ObjectStore;
+        let fs = object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap();
+        let opts = object_store::PutOptions { mode: object_store::PutMode::Create, ..Default::default() };
+        fs.put_opts(&object_store::path::Path::from(obj.as_str()), object_store::PutPayload::from_static(b"x"), opts).await
+    });
+    assert!(matches!(refused, Err(object_store::Error::AlreadyExists { .. })), "{refused:?}");
+    assert_eq!(std::fs::read(&file).unwrap(), before, "the archive object is unchanged");
 }
 
 /// The object store down → demotion pauses and nothing leaves the warm tier.

@@ -826,10 +826,18 @@ fn hot_key(tenant: &str, pcs_id: &str) -> String {
     format!("flk:o:{tenant}:{pcs_id}")
 }
 
-/// The Redis hot tier: one multiplexed, self-reconnecting connection.
+/// The Redis hot tier: one multiplexed, self-reconnecting connection. After a
+/// failure it is skipped for [`HOT_BACKOFF`], so a Redis outage costs a request
+/// nothing but the authority's round trip.
 struct Hot {
     conn: redis::aio::ConnectionManager,
+    epoch: Instant,
+    /// Milliseconds since `epoch` before which Redis is not asked.
+    skip_until: AtomicU64,
 }
+
+/// How long the hot tier is skipped after it failed.
+const HOT_BACKOFF: Duration = Duration::from_secs(1);
 
 impl Hot {
     fn new(url: &str) -> Result<Hot, StoreError> {
@@ -839,23 +847,38 @@ impl Hot {
             .set_response_timeout(Some(HOT_TIMEOUT))
             .set_number_of_retries(1);
         let conn = redis::aio::ConnectionManager::new_lazy_with_config(client, cfg).map_err(err)?;
-        Ok(Hot { conn })
+        Ok(Hot { conn, epoch: Instant::now(), skip_until: AtomicU64::new(0) })
+    }
+
+    fn skipped(&self) -> bool {
+        (self.epoch.elapsed().as_millis() as u64) < self.skip_until.load(Ordering::Relaxed)
+    }
+
+    async fn run<T: redis::FromRedisValue>(&self, cmd: redis::Cmd) -> Result<Option<T>, StoreError> {
+        if self.skipped() {
+            return Ok(None);
+        }
+        let mut c = self.conn.clone();
+        let res = match tokio::time::timeout(HOT_TIMEOUT, cmd.query_async::<T>(&mut c)).await {
+            Ok(Ok(v)) => return Ok(Some(v)),
+            Ok(Err(e)) => err(e),
+            Err(_) => err("redis timed out"),
+        };
+        let until = (self.epoch.elapsed() + HOT_BACKOFF).as_millis() as u64;
+        self.skip_until.store(until, Ordering::Relaxed);
+        Err(res)
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut c = self.conn.clone();
         let mut cmd = redis::cmd("GET");
         cmd.arg(key);
-        let f = cmd.query_async::<Option<Vec<u8>>>(&mut c);
-        tokio::time::timeout(HOT_TIMEOUT, f).await.map_err(|_| err("redis timed out"))?.map_err(err)
+        Ok(self.run::<Option<Vec<u8>>>(cmd).await?.flatten())
     }
 
     async fn set(&self, key: &str, value: Vec<u8>, ttl: u64) -> Result<(), StoreError> {
-        let mut c = self.conn.clone();
         let mut cmd = redis::cmd("SET");
         cmd.arg(key).arg(value).arg("EX").arg(ttl);
-        let f = cmd.query_async::<()>(&mut c);
-        tokio::time::timeout(HOT_TIMEOUT, f).await.map_err(|_| err("redis timed out"))?.map_err(err)
+        self.run::<()>(cmd).await.map(|_| ())
     }
 }
 

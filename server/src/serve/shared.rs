@@ -628,7 +628,7 @@ async fn insert_batch(s: &PgShard, batch: &[PutReq]) -> Result<Vec<Put>, StoreEr
         for i in lost {
             let row = found
                 .remove(&(batch[i].tenant.clone(), batch[i].pcs_id.clone()))
-                .ok_or_else(|| err("the winning row vanished before it was read; retrying"))?;
+                .ok_or_else(|| err(format!("{DB_ANSWERED} nothing: the winning row expired before it was read; retry")))?;
             out[i] = Some(Put::Existing(match row.body {
                 Some(body) => Outcome { status: row.status as u16, body, expires_at: row.expires_at.max(0) as u64 },
                 // Demoted: the caller resolves it from the cold tier (status 0 marks it).

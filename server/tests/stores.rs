@@ -227,7 +227,8 @@ fn kill_9_of_a_replica_under_load_loses_no_acknowledged_outcome() {
     let t = tenant("kill");
     let mut r1 = Server::start(&config(&svc, &t, "", "", ""));
     let r2 = Server::start(&config(&svc, &t, "", "", ""));
-    let acked: Arc<Mutex<HashMap<String, (u16, Vec<u8>)>>> = Arc::default();
+    type Acked = HashMap<String, (u16, Vec<u8>)>;
+    let acked: Arc<Mutex<Acked>> = Arc::default();
     let next = Arc::new(AtomicU64::new(920_000));
     let stop = Arc::new(AtomicBool::new(false));
     let clients: Vec<_> = (0..6)

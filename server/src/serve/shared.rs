@@ -210,6 +210,9 @@ struct PgShard {
     queued: AtomicU64,
 }
 
+/// Object name, byte offset and length of a cold entry.
+type ColdRef = (String, i64, i32);
+
 /// A row as the authority holds it.
 struct Row {
     status: i16,
@@ -990,7 +993,9 @@ async fn demote_chunk(s: &PgShard, cold: &Cold, now: u64) -> Result<u64, StoreEr
         return Ok(0);
     }
     let mut data = COLD_MAGIC.to_vec();
-    let mut keys: Vec<(String, String, Option<(String, i64, i32)>, i64, i32)> = Vec::new();
+    // (tenant, pcs_id, its existing cold copy, offset and length in the new object)
+    type Entry = (String, String, Option<ColdRef>, i64, i32);
+    let mut keys: Vec<Entry> = Vec::new();
     for r in &rows {
         let tenant: String = r.get(0);
         let pcs_id: String = r.get(1);

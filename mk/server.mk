@@ -19,7 +19,7 @@ run: build ## Start the reference server on embedded defaults (data in build/dat
 	@echo "Configuration: $(FRACTAL) serve --config FILE; every key is in docs/config.example.toml, see docs/server.md"
 	@exec $(FRACTAL) serve --listen $(SERVER_LISTEN) --data-dir $(SERVER_DATA)
 
-test-server: build ## Server crate: WAL/store/config unit tests, the CLI, SPEC §6 over real HTTP, 10 kill -9 crash cycles.
+test-server: build services ## Server crate: WAL/store/config unit tests, the CLI, SPEC §6 over real HTTP, 10 kill -9 crash cycles, shared stores (tests/stores.rs).
 	$(CARGO) test --release --locked -p fractal-server
 
 bench-server: build ## Server: 64-connection loopback load, HMAC + fsync on: unique records, then 90% duplicates; RSS after 1M outcomes.

@@ -28,9 +28,10 @@ use tokio::net::TcpStream;
 #[derive(Parser, Debug)]
 #[command(name = "fractal-load", about = "Loopback load generator for `fractal serve`")]
 struct Args {
-    /// Server address host:port (not with --spawn).
+    /// Server address host:port (not with --spawn). Repeat it to spread the
+    /// connections round-robin over several replicas.
     #[arg(long)]
-    url: Option<String>,
+    url: Vec<String>,
     /// Start this `fractal` binary with a temp data dir and an HMAC tenant.
     #[arg(long)]
     spawn: Option<std::path::PathBuf>,
@@ -213,14 +214,21 @@ fn main() -> anyhow::Result<()> {
     if !(0.0..1.0).contains(&args.duplicates) {
         bail!("--duplicates must be in [0, 1)");
     }
-    let (spawned, addr) = match (&args.spawn, &args.url) {
-        (Some(bin), None) => {
+    let (spawned, addrs) = match (&args.spawn, args.url.is_empty()) {
+        (Some(bin), true) => {
             let (s, a) = spawn(bin, &args.tenant, &args.key, &args.server_config)?;
-            (Some(s), a)
+            (Some(s), vec![a])
         }
-        (None, Some(u)) => (None, u.parse::<SocketAddr>().with_context(|| format!("--url {u:?} is not host:port"))?),
-        _ => bail!("give exactly one of --url and --spawn"),
+        (None, false) => {
+            let mut v = Vec::new();
+            for u in &args.url {
+                v.push(u.parse::<SocketAddr>().with_context(|| format!("--url {u:?} is not host:port"))?);
+            }
+            (None, v)
+        }
+        _ => bail!("give --spawn, or one or more --url"),
     };
+    let addr = addrs[0];
     let conns = args.connections.max(1);
     // Each connection sends its share; a share's fresh records are distinct across
     // connections, and a duplicate repeats a record that connection already sent
@@ -273,7 +281,11 @@ fn main() -> anyhow::Result<()> {
     let own_before = cpu_secs(std::process::id());
     let started = Instant::now();
     let results: Vec<ConnResult> = rt.block_on(async {
-        let tasks: Vec<_> = schedules.into_iter().map(|s| tokio::spawn(connection(addr, reqs.clone(), s))).collect();
+        let tasks: Vec<_> = schedules
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| tokio::spawn(connection(addrs[i % addrs.len()], reqs.clone(), s)))
+            .collect();
         let mut out = Vec::new();
         for t in tasks {
             out.push(t.await??);

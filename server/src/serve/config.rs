@@ -69,6 +69,54 @@ pub struct StoreFile {
     pub checkpoint_secs: Option<u64>,
     /// Seconds between sweeps of expired outcomes.
     pub sweep_secs: Option<u64>,
+    /// `embedded` (default: redb in `data_dir`) or `postgres` (shared, sharded).
+    pub backend: Option<String>,
+    /// `[[store.shards]]`: the PostgreSQL shards of the `postgres` backend.
+    #[serde(default)]
+    pub shards: Vec<ShardFile>,
+    /// Virtual nodes per unit of shard weight on the ring (SPEC §7; default 150).
+    pub vnodes: Option<u32>,
+    /// Connections per shard in the pool (default 8).
+    pub pool_size: Option<usize>,
+    /// Seconds between demotion passes to the cold tier (default 60).
+    pub demote_secs: Option<u64>,
+    /// `[store.hot]`: the Redis cache in front of the authority.
+    pub hot: Option<HotFile>,
+    /// `[store.cold]`: the object-store archive behind it.
+    pub cold: Option<ColdFile>,
+}
+
+/// `[[store.shards]]`.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ShardFile {
+    /// The shard's name on the ring: renaming a shard moves its keys.
+    pub name: String,
+    /// `postgres://user@host:port/db` (a password may come from `PGPASSWORD`-style
+    /// URLs; keep such URLs out of shared files).
+    pub url: String,
+    /// Ring weight, at least 1 (default 1).
+    pub weight: Option<u32>,
+}
+
+/// `[store.hot]`.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct HotFile {
+    /// `redis://host:port/db`.
+    pub url: String,
+    /// Seconds an outcome stays in Redis (default 3600; never past its own expiry).
+    pub ttl_secs: Option<u64>,
+}
+
+/// `[store.cold]`.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ColdFile {
+    /// `file:///absolute/dir` or `s3://bucket/prefix` (endpoint, region and
+    /// credentials from `AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`).
+    pub url: String,
 }
 
 /// `[http]`: connection bounds (SPEC §6).
@@ -191,6 +239,15 @@ pub struct TenantFile {
     /// tenant: preflights and CORS headers (SPEC §6). Default none.
     #[serde(default)]
     pub cors_origins: Vec<String>,
+    /// Tier policy: seconds an outcome of this tenant stays in the hot tier
+    /// (default `store.hot.ttl_secs`).
+    pub hot_ttl_secs: Option<u64>,
+    /// Tier policy: seconds after which an outcome leaves the warm authority for the
+    /// cold archive (only with `cold = true`; default: `dedup_ttl_secs`, i.e. never).
+    pub warm_ttl_secs: Option<u64>,
+    /// Tier policy: whether this tenant's old outcomes are demoted to `[store.cold]`
+    /// (default true when `[store.cold]` is configured).
+    pub cold: Option<bool>,
 }
 
 /// Default listen address.
@@ -246,6 +303,50 @@ pub struct Tenant {
     pub params: VerifyParams,
     /// Browser origins allowed to call the API as this tenant (CORS).
     pub cors_origins: Vec<String>,
+    /// Its tier policy.
+    pub tiers: TierPolicy,
+}
+
+/// Per-tenant tier policy (shared stores only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TierPolicy {
+    /// Seconds in the hot tier.
+    pub hot_ttl_secs: u64,
+    /// Seconds in the warm tier before demotion (when `cold`).
+    pub warm_ttl_secs: u64,
+    /// Whether old outcomes go to the cold archive.
+    pub cold: bool,
+}
+
+/// Default `[store.hot] ttl_secs`.
+pub const DEFAULT_HOT_TTL_SECS: u64 = 3600;
+
+/// The shared-store backend (`[store] backend = "postgres"`).
+#[derive(Debug, Clone)]
+pub struct SharedStore {
+    /// The shards, in configuration order.
+    pub shards: Vec<Shard>,
+    /// Ring virtual nodes per unit of weight.
+    pub vnodes: u32,
+    /// Connections per shard.
+    pub pool_size: usize,
+    /// Redis URL and TTL.
+    pub hot: Option<(Secret<String>, u64)>,
+    /// Object-store URL.
+    pub cold: Option<String>,
+    /// Seconds between demotion passes.
+    pub demote_secs: u64,
+}
+
+/// One shard of the authority.
+#[derive(Debug, Clone)]
+pub struct Shard {
+    /// Ring name.
+    pub name: String,
+    /// Connection URL (may hold a password: never logged).
+    pub url: Secret<String>,
+    /// Ring weight.
+    pub weight: u32,
 }
 
 impl std::fmt::Debug for Tenant {
@@ -292,9 +393,12 @@ pub struct Config {
     pub metrics_auth: Option<Secret<(String, String)>>,
     /// The tenants.
     pub tenants: Vec<Tenant>,
+    /// `Some` for `[store] backend = "postgres"`; `None`: the embedded store.
+    pub shared: Option<SharedStore>,
 }
 
 /// A value kept out of `Debug` output and logs.
+#[derive(Clone)]
 pub struct Secret<T>(pub T);
 
 impl<T> std::fmt::Debug for Secret<T> {
@@ -451,13 +555,34 @@ impl Config {
                 signature_versions: None,
                 accept_encodings: vec![],
                 cors_origins: vec![],
+                hot_ttl_secs: None,
+                warm_ttl_secs: None,
+                cold: None,
             }]
         } else {
             file.tenants
         };
+        let shared = Self::shared(&file.store)?;
+        let hot_ttl = shared.as_ref().and_then(|s| s.hot.as_ref().map(|h| h.1)).unwrap_or(DEFAULT_HOT_TTL_SECS);
+        let cold_on = shared.as_ref().is_some_and(|s| s.cold.is_some());
         let mut seen = HashSet::new();
         for t in files {
-            tenants.push(Self::tenant(t, policy, &mut seen)?);
+            let tiers = TierPolicy {
+                hot_ttl_secs: bounded("tenants.hot_ttl_secs", t.hot_ttl_secs.unwrap_or(hot_ttl), 1, MAX_DEDUP_TTL_SECS)?,
+                warm_ttl_secs: bounded(
+                    "tenants.warm_ttl_secs",
+                    t.warm_ttl_secs.unwrap_or(dedup_ttl_secs),
+                    1,
+                    MAX_DEDUP_TTL_SECS,
+                )?,
+                cold: t.cold.unwrap_or(cold_on),
+            };
+            if tiers.cold && !cold_on {
+                bail!("tenant {:?}: cold = true needs a [store.cold] url", t.id);
+            }
+            let mut tenant = Self::tenant(t, policy, &mut seen)?;
+            tenant.tiers = tiers;
+            tenants.push(tenant);
         }
         let c = Config {
             listen,
@@ -474,8 +599,66 @@ impl Config {
             http,
             metrics_auth,
             tenants,
+            shared,
         };
         Ok(c)
+    }
+
+    /// `[store] backend` and what the shared backend needs.
+    fn shared(store: &StoreFile) -> anyhow::Result<Option<SharedStore>> {
+        let backend = env("FRACTAL_STORE_BACKEND").or(store.backend.clone()).unwrap_or_else(|| "embedded".into());
+        match backend.as_str() {
+            "embedded" => {
+                if !store.shards.is_empty() || store.hot.is_some() || store.cold.is_some() {
+                    bail!("store: [[store.shards]], [store.hot] and [store.cold] need backend = \"postgres\"");
+                }
+                return Ok(None);
+            }
+            "postgres" => {}
+            other => bail!("store.backend: must be \"embedded\" or \"postgres\", not {other:?}"),
+        }
+        if store.shards.is_empty() {
+            bail!("store.backend = \"postgres\" needs at least one [[store.shards]] table (name, url)");
+        }
+        let mut names = HashSet::new();
+        let mut shards = Vec::new();
+        for s in &store.shards {
+            if s.name.is_empty() || !names.insert(s.name.clone()) {
+                bail!("store.shards: names must be non-empty and unique ({:?})", s.name);
+            }
+            if !(s.url.starts_with("postgres://") || s.url.starts_with("postgresql://")) {
+                bail!("store.shards {:?}: url must be a postgres:// URL", s.name);
+            }
+            let weight = bounded("store.shards.weight", s.weight.unwrap_or(1) as u64, 1, 1000)? as u32;
+            shards.push(Shard { name: s.name.clone(), url: Secret(s.url.clone()), weight });
+        }
+        let hot = match &store.hot {
+            Some(h) => {
+                if !(h.url.starts_with("redis://") || h.url.starts_with("rediss://")) {
+                    bail!("store.hot.url: must be a redis:// URL");
+                }
+                let ttl = bounded("store.hot.ttl_secs", h.ttl_secs.unwrap_or(DEFAULT_HOT_TTL_SECS), 1, MAX_DEDUP_TTL_SECS)?;
+                Some((Secret(h.url.clone()), ttl))
+            }
+            None => None,
+        };
+        let cold = match &store.cold {
+            Some(c) => {
+                if !(c.url.starts_with("file:///") || c.url.starts_with("s3://")) {
+                    bail!("store.cold.url: must be file:///… or s3://bucket/prefix");
+                }
+                Some(c.url.clone())
+            }
+            None => None,
+        };
+        Ok(Some(SharedStore {
+            shards,
+            vnodes: bounded("store.vnodes", store.vnodes.unwrap_or(fractal_core::DEFAULT_VNODES) as u64, 1, 10_000)? as u32,
+            pool_size: bounded("store.pool_size", store.pool_size.unwrap_or(8) as u64, 1, 1024)? as usize,
+            hot,
+            cold,
+            demote_secs: bounded("store.demote_secs", store.demote_secs.unwrap_or(60), 1, 24 * 3600)?,
+        }))
     }
 
     fn tenant(t: TenantFile, default: Policy, seen: &mut HashSet<String>) -> anyhow::Result<Tenant> {
@@ -536,7 +719,8 @@ impl Config {
             }
         }
         let cors_origins = t.cors_origins;
-        Ok(Tenant { id: t.id, policy, verifier, rate, burst, daily_quota: t.daily_quota.unwrap_or(0), params, cors_origins })
+        let tiers = TierPolicy { hot_ttl_secs: DEFAULT_HOT_TTL_SECS, warm_ttl_secs: MAX_DEDUP_TTL_SECS, cold: false };
+        Ok(Tenant { id: t.id, policy, verifier, rate, burst, daily_quota: t.daily_quota.unwrap_or(0), params, cors_origins, tiers })
     }
 }
 
@@ -625,6 +809,54 @@ algorithm = "none"
         assert_eq!(c.http.idle_timeout, Duration::from_secs(60));
         assert_eq!(c.http.max_connections, DEFAULT_MAX_CONNECTIONS);
         assert_eq!(c.http.shutdown_grace, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn shared_store_keys_resolve_and_are_checked() {
+        let c = parse(
+            r#"
+[store]
+backend = "postgres"
+[[store.shards]]
+name = "a"
+url = "postgres://u:hunter2@h/db"
+[[store.shards]]
+name = "b"
+url = "postgres://u@h2/db"
+weight = 3
+[store.hot]
+url = "redis://h:6379/0"
+[store.cold]
+url = "s3://bucket/prefix"
+[[tenants]]
+id = "t"
+warm_ttl_secs = 60
+[[tenants]]
+id = "u"
+cold = false
+hot_ttl_secs = 5
+"#,
+        )
+        .unwrap();
+        let sh = c.shared.as_ref().unwrap();
+        assert_eq!((sh.shards.len(), sh.shards[1].weight, sh.vnodes, sh.hot.as_ref().unwrap().1), (2, 3, 150, 3600));
+        assert_eq!(c.tenants[0].tiers, TierPolicy { hot_ttl_secs: 3600, warm_ttl_secs: 60, cold: true });
+        assert_eq!(c.tenants[1].tiers, TierPolicy { hot_ttl_secs: 5, warm_ttl_secs: DEFAULT_DEDUP_TTL_SECS, cold: false });
+        assert!(!format!("{c:?}").contains("hunter2"), "shard URLs stay out of Debug output");
+        assert!(parse("").unwrap().shared.is_none(), "embedded by default");
+        for (bad, says) in [
+            ("[store]\nbackend = \"postgres\"", "needs at least one"),
+            ("[store]\nbackend = \"mysql\"", "store.backend"),
+            ("[[store.shards]]\nname = \"a\"\nurl = \"postgres://h/db\"", "need backend"),
+            ("[store]\nbackend = \"postgres\"\n[[store.shards]]\nname = \"a\"\nurl = \"mysql://h\"", "postgres://"),
+            (
+                "[store]\nbackend = \"postgres\"\n[[store.shards]]\nname = \"a\"\nurl = \"postgres://h\"\n[[tenants]]\nid = \"t\"\ncold = true",
+                "[store.cold]",
+            ),
+        ] {
+            let e = parse(bad).unwrap_err().to_string();
+            assert!(e.contains(says), "{bad:?}: {e}");
+        }
     }
 
     #[test]

@@ -375,7 +375,7 @@ async fn submit_inner<S: OutcomeStore>(app: &Arc<App<S>>, headers: &HeaderMap, b
         );
     }
     // Fail fast while the store is known to be failing: nothing is logged then.
-    if !app.store.accepting() {
+    if !app.store.accepting_for(tenant_id, &pcs.pcs_id) {
         return unavailable("the outcome store is not answering");
     }
     // The outcome is decided now (verification is a pure function of the record and
@@ -555,11 +555,12 @@ async fn ready<S: OutcomeStore>(State(app): State<Arc<App<S>>>) -> Response {
     if !app.wal.healthy() {
         return unavailable("the write-ahead log is not accepting records");
     }
-    if let Err(e) = app.store.health().await {
-        tracing::warn!(error = %e, "readiness check failed");
-        return unavailable("the outcome store is not answering");
+    let (ok, body) = app.store.readiness().await;
+    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let mut r = (status, serde_json::to_vec(&body).unwrap()).into_response();
+    if !ok {
+        r = with_retry_after(r, RETRY_AFTER_UNAVAILABLE);
     }
-    let mut r = (StatusCode::OK, r#"{"status":"ready"}"#).into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }

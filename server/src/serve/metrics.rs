@@ -182,6 +182,11 @@ impl Metrics {
         }
     }
 
+    /// Registers another collector (the shared stores' metrics).
+    pub fn register(&self, c: Box<dyn prometheus::core::Collector>) {
+        self.registry.register(c).expect("metric names are unique");
+    }
+
     /// The Prometheus text exposition.
     pub fn render(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(8192);

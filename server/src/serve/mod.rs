@@ -11,6 +11,7 @@ pub mod keylock;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
+pub mod shared;
 pub mod store;
 pub mod wal;
 
@@ -25,7 +26,8 @@ use fractal_core::{Pcs, verify};
 
 use config::{Config, Overrides};
 use metrics::Metrics;
-use store::{Outcome, OutcomeStore, RedbStore, now_secs};
+use shared::SharedStore;
+use store::{Outcome, OutcomeStore, Put, RedbStore, StoreError, now_secs};
 use wal::{Wal, WalOptions};
 
 /// Options of `fractal serve`.
@@ -79,7 +81,12 @@ fn init_logging() {
 /// tenant). Replay never judges again. A v1 record (written before the upgrade)
 /// carries only the request, so it is judged the old way: parsed, signature-checked
 /// and verified under the current configuration. Returns (replayed, stored).
-async fn replay(config: &Config, records: Vec<wal::Record>, store: &RedbStore) -> anyhow::Result<(usize, usize)> {
+async fn replay<S: OutcomeStore>(
+    config: &Config,
+    records: Vec<wal::Record>,
+    store: &S,
+    mut deferred: Option<&mut Vec<Deferred>>,
+) -> anyhow::Result<(usize, usize)> {
     let tenants: HashMap<&str, &config::Tenant> = config.tenants.iter().map(|t| (t.id.as_str(), t)).collect();
     let mut stored = 0;
     let n = records.len();
@@ -110,7 +117,23 @@ async fn replay(config: &Config, records: Vec<wal::Record>, store: &RedbStore) -
                 (pcs.pcs_id, outcome)
             }
         };
-        if let store::Put::Inserted(_) = store.put_if_absent(&rec.tenant, &pcs_id, outcome).await? {
+        // A shared store may have the record's shard down: the record waits in
+        // `deferred` (and in the log: the watermark stays below it) and is drained
+        // when the shard answers, while the other shards' keys are served.
+        let put = match store.put_if_absent(&rec.tenant, &pcs_id, outcome.clone()).await {
+            Ok(p) => p,
+            Err(e) => match deferred.as_deref_mut() {
+                Some(d) => {
+                    if d.is_empty() {
+                        tracing::warn!(error = %e, lsn = rec.lsn, "replay: a record's shard does not answer; draining it in the background");
+                    }
+                    d.push(Deferred { lsn: rec.lsn, tenant: rec.tenant, pcs_id, outcome });
+                    continue;
+                }
+                None => return Err(e.into()),
+            },
+        };
+        if let Put::Inserted(_) = put {
             stored += 1;
         }
     }
@@ -126,9 +149,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         let c = metrics.store_errors.clone();
         Arc::new(move || c.inc())
     };
-    let (store, store_writer, watermark) =
-        RedbStore::open_with(&config.data_dir.join("outcomes.redb"), config.store_cache_bytes, on_store_error)
-            .context("opening the outcome store")?;
+    let (store, store_writer, watermark) = match &config.shared {
+        None => {
+            let (s, w, wm) =
+                RedbStore::open_with(&config.data_dir.join("outcomes.redb"), config.store_cache_bytes, on_store_error)
+                    .context("opening the outcome store")?;
+            (Backend::Embedded(s), Some(w), wm)
+        }
+        Some(shared) => {
+            let tiers = config.tenants.iter().map(|t| (t.id.clone(), t.tiers)).collect();
+            let s = SharedStore::open(shared, tiers, &metrics).await.context("opening the shared stores")?;
+            let wm = read_watermark(&config.data_dir)?;
+            (Backend::Shared(s, config.data_dir.clone()), None, wm)
+        }
+    };
 
     // Recovery: check the log, cut a torn tail, replay what the store may have lost.
     let mut records = Vec::new();
@@ -136,11 +170,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if at.truncated > 0 {
         tracing::warn!(bytes = at.truncated, segment = at.segment, "write-ahead log: torn tail truncated");
     }
-    let (replayed, restored) = replay(&config, records, &store).await.context("replaying the write-ahead log")?;
+    let mut deferred = Vec::new();
+    let defer = matches!(store, Backend::Shared(..)).then_some(&mut deferred);
+    let (replayed, restored) =
+        replay(&config, records, &store, defer).await.context("replaying the write-ahead log")?;
+    // The lowest log position not yet in the store: checkpoints never pass it.
+    let floor = Arc::new(std::sync::atomic::AtomicU64::new(deferred.first().map(|d| d.lsn).unwrap_or(u64::MAX)));
+    if !deferred.is_empty() {
+        tokio::spawn(drain(store.clone(), deferred, floor.clone()));
+    }
+    let capped = |wm: u64, floor: &std::sync::atomic::AtomicU64| wm.min(floor.load(std::sync::atomic::Ordering::SeqCst));
     // The store heals from failed writes: give a failing first checkpoint a few tries.
     let mut pause = Duration::from_millis(100);
     for attempt in 1.. {
-        match store.checkpoint(at.end_lsn()).await {
+        match store.checkpoint(capped(at.end_lsn(), &floor)).await {
             Ok(()) => break,
             Err(e) if attempt < 8 => {
                 tracing::warn!(error = %e, attempt, "checkpoint after replay failed; retrying");
@@ -176,20 +219,23 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
     // Background upkeep: durable checkpoints with log pruning, and the TTL sweep.
     let upkeep = {
-        let (store, wal, dir) = (store.clone(), wal.clone(), wal_dir.clone());
+        let (store, wal, dir, floor) = (store.clone(), wal.clone(), wal_dir.clone(), floor.clone());
         let checkpoint_time = metrics.checkpoint.clone();
         let retention = Duration::from_secs(config.wal_retention_secs);
         let every = Duration::from_secs(config.checkpoint_secs);
         let sweep_every = Duration::from_secs(config.sweep_secs);
+        let demote_every = Duration::from_secs(config.shared.as_ref().map(|s| s.demote_secs).unwrap_or(3600));
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             let mut sweep = tokio::time::interval(sweep_every);
+            let mut demote = tokio::time::interval(demote_every);
             tick.tick().await;
             sweep.tick().await;
+            demote.tick().await;
             loop {
                 tokio::select! {
                     _ = tick.tick() => {
-                        let wm = wal.watermark();
+                        let wm = capped(wal.watermark(), &floor);
                         let started = std::time::Instant::now();
                         match store.checkpoint(wm).await {
                             Ok(()) => {
@@ -207,6 +253,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                     _ = sweep.tick() => match store.sweep(now_secs()).await {
                         Ok(n) => tracing::info!(expired = n, "dedup store swept"),
                         Err(e) => tracing::error!(error = %e, "dedup sweep failed"),
+                    },
+                    _ = demote.tick() => if let Backend::Shared(s, _) = &store {
+                        match s.demote(now_secs()).await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(demoted = n, "outcomes moved to the cold tier"),
+                            // The object store failing pauses demotion; nothing left the warm tier.
+                            Err(e) => tracing::warn!(error = %e, "demotion paused: the cold tier failed"),
+                        }
                     },
                 }
             }
@@ -241,7 +295,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     upkeep.abort();
     let _ = upkeep.await;
     drop(app);
-    let wm = wal.watermark();
+    let wm = capped(wal.watermark(), &floor);
     drop(wal);
     tokio::task::spawn_blocking(move || wal_writer.join()).await?;
     // A store that still fails cannot take the final checkpoint; the log keeps every
@@ -252,9 +306,160 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         Err(_) => anyhow::bail!("final checkpoint timed out (the log keeps the records; the next start replays them)"),
     }
     drop(store);
-    tokio::task::spawn_blocking(move || store_writer.join()).await?;
+    if let Some(w) = store_writer {
+        tokio::task::spawn_blocking(move || w.join()).await?;
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A replayed record whose shard did not answer.
+struct Deferred {
+    lsn: u64,
+    tenant: String,
+    pcs_id: String,
+    outcome: Outcome,
+}
+
+/// Stores deferred replayed records in log order as their shards come back, raising
+/// the checkpoint floor past each one. None of them was acknowledged (an answered
+/// outcome is committed in the shard before its answer), so serving other keys
+/// meanwhile changes no answer.
+async fn drain(store: Backend, deferred: Vec<Deferred>, floor: Arc<std::sync::atomic::AtomicU64>) {
+    let n = deferred.len();
+    let mut rest = deferred.into_iter().peekable();
+    while let Some(d) = rest.next() {
+        let mut pause = Duration::from_millis(100);
+        while let Err(e) = store.put_if_absent(&d.tenant, &d.pcs_id, d.outcome.clone()).await {
+            tracing::debug!(error = %e, lsn = d.lsn, "deferred replay: shard still down");
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(2));
+        }
+        let next = rest.peek().map(|x| x.lsn).unwrap_or(u64::MAX);
+        floor.store(next, std::sync::atomic::Ordering::SeqCst);
+    }
+    tracing::info!(records = n, "deferred replay drained into the shards");
+}
+
+/// The configured backend.
+#[derive(Clone)]
+pub enum Backend {
+    /// redb in the data directory.
+    Embedded(RedbStore),
+    /// PostgreSQL shards (+ Redis, object storage); the log watermark lives in the
+    /// data directory, since the log does.
+    Shared(SharedStore, PathBuf),
+}
+
+const WATERMARK_FILE: &str = "shared-store.watermark";
+
+fn read_watermark(dir: &std::path::Path) -> anyhow::Result<u64> {
+    match std::fs::read_to_string(dir.join(WATERMARK_FILE)) {
+        Ok(s) => s.trim().parse().with_context(|| format!("{WATERMARK_FILE}: not a number")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(e).context(WATERMARK_FILE),
+    }
+}
+
+/// Records the watermark durably: write a temp file, fsync, rename, fsync the dir.
+fn write_watermark(dir: &std::path::Path, wm: u64) -> std::io::Result<()> {
+    let tmp = dir.join(format!("{WATERMARK_FILE}.tmp"));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(wm.to_string().as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, dir.join(WATERMARK_FILE))?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
+impl Backend {
+    /// A durable checkpoint at `watermark`. The shared stores commit every outcome
+    /// before it is answered, so only the watermark needs recording.
+    pub async fn checkpoint(&self, watermark: u64) -> Result<(), StoreError> {
+        match self {
+            Backend::Embedded(s) => s.checkpoint(watermark).await,
+            Backend::Shared(_, dir) => {
+                let dir = dir.clone();
+                tokio::task::spawn_blocking(move || write_watermark(&dir, watermark))
+                    .await
+                    .map_err(|e| StoreError(e.to_string()))?
+                    .map_err(|e| StoreError(format!("writing the watermark: {e}")))
+            }
+        }
+    }
+
+    /// Deletes expired outcomes.
+    pub async fn sweep(&self, now: u64) -> Result<u64, StoreError> {
+        match self {
+            Backend::Embedded(s) => s.sweep(now).await,
+            Backend::Shared(s, _) => s.sweep(now).await,
+        }
+    }
+}
+
+impl OutcomeStore for Backend {
+    async fn get(&self, tenant: &str, pcs_id: &str) -> Result<Option<Outcome>, StoreError> {
+        match self {
+            Backend::Embedded(s) => s.get(tenant, pcs_id).await,
+            Backend::Shared(s, _) => s.get(tenant, pcs_id).await,
+        }
+    }
+
+    async fn put_if_absent(&self, tenant: &str, pcs_id: &str, outcome: Outcome) -> Result<Put, StoreError> {
+        match self {
+            Backend::Embedded(s) => s.put_if_absent(tenant, pcs_id, outcome).await,
+            Backend::Shared(s, _) => s.put_if_absent(tenant, pcs_id, outcome).await,
+        }
+    }
+
+    async fn health(&self) -> Result<(), StoreError> {
+        match self {
+            Backend::Embedded(s) => s.health().await,
+            Backend::Shared(s, _) => s.health().await,
+        }
+    }
+
+    fn accepting(&self) -> bool {
+        match self {
+            Backend::Embedded(s) => s.accepting(),
+            Backend::Shared(s, _) => s.accepting(),
+        }
+    }
+
+    fn accepting_for(&self, tenant: &str, pcs_id: &str) -> bool {
+        match self {
+            Backend::Embedded(s) => s.accepting_for(tenant, pcs_id),
+            Backend::Shared(s, _) => s.accepting_for(tenant, pcs_id),
+        }
+    }
+
+    async fn readiness(&self) -> (bool, serde_json::Value) {
+        match self {
+            Backend::Embedded(s) => s.readiness().await,
+            Backend::Shared(s, _) => s.readiness().await,
+        }
+    }
+
+    async fn lookup(&self, tenant: &str, pcs_id: &str) -> Result<Result<Outcome, store::Absent>, StoreError> {
+        match self {
+            Backend::Embedded(s) => s.lookup(tenant, pcs_id).await,
+            Backend::Shared(s, _) => s.lookup(tenant, pcs_id).await,
+        }
+    }
+
+    async fn put_if_absent_seen(
+        &self,
+        tenant: &str,
+        pcs_id: &str,
+        outcome: Outcome,
+        seen: store::Absent,
+    ) -> Result<Put, StoreError> {
+        match self {
+            Backend::Embedded(s) => s.put_if_absent_seen(tenant, pcs_id, outcome, seen).await,
+            Backend::Shared(s, _) => s.put_if_absent_seen(tenant, pcs_id, outcome, seen).await,
+        }
+    }
 }
 
 async fn shutdown_signal() {
@@ -320,7 +525,7 @@ mod tests {
             rec(4, "t", b"{not json".to_vec()),
             rec(5, "gone", signed(4, b"k").1),
         ];
-        let (replayed, stored) = replay(&c, records, &store).await.unwrap();
+        let (replayed, stored) = replay(&c, records, &store, None).await.unwrap();
         assert_eq!((replayed, stored), (5, 1));
         assert_eq!(store.get("t", &present).await.unwrap(), Some(earlier));
         let got = store.get("t", &missing).await.unwrap().expect("the missing outcome is stored");

@@ -95,6 +95,27 @@ pub trait OutcomeStore: Send + Sync + 'static {
         true
     }
 
+    /// [`OutcomeStore::accepting`] for one key: a sharded store says `false` while
+    /// the key's owning shard is down (other keys go on). Defaults to `accepting()`.
+    fn accepting_for(&self, tenant: &str, pcs_id: &str) -> bool {
+        let _ = (tenant, pcs_id);
+        self.accepting()
+    }
+
+    /// `/ready`: whether to answer 200, and the JSON body (per shard where there
+    /// are shards). Defaults to [`OutcomeStore::health`].
+    fn readiness(&self) -> impl Future<Output = (bool, serde_json::Value)> + Send {
+        async move {
+            match self.health().await {
+                Ok(()) => (true, serde_json::json!({ "status": "ready" })),
+                Err(e) => {
+                    tracing::warn!(error = %e, "readiness check failed");
+                    (false, serde_json::json!({ "error": { "code": "store_unavailable", "message": "the outcome store is not answering" } }))
+                }
+            }
+        }
+    }
+
     /// [`OutcomeStore::get`], and when there is no outcome, an [`Absent`] that a
     /// following [`OutcomeStore::put_if_absent_seen`] of the same key may use to skip
     /// looking again.
@@ -146,7 +167,7 @@ fn key(tenant: &str, pcs_id: &str) -> Vec<u8> {
     k
 }
 
-fn encode(o: &Outcome) -> Vec<u8> {
+pub(crate) fn encode(o: &Outcome) -> Vec<u8> {
     let mut v = Vec::with_capacity(10 + o.body.len());
     v.extend_from_slice(&o.expires_at.to_le_bytes());
     v.extend_from_slice(&o.status.to_le_bytes());
@@ -154,7 +175,7 @@ fn encode(o: &Outcome) -> Vec<u8> {
     v
 }
 
-fn decode(v: &[u8]) -> Option<Outcome> {
+pub(crate) fn decode(v: &[u8]) -> Option<Outcome> {
     if v.len() < 10 {
         return None;
     }

@@ -1,0 +1,21 @@
+# Shared-store services (issue #12): two PostgreSQL shards, Redis, SeaweedFS S3 on
+# loopback, for the store tests and bench-stores. `make run` needs none of them.
+
+SERVICES := $(ROOT)/scripts/services.sh
+STORES_REQUESTS ?= 20000
+
+# `make test` runs these tests in test-server (the whole server crate, which has
+# `services` as a prerequisite); test-stores runs only them.
+.PHONY: services services-stop test-stores bench-stores
+
+services: ## Install (apt/PyPI when missing) and start 2 PostgreSQL shards, Redis and S3 on loopback; addresses in build/services.env.
+	$(SERVICES) start
+
+services-stop: ## Stop the services that `make services` started.
+	$(SERVICES) stop
+
+test-stores: build services ## Shared stores against the real services: replicas racing, kill -9, a shard down, Redis flush, cold tier, TTL.
+	$(CARGO) test --release --locked -p fractal-server --test stores
+
+bench-stores: build services ## Load: one replica embedded, one over PostgreSQL, two replicas over two shards (STORES_REQUESTS each).
+	$(ROOT)/scripts/bench-stores.sh $(FRACTAL) $(FRACTAL_LOAD) $(STORES_REQUESTS)

@@ -1,6 +1,6 @@
 //! # fractal-core
 //!
-//! The one implementation of the Fractal LBA wire contract (`SPEC.md`): the PCS
+//! The one implementation of the Fractal LBA wire contract (`docs/spec.md`): the PCS
 //! model and its strict parser, `pcs_id`, the canonical signing payloads (v1 and
 //! v2) and the seed's legacy encodings, HMAC-SHA256
 //! and Ed25519 signatures, SDK-side validation, the verification engine and the

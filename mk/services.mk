@@ -1,4 +1,4 @@
-# Shared-store services (issue #12): two PostgreSQL shards, Redis, SeaweedFS S3 on
+# Shared-store services: two PostgreSQL shards, Redis, SeaweedFS S3 on
 # loopback, for the store tests and bench-stores. `make run` needs none of them.
 
 SERVICES := $(ROOT)/scripts/services.sh

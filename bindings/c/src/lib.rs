@@ -1292,7 +1292,7 @@ pub unsafe extern "C" fn fractal_ring_free(ring: *mut FractalRing) {
 }
 
 // ---------------------------------------------------------------------------
-// Client protocol (issue 7): the core builds every request and decides, after
+// Client protocol: the core builds every request and decides, after
 // each answer, whether to retry and when; the caller only moves bytes.
 
 /// `alg` of [`fractal_client_new`]: submit records as given (no signing).

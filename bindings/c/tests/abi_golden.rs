@@ -1150,7 +1150,7 @@ fn null_arguments_are_errors_not_crashes() {
 }
 
 // ---------------------------------------------------------------------------
-// The client protocol (issue 7) through the ABI.
+// The client protocol through the ABI.
 
 fn new_step() -> FractalStep {
     FractalStep {

@@ -45,7 +45,7 @@ pub use canonical::{
 pub use error::{Error, Result};
 pub use legacy::LegacyEncoding;
 pub use model::{
-    FaultTolerance, MAX_ENTRIES, MAX_EPOCH, MAX_ID_BYTES, MAX_SAFE_INTEGER, Omitted, Pcs, Regime, SCHEMA, VerifyParams,
+    FaultTolerance, KNOWN_FIELDS, MAX_ENTRIES, MAX_EPOCH, MAX_ID_BYTES, MAX_SAFE_INTEGER, Omitted, Pcs, Regime, SCHEMA, VerifyParams,
     VerifyResult,
 };
 pub use ring::{DEFAULT_VNODES, Move, Ring, RingStats, ShardSpec, ring_hash};

@@ -24,6 +24,31 @@ pub const MAX_ID_BYTES: usize = 128;
 /// Largest integer magnitude v2 can sign: 2^53 − 1 (SPEC §3.2).
 pub const MAX_SAFE_INTEGER: i64 = (1i64 << 53) - 1;
 
+/// The fields SPEC §1 names, in its order; every other key of a record is an
+/// unknown field, kept in [`Pcs::extra`]. Bindings that read host objects use this
+/// list rather than one of their own.
+pub const KNOWN_FIELDS: [&str; 19] = [
+    "pcs_id",
+    "schema",
+    "version",
+    "shard_id",
+    "epoch",
+    "attempt",
+    "sent_at",
+    "seed",
+    "scales",
+    "N_j",
+    "coh_star",
+    "v_star",
+    "D_hat",
+    "r",
+    "regime",
+    "budget",
+    "merkle_root",
+    "sig",
+    "ft",
+];
+
 /// A Proof-of-Computation Summary (SPEC §1).
 ///
 /// Parse one with [`Pcs::from_json`], which rejects malformed input with an
@@ -757,6 +782,24 @@ mod tests {
 
     fn example_json() -> Vec<u8> {
         crate::build_pcs(&crate::BuildInput::example()).unwrap().to_json()
+    }
+
+    #[test]
+    fn known_fields_are_the_ones_the_parser_reads() {
+        let base: serde_json::Value = serde_json::from_slice(&example_json()).unwrap();
+        for k in KNOWN_FIELDS {
+            let mut rec = base.clone();
+            rec[k] = serde_json::json!({"probe": [1]});
+            // Every known field is typed: an object there is refused naming the field
+            // (ft is an object, but not one with these keys), never kept as extra.
+            match Pcs::from_value(rec) {
+                Err(e) => assert!(e.to_string().contains(k), "{k}: {e}"),
+                Ok(p) => assert!(!p.extra.contains_key(k), "{k} was kept as an unknown field"),
+            }
+        }
+        let mut rec = base;
+        rec["probe"] = serde_json::json!({"probe": [1]});
+        assert!(Pcs::from_value(rec).unwrap().extra.contains_key("probe"));
     }
 
     #[test]

@@ -480,30 +480,6 @@ fn fault_tolerance(v: Unknown, field: &str) -> Res<FaultTolerance> {
     })
 }
 
-/// The fields SPEC §1 names; every other key of a record is an unknown field,
-/// kept in [`Pcs::extra`].
-const KNOWN_FIELDS: [&str; 19] = [
-    "pcs_id",
-    "schema",
-    "version",
-    "shard_id",
-    "epoch",
-    "attempt",
-    "sent_at",
-    "seed",
-    "scales",
-    "N_j",
-    "coh_star",
-    "v_star",
-    "D_hat",
-    "r",
-    "regime",
-    "budget",
-    "merkle_root",
-    "sig",
-    "ft",
-];
-
 /// How deep an unknown field's value may nest. serde_json's parser stops at
 /// 128 levels, so nothing deeper can reach the server; a cyclic object stops
 /// here too instead of overflowing the stack.
@@ -537,7 +513,7 @@ pub(crate) fn pcs(obj: &Object) -> Res<Pcs> {
     let ft = field(obj, "ft", fault_tolerance)?;
     let mut extra = BTreeMap::new();
     for key in own_keys(obj)? {
-        if KNOWN_FIELDS.contains(&key.as_str()) {
+        if fractal_core::KNOWN_FIELDS.contains(&key.as_str()) {
             continue;
         }
         let v: Unknown = obj.get_named_property_unchecked(&key)?;

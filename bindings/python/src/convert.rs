@@ -228,29 +228,6 @@ fn get<'py>(
     }
 }
 
-/// The keys of SPEC §1's table; every other key of a record is kept in `Pcs::extra`.
-pub(crate) const KNOWN_FIELDS: [&str; 19] = [
-    "pcs_id",
-    "schema",
-    "version",
-    "shard_id",
-    "epoch",
-    "attempt",
-    "sent_at",
-    "seed",
-    "scales",
-    "N_j",
-    "coh_star",
-    "v_star",
-    "D_hat",
-    "r",
-    "regime",
-    "budget",
-    "merkle_root",
-    "sig",
-    "ft",
-];
-
 /// How deep a value of an unknown field may nest (serde_json's own limit): a
 /// deeper one, or a list that contains itself, is refused instead of recursing.
 const MAX_DEPTH: usize = 128;
@@ -352,7 +329,7 @@ fn unknown_fields(d: &Bound<'_, PyDict>) -> CoreResult<BTreeMap<String, Value>> 
     let mut out = BTreeMap::new();
     for (k, v) in d.iter() {
         let key = object_key(&k, "")?;
-        if !KNOWN_FIELDS.contains(&key.as_str()) {
+        if !fractal_core::KNOWN_FIELDS.contains(&key.as_str()) {
             let value = json_value(&v, &key, 0)?;
             out.insert(key, value);
         }

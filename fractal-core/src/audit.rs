@@ -180,6 +180,7 @@ impl std::fmt::Display for Finding {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match (self.object, self.seq) {
             ("entry", Some(seq)) => write!(f, "entry {seq} (segment {}): {}", self.segment, self.reason),
+            ("segment", _) => write!(f, "segment {}: {}", self.segment, self.reason),
             (o, _) => write!(f, "{o} of segment {}: {}", self.segment, self.reason),
         }
     }

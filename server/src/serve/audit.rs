@@ -425,7 +425,7 @@ impl Local {
             let mut seq = seg.header.first_seq;
             let mut prev = seg.header.prev.clone();
             if let Some(h) = &out.head
-                && (h.next_seq != seq || h.prev != prev)
+                && (h.index != i || h.next_seq != seq || h.prev != prev)
             {
                 bail!("{}: does not continue the segment before it", path.display());
             }
@@ -759,6 +759,7 @@ async fn upload_pass(dir: &Path, remote: &Remote, shared: &Shared) -> anyhow::Re
         tokio::task::spawn_blocking(move || local_indices(&dir)).await??
     };
     let durable = shared.durable.load(Ordering::SeqCst);
+    let mut pruning = true;
     for i in indices {
         if !seal_path(dir, i).exists() {
             break; // the open segment
@@ -776,11 +777,15 @@ async fn upload_pass(dir: &Path, remote: &Remote, shared: &Shared) -> anyhow::Re
             shared.metrics.backlog.sub(n as i64);
             shared.metrics.uploaded.inc();
         }
-        // Uploaded and below the last durable checkpoint: no replay needs it.
-        if max_lsn < durable {
+        // Uploaded and below the last durable checkpoint: no replay needs it. Only
+        // a prefix goes (entries restored by a replay carry older LSNs than the
+        // segments before them), so the local segments stay consecutive.
+        if pruning && max_lsn < durable {
             for p in [seal_path(dir, i), marker, log_path(dir, i)] {
                 let _ = fs::remove_file(p);
             }
+        } else {
+            pruning = false;
         }
     }
     Ok(())

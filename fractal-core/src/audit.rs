@@ -334,7 +334,7 @@ pub fn verify_chain(
                 return Err(if k > 0 && recorded(k).as_deref() == Some(hashes[k].as_str()) {
                     entry_finding(seq - 1, "altered: its hash is not the one the next entry records".into())
                 } else {
-                    entry_finding(seq, "altered: prev is not the hash of the entry before".into())
+                    entry_finding(seq, "altered: its prev is not the hash of the entry before, and its own hash is not what follows records".into())
                 });
             }
             if seq > seal.last_seq {

@@ -184,10 +184,7 @@ async fn verify(a: VerifyArgs) -> anyhow::Result<serde_json::Value> {
     let segments = src.segments(start).await?;
     match verify_chain(&segments, &key, anchor.as_deref()) {
         Ok(v) => Ok(json!({ "ok": true, "verified": v })),
-        Err(f) => {
-            crate::cli::print_json(&json!({ "ok": false, "first_bad": f }))?;
-            bail!("audit chain: {f}")
-        }
+        Err(f) => bail!("audit chain: {f}"),
     }
 }
 

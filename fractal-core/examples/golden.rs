@@ -1723,7 +1723,9 @@ fn audit_file(kp: &Ed25519Keypair) -> File<Value> {
             lines[line] = e.to_bytes().expect("canonical");
         })
     };
-    let chain_cases: Vec<(&str, Vec<&str>, bool, Mutate, Option<(&str, u64, Option<u64>)>)> = vec![
+    /// (comment, flags, anchored, tampering, expected first bad (object, segment, seq)).
+    type ChainCase<'a> = (&'a str, Vec<&'a str>, bool, Mutate, Option<(&'a str, u64, Option<u64>)>);
+    let chain_cases: Vec<ChainCase> = vec![
         ("the intact chain", vec!["Intact"], false, Box::new(|_, _| {}), None),
         ("segments 1-2 anchored by the seal of segment 0", vec!["Intact", "Anchored"], true, Box::new(|_, _| {}), None),
         ("the last seal not written yet", vec!["UnsealedTail"], false, Box::new(|_, seals| seals[2] = None), None),

@@ -976,5 +976,6 @@ hot_ttl_secs = 5
         assert_eq!(c.tenants[1].params.tol_d, 0.20);
         assert_eq!(c.dedup_ttl_secs, DEFAULT_DEDUP_TTL_SECS);
         assert_eq!(c.body_limit, DEFAULT_BODY_LIMIT);
+        assert!(c.audit.is_none(), "the example keeps the audit log off (make run stays unchanged)");
     }
 }

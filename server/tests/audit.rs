@@ -468,6 +468,10 @@ fn the_chain_continues_across_a_clean_restart_and_audit_is_off_by_default() {
     let mut s = Server::start(&a.config(1000));
     submit_all(s.addr, 0..30, 2);
     assert!(s.term());
+    // A clean stop seals the open segment and uploads it.
+    let out = verify(&a.store(), &a.public_key);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["verified"]["entries"], 30, "{}", String::from_utf8_lossy(&out.stderr));
     s.launch();
     submit_all(s.addr, 30..60, 2);
     wait_drained(&s, Duration::from_secs(30));

@@ -279,8 +279,9 @@ impl Audit {
 }
 
 impl AuditTasks {
-    /// Stops the writer after what is queued (fsynced, the open segment stays open
-    /// for the next start) and gives the uploader `grace` to write what is sealed.
+    /// Stops the writer after what is queued (fsynced, and the open segment sealed)
+    /// and gives the uploader `grace` to write what is sealed; what it cannot write
+    /// stays local for the next start.
     pub async fn stop(self, audit: Audit, grace: Duration) {
         let _ = audit.tx.send(Msg::Stop).await;
         let shared = audit.shared.clone();
@@ -549,6 +550,11 @@ impl Writer {
                     }
                 }
             }
+        }
+        // A clean stop seals what is open, so the uploader can take it now; if that
+        // fails the open segment simply stays open for the next start.
+        if let Err(e) = self.seal() {
+            tracing::warn!(error = %e, "audit: sealing the open segment at shutdown failed; it stays open");
         }
         tracing::info!(next_seq = self.head.next_seq, "audit writer stopped");
     }

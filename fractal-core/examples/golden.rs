@@ -1674,6 +1674,7 @@ fn audit_file(kp: &Ed25519Keypair) -> File<Value> {
         ("entry 0: prev is h[-1], 64 zeros", vec!["Entry"], audit_entry(0, GENESIS, "default", &"ab".repeat(32), 200, json!({"accepted": true, "escalated": false}), 1_700_000_000)),
         ("a 202 with numbers in the result", vec!["Entry", "Numbers"], audit_entry(41, &"0f".repeat(32), "acme", &"cd".repeat(32), 202, json!({"accepted": true, "escalated": true, "recomputed_D_hat": 2.2000000000000002, "recomputed_budget": 1e-7, "reason": "D_hat drift"}), 1_767_225_600)),
         ("large numbers in the result: 1e21 and 2^53-1", vec!["Entry", "Numbers"], audit_entry(9_007_199_254_740_991, &"ee".repeat(32), "default", "id", 202, json!({"accepted": false, "escalated": true, "recomputed_budget": 1e21, "recomputed_D_hat": 9007199254740991.0}), 4_102_444_800)),
+        ("integral numbers beyond 2^53 in the result are written as RFC 8785 does (no v2 refusal: every stored outcome gets its entry)", vec!["Entry", "Numbers"], audit_entry(8, &"34".repeat(32), "acme", "big", 202, json!({"accepted": false, "escalated": true, "recomputed_D_hat": 37000000000000000.0, "recomputed_budget": 5e18, "reason": "D_hat drift"}), 1_700_000_002)),
         ("non-ASCII tenant and pcs_id", vec!["Entry", "NonAscii"], audit_entry(7, &"12".repeat(32), "tenant-é-日本", "pcs-😀-\u{7f}", 200, json!({"accepted": true, "escalated": false, "reason": "é\"\\\n"}), 1_700_000_001)),
     ];
     for (comment, flags, e) in cases {

@@ -45,7 +45,7 @@
 use ed25519_dalek::{Signature, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
-use crate::canonical::{hex, jcs, sha256};
+use crate::canonical::{hex, jcs_rfc8785, sha256};
 use crate::error::{Error, Result};
 use crate::sign::{Ed25519Keypair, b64decode, b64encode};
 
@@ -80,10 +80,13 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// The entry's RFC 8785 bytes (what is hashed and stored).
+    /// The entry's RFC 8785 bytes (what is hashed and stored). Any finite number in
+    /// `result` is written as RFC 8785 does (`5e18` as `5000000000000000000`): the v2
+    /// signing rule that refuses such integers does not apply, so no outcome can be
+    /// left without its entry.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let v = serde_json::to_value(self).map_err(|e| Error::arg("entry", e.to_string()))?;
-        jcs(&v)
+        jcs_rfc8785(&v)
     }
 }
 
@@ -131,7 +134,7 @@ impl Seal {
 
     /// The seal's RFC 8785 bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        jcs(&serde_json::to_value(self).expect("a seal serializes")).expect("a seal has only small integers")
+        jcs_rfc8785(&serde_json::to_value(self).expect("a seal serializes")).expect("a seal has only integers")
     }
 
     /// Parses a seal (strict: unknown or missing fields are refused).

@@ -248,41 +248,83 @@ pub fn verify_chain(
     public_key: &[u8; 32],
     anchor: Option<&[u8]>,
 ) -> std::result::Result<Verified, Finding> {
-    let (mut prev, mut next_seq, mut expect_index) = match anchor {
-        None => (GENESIS.to_string(), 0u64, 0u64),
-        Some(bytes) => {
-            let at = segments.first().map(|s| s.index.saturating_sub(1)).unwrap_or(0);
-            let bad = |reason: String| Finding { object: "seal", segment: at, seq: None, reason };
-            let s = Seal::parse(bytes).map_err(bad)?;
-            if !s.verify(public_key) {
-                return Err(bad("signature does not verify under the given public key".into()));
-            }
-            (s.last_hash, s.last_seq + 1, s.segment + 1)
-        }
-    };
-    let mut out = Verified {
-        segments: 0,
-        entries: 0,
-        first_seq: None,
-        last_seq: None,
-        last_hash: prev.clone(),
-        unsealed_tail: None,
-    };
+    let first = segments.first().map(|s| s.index).unwrap_or(0);
+    let mut v = ChainVerifier::new(public_key, anchor, first)?;
     for (i, seg) in segments.iter().enumerate() {
-        if seg.index != expect_index {
+        v.push(seg, i + 1 == segments.len())?;
+    }
+    Ok(v.finish())
+}
+
+/// [`verify_chain`] one segment at a time, so that a reader holds one segment in
+/// memory, not the whole chain.
+pub struct ChainVerifier {
+    public_key: [u8; 32],
+    prev: String,
+    next_seq: u64,
+    expect_index: u64,
+    out: Verified,
+    done: bool,
+}
+
+impl ChainVerifier {
+    /// Starts at segment 0, or after `anchor` (the seal of segment `first − 1`).
+    pub fn new(public_key: &[u8; 32], anchor: Option<&[u8]>, first: u64) -> std::result::Result<Self, Finding> {
+        let (prev, next_seq, expect_index) = match anchor {
+            None => (GENESIS.to_string(), 0u64, 0u64),
+            Some(bytes) => {
+                let at = first.saturating_sub(1);
+                let bad = |reason: String| Finding { object: "seal", segment: at, seq: None, reason };
+                let s = Seal::parse(bytes).map_err(bad)?;
+                if !s.verify(public_key) {
+                    return Err(bad("signature does not verify under the given public key".into()));
+                }
+                (s.last_hash, s.last_seq + 1, s.segment + 1)
+            }
+        };
+        let out = Verified {
+            segments: 0,
+            entries: 0,
+            first_seq: None,
+            last_seq: None,
+            last_hash: prev.clone(),
+            unsealed_tail: None,
+        };
+        Ok(ChainVerifier { public_key: *public_key, prev, next_seq, expect_index, out, done: false })
+    }
+
+    /// What has been checked so far.
+    pub fn finish(self) -> Verified {
+        self.out
+    }
+
+    /// Checks the next segment; `last` says whether it is the last one given (a
+    /// last segment without a seal is an unsealed tail, not an error).
+    pub fn push(&mut self, seg: &Segment, last: bool) -> std::result::Result<(), Finding> {
+        let public_key = &self.public_key.clone();
+        if self.done {
             return Err(Finding {
                 object: "segment",
-                segment: expect_index,
+                segment: seg.index,
+                seq: None,
+                reason: "follows an unsealed segment".into(),
+            });
+        }
+        if seg.index != self.expect_index {
+            return Err(Finding {
+                object: "segment",
+                segment: self.expect_index,
                 seq: None,
                 reason: format!("missing (the next segment present is {})", seg.index),
             });
         }
-        expect_index += 1;
+        self.expect_index += 1;
         let seal_finding = |reason: String| Finding { object: "seal", segment: seg.index, seq: None, reason };
         let Some(seal_bytes) = &seg.seal else {
-            if i + 1 == segments.len() && seg.entries.is_some() {
-                out.unsealed_tail = Some(seg.index);
-                break;
+            if last && seg.entries.is_some() {
+                self.out.unsealed_tail = Some(seg.index);
+                self.done = true;
+                return Ok(());
             }
             return Err(seal_finding("missing".into()));
         };
@@ -297,10 +339,10 @@ pub fn verify_chain(
         if !seal.verify(public_key) {
             return Err(seal_finding("signature does not verify under the given public key".into()));
         }
-        if seal.first_seq != next_seq {
+        if seal.first_seq != self.next_seq {
             return Err(seal_finding(format!(
-                "first_seq is {}, but the chain continues at {next_seq} (entries missing or repeated)",
-                seal.first_seq
+                "first_seq is {}, but the chain continues at {} (entries missing or repeated)",
+                seal.first_seq, self.next_seq
             )));
         }
         if seal.last_seq < seal.first_seq {
@@ -311,7 +353,8 @@ pub fn verify_chain(
         };
         let entry_finding =
             |seq: u64, reason: String| Finding { object: "entry", segment: seg.index, seq: Some(seq), reason };
-        let ls = lines(bytes).map_err(|_| entry_finding(next_seq, "the segment does not end with a newline".into()))?;
+        let ls =
+            lines(bytes).map_err(|_| entry_finding(self.next_seq, "the segment does not end with a newline".into()))?;
         let hashes: Vec<String> = ls.iter().map(|l| hex(&entry_hash(l))).collect();
         // What the rest of the chain records as the hash of line k.
         let recorded = |k: usize| -> Option<String> {
@@ -321,7 +364,7 @@ pub fn verify_chain(
             }
         };
         for (k, line) in ls.iter().enumerate() {
-            let seq = next_seq;
+            let seq = self.next_seq;
             let e = parse_entry(line).map_err(|r| entry_finding(seq, r))?;
             if e.seq != seq {
                 let reason = if e.seq > seq {
@@ -331,7 +374,7 @@ pub fn verify_chain(
                 };
                 return Err(entry_finding(seq, reason));
             }
-            if e.prev != prev {
+            if e.prev != self.prev {
                 // Either the entry before was altered (this entry still matches what
                 // follows it) or this one was.
                 return Err(if k > 0 && recorded(k).as_deref() == Some(hashes[k].as_str()) {
@@ -343,22 +386,22 @@ pub fn verify_chain(
             if seq > seal.last_seq {
                 return Err(entry_finding(seq, format!("not covered by the seal (last_seq {})", seal.last_seq)));
             }
-            prev = hashes[k].clone();
-            next_seq += 1;
-            out.first_seq.get_or_insert(seq);
-            out.entries += 1;
+            self.prev = hashes[k].clone();
+            self.next_seq += 1;
+            self.out.first_seq.get_or_insert(seq);
+            self.out.entries += 1;
         }
-        if next_seq != seal.last_seq + 1 {
-            return Err(entry_finding(next_seq, format!("missing (the seal covers up to {})", seal.last_seq)));
+        if self.next_seq != seal.last_seq + 1 {
+            return Err(entry_finding(self.next_seq, format!("missing (the seal covers up to {})", seal.last_seq)));
         }
-        if prev != seal.last_hash {
+        if self.prev != seal.last_hash {
             return Err(entry_finding(seal.last_seq, "altered: its hash is not the last hash the seal signs".into()));
         }
-        out.segments += 1;
-        out.last_seq = Some(seal.last_seq);
-        out.last_hash = prev.clone();
+        self.out.segments += 1;
+        self.out.last_seq = Some(seal.last_seq);
+        self.out.last_hash = self.prev.clone();
+        Ok(())
     }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -41,8 +41,13 @@ impl AuditSetup {
     }
 
     fn config(&self, seal_entries: u64) -> String {
+        self.config_with(seal_entries, 65_536)
+    }
+
+    /// With a queue of `queue` entries (a small one makes submissions wait for room).
+    fn config_with(&self, seal_entries: u64, queue: usize) -> String {
         format!(
-            "[audit]\nenabled = true\nkey_file = {:?}\nurl = \"file://{}\"\nregion = \"test-1\"\nseal_entries = {seal_entries}\nseal_secs = 1\n",
+            "[audit]\nenabled = true\nkey_file = {:?}\nurl = \"file://{}\"\nregion = \"test-1\"\nseal_entries = {seal_entries}\nseal_secs = 1\nqueue = {queue}\n",
             self.dir.path().join("audit.key"),
             self.store().display()
         )
@@ -378,7 +383,8 @@ fn tampering_with_any_entry_or_seal_is_detected_and_named() {
 #[test]
 fn kill_9_during_appends_resumes_the_chain_without_gap_or_duplicate() {
     let a = AuditSetup::new();
-    let mut s = Server::start(&a.config(100));
+    // A queue of 4: submissions also wait for room in it when the kill comes.
+    let mut s = Server::start(&a.config_with(100, 4));
     let next = Arc::new(AtomicU64::new(0));
     let mut acked: HashSet<String> = HashSet::new();
     let mut sent: HashSet<String> = HashSet::new();

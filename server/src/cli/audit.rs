@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use fractal_core::audit::{Entry, Seal, Segment, entry_hash, lines, parse_entry, verify_chain};
+use fractal_core::audit::{ChainVerifier, Entry, Seal, Segment, entry_hash, lines, parse_entry, verify_chain};
 use fractal_core::{b64decode, hex};
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt as _};
@@ -126,14 +126,6 @@ impl Source {
         Ok(Segment { index, entries, seal: self.seal(index).await? })
     }
 
-    async fn segments(&self, from: u64) -> anyhow::Result<Vec<Segment>> {
-        let mut out = Vec::new();
-        for &i in self.objects.range(from..).map(|(i, _)| i) {
-            out.push(self.segment(i).await?);
-        }
-        Ok(out)
-    }
-
     /// The index of the sealed segment holding `seq`.
     async fn segment_of(&self, seq: u64) -> anyhow::Result<u64> {
         for (&i, &(_, sealed)) in &self.objects {
@@ -181,11 +173,14 @@ async fn verify(a: VerifyArgs) -> anyhow::Result<serde_json::Value> {
     if start > 0 && anchor.is_none() {
         bail!("audit chain: seal of segment {}: missing (needed to start at --from)", start - 1);
     }
-    let segments = src.segments(start).await?;
-    match verify_chain(&segments, &key, anchor.as_deref()) {
-        Ok(v) => Ok(json!({ "ok": true, "verified": v })),
-        Err(f) => bail!("audit chain: {f}"),
+    // One segment in memory at a time.
+    let indices: Vec<u64> = src.objects.range(start..).map(|(i, _)| *i).collect();
+    let mut v = ChainVerifier::new(&key, anchor.as_deref(), start).map_err(|f| anyhow::anyhow!("audit chain: {f}"))?;
+    for (n, &i) in indices.iter().enumerate() {
+        let seg = src.segment(i).await?;
+        v.push(&seg, n + 1 == indices.len()).map_err(|f| anyhow::anyhow!("audit chain: {f}"))?;
     }
+    Ok(json!({ "ok": true, "verified": v.finish() }))
 }
 
 async fn proof(a: ProofArgs) -> anyhow::Result<serde_json::Value> {

@@ -1,8 +1,9 @@
 //! `fractal serve`: the reference server of SPEC §6.
 //!
 //! One process, no other service: an HTTP front (axum on tokio), the inbox
-//! write-ahead log ([`wal`]) and the embedded dedup store ([`store`]). See
-//! `docs/server.md` for the operator's view.
+//! write-ahead log ([`wal`]) and the embedded dedup store ([`store`]), and when
+//! configured the audit log of SPEC §11 ([`audit`]). See `docs/server.md` for the
+//! operator's view.
 
 pub mod audit;
 pub mod config;

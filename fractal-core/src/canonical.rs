@@ -195,7 +195,7 @@ pub fn canonical_payload_v2(pcs: &Pcs) -> Result<Vec<u8>> {
     }
     let mut out = Vec::with_capacity(512);
     let mut path = String::new();
-    write_jcs_object(&mut out, &map, &mut path)?;
+    write_jcs_object(&mut out, &map, &mut path, Rules::V2)?;
     Ok(out)
 }
 
@@ -212,15 +212,57 @@ pub fn canonical_payload_v2(pcs: &Pcs) -> Result<Vec<u8>> {
 pub fn jcs(value: &Value) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     let mut path = String::new();
-    write_jcs(&mut out, value, &mut path)?;
+    write_jcs(&mut out, value, &mut path, Rules::V2)?;
     Ok(out)
 }
 
-fn write_jcs(out: &mut Vec<u8>, value: &Value, path: &mut String) -> Result<()> {
+/// RFC 8785 bytes of any JSON value as the RFC writes them: every number is a
+/// binary64 in ECMAScript's form, with none of [`jcs`]'s v2 refusals (an integral
+/// value such as `5e18` is written `5000000000000000000`). For data the server
+/// writes itself (the audit entries of SPEC §11, whose VerifyResult numbers can
+/// be any finite binary64), where refusing would lose the entry. Fails only on a
+/// number that is not finite.
+///
+/// ```
+/// let v = serde_json::json!({"b": 5e18, "a": 1e21});
+/// let out = fractal_core::canonical::jcs_rfc8785(&v).unwrap();
+/// assert_eq!(out, br#"{"a":1e+21,"b":5000000000000000000}"#);
+/// assert!(fractal_core::canonical::jcs(&v).is_err());
+/// ```
+pub fn jcs_rfc8785(value: &Value) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut path = String::new();
+    write_jcs(&mut out, value, &mut path, Rules::Rfc8785)?;
+    Ok(out)
+}
+
+/// Which numbers a JCS writer refuses.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rules {
+    /// The v2 signing rules: no integer beyond ±(2^53−1), written or implied.
+    V2,
+    /// RFC 8785 alone: any finite binary64.
+    Rfc8785,
+}
+
+fn write_jcs(out: &mut Vec<u8>, value: &Value, path: &mut String, rules: Rules) -> Result<()> {
     match value {
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
+        Value::Number(n) if rules == Rules::Rfc8785 => {
+            let x = match (n.as_i64(), n.as_u64()) {
+                (Some(i), _) if (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&i) => {
+                    out.extend_from_slice(i.to_string().as_bytes());
+                    return Ok(());
+                }
+                _ => n.as_f64().unwrap_or(f64::NAN),
+            };
+            if !x.is_finite() {
+                return Err(Error::bad_field(path_or_record(path), "must be a finite number"));
+            }
+            out.extend_from_slice(format_number(x).as_bytes());
+        }
         Value::Number(n) => {
             if is_number_field(path) && !n.is_f64() {
                 // A record's number fields take any number: there a long integer
@@ -268,17 +310,22 @@ fn write_jcs(out: &mut Vec<u8>, value: &Value, path: &mut String) -> Result<()> 
                 }
                 use std::fmt::Write as _;
                 let _ = write!(path, "[{i}]");
-                write_jcs(out, item, path)?;
+                write_jcs(out, item, path, rules)?;
                 path.truncate(len);
             }
             out.push(b']');
         }
-        Value::Object(map) => write_jcs_object(out, map, path)?,
+        Value::Object(map) => write_jcs_object(out, map, path, rules)?,
     }
     Ok(())
 }
 
-fn write_jcs_object(out: &mut Vec<u8>, map: &serde_json::Map<String, Value>, path: &mut String) -> Result<()> {
+fn write_jcs_object(
+    out: &mut Vec<u8>,
+    map: &serde_json::Map<String, Value>,
+    path: &mut String,
+    rules: Rules,
+) -> Result<()> {
     // RFC 8785 §3.2.3: member names sorted by their UTF-16 code units.
     let mut keys: Vec<&String> = map.keys().collect();
     keys.sort_by(|a, b| a.encode_utf16().cmp(b.encode_utf16()));
@@ -294,7 +341,7 @@ fn write_jcs_object(out: &mut Vec<u8>, map: &serde_json::Map<String, Value>, pat
             path.push('.');
         }
         path.push_str(k);
-        write_jcs(out, &map[k.as_str()], path)?;
+        write_jcs(out, &map[k.as_str()], path, rules)?;
         path.truncate(len);
     }
     out.push(b'}');

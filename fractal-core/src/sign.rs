@@ -214,6 +214,17 @@ impl Ed25519Keypair {
         b64encode(self.key.verifying_key().as_bytes())
     }
 
+    /// The 32-byte public key.
+    pub fn public_bytes(&self) -> [u8; 32] {
+        self.key.verifying_key().to_bytes()
+    }
+
+    /// The Ed25519 signature of `message` (the audit seals of SPEC §11 sign a
+    /// domain-separated message, not a record digest).
+    pub fn sign_message(&self, message: &[u8]) -> [u8; 64] {
+        self.key.sign(message).to_bytes()
+    }
+
     /// `base64(Ed25519-sign(seed, digest))`.
     pub fn sign_digest(&self, digest: &[u8; 32]) -> String {
         b64encode(&self.key.sign(digest).to_bytes())

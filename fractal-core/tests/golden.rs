@@ -13,8 +13,16 @@ use fractal_core::{
 use serde_json::{Map, Value, json};
 
 /// Every file in golden/ and the test that walks it: a new file must be added here.
-const FILES: &[&str] =
-    &["canonical.json", "canonical_v2.json", "legacy.json", "read.json", "reject.json", "ring.json", "verify.json"];
+const FILES: &[&str] = &[
+    "audit.json",
+    "canonical.json",
+    "canonical_v2.json",
+    "legacy.json",
+    "read.json",
+    "reject.json",
+    "ring.json",
+    "verify.json",
+];
 
 #[test]
 fn every_golden_file_is_walked() {
@@ -547,4 +555,73 @@ fn reject_vectors() {
         }
     }
     finish("reject.json", checked, failures);
+}
+
+#[test]
+fn audit_vectors() {
+    use fractal_core::audit::{Entry, Seal, Segment, entry_hash, seal_message, verify_chain};
+    let file = "audit.json";
+    let doc = load(file);
+    let (mut checked, mut failures) = (0, Vec::new());
+    for g in groups(&doc) {
+        for t in tests(g) {
+            let at = label(file, t);
+            let mut fail = |what: String| failures.push(format!("{at}: {what}"));
+            match s(g, "type") {
+                "entries" => {
+                    let e: Entry = serde_json::from_value(t["entry"].clone()).expect("entry");
+                    let b = e.to_bytes().expect("canonical");
+                    if b != s(t, "entry_bytes").as_bytes() {
+                        fail(format!("bytes {}", String::from_utf8_lossy(&b)));
+                    }
+                    if hex(&entry_hash(&b)) != s(t, "entry_sha256") {
+                        fail("sha256".into());
+                    }
+                }
+                "seals" => {
+                    let kp = Ed25519Keypair::from_seed_b64(s(g, "ed25519_seed")).expect("seed");
+                    let (seg, first, last) =
+                        (t["segment"].as_u64().unwrap(), t["first_seq"].as_u64().unwrap(), t["last_seq"].as_u64().unwrap());
+                    if seal_message(seg, first, last, s(t, "last_hash")) != s(t, "message").as_bytes() {
+                        fail("message".into());
+                    }
+                    let seal = Seal::sign(&kp, seg, first, last, s(t, "last_hash"));
+                    if seal.to_bytes() != s(t, "seal_bytes").as_bytes() {
+                        fail("seal bytes".into());
+                    }
+                    if !seal.verify(&kp.public_bytes()) {
+                        fail("the seal does not verify".into());
+                    }
+                }
+                "chains" => {
+                    let pk: [u8; 32] = fractal_core::b64decode(s(g, "ed25519_public")).unwrap().try_into().unwrap();
+                    let segments: Vec<Segment> = t["segments"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|x| Segment {
+                            index: x["index"].as_u64().unwrap(),
+                            entries: x["entries"].as_str().map(|v| v.as_bytes().to_vec()),
+                            seal: x["seal"].as_str().map(|v| v.as_bytes().to_vec()),
+                        })
+                        .collect();
+                    let got = verify_chain(&segments, &pk, t["anchor"].as_str().map(str::as_bytes));
+                    let got = match got {
+                        Ok(v) => json!({"valid": {"entries": v.entries, "last_seq": v.last_seq, "last_hash": v.last_hash, "unsealed_tail": v.unsealed_tail}}),
+                        Err(f) => json!({"invalid": {"object": f.object, "segment": f.segment, "seq": f.seq}}),
+                    };
+                    let want = match s(t, "result") {
+                        "valid" => json!({"valid": t["expected"]}),
+                        _ => json!({"invalid": t["first_bad"]}),
+                    };
+                    if got != want {
+                        fail(format!("got {got}, want {want}"));
+                    }
+                }
+                other => fail(format!("unknown group type {other}")),
+            }
+            checked += 1;
+        }
+    }
+    finish(file, checked, failures);
 }

@@ -1,9 +1,10 @@
 //! The tool subcommands of `fractal`: `pcs-id`, `canonical`, `sign`, `verify`,
-//! `get`, `keygen`, `ring pick|plan` and `wal inspect|repair`. Each reads its input from a file or stdin,
+//! `get`, `keygen`, `ring pick|plan`, `wal inspect|repair` and `audit verify|proof|tail`. Each reads its input from a file or stdin,
 //! takes keys from an environment variable or a file (never from argv), prints
 //! one JSON document on stdout and fails with a one-line error. `docs/cli.md`
 //! documents them with examples.
 
+mod audit;
 mod input;
 mod ring;
 mod wal;
@@ -41,6 +42,9 @@ pub enum ToolCommand {
     /// Write-ahead log tools of the server: inspect, repair.
     #[command(subcommand)]
     Wal(wal::WalCommand),
+    /// Audit log tools (SPEC §11), offline: verify, proof, tail.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 impl ToolCommand {
@@ -55,6 +59,7 @@ impl ToolCommand {
             ToolCommand::Keygen(a) => a.run()?,
             ToolCommand::Ring(c) => c.run()?,
             ToolCommand::Wal(c) => c.run()?,
+            ToolCommand::Audit(c) => c.run()?,
         };
         print_json(&out)
     }

@@ -45,6 +45,31 @@ pub struct FileConfig {
     /// The tenants; none means the one tenant `default`.
     #[serde(default)]
     pub tenants: Vec<TenantFile>,
+    /// `[audit]`: the tamper-evident audit log (SPEC §11); off unless enabled.
+    #[serde(default)]
+    pub audit: AuditFile,
+}
+
+/// `[audit]`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AuditFile {
+    /// Whether every stored outcome is appended to the audit chain (default false).
+    pub enabled: Option<bool>,
+    /// File holding the base64 32-byte Ed25519 seed that signs the seals
+    /// (`fractal keygen` prints one); chmod 600.
+    pub key_file: Option<PathBuf>,
+    /// Where sealed segments go: `file:///absolute/dir` or `s3://bucket/prefix`
+    /// (default: `file://<data_dir>/audit-store`).
+    pub url: Option<String>,
+    /// The `region` written into every entry (default `local`).
+    pub region: Option<String>,
+    /// Seal a segment once it holds this many entries (default 4096).
+    pub seal_entries: Option<u64>,
+    /// Seal a non-empty segment this many seconds after its first entry (default 60).
+    pub seal_secs: Option<u64>,
+    /// Entries the in-memory queue holds before submissions wait (default 65536).
+    pub queue: Option<usize>,
 }
 
 /// `[wal]`.
@@ -395,6 +420,25 @@ pub struct Config {
     pub tenants: Vec<Tenant>,
     /// `Some` for `[store] backend = "postgres"`; `None`: the embedded store.
     pub shared: Option<SharedStore>,
+    /// `Some` when `[audit] enabled = true`.
+    pub audit: Option<Audit>,
+}
+
+/// The resolved `[audit]` settings.
+#[derive(Debug, Clone)]
+pub struct Audit {
+    /// The seal-signing key (never printed).
+    pub key: Secret<fractal_core::Ed25519Keypair>,
+    /// Object-store URL of the sealed segments.
+    pub url: String,
+    /// `region` of the entries.
+    pub region: String,
+    /// Entries per segment at most.
+    pub seal_entries: u64,
+    /// Seconds a non-empty segment stays open at most.
+    pub seal_secs: u64,
+    /// Queue capacity.
+    pub queue: usize,
 }
 
 /// A value kept out of `Debug` output and logs.
@@ -584,6 +628,7 @@ impl Config {
             tenant.tiers = tiers;
             tenants.push(tenant);
         }
+        let audit = Self::audit(&file.audit, &data_dir)?;
         let c = Config {
             listen,
             data_dir,
@@ -600,8 +645,49 @@ impl Config {
             metrics_auth,
             tenants,
             shared,
+            audit,
         };
         Ok(c)
+    }
+
+    /// `[audit]`: off unless `enabled = true`; then a key file is required.
+    fn audit(a: &AuditFile, data_dir: &Path) -> anyhow::Result<Option<Audit>> {
+        let enabled = match env("FRACTAL_AUDIT_ENABLED") {
+            Some(v) => v.parse::<bool>().map_err(|_| anyhow::anyhow!("FRACTAL_AUDIT_ENABLED: must be true or false"))?,
+            None => a.enabled.unwrap_or(false),
+        };
+        if !enabled {
+            return Ok(None);
+        }
+        let Some(key_file) = &a.key_file else { bail!("audit.key_file: required when audit.enabled = true") };
+        let seed = read_secret_file(key_file).context("audit.key_file")?;
+        // The error says what is wrong with the key, never what it is.
+        let key = fractal_core::Ed25519Keypair::from_seed_b64(seed.trim())
+            .map_err(|e| anyhow::anyhow!("audit.key_file: {e}"))?;
+        let url = match &a.url {
+            Some(u) => {
+                if !(u.starts_with("file:///") || u.starts_with("s3://")) {
+                    bail!("audit.url: must be file:///… or s3://bucket/prefix");
+                }
+                u.clone()
+            }
+            None => {
+                let dir = std::path::absolute(data_dir.join("audit-store")).context("audit.url: the data directory")?;
+                format!("file://{}", dir.display())
+            }
+        };
+        let region = a.region.clone().unwrap_or_else(|| "local".into());
+        if region.is_empty() || region.len() > 64 || !region.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
+            bail!("audit.region: must be 1-64 characters of A-Z a-z 0-9 . _ -");
+        }
+        Ok(Some(Audit {
+            key: Secret(key),
+            url,
+            region,
+            seal_entries: bounded("audit.seal_entries", a.seal_entries.unwrap_or(4096), 1, 1 << 24)?,
+            seal_secs: bounded("audit.seal_secs", a.seal_secs.unwrap_or(60), 1, 24 * 3600)?,
+            queue: bounded("audit.queue", a.queue.unwrap_or(65_536) as u64, 1, 1 << 24)? as usize,
+        }))
     }
 
     /// `[store] backend` and what the shared backend needs.
@@ -890,5 +976,6 @@ hot_ttl_secs = 5
         assert_eq!(c.tenants[1].params.tol_d, 0.20);
         assert_eq!(c.dedup_ttl_secs, DEFAULT_DEDUP_TTL_SECS);
         assert_eq!(c.body_limit, DEFAULT_BODY_LIMIT);
+        assert!(c.audit.is_none(), "the example keeps the audit log off (make run stays unchanged)");
     }
 }

@@ -54,6 +54,8 @@ pub struct App<S> {
     pub tasks: Arc<Tasks>,
     /// Set when the server stops: store retries give up (the log keeps their records).
     stopping: watch::Receiver<bool>,
+    /// The audit log (SPEC §11), when on.
+    audit: Option<super::audit::Audit>,
 }
 
 /// Counts running tasks; [`Tasks::idle`] waits until there are none.
@@ -128,7 +130,14 @@ impl<S: OutcomeStore> App<S> {
             keys: KeyLocks::default(),
             tasks: Arc::default(),
             stopping,
+            audit: None,
         }
+    }
+
+    /// Appends every outcome this server stores to `audit`.
+    pub fn with_audit(mut self, audit: Option<super::audit::Audit>) -> App<S> {
+        self.audit = audit;
+        self
     }
 }
 
@@ -440,8 +449,12 @@ async fn decide<S: OutcomeStore>(
             return;
         }
     };
+    let accepted_at = decided.accepted_at;
     let outcome = Outcome { status: decided.status, body: decided.outcome, expires_at: decided.expires_at };
     let mut answer = Some(answer);
+    // Whether an attempt failed: a store that committed before failing to answer
+    // shows this request's own outcome as "existing" on the next attempt.
+    let mut failed_before = false;
     let mut backoff = Duration::from_millis(50);
     let mut stopping = app.stopping.clone();
     loop {
@@ -471,10 +484,26 @@ async fn decide<S: OutcomeStore>(
                 if let Some(a) = answer.take() {
                     let _ = a.send(outcome_response(&o, hit));
                 }
+                // The audit entry, after the answer: it waits only for queue space,
+                // and the ticket holds the watermark until the entry is in flight.
+                if let Some(audit) = &app.audit
+                    && (!hit || (failed_before && o == outcome))
+                {
+                    let item = super::audit::Item {
+                        lsn: ticket.lsn(),
+                        tenant: tenant_id.to_string(),
+                        pcs_id: pcs_id.clone(),
+                        outcome: o,
+                        record_sha256: fractal_core::hex(&fractal_core::sha256(&body)),
+                        at: accepted_at,
+                    };
+                    audit.append(item).await;
+                }
                 drop(ticket); // the request is finished: the watermark may pass it
                 return;
             }
             Err(e) => {
+                failed_before = true;
                 if let Some(a) = answer.take() {
                     tracing::error!(tenant = tenant_id, pcs_id = %loggable(&pcs_id), error = %e, status = 503, "store failed; retrying the logged record");
                     let _ = a.send(unavailable("the outcome store is not answering"));

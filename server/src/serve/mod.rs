@@ -1,9 +1,11 @@
 //! `fractal serve`: the reference server of SPEC §6.
 //!
 //! One process, no other service: an HTTP front (axum on tokio), the inbox
-//! write-ahead log ([`wal`]) and the embedded dedup store ([`store`]). See
-//! `docs/server.md` for the operator's view.
+//! write-ahead log ([`wal`]) and the embedded dedup store ([`store`]), and when
+//! configured the audit log of SPEC §11 ([`audit`]). See `docs/server.md` for the
+//! operator's view.
 
+pub mod audit;
 pub mod config;
 pub mod conn;
 pub mod http;
@@ -81,23 +83,27 @@ fn init_logging() {
 /// tenant). Replay never judges again. A v1 record (written before the upgrade)
 /// carries only the request, so it is judged the old way: parsed, signature-checked
 /// and verified under the current configuration. Returns (replayed, stored).
+///
+/// With the audit log on, every record whose decided outcome is the stored one gets
+/// its entry unless the chain has it already ([`audit::Audit::replayed`]).
 async fn replay<S: OutcomeStore>(
     config: &Config,
     records: Vec<wal::Record>,
     store: &S,
     mut deferred: Option<&mut Vec<Deferred>>,
+    audit: Option<&audit::Audit>,
 ) -> anyhow::Result<(usize, usize)> {
     let tenants: HashMap<&str, &config::Tenant> = config.tenants.iter().map(|t| (t.id.as_str(), t)).collect();
     let mut stored = 0;
     let n = records.len();
     let now = now_secs();
     for rec in records {
-        let (pcs_id, outcome) = match rec.decided {
+        let (pcs_id, outcome, at) = match rec.decided {
             Some(d) => {
                 if d.expires_at <= now {
                     continue;
                 }
-                (d.pcs_id, Outcome { status: d.status, body: d.outcome, expires_at: d.expires_at })
+                (d.pcs_id, Outcome { status: d.status, body: d.outcome, expires_at: d.expires_at }, d.accepted_at)
             }
             None => {
                 let Some(t) = tenants.get(rec.tenant.as_str()) else {
@@ -114,9 +120,10 @@ async fn replay<S: OutcomeStore>(
                     body: serde_json::to_vec(&result)?,
                     expires_at: now.saturating_add(config.dedup_ttl_secs),
                 };
-                (pcs.pcs_id, outcome)
+                (pcs.pcs_id, outcome, now)
             }
         };
+        let record_sha256 = if audit.is_some() { fractal_core::hex(&fractal_core::sha256(&rec.body)) } else { String::new() };
         // A shared store may have the record's shard down: the record waits in
         // `deferred` (and in the log: the watermark stays below it) and is drained
         // when the shard answers, while the other shards' keys are served.
@@ -127,12 +134,15 @@ async fn replay<S: OutcomeStore>(
                     if d.is_empty() {
                         tracing::warn!(error = %e, lsn = rec.lsn, "replay: a record's shard does not answer; draining it in the background");
                     }
-                    d.push(Deferred { lsn: rec.lsn, tenant: rec.tenant, pcs_id, outcome });
+                    d.push(Deferred { lsn: rec.lsn, tenant: rec.tenant, pcs_id, outcome, record_sha256, at });
                     continue;
                 }
                 None => return Err(e.into()),
             },
         };
+        if let Some(a) = audit {
+            a.replayed(rec.lsn, &rec.tenant, &pcs_id, &outcome, &put, &record_sha256, at).await;
+        }
         if let Put::Inserted(_) = put {
             stored += 1;
         }
@@ -164,6 +174,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
     };
 
+    // The audit chain resumes before replay, which appends what the chain lacks.
+    let (audit, audit_tasks) = match &config.audit {
+        Some(a) => {
+            let (h, t) = audit::Audit::start(a, &config.data_dir, &metrics).await.context("starting the audit log")?;
+            (Some(h), Some(t))
+        }
+        None => (None, None),
+    };
+
     // Recovery: check the log, cut a torn tail, replay what the store may have lost.
     let mut records = Vec::new();
     let at = wal::recover(&wal_dir, watermark, &mut |r| records.push(r)).context("recovering the write-ahead log")?;
@@ -173,18 +192,27 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let mut deferred = Vec::new();
     let defer = matches!(store, Backend::Shared(..)).then_some(&mut deferred);
     let (replayed, restored) =
-        replay(&config, records, &store, defer).await.context("replaying the write-ahead log")?;
+        replay(&config, records, &store, defer, audit.as_ref()).await.context("replaying the write-ahead log")?;
     // The lowest log position not yet in the store: checkpoints never pass it.
     let floor = Arc::new(std::sync::atomic::AtomicU64::new(deferred.first().map(|d| d.lsn).unwrap_or(u64::MAX)));
     if !deferred.is_empty() {
-        tokio::spawn(drain(store.clone(), deferred, floor.clone()));
+        tokio::spawn(drain(store.clone(), deferred, floor.clone(), audit.clone()));
     }
-    let capped = |wm: u64, floor: &std::sync::atomic::AtomicU64| wm.min(floor.load(std::sync::atomic::Ordering::SeqCst));
+    // Checkpoints pass neither a deferred record nor an entry not yet in the audit chain.
+    let capped = |wm: u64, floor: &std::sync::atomic::AtomicU64, audit: Option<&audit::Audit>| {
+        wm.min(floor.load(std::sync::atomic::Ordering::SeqCst)).min(audit.map_or(u64::MAX, |a| a.floor()))
+    };
     // The store heals from failed writes: give a failing first checkpoint a few tries.
     let mut pause = Duration::from_millis(100);
     for attempt in 1.. {
-        match store.checkpoint(capped(at.end_lsn(), &floor)).await {
-            Ok(()) => break,
+        let wm = capped(at.end_lsn(), &floor, audit.as_ref());
+        match store.checkpoint(wm).await {
+            Ok(()) => {
+                if let Some(a) = &audit {
+                    a.checkpointed(wm);
+                }
+                break;
+            }
             Err(e) if attempt < 8 => {
                 tracing::warn!(error = %e, attempt, "checkpoint after replay failed; retrying");
                 tokio::time::sleep(pause).await;
@@ -214,12 +242,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
     let (stopping, stop_rx) = tokio::sync::watch::channel(false);
-    let app = Arc::new(http::App::new(&config, wal.clone(), store.clone(), metrics.clone(), stop_rx));
+    let app =
+        Arc::new(http::App::new(&config, wal.clone(), store.clone(), metrics.clone(), stop_rx).with_audit(audit.clone()));
     let router = http::router(app.clone());
 
     // Background upkeep: durable checkpoints with log pruning, and the TTL sweep.
     let upkeep = {
-        let (store, wal, dir, floor) = (store.clone(), wal.clone(), wal_dir.clone(), floor.clone());
+        let (store, wal, dir, floor, audit) = (store.clone(), wal.clone(), wal_dir.clone(), floor.clone(), audit.clone());
         let checkpoint_time = metrics.checkpoint.clone();
         let retention = Duration::from_secs(config.wal_retention_secs);
         let every = Duration::from_secs(config.checkpoint_secs);
@@ -235,11 +264,14 @@ async fn serve(config: Config) -> anyhow::Result<()> {
             loop {
                 tokio::select! {
                     _ = tick.tick() => {
-                        let wm = capped(wal.watermark(), &floor);
+                        let wm = capped(wal.watermark(), &floor, audit.as_ref());
                         let started = std::time::Instant::now();
                         match store.checkpoint(wm).await {
                             Ok(()) => {
                                 checkpoint_time.observe(started.elapsed().as_secs_f64());
+                                if let Some(a) = &audit {
+                                    a.checkpointed(wm);
+                                }
                                 let dir = dir.clone();
                                 match tokio::task::spawn_blocking(move || wal::prune(&dir, wm, retention)).await {
                                     Ok(Ok(n)) if n > 0 => tracing::info!(segments = n, "write-ahead log pruned"),
@@ -295,7 +327,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     upkeep.abort();
     let _ = upkeep.await;
     drop(app);
-    let wm = capped(wal.watermark(), &floor);
+    // The audit writer fsyncs what is queued; sealed segments get a moment to reach
+    // the object store (what does not stays local for the next start).
+    if let (Some(a), Some(t)) = (audit.clone(), audit_tasks) {
+        t.stop(a, Duration::from_secs(5)).await;
+    }
+    let wm = capped(wal.watermark(), &floor, audit.as_ref());
     drop(wal);
     tokio::task::spawn_blocking(move || wal_writer.join()).await?;
     // A store that still fails cannot take the final checkpoint; the log keeps every
@@ -319,21 +356,37 @@ struct Deferred {
     tenant: String,
     pcs_id: String,
     outcome: Outcome,
+    record_sha256: String,
+    at: u64,
 }
 
 /// Stores deferred replayed records in log order as their shards come back, raising
 /// the checkpoint floor past each one. None of them was acknowledged (an answered
 /// outcome is committed in the shard before its answer), so serving other keys
 /// meanwhile changes no answer.
-async fn drain(store: Backend, deferred: Vec<Deferred>, floor: Arc<std::sync::atomic::AtomicU64>) {
+async fn drain(
+    store: Backend,
+    deferred: Vec<Deferred>,
+    floor: Arc<std::sync::atomic::AtomicU64>,
+    audit: Option<audit::Audit>,
+) {
     let n = deferred.len();
     let mut rest = deferred.into_iter().peekable();
     while let Some(d) = rest.next() {
         let mut pause = Duration::from_millis(100);
-        while let Err(e) = store.put_if_absent(&d.tenant, &d.pcs_id, d.outcome.clone()).await {
-            tracing::debug!(error = %e, lsn = d.lsn, "deferred replay: shard still down");
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_secs(2));
+        let put = loop {
+            match store.put_if_absent(&d.tenant, &d.pcs_id, d.outcome.clone()).await {
+                Ok(p) => break p,
+                Err(e) => {
+                    tracing::debug!(error = %e, lsn = d.lsn, "deferred replay: shard still down");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+            }
+        };
+        // Registered in flight before the floor moves past this record.
+        if let Some(a) = &audit {
+            a.replayed(d.lsn, &d.tenant, &d.pcs_id, &d.outcome, &put, &d.record_sha256, d.at).await;
         }
         let next = rest.peek().map(|x| x.lsn).unwrap_or(u64::MAX);
         floor.store(next, std::sync::atomic::Ordering::SeqCst);
@@ -525,7 +578,7 @@ mod tests {
             rec(4, "t", b"{not json".to_vec()),
             rec(5, "gone", signed(4, b"k").1),
         ];
-        let (replayed, stored) = replay(&c, records, &store, None).await.unwrap();
+        let (replayed, stored) = replay(&c, records, &store, None, None).await.unwrap();
         assert_eq!((replayed, stored), (5, 1));
         assert_eq!(store.get("t", &present).await.unwrap(), Some(earlier));
         let got = store.get("t", &missing).await.unwrap().expect("the missing outcome is stored");

@@ -899,27 +899,33 @@ struct Cold {
 
 const COLD_MAGIC: &[u8] = b"FLKC1\n";
 
+/// An object store and the key prefix inside it, from `file:///absolute/dir` (the
+/// directory is created) or `s3://bucket/prefix` (endpoint, region and credentials
+/// from `AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`). `what` names the setting in errors.
+pub fn open_object_store(url: &str, what: &str) -> Result<(Arc<dyn ObjectStore>, String), String> {
+    if let Some(dir) = url.strip_prefix("file://") {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{what}: {dir}: {e}"))?;
+        let fs = object_store::local::LocalFileSystem::new_with_prefix(dir).map_err(|e| format!("{what}: {e}"))?;
+        Ok((Arc::new(fs), String::new()))
+    } else if let Some(rest) = url.strip_prefix("s3://") {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+        if let Some(ep) = std::env::var("AWS_ENDPOINT_URL").ok().or_else(|| std::env::var("AWS_ENDPOINT").ok()) {
+            b = b.with_allow_http(ep.starts_with("http://")).with_endpoint(ep);
+        }
+        if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() {
+            b = b.with_region("us-east-1");
+        }
+        Ok((Arc::new(b.build().map_err(|e| format!("{what}: {e}"))?), prefix.trim_matches('/').to_string()))
+    } else {
+        Err(format!("{what}: must be file:///… or s3://bucket/prefix"))
+    }
+}
+
 impl Cold {
     fn new(url: &str) -> Result<Cold, StoreError> {
-        let (store, prefix): (Arc<dyn ObjectStore>, String) = if let Some(dir) = url.strip_prefix("file://") {
-            std::fs::create_dir_all(dir).map_err(|e| err(format!("store.cold.url: {dir}: {e}")))?;
-            (Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir).map_err(err)?), String::new())
-        } else if let Some(rest) = url.strip_prefix("s3://") {
-            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-            let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
-            if let Some(ep) = std::env::var("AWS_ENDPOINT_URL").ok().or_else(|| std::env::var("AWS_ENDPOINT").ok()) {
-                b = b.with_allow_http(ep.starts_with("http://")).with_endpoint(ep);
-            }
-            if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err() {
-                b = b.with_region("us-east-1");
-            }
-            (
-                Arc::new(b.build().map_err(|e| err(format!("store.cold.url: {e}")))?),
-                prefix.trim_matches('/').to_string(),
-            )
-        } else {
-            return Err(err("store.cold.url: must be file:///… or s3://bucket/prefix"));
-        };
+        let (store, prefix) = open_object_store(url, "store.cold.url").map_err(err)?;
         let nonce = std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), std::process::id());
         Ok(Cold { store, prefix, seq: AtomicU64::new(0), nonce })
     }

@@ -1813,5 +1813,9 @@ fn main() {
     write(&dir, "verify.json", &verify_file());
     write(&dir, "ring.json", &ring_file());
     write(&dir, "reject.json", &reject_file(&kp));
-    write(&dir, "audit.json", &audit_file(&kp));
+    // The server's and auditors' vectors live in golden/server/: the SDKs walk every
+    // golden/*.json, and none of them builds audit chains.
+    let server = dir.join("server");
+    std::fs::create_dir_all(&server).unwrap_or_else(|e| panic!("cannot create {}: {e}", server.display()));
+    write(&server, "audit.json", &audit_file(&kp));
 }

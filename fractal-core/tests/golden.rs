@@ -12,9 +12,9 @@ use fractal_core::{
 };
 use serde_json::{Map, Value, json};
 
-/// Every file in golden/ and the test that walks it: a new file must be added here.
+/// Every file in golden/ and golden/server/ and the test that walks it: a new file
+/// must be added here.
 const FILES: &[&str] = &[
-    "audit.json",
     "canonical.json",
     "canonical_v2.json",
     "legacy.json",
@@ -22,17 +22,24 @@ const FILES: &[&str] = &[
     "reject.json",
     "ring.json",
     "verify.json",
+    "server/audit.json",
 ];
 
 #[test]
 fn every_golden_file_is_walked() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../golden");
-    let mut found: Vec<String> = std::fs::read_dir(&dir)
-        .expect("golden/ is readable")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".json"))
-        .collect();
-    found.sort();
+    let json_in = |sub: &str| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir.join(sub))
+            .expect("golden/ is readable")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".json"))
+            .map(|n| if sub.is_empty() { n } else { format!("{sub}/{n}") })
+            .collect();
+        names.sort();
+        names
+    };
+    let mut found = json_in("");
+    found.extend(json_in("server"));
     assert_eq!(found, FILES, "golden/*.json and the files this suite walks differ");
 }
 
@@ -560,7 +567,7 @@ fn reject_vectors() {
 #[test]
 fn audit_vectors() {
     use fractal_core::audit::{Entry, Seal, Segment, entry_hash, seal_message, verify_chain};
-    let file = "audit.json";
+    let file = "server/audit.json";
     let doc = load(file);
     let (mut checked, mut failures) = (0, Vec::new());
     for g in groups(&doc) {

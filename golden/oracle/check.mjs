@@ -723,10 +723,10 @@ function auditVerify(segments, pubB64, anchorText) {
 }
 
 function checkAudit() {
-  const file = load("audit.json");
+  const file = load("server/audit.json");
   for (const g of file.testGroups) {
     for (const t of g.tests) {
-      const where = `audit.json #${t.tcId} (${t.comment})`;
+      const where = `server/audit.json #${t.tcId} (${t.comment})`;
       let ok = true;
       if (g.type === "entries") {
         const bytes = jcs(t.entry);

@@ -4,7 +4,7 @@
 SERVER_DATA ?= $(ROOT)/build/data
 SERVER_LISTEN ?= 127.0.0.1:8080
 FRACTAL_LOAD := $(RELEASE)/fractal-load
-BENCH_REQUESTS ?= 1000000
+BENCH_REQUESTS ?= 300000
 
 TEST_TARGETS += test-server
 .PHONY: run test-server bench-server
@@ -22,6 +22,12 @@ run: build ## Start the reference server on embedded defaults (data in build/dat
 test-server: build services ## Server crate: WAL/store/config unit tests, the CLI, SPEC §6 over real HTTP, 10 kill -9 crash cycles, shared stores (tests/stores.rs).
 	$(CARGO) test --release --locked -p fractal-server
 
-bench-server: build ## Server: 64-connection loopback load, HMAC + fsync on: unique records, then 90% duplicates; RSS after 1M outcomes.
-	$(FRACTAL_LOAD) --spawn $(FRACTAL) --connections 64 --requests $(BENCH_REQUESTS) --duplicates 0 --label unique
-	$(FRACTAL_LOAD) --spawn $(FRACTAL) --connections 64 --requests $(BENCH_REQUESTS) --duplicates 0.9 --label "90% duplicates"
+bench-server: build ## Server vs a do-nothing hyper server, same run: 64 connections, HMAC, fsync on; unique records, then 90% duplicates (BENCH_REQUESTS each). Ends with `ratio unique 0.NN` and `ratio dup90 0.NN`.
+	@mkdir -p $(ROOT)/build/bench
+	$(FRACTAL_LOAD) --spawn $(FRACTAL) --baseline --connections 64 --requests $(BENCH_REQUESTS) --duplicates 0 --label unique | tee $(ROOT)/build/bench/unique.txt
+	$(FRACTAL_LOAD) --spawn $(FRACTAL) --baseline --connections 64 --requests $(BENCH_REQUESTS) --duplicates 0.9 --label dup90 | tee $(ROOT)/build/bench/dup90.txt
+	@echo
+	@echo "| run | baseline requests/s | fractal requests/s | ratio | baseline server µs/req | fractal server µs/req |"
+	@echo "|---|---|---|---|---|---|"
+	@sed -n 's/^table //p' $(ROOT)/build/bench/unique.txt $(ROOT)/build/bench/dup90.txt
+	@grep -h '^ratio ' $(ROOT)/build/bench/unique.txt $(ROOT)/build/bench/dup90.txt

@@ -9,7 +9,14 @@
 //! ```text
 //! fractal-load --spawn target/release/fractal --requests 1000000 --duplicates 0
 //! fractal-load --url 127.0.0.1:8080 --tenant default --key secret --duplicates 0.9
+//! fractal-load --spawn target/release/fractal --baseline --requests 300000 --label unique
 //! ```
+//!
+//! With `--baseline` the same run first loads a do-nothing HTTP/1.1 server (hyper, as
+//! many workers as `fractal serve` has, reads each body, answers a fixed JSON; started
+//! as a child process of this binary) with the same requests, then `fractal serve`,
+//! and prints our requests/s as a ratio of the baseline's: machines differ two- to
+//! threefold in speed, a ratio measured in one run does not.
 //!
 //! It prints figures only and asserts nothing about them.
 
@@ -60,6 +67,47 @@ struct Args {
     /// Name printed with the results.
     #[arg(long, default_value = "load")]
     label: String,
+    /// Also load a do-nothing hyper server with the same requests first (needs
+    /// --spawn) and print the ratio line `ratio LABEL 0.NN`.
+    #[arg(long, requires = "spawn")]
+    baseline: bool,
+    /// Internal: serve as the do-nothing baseline on this address (used by --baseline).
+    #[arg(long, hide = true, conflicts_with_all = ["spawn", "url", "baseline"])]
+    serve_baseline: Option<String>,
+}
+
+/// What the baseline answers: the size and shape of an accepted VerifyResult.
+const BASELINE_BODY: &[u8] =
+    br#"{"accepted":true,"escalated":false,"recomputed_D_hat":0.866733469,"recomputed_budget":0.285}"#;
+
+/// The do-nothing server of `--baseline`: hyper's HTTP/1.1 on a tokio runtime with
+/// the worker count `fractal serve` uses by default (one per CPU); each request's
+/// body is read whole, then the fixed answer goes out.
+fn serve_baseline(listen: &str) -> anyhow::Result<()> {
+    use http_body_util::{BodyExt, Full};
+    use std::io::Write as _;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        println!("baseline: listening on http://{}", listener.local_addr()?);
+        std::io::stdout().flush()?;
+        loop {
+            let (stream, _) = listener.accept().await?;
+            let _ = stream.set_nodelay(true);
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
+                    let body = req.into_body().collect().await?.to_bytes();
+                    std::hint::black_box(body);
+                    hyper::Response::builder()
+                        .header("content-type", "application/json")
+                        .body(Full::new(BASELINE_BODY))
+                        .map_err(anyhow::Error::from)
+                });
+                let io = hyper_util::rt::TokioIo::new(stream);
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
+            });
+        }
+    })
 }
 
 /// A server started by `--spawn`; killed on drop.
@@ -95,11 +143,28 @@ fn spawn(bin: &std::path::Path, tenant: &str, key: &str, extra: &str) -> anyhow:
         .stderr(Stdio::inherit())
         .spawn()
         .with_context(|| format!("starting {}", bin.display()))?;
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line)?;
-    let addr = line.trim().rsplit("http://").next().unwrap_or("").to_string();
-    let addr: SocketAddr = addr.parse().with_context(|| format!("server said {line:?}"))?;
+    let addr = listening_on(&mut child)?;
     Ok((Spawned { child, _dir: dir }, addr))
+}
+
+/// Starts this binary as the do-nothing baseline server.
+fn spawn_baseline() -> anyhow::Result<(Spawned, SocketAddr)> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["--serve-baseline", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting the baseline server")?;
+    let addr = listening_on(&mut child)?;
+    Ok((Spawned { child, _dir: tempfile::tempdir()? }, addr))
+}
+
+/// The address from a child's first line, `… listening on http://ADDR`.
+fn listening_on(child: &mut Child) -> anyhow::Result<SocketAddr> {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().context("the child's stdout")?).read_line(&mut line)?;
+    let addr = line.trim().rsplit("http://").next().unwrap_or("");
+    addr.parse().with_context(|| format!("server said {line:?}"))
 }
 
 /// User + system CPU time of a process, in seconds.
@@ -211,6 +276,9 @@ async fn connection(addr: SocketAddr, reqs: Arc<Vec<Vec<u8>>>, schedule: Vec<u32
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(listen) = &args.serve_baseline {
+        return serve_baseline(listen);
+    }
     if !(0.0..1.0).contains(&args.duplicates) {
         bail!("--duplicates must be in [0, 1)");
     }
@@ -277,80 +345,17 @@ fn main() -> anyhow::Result<()> {
     let body_bytes: usize = reqs.iter().map(|r| r.len()).sum::<usize>() / reqs.len().max(1);
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
-    let cpu_before = spawned.as_ref().and_then(|s| cpu_secs(s.child.id()));
-    let own_before = cpu_secs(std::process::id());
-    let started = Instant::now();
-    let results: Vec<ConnResult> = rt.block_on(async {
-        let tasks: Vec<_> = schedules
-            .into_iter()
-            .enumerate()
-            .map(|(i, s)| tokio::spawn(connection(addrs[i % addrs.len()], reqs.clone(), s)))
-            .collect();
-        let mut out = Vec::new();
-        for t in tasks {
-            out.push(t.await??);
-        }
-        anyhow::Ok(out)
-    })?;
-    let elapsed = started.elapsed();
-    let cpu_after = spawned.as_ref().and_then(|s| cpu_secs(s.child.id()));
-    let own_after = cpu_secs(std::process::id());
-
-    let mut lat: Vec<u32> = results.iter().flat_map(|r| r.latencies_us.iter().copied()).collect();
-    lat.sort_unstable();
-    let n = lat.len();
-    let pct = |p: f64| -> f64 {
-        lat.get(((n as f64 * p) as usize).min(n.saturating_sub(1))).copied().unwrap_or(0) as f64 / 1000.0
+    let baseline = if args.baseline {
+        let (server, addr) = spawn_baseline()?;
+        let run = load(&rt, &[addr], &reqs, &schedules, Some(server.child.id()))?;
+        drop(server);
+        run.print(&format!("{} baseline", args.label), uniques, body_bytes, args.duplicates, conns);
+        Some(run)
+    } else {
+        None
     };
-    let mut statuses = [0u64; 6];
-    let mut hits = 0;
-    for r in &results {
-        for (a, b) in statuses.iter_mut().zip(r.statuses) {
-            *a += b;
-        }
-        hits += r.dedup_hits;
-    }
-    println!(
-        "{label}: {n} requests ({uniques} distinct records, ~{body_bytes} bytes each, {dup:.0}% duplicates) over {conns} connections in {secs:.2} s",
-        label = args.label,
-        dup = args.duplicates * 100.0,
-        secs = elapsed.as_secs_f64()
-    );
-    println!(
-        "{label}: {rps:.0} requests/s  latency p50 {p50:.2} ms  p99 {p99:.2} ms  p99.9 {p999:.2} ms  max {max:.2} ms",
-        label = args.label,
-        rps = n as f64 / elapsed.as_secs_f64(),
-        p50 = pct(0.50),
-        p99 = pct(0.99),
-        p999 = pct(0.999),
-        max = lat.last().copied().unwrap_or(0) as f64 / 1000.0
-    );
-    println!(
-        "{label}: answers 200={} 202={} 401={} 429={} 503={} other={}  X-Dedup hits={hits}",
-        statuses[0],
-        statuses[1],
-        statuses[2],
-        statuses[3],
-        statuses[4],
-        statuses[5],
-        label = args.label
-    );
-    if let (Some(a), Some(b)) = (cpu_before, cpu_after) {
-        println!(
-            "{}: server CPU {:.1} µs per request ({:.2} cores busy)",
-            args.label,
-            (b - a) * 1e6 / n.max(1) as f64,
-            (b - a) / elapsed.as_secs_f64()
-        );
-    }
-    if let (Some(a), Some(b)) = (own_before, own_after) {
-        println!(
-            "{}: load generator CPU {:.1} µs per request ({:.2} cores busy)",
-            args.label,
-            (b - a) * 1e6 / n.max(1) as f64,
-            (b - a) / elapsed.as_secs_f64()
-        );
-    }
+    let run = load(&rt, &addrs, &reqs, &schedules, spawned.as_ref().map(|s| s.child.id()))?;
+    run.print(&args.label, uniques, body_bytes, args.duplicates, conns);
     if let Some(s) = &spawned {
         // Let the last checkpoint settle, then read the server's resident memory.
         std::thread::sleep(Duration::from_millis(200));
@@ -359,5 +364,120 @@ fn main() -> anyhow::Result<()> {
         }
     }
     drop(spawned);
+    if let Some(b) = baseline {
+        let ratio = run.rps() / b.rps();
+        println!(
+            "table | {} | {:.0} | {:.0} | {:.2} | {:.1} | {:.1} |",
+            args.label,
+            b.rps(),
+            run.rps(),
+            ratio,
+            b.server_us_per_request().unwrap_or(f64::NAN),
+            run.server_us_per_request().unwrap_or(f64::NAN)
+        );
+        println!("ratio {} {ratio:.2}", args.label);
+    }
     Ok(())
+}
+
+/// One load phase: every connection's schedule against `addrs`.
+struct Run {
+    results: Vec<ConnResult>,
+    elapsed: Duration,
+    server_cpu: Option<f64>,
+    own_cpu: Option<f64>,
+}
+
+fn load(
+    rt: &tokio::runtime::Runtime,
+    addrs: &[SocketAddr],
+    reqs: &Arc<Vec<Vec<u8>>>,
+    schedules: &[Vec<u32>],
+    server: Option<u32>,
+) -> anyhow::Result<Run> {
+    let cpu_before = server.and_then(cpu_secs);
+    let own_before = cpu_secs(std::process::id());
+    let started = Instant::now();
+    let results: Vec<ConnResult> = rt.block_on(async {
+        let tasks: Vec<_> = schedules
+            .iter()
+            .enumerate()
+            .map(|(i, s)| tokio::spawn(connection(addrs[i % addrs.len()], reqs.clone(), s.clone())))
+            .collect();
+        let mut out = Vec::new();
+        for t in tasks {
+            out.push(t.await??);
+        }
+        anyhow::Ok(out)
+    })?;
+    let elapsed = started.elapsed();
+    let delta = |before: Option<f64>, after: Option<f64>| Some(after? - before?);
+    Ok(Run {
+        results,
+        elapsed,
+        server_cpu: delta(cpu_before, server.and_then(cpu_secs)),
+        own_cpu: delta(own_before, cpu_secs(std::process::id())),
+    })
+}
+
+impl Run {
+    fn requests(&self) -> usize {
+        self.results.iter().map(|r| r.latencies_us.len()).sum()
+    }
+
+    fn rps(&self) -> f64 {
+        self.requests() as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn server_us_per_request(&self) -> Option<f64> {
+        Some(self.server_cpu? * 1e6 / self.requests().max(1) as f64)
+    }
+
+    fn print(&self, label: &str, uniques: usize, body_bytes: usize, duplicates: f64, conns: usize) {
+        let mut lat: Vec<u32> = self.results.iter().flat_map(|r| r.latencies_us.iter().copied()).collect();
+        lat.sort_unstable();
+        let n = lat.len();
+        let pct = |p: f64| -> f64 {
+            lat.get(((n as f64 * p) as usize).min(n.saturating_sub(1))).copied().unwrap_or(0) as f64 / 1000.0
+        };
+        let mut statuses = [0u64; 6];
+        let mut hits = 0;
+        for r in &self.results {
+            for (a, b) in statuses.iter_mut().zip(r.statuses) {
+                *a += b;
+            }
+            hits += r.dedup_hits;
+        }
+        let secs = self.elapsed.as_secs_f64();
+        println!(
+            "{label}: {n} requests ({uniques} distinct records, ~{body_bytes} bytes each, {dup:.0}% duplicates) over {conns} connections in {secs:.2} s",
+            dup = duplicates * 100.0,
+        );
+        println!(
+            "{label}: {rps:.0} requests/s  latency p50 {p50:.2} ms  p99 {p99:.2} ms  p99.9 {p999:.2} ms  max {max:.2} ms",
+            rps = self.rps(),
+            p50 = pct(0.50),
+            p99 = pct(0.99),
+            p999 = pct(0.999),
+            max = lat.last().copied().unwrap_or(0) as f64 / 1000.0
+        );
+        println!(
+            "{label}: answers 200={} 202={} 401={} 429={} 503={} other={}  X-Dedup hits={hits}",
+            statuses[0], statuses[1], statuses[2], statuses[3], statuses[4], statuses[5],
+        );
+        if let Some(c) = self.server_cpu {
+            println!(
+                "{label}: server CPU {:.1} µs per request ({:.2} cores busy)",
+                c * 1e6 / n.max(1) as f64,
+                c / secs
+            );
+        }
+        if let Some(c) = self.own_cpu {
+            println!(
+                "{label}: load generator CPU {:.1} µs per request ({:.2} cores busy)",
+                c * 1e6 / n.max(1) as f64,
+                c / secs
+            );
+        }
+    }
 }

@@ -806,25 +806,8 @@ mod tests {
     fn a_record_is_an_object_never_an_array() {
         let v: serde_json::Value = serde_json::from_slice(&example_json()).unwrap();
         let o = v.as_object().unwrap();
-        let order = [
-            "pcs_id",
-            "schema",
-            "version",
-            "shard_id",
-            "epoch",
-            "attempt",
-            "sent_at",
-            "seed",
-            "scales",
-            "N_j",
-            "coh_star",
-            "v_star",
-            "D_hat",
-            "r",
-            "regime",
-            "budget",
-            "merkle_root",
-        ];
+        // The SPEC §1 order, without the delivery fields sig and ft.
+        let order = &KNOWN_FIELDS[..17];
         let as_array = serde_json::Value::Array(order.iter().map(|k| o.get(*k).cloned().unwrap_or_default()).collect());
         let err = Pcs::from_json(&serde_json::to_vec(&as_array).unwrap()).unwrap_err();
         assert_eq!(err.kind(), "invalid_json", "{err}");

@@ -779,28 +779,7 @@ fn tamper_v2(record: &Value) -> Vec<(String, Value)> {
         Some(_) => {}
         None => change("v_star added", &|r| drop(r.insert("v_star".into(), Value::Array(Vec::new())))),
     }
-    let known = [
-        "pcs_id",
-        "schema",
-        "version",
-        "shard_id",
-        "epoch",
-        "attempt",
-        "sent_at",
-        "seed",
-        "scales",
-        "N_j",
-        "coh_star",
-        "v_star",
-        "D_hat",
-        "r",
-        "regime",
-        "budget",
-        "merkle_root",
-        "sig",
-        "ft",
-    ];
-    for k in obj.keys().filter(|k| !known.contains(&k.as_str())) {
+    for k in obj.keys().filter(|k| !fractal_core::KNOWN_FIELDS.contains(&k.as_str())) {
         change(&format!("unknown field {k} removed"), &|r| drop(r.remove(k)));
         change(&format!("unknown field {k} changed"), &|r| r[k] = Value::from("tampered"));
     }

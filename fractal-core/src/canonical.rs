@@ -250,56 +250,7 @@ fn write_jcs(out: &mut Vec<u8>, value: &Value, path: &mut String, rules: Rules) 
         Value::Null => out.extend_from_slice(b"null"),
         Value::Bool(true) => out.extend_from_slice(b"true"),
         Value::Bool(false) => out.extend_from_slice(b"false"),
-        Value::Number(n) if rules == Rules::Rfc8785 => {
-            let x = match (n.as_i64(), n.as_u64()) {
-                (Some(i), _) if (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&i) => {
-                    out.extend_from_slice(i.to_string().as_bytes());
-                    return Ok(());
-                }
-                _ => n.as_f64().unwrap_or(f64::NAN),
-            };
-            if !x.is_finite() {
-                return Err(Error::bad_field(path_or_record(path), "must be a finite number"));
-            }
-            out.extend_from_slice(format_number(x).as_bytes());
-        }
-        Value::Number(n) => {
-            if is_number_field(path) && !n.is_f64() {
-                // A record's number fields take any number: there a long integer
-                // literal is just another way to write a binary64 value.
-                out.extend_from_slice(format_number(n.as_f64().unwrap_or(f64::NAN)).as_bytes());
-            } else if let Some(i) = n.as_i64() {
-                if !(-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&i) {
-                    return Err(Error::bad_field(
-                        path_or_record(path),
-                        "integer outside ±(2^53-1) cannot be signed with v2",
-                    ));
-                }
-                out.extend_from_slice(i.to_string().as_bytes());
-            } else if n.is_u64() {
-                return Err(Error::bad_field(
-                    path_or_record(path),
-                    "integer outside ±(2^53-1) cannot be signed with v2",
-                ));
-            } else {
-                let x = n.as_f64().unwrap_or(f64::NAN);
-                if !x.is_finite() {
-                    return Err(Error::bad_field(path_or_record(path), "must be a finite number"));
-                }
-                // RFC 8785 writes an integral value below 1e21 as an integer (1e19 as
-                // `10000000000000000000`). Beyond 2^53 that integer is one v2 refuses, so
-                // the float is refused too: one value, one verdict, and every payload
-                // signs again unchanged when sent as written. From 1e21 on the text is
-                // exponential (`1e+21`) and no integer appears.
-                if x.fract() == 0.0 && x.abs() > MAX_SAFE_INTEGER as f64 && x.abs() < 1e21 && !is_number_field(path) {
-                    return Err(Error::bad_field(
-                        path_or_record(path),
-                        "integer outside ±(2^53-1) cannot be signed with v2",
-                    ));
-                }
-                out.extend_from_slice(format_number(x).as_bytes());
-            }
-        }
+        Value::Number(n) => write_jcs_number(out, n, path, rules)?,
         Value::String(s) => write_json_string(out, s),
         Value::Array(items) => {
             out.push(b'[');
@@ -317,6 +268,31 @@ fn write_jcs(out: &mut Vec<u8>, value: &Value, path: &mut String, rules: Rules) 
         }
         Value::Object(map) => write_jcs_object(out, map, path, rules)?,
     }
+    Ok(())
+}
+
+/// One number: an integer within ±(2^53−1) as itself, anything else as the binary64
+/// it denotes, in ECMAScript's form (RFC 8785 §3.2.2.3).
+fn write_jcs_number(out: &mut Vec<u8>, n: &serde_json::Number, path: &str, rules: Rules) -> Result<()> {
+    if let Some(i) = n.as_i64().filter(|i| (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(i)) {
+        out.extend_from_slice(i.to_string().as_bytes());
+        return Ok(());
+    }
+    let x = n.as_f64().unwrap_or(f64::NAN);
+    if !x.is_finite() {
+        return Err(Error::bad_field(path_or_record(path), "must be a finite number"));
+    }
+    // v2 refuses an integer beyond ±(2^53−1), whether the text sent was one (an
+    // integer literal reaching here is out of range) or the text written would be:
+    // RFC 8785 writes an integral value below 1e21 as an integer (1e19 as
+    // `10000000000000000000`), so refusing only the literal would give one value two
+    // verdicts and a payload that does not sign again as written. From 1e21 on the
+    // text is exponential (`1e+21`). The record's number fields take any binary64.
+    let integer_beyond = !n.is_f64() || (x.fract() == 0.0 && x.abs() > MAX_SAFE_INTEGER as f64 && x.abs() < 1e21);
+    if rules == Rules::V2 && integer_beyond && !is_number_field(path) {
+        return Err(Error::bad_field(path_or_record(path), "integer outside ±(2^53-1) cannot be signed with v2"));
+    }
+    out.extend_from_slice(format_number(x).as_bytes());
     Ok(())
 }
 

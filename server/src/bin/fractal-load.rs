@@ -110,10 +110,10 @@ fn serve_baseline(listen: &str) -> anyhow::Result<()> {
     })
 }
 
-/// A server started by `--spawn`; killed on drop.
+/// A server started by `--spawn` (with its temp data dir) or `--baseline`; killed on drop.
 struct Spawned {
     child: Child,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl Drop for Spawned {
@@ -144,7 +144,7 @@ fn spawn(bin: &std::path::Path, tenant: &str, key: &str, extra: &str) -> anyhow:
         .spawn()
         .with_context(|| format!("starting {}", bin.display()))?;
     let addr = listening_on(&mut child)?;
-    Ok((Spawned { child, _dir: dir }, addr))
+    Ok((Spawned { child, _dir: Some(dir) }, addr))
 }
 
 /// Starts this binary as the do-nothing baseline server.
@@ -156,7 +156,7 @@ fn spawn_baseline() -> anyhow::Result<(Spawned, SocketAddr)> {
         .spawn()
         .context("starting the baseline server")?;
     let addr = listening_on(&mut child)?;
-    Ok((Spawned { child, _dir: tempfile::tempdir()? }, addr))
+    Ok((Spawned { child, _dir: None }, addr))
 }
 
 /// The address from a child's first line, `… listening on http://ADDR`.

@@ -13,8 +13,8 @@ test-golden: ## Check golden/ with the Node oracle, and that regenerating it cha
 	node $(GOLDEN_DIR)/oracle/check.mjs $(GOLDEN_DIR)
 	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
 	$(GOLDEN_GEN) "$$tmp" >/dev/null; \
-	diff <(cd $(GOLDEN_DIR) && ls *.json server/*.json) <(cd "$$tmp" && ls *.json server/*.json) || { echo "golden/: the set of files is stale, run 'make golden'"; exit 1; }; \
-	for f in $$(cd "$$tmp" && ls *.json server/*.json); do \
+	diff <(cd $(GOLDEN_DIR) && ls *.json server/*.json client/*.json) <(cd "$$tmp" && ls *.json server/*.json client/*.json) || { echo "golden/: the set of files is stale, run 'make golden'"; exit 1; }; \
+	for f in $$(cd "$$tmp" && ls *.json server/*.json client/*.json); do \
 	  diff -u "$(GOLDEN_DIR)/$$f" "$$tmp/$$f" | head -40 || true; \
 	  cmp -s "$(GOLDEN_DIR)/$$f" "$$tmp/$$f" || { echo "golden/$$f is stale: run 'make golden' and review the diff"; exit 1; }; \
 	done; \

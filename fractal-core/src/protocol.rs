@@ -198,7 +198,7 @@ impl Backoff {
         };
         self.retries += 1;
         Some(match retry_after {
-            Some(d) if d.as_millis() as u64 > self.policy.max_retry_after_ms => return None,
+            Some(d) if millis(d) > self.policy.max_retry_after_ms => return None,
             Some(d) => d,
             None => Duration::from_millis(jitter),
         })
@@ -370,6 +370,12 @@ pub fn get_request(
     Ok(req)
 }
 
+/// A duration in whole milliseconds, saturating: a `Retry-After` of 2^64/1000
+/// seconds must not wrap around to a short wait.
+pub fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// Seconds since the Unix epoch by the system clock (0 before it), for
 /// [`get_request`]'s `now`.
 pub fn unix_now() -> u64 {
@@ -388,12 +394,19 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.trim())
 }
 
-/// Reads `Retry-After` given in whole seconds (the form the server sends).
+/// Reads `Retry-After` in either form of RFC 9110 §10.2.3: delay-seconds (what
+/// this server sends), or an HTTP-date, which counts from the answer's own `Date`
+/// header, so the client's clock and any skew between the two clocks do not
+/// matter (a date before `Date` means "now"). An HTTP-date without a `Date` header,
+/// or anything unreadable, is no `Retry-After`: the computed backoff applies.
 pub fn retry_after(headers: &[(String, String)]) -> Option<Duration> {
-    header(headers, "retry-after")?
-        .parse::<u64>()
-        .ok()
-        .map(Duration::from_secs)
+    let value = header(headers, "retry-after")?;
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return value.parse::<u64>().ok().map(Duration::from_secs);
+    }
+    let until = httpdate::parse_http_date(value).ok()?;
+    let sent = httpdate::parse_http_date(header(headers, "date")?).ok()?;
+    Some(until.duration_since(sent).unwrap_or(Duration::ZERO))
 }
 
 #[derive(Deserialize)]
@@ -445,7 +458,7 @@ pub fn classify_response(
         },
         401 => ClientError::Signature { code, message },
         429 => ClientError::RateLimited {
-            retry_after_ms: retry_after(headers).map(|d| d.as_millis() as u64),
+            retry_after_ms: retry_after(headers).map(millis),
             message,
         },
         _ => ClientError::Api {
@@ -663,6 +676,24 @@ mod tests {
                 Some("base_url"),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn retry_after_reads_both_forms() {
+        let ms = |hs: &[(String, String)]| retry_after(hs).map(|d| d.as_millis());
+        let date = h("Date", "Wed, 21 Oct 2015 07:28:00 GMT");
+        assert_eq!(ms(&[h("retry-after", " 120 ")]), Some(120_000));
+        assert_eq!(ms(&[h("Retry-After", "Wed, 21 Oct 2015 07:28:10 GMT"), date.clone()]), Some(10_000));
+        assert_eq!(ms(&[h("Retry-After", "Wednesday, 21-Oct-15 07:28:10 GMT"), date.clone()]), Some(10_000));
+        assert_eq!(ms(&[h("Retry-After", "Wed Oct 21 07:28:10 2015"), date.clone()]), Some(10_000));
+        assert_eq!(ms(&[h("Retry-After", "Wed, 21 Oct 2015 07:27:00 GMT"), date]), Some(0));
+        // 18446744073709552 s is 384 ms past 2^64 ms: it must saturate, not wrap.
+        assert_eq!(retry_after(&[h("Retry-After", "18446744073709552")]).map(millis), Some(u64::MAX));
+        let mut b = Backoff::new(RetryPolicy::default(), 1);
+        assert_eq!(b.next_delay(retry_after(&[h("Retry-After", "18446744073709552")])), None);
+        for bad in ["", "-1", "+5", "1.5", "soon", "18446744073709551616", "Wed, 21 Oct 2015 07:28:10 GMT"] {
+            assert_eq!(ms(&[h("Retry-After", bad)]), None, "{bad:?}");
         }
     }
 

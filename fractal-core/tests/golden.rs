@@ -12,7 +12,7 @@ use fractal_core::{
 };
 use serde_json::{Map, Value, json};
 
-/// Every file in golden/ and golden/server/ and the test that walks it: a new file
+/// Every file in golden/, golden/server/ and golden/client/, and the test that walks it: a new file
 /// must be added here.
 const FILES: &[&str] = &[
     "canonical.json",
@@ -23,6 +23,7 @@ const FILES: &[&str] = &[
     "ring.json",
     "verify.json",
     "server/audit.json",
+    "client/protocol.json", // walked by golden_protocol.rs
 ];
 
 #[test]
@@ -40,6 +41,7 @@ fn every_golden_file_is_walked() {
     };
     let mut found = json_in("");
     found.extend(json_in("server"));
+    found.extend(json_in("client"));
     assert_eq!(found, FILES, "golden/*.json and the files this suite walks differ");
 }
 

@@ -15,6 +15,8 @@
 // (the parser must round them to the nearest binary64).
 #![allow(clippy::excessive_precision)]
 
+mod protocol;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -1818,4 +1820,9 @@ fn main() {
     let server = dir.join("server");
     std::fs::create_dir_all(&server).unwrap_or_else(|e| panic!("cannot create {}: {e}", server.display()));
     write(&server, "audit.json", &audit_file(&kp));
+    // The client protocol's vectors (backoff, Retry-After, classification, whole calls)
+    // in golden/client/: each SDK's client tests read the parts they drive.
+    let client = dir.join("client");
+    std::fs::create_dir_all(&client).unwrap_or_else(|e| panic!("cannot create {}: {e}", client.display()));
+    write(&client, "protocol.json", &protocol::protocol_file());
 }

@@ -59,6 +59,7 @@ fn matches(got: &Result<SubmitResponse, ClientError>, want: &Value) -> Result<()
                 | ClientError::Signature { code, message }
                 | ClientError::Api { code, message, .. } => (Some(code.as_str()), Some(message.as_str()), None),
                 ClientError::RateLimited { retry_after_ms, message } => (None, Some(message.as_str()), *retry_after_ms),
+                ClientError::Transport { reason, .. } => (None, Some(reason.as_str()), None),
                 _ => (None, None, None),
             };
             let ok = e.kind() == w["kind"]

@@ -1082,7 +1082,7 @@ function checkProtocol() {
           let outcome;
           let after = null;
           if (ev.transport !== undefined) {
-            outcome = { error: { code: null, kind: ev.timeout ? "timeout" : "transport", message: null, retry_after_ms: null, retryable: true, status: null } };
+            outcome = { error: { code: null, kind: ev.timeout ? "timeout" : "transport", message: ev.transport, retry_after_ms: null, retryable: true, status: null } };
           } else {
             outcome = classifyAnswer(ev.status, ev.headers, ev.body);
             if (ev.status === 429 || ev.status === 503) after = retryAfterMs(ev.headers);

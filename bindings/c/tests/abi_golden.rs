@@ -1225,21 +1225,73 @@ fn take_step(step: &mut FractalStep) -> (FractalStepKind, u64, u32, Option<Value
     (step.kind, step.delay_ms, step.retries, v)
 }
 
-/// splitmix64 and full jitter written out from their definitions (an oracle
-/// independent of the core): retry k waits `next() % min(cap, base·2^k)` ms.
-fn expected_delays(seed: u64, base: u64, cap: u64, n: u32) -> Vec<u64> {
-    let mut state = seed;
-    (0..n)
-        .map(|k| {
-            state = state.wrapping_add(0x9e3779b97f4a7c15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58476d1ce4e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d049bb133111eb);
-            z ^= z >> 31;
-            let ceiling = (base << k).min(cap);
-            if ceiling == 0 { 0 } else { z % ceiling }
+/// The delays of a backoff schedule from golden/client/protocol.json (policy with
+/// `max_retries` 3, the given seed, base and cap).
+fn expected_delays(seed: u64, base: u64, cap: u64) -> Vec<u64> {
+    let file = load("client/protocol.json");
+    let g = groups(&file).iter().find(|g| g["type"] == "backoff").unwrap();
+    let t = g["tests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| {
+            let p = &t["policy"];
+            t["seed"] == seed.to_string()
+                && (p["max_retries"].as_u64(), p["base_delay_ms"].as_u64(), p["max_delay_ms"].as_u64())
+                    == (Some(3), Some(base), Some(cap))
         })
-        .collect()
+        .unwrap_or_else(|| panic!("client/protocol.json has no backoff case for seed {seed}, {base}/{cap} ms"));
+    t["calls"].as_array().unwrap().iter().map_while(|c| c["delay_ms"].as_u64()).collect()
+}
+
+/// A u64 as protocol.json writes it: a number, or a decimal string past 2^53 − 1.
+fn u64_of(v: &Value) -> Option<u64> {
+    v.as_str().map_or_else(|| v.as_u64(), |s| s.parse().ok())
+}
+
+/// Every `call` case of golden/client/protocol.json through the ABI's submission:
+/// the step after each answer or transport failure, and how the call ends.
+fn protocol_calls() {
+    let file = load("client/protocol.json");
+    let mut n = 0;
+    for g in groups(&file).iter().filter(|g| g["type"] == "call") {
+        for t in g["tests"].as_array().unwrap() {
+            let at = format!("client/protocol.json #{} ({})", t["tcId"], s(t, "comment"));
+            let cfg = serde_json::json!({"base_url": "http://127.0.0.1:9", "sdk_name": "c", "sdk_version": "0",
+                                          "retry": t["policy"]});
+            let c = client(&cfg.to_string(), FRACTAL_ALGORITHM_NONE, "").unwrap();
+            let mut sub: *mut FractalSubmission = ptr::null_mut();
+            let mut err = new_err();
+            let seed = u64_of(&t["seed"]).unwrap();
+            ok(unsafe { fractal_client_health(c, seed, &mut sub, &mut err) }, &mut err, "health");
+            for (ev, want) in t["events"].as_array().unwrap().iter().zip(t["steps"].as_array().unwrap()) {
+                let (kind, delay, _, json) = match ev.get("transport") {
+                    Some(r) => fail_transport(sub, r.as_str().unwrap(), ev["timeout"].as_bool().unwrap()),
+                    None => answer(sub, ev["status"].as_u64().unwrap() as u16, &ev["headers"].to_string(), s(ev, "body")),
+                };
+                if let Some(ms) = want.get("retry_ms") {
+                    assert_eq!((kind, Some(delay)), (FractalStepKind::Retry, u64_of(ms)), "{at}");
+                } else if let Some(w) = want["done"].get("ok") {
+                    let r = json.unwrap();
+                    assert_eq!(kind, FractalStepKind::Success, "{at}");
+                    assert_eq!((&r["status"], &r["dedup_hit"], &r["result"]["accepted"]), (&w["status"], &w["dedup_hit"], &w["accepted"]), "{at}");
+                } else {
+                    let (w, e) = (&want["done"]["error"], json.unwrap());
+                    assert_eq!(kind, FractalStepKind::Failure, "{at}");
+                    for f in ["kind", "status", "code", "message", "retryable"] {
+                        assert_eq!(e[f], w[f], "{at}: {f}");
+                    }
+                    assert_eq!(u64_of(&e["retry_after_ms"]), u64_of(&w["retry_after_ms"]), "{at}: retry_after_ms");
+                }
+            }
+            unsafe {
+                fractal_submission_free(sub);
+                fractal_client_free(c);
+            }
+            n += 1;
+        }
+    }
+    assert!(n > 0, "client/protocol.json has call cases");
 }
 
 fn client_protocol() {
@@ -1303,7 +1355,7 @@ fn client_protocol() {
     // error, then the last error once retries are used up.
     let c = client(cfg, FRACTAL_ALGORITHM_HMAC, hmac_key).unwrap();
     let sub = submission(c, &record, 42).unwrap();
-    let jitter = expected_delays(42, 100, 400, 3);
+    let jitter = expected_delays(42, 100, 400);
     assert_eq!(answer(sub, 503, r#"[["Retry-After","2"]]"#, "").0, FractalStepKind::Retry);
     assert_eq!(answer(sub, 429, r#"[["retry-after","1"]]"#, "").1, 1000);
     assert_eq!(fail_transport(sub, "connection reset", false), (FractalStepKind::Retry, jitter[2], 3, None));
@@ -1503,7 +1555,7 @@ fn client_protocol() {
 }
 
 fn main() {
-    let checks: [(&str, fn()); 10] = [
+    let checks: [(&str, fn()); 11] = [
         ("every golden file is walked", every_golden_file_is_walked),
         ("canonical.json through the ABI", canonical_cases),
         ("canonical_v2.json through the ABI", canonical_v2_cases),
@@ -1514,6 +1566,7 @@ fn main() {
         ("reject.json through the ABI", reject_cases),
         ("NULL arguments", null_arguments_are_errors_not_crashes),
         ("client protocol", client_protocol),
+        ("client/protocol.json calls through the ABI", protocol_calls),
     ];
     for (name, check) in checks {
         check();

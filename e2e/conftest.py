@@ -198,3 +198,13 @@ def scripted() -> Iterator[Scripted]:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def backoff_schedule(seed: int, base_ms: int, cap_ms: int) -> list[int]:
+    """The delays (ms) golden/client/protocol.json gives for a seed and 3 retries:
+    every SDK must sleep at least these (the vectors are checked by the oracle)."""
+    groups = json.loads((ROOT / "golden" / "client" / "protocol.json").read_text())["testGroups"]
+    want = {"max_retries": 3, "base_delay_ms": base_ms, "max_delay_ms": cap_ms}
+    case = next(t for g in groups if g["type"] == "backoff" for t in g["tests"]
+                if t["seed"] == str(seed) and want.items() <= t["policy"].items())
+    return [c["delay_ms"] for c in case["calls"] if c["delay_ms"] is not None]

@@ -13,10 +13,9 @@ from typing import Any
 
 import pytest
 
-from conftest import HMAC_SECRET, SDKS, Scripted, Server, fresh_record, run_agent
+from conftest import HMAC_SECRET, SDKS, Scripted, Server, backoff_schedule, fresh_record, run_agent
 
 OK_BODY = '{"accepted":true,"escalated":false,"recomputed_D_hat":0.866733469,"recomputed_budget":0.285}'
-M64 = (1 << 64) - 1
 
 
 def tenant_and_key(server: Server, alg: str) -> tuple[str, str]:
@@ -145,24 +144,10 @@ def test_retry_after_is_honoured_on_503_and_429(scripted: Scripted, sdk: str) ->
     assert first.headers["user-agent"].startswith(f"fractal-lba-{sdk}/")
 
 
-def core_schedule(seed: int, retries: int, base_ms: int, cap_ms: int) -> list[int]:
-    """The documented backoff (full jitter from splitmix64), written out here."""
-    state, out = seed, []
-    for k in range(retries):
-        state = (state + 0x9E3779B97F4A7C15) & M64
-        z = state
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
-        z ^= z >> 31
-        ceiling = min(base_ms << k, cap_ms)
-        out.append(z % ceiling)
-    return out
-
-
 @pytest.mark.parametrize("sdk", SDKS)
 def test_every_sdk_follows_the_same_jittered_schedule(scripted: Scripted, sdk: str) -> None:
     seed, base, cap = 424242, 400, 1500
-    expected = core_schedule(seed, 3, base, cap)
+    expected = backoff_schedule(seed, base, cap)
     down = '{"error":{"code":"store_unavailable","message":"later"}}'
     scripted.load([(503, {}, down, 0)] * 3 + [(202, {}, OK_BODY, 0)])
     answer = ok(submit_to(scripted, sdk, retry={"max_retries": 3, "base_delay_ms": base, "max_delay_ms": cap},

@@ -4,11 +4,15 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -241,24 +245,51 @@ func TestRetryAfterIsHonouredThen200(t *testing.T) {
 	}
 }
 
-// splitmix64 full jitter written out from its definition (an oracle
-// independent of the core): retry k waits next() % min(cap, base·2^k) ms.
-func expectedDelays(seed uint64, base, cap uint64, n int) []time.Duration {
-	var out []time.Duration
-	state := seed
-	for k := 0; k < n; k++ {
-		state += 0x9e3779b97f4a7c15
-		z := state
-		z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-		z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-		z ^= z >> 31
-		ceiling := base << uint(k)
-		if ceiling > cap {
-			ceiling = cap
-		}
-		out = append(out, time.Duration(z%ceiling)*time.Millisecond)
+// expectedDelays is the backoff schedule golden/client/protocol.json gives for a
+// seed and a policy of 3 retries (the vectors are checked by an independent
+// oracle, so this test writes no splitmix64 of its own).
+func expectedDelays(t *testing.T, seed uint64, base, cap uint64) []time.Duration {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(goldenDir, "client", "protocol.json"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	var file struct {
+		TestGroups []struct {
+			Type  string `json:"type"`
+			Tests []struct {
+				Seed   string `json:"seed"`
+				Policy struct {
+					MaxRetries  uint64 `json:"max_retries"`
+					BaseDelayMs uint64 `json:"base_delay_ms"`
+					MaxDelayMs  uint64 `json:"max_delay_ms"`
+				} `json:"policy"`
+				Calls []struct {
+					DelayMs *uint64 `json:"delay_ms"`
+				} `json:"calls"`
+			} `json:"tests"`
+		} `json:"testGroups"`
+	}
+	if err := json.Unmarshal(raw, &file); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range file.TestGroups {
+		for _, c := range g.Tests {
+			p := c.Policy
+			if g.Type != "backoff" || c.Seed != strconv.FormatUint(seed, 10) || p.MaxRetries != 3 || p.BaseDelayMs != base || p.MaxDelayMs != cap {
+				continue
+			}
+			var out []time.Duration
+			for _, call := range c.Calls {
+				if call.DelayMs != nil {
+					out = append(out, time.Duration(*call.DelayMs)*time.Millisecond)
+				}
+			}
+			return out
+		}
+	}
+	t.Fatalf("client/protocol.json has no backoff case for seed %d, %d/%d ms", seed, base, cap)
+	return nil
 }
 
 func TestBackoffFollowsTheSeededSchedule(t *testing.T) {
@@ -274,7 +305,7 @@ func TestBackoffFollowsTheSeededSchedule(t *testing.T) {
 	if len(reqs) != 4 {
 		t.Fatalf("%d requests, want 4", len(reqs))
 	}
-	want := expectedDelays(42, 200, 500, 3)
+	want := expectedDelays(t, 42, 200, 500)
 	for i, d := range want {
 		// A timer never fires early: each gap is at least the scheduled delay.
 		if gap := reqs[i+1].at.Sub(reqs[i].at); gap < d-time.Millisecond {

@@ -14,7 +14,7 @@ from typing import Any, Callable
 import pytest
 
 import fractal_lba as fl
-from conftest import ESCALATED_BODY, OK_BODY, Answer, Scripted, error_body
+from conftest import ESCALATED_BODY, OK_BODY, Answer, Scripted, backoff_schedule, error_body
 
 Start = Callable[[list[Answer]], Scripted]
 FAST = {"base_delay": 0.02, "max_delay": 0.05}
@@ -79,26 +79,12 @@ def test_retry_after_on_503_and_429_is_honoured(scripted: Start, record: dict[st
     assert len({r.body for r in reqs}) == 1  # the same signed body every time
 
 
-def splitmix_delays(seed: int, retries: int, base_ms: int, cap_ms: int) -> list[float]:
-    """The protocol's full-jitter schedule, written out independently (splitmix64)."""
-    mask = (1 << 64) - 1
-    state, out = seed, []
-    for k in range(retries):
-        state = (state + 0x9E3779B97F4A7C15) & mask
-        z = state
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
-        z ^= z >> 31
-        out.append((z % min(cap_ms, base_ms << k)) / 1000)
-    return out
-
-
 def test_backoff_follows_the_seeded_full_jitter_schedule(scripted: Start, record: dict[str, Any]) -> None:
     down = Answer(503, error_body("store_unavailable", "x"))
     srv = scripted([down, down, down, Answer(200, OK_BODY)])
     fl.Client(srv.url, max_retries=3, base_delay=0.2, max_delay=0.5, jitter_seed=7).submit(record)
     reqs = srv.requests()
-    expected = splitmix_delays(7, 3, 200, 500)
+    expected = [ms / 1000 for ms in backoff_schedule(7, 200, 500)]
     assert len(reqs) == 4
     for (a, b), d in zip(zip(reqs, reqs[1:]), expected):
         assert b.at - a.at >= d - 0.005, (b.at - a.at, d)

@@ -1,4 +1,4 @@
-//! `include/fractal.h` must be exactly what cbindgen generates from `src/lib.rs`.
+//! `include/fractal.h` must be exactly what cbindgen generates from `src/` (lib.rs and its modules).
 //! Regenerate with `FRACTAL_BLESS=1 cargo test -p fractal-c --test header`
 //! (or `make header-c`), then review the diff.
 
@@ -13,7 +13,7 @@ fn header_is_fresh() {
         .with_crate(crate_dir)
         .with_config(config)
         .generate()
-        .expect("cbindgen can read src/lib.rs")
+        .expect("cbindgen can read src/")
         .write(&mut generated);
     let path = crate_dir.join("include/fractal.h");
     if std::env::var_os("FRACTAL_BLESS").is_some() {

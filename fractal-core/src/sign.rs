@@ -7,7 +7,7 @@ use ed25519_dalek::{Signer as _, SigningKey, VerifyingKey};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use crate::canonical::{SigVersion, SigningFields, digest, sha256};
+use crate::canonical::{SigVersion, SigningFields, canonical_fields, digest, sha256};
 use crate::error::{Error, Result};
 use crate::legacy::LegacyEncoding;
 use crate::model::Pcs;
@@ -21,6 +21,21 @@ pub fn format_sig(version: SigVersion, mac_b64: String) -> String {
         SigVersion::V1 => mac_b64,
         SigVersion::V2 => format!("{V2_PREFIX}{mac_b64}"),
     }
+}
+
+/// The version and MAC of a record's `sig` if `policy` accepts that version:
+/// no or an empty `sig` is [`Error::SignatureMissing`] (an empty string is how
+/// several hosts spell "unset").
+fn admit<'s>(sig: Option<&'s str>, policy: &SignaturePolicy) -> Result<(SigVersion, &'s str)> {
+    let sig = match sig {
+        Some(s) if !s.is_empty() => s,
+        _ => return Err(Error::SignatureMissing),
+    };
+    let (version, mac) = split_sig(sig)?;
+    if !policy.accepts(version) {
+        return Err(Error::UnsupportedSignatureVersion { version: version.as_str().into() });
+    }
+    Ok((version, mac))
 }
 
 /// Splits a `sig` into the payload version it names and its base64 MAC.
@@ -561,27 +576,48 @@ impl Verifier {
     /// [`Verifier::verify`] under another policy; tells which payload (and for v1,
     /// which encoding, `None` for the canonical one) the signature covered.
     pub fn verify_with(&self, pcs: &Pcs, policy: &SignaturePolicy) -> Result<(SigVersion, Option<LegacyEncoding>)> {
-        let sig = match pcs.sig.as_deref() {
-            Some(s) if !s.is_empty() => s,
-            _ => return Err(Error::SignatureMissing),
-        };
-        let (version, mac) = split_sig(sig)?;
-        if !policy.accepts(version) {
-            return Err(Error::UnsupportedSignatureVersion { version: version.as_str().into() });
+        let (version, mac) = admit(pcs.sig.as_deref(), policy)?;
+        match version {
+            SigVersion::V2 => self.verify_digest(&digest(pcs, version)?, mac).map(|()| (version, None)),
+            SigVersion::V1 => self.verify_v1(&SigningFields::from(pcs), mac, policy).map(|enc| (version, enc)),
         }
-        let first = self.verify_digest(&digest(pcs, version)?, mac);
-        if first.is_ok() || version == SigVersion::V2 || policy.encodings.is_empty() {
-            return first.map(|()| (version, None));
+    }
+
+    /// Checks a v1 signature over the eight fields alone (all the seed's SDKs
+    /// signed), under the verifier's policy: as [`Verifier::verify`] does for a v1
+    /// `sig`, the canonical payload first, then each legacy encoding the policy
+    /// lists; tells which encoding verified (`None`: the canonical payload).
+    ///
+    /// Errors: [`Error::SignatureMissing`] for no or an empty `sig`,
+    /// [`Error::UnsupportedSignatureVersion`], [`Error::SignatureInvalid`], and
+    /// [`Error::InvalidArgument`] naming `sig` for a `v2:` signature, which covers
+    /// the whole record and is checked with [`Verifier::verify`].
+    pub fn verify_fields_v1(&self, fields: &SigningFields<'_>, sig: Option<&str>) -> Result<Option<LegacyEncoding>> {
+        let (version, mac) = admit(sig, &self.policy)?;
+        if version != SigVersion::V1 {
+            return Err(Error::InvalidArgument {
+                name: "sig".into(),
+                reason: "a v2 signature covers the whole record: check the record, not its eight v1 fields".into(),
+            });
         }
-        let fields = SigningFields::from(pcs);
+        self.verify_v1(fields, mac, &self.policy)
+    }
+
+    /// A v1 signature (`mac`, without prefix) over the canonical payload of
+    /// `fields`, else over each legacy encoding of `policy` (SPEC §4.1).
+    fn verify_v1(&self, fields: &SigningFields<'_>, mac: &str, policy: &SignaturePolicy) -> Result<Option<LegacyEncoding>> {
+        let first = self.verify_digest(&sha256(&canonical_fields(fields)?), mac);
+        if first.is_ok() {
+            return Ok(None);
+        }
         for &enc in &policy.encodings {
-            if let Some(d) = enc.digest(&fields)
+            if let Some(d) = enc.digest(fields)
                 && self.verify_digest(&d, mac).is_ok()
             {
-                return Ok((version, Some(enc)));
+                return Ok(Some(enc));
             }
         }
-        first.map(|()| (version, None))
+        first.map(|()| None)
     }
 
     /// Checks a read request's `Authorization` header (SPEC §6.1) at the server's

@@ -34,7 +34,7 @@ use std::ptr;
 use std::sync::RwLock;
 
 use fractal_core::protocol::{ClientConfig, ClientError, RetryPolicy, Step, Submission, get_request, health_request};
-use fractal_core::sign::{format_sig, split_sig};
+use fractal_core::sign::format_sig;
 use fractal_core::{
     Algorithm, BuildInput, Ed25519Keypair, Error, Pcs, Ring, SigVersion, SignaturePolicy, SigningFields,
     SigningKeyMaterial, VerifyParams, build_pcs_with, canonical_fields, canonical_payload, digest, read_digest, sha256,

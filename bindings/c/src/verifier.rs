@@ -149,32 +149,8 @@ pub unsafe extern "C" fn fractal_verifier_verify_fields_v1(
     boundary(err, || unsafe {
         let v = handle("verifier", verifier)?;
         let sig = text("sig", sig, sig_len)?;
-        if sig.is_empty() {
-            return Err(Error::SignatureMissing.into());
-        }
-        let policy = v.inner.policy();
-        let (version, mac) = split_sig(sig)?;
-        if !policy.accepts(version) {
-            return Err(Error::UnsupportedSignatureVersion { version: version.as_str().into() }.into());
-        }
-        if version != SigVersion::V1 {
-            return Err(bad_arg(
-                "sig",
-                "a v2 signature covers the whole record: check it with fractal_verifier_verify_json",
-            ));
-        }
-        let f = records::fields(&fields)?;
-        let first = v.inner.verify_digest(&sha256(&canonical_fields(&f)?), mac);
-        if first.is_err() {
-            for enc in &policy.encodings {
-                if let Some(d) = enc.digest(&f)
-                    && v.inner.verify_digest(&d, mac).is_ok()
-                {
-                    return Ok(());
-                }
-            }
-        }
-        Ok(first?)
+        v.inner.verify_fields_v1(&records::fields(&fields)?, Some(sig))?;
+        Ok(())
     })
 }
 

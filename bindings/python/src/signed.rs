@@ -286,32 +286,3 @@ pub(crate) fn sig_of<'py>(
         None => Ok(None),
     }
 }
-
-/// A record with only what a v1 signature check reads: the eight fields and
-/// `sig` (the core's `Verifier::verify_with` then applies the policy, the
-/// canonical payload and the legacy encodings of SPEC §4.1 to it).
-pub(crate) fn v1_record(f: &SigningFields<'_>, sig: &str) -> fractal_core::Pcs {
-    fractal_core::Pcs {
-        pcs_id: f.pcs_id.to_owned(),
-        schema: String::new(),
-        version: String::new(),
-        shard_id: f.shard_id.to_owned(),
-        epoch: f.epoch,
-        attempt: 1,
-        sent_at: None,
-        seed: 0,
-        scales: Vec::new(),
-        n_j: Default::default(),
-        coh_star: f.coh_star,
-        v_star: Vec::new(),
-        d_hat: f.d_hat,
-        r: f.r,
-        regime: String::new(),
-        budget: f.budget,
-        merkle_root: f.merkle_root.to_owned(),
-        sig: Some(sig.to_owned()),
-        ft: None,
-        extra: Default::default(),
-        omitted: Default::default(),
-    }
-}

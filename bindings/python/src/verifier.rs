@@ -16,7 +16,7 @@ use pyo3::types::{PyString, PyTuple};
 use crate::batch::read_then_compute;
 use crate::convert::{CoreResult, describe, pcs_from_py, string, text_or_bytes};
 use crate::error::{CoreResultExt as _, raise};
-use crate::signed::{Keys, Signed, Text, sig_of, signed, v1_record};
+use crate::signed::{Keys, Signed, Text, sig_of, signed};
 
 /// A record read for a signature check.
 enum Read<'py> {
@@ -64,8 +64,7 @@ impl View {
     fn check(&self, verifier: &Verifier) -> Result<(), Error> {
         match self {
             View::V2(p) => verifier.verify(p),
-            View::V1(f, Some(sig)) if !sig.is_empty() => verifier.verify(&v1_record(f, sig)),
-            View::V1(..) => Err(Error::SignatureMissing),
+            View::V1(f, sig) => verifier.verify_fields_v1(f, *sig).map(drop),
         }
     }
 }

@@ -11,7 +11,7 @@ import (
 )
 
 // DefaultVNodes is the default number of virtual nodes per unit of weight.
-const DefaultVNodes = 150
+const DefaultVNodes = C.FRACTAL_DEFAULT_VNODES
 
 // Ring is a consistent-hash ring (SPEC §7) held by the core. It is safe for
 // concurrent use: lookups run in parallel, changes are serialized. Close it
@@ -40,7 +40,7 @@ type Move struct {
 // NewRing creates an empty ring with vnodes (≥ 1, DefaultVNodes usually)
 // virtual nodes per unit of weight.
 func NewRing(vnodes int) (*Ring, error) {
-	if vnodes < 1 || vnodes > math.MaxUint32 {
+	if vnodes < 0 || vnodes > math.MaxUint32 { // what a uint32 holds; the core checks the rest
 		return nil, argError("vnodes", "must be between 1 and 2^32-1")
 	}
 	var h *C.FractalRing
@@ -69,7 +69,7 @@ func (r *Ring) use(f func(h *C.FractalRing, cerr *C.FractalError) C.FractalStatu
 // AddShard adds a healthy shard with a weight (≥ 1). Adding a name twice is a
 // KindRing error.
 func (r *Ring) AddShard(name string, weight int) error {
-	if weight < 1 || weight > math.MaxUint32 {
+	if weight < 0 || weight > math.MaxUint32 { // what a uint32 holds; the core checks the rest
 		return argError("weight", "must be between 1 and 2^32-1")
 	}
 	return r.use(func(h *C.FractalRing, e *C.FractalError) C.FractalStatus {

@@ -10,6 +10,8 @@ use crate::error::{Error, Result};
 
 /// Default virtual nodes per unit of weight.
 pub const DEFAULT_VNODES: u32 = 150;
+/// Default weight of a shard (weights are ≥ 1).
+pub const DEFAULT_WEIGHT: u32 = 1;
 
 /// `h(bytes)`: big-endian u32 of the first 4 bytes of SHA-256.
 pub fn ring_hash(bytes: &[u8]) -> u32 {
@@ -66,15 +68,23 @@ pub struct ShardSpec {
     /// The shard's name.
     pub name: String,
     /// Weight ≥ 1 (default 1).
-    #[serde(default = "one")]
+    #[serde(default = "default_weight")]
     pub weight: u32,
     /// Whether the shard is healthy (default true).
     #[serde(default = "yes")]
     pub healthy: bool,
 }
 
-fn one() -> u32 {
-    1
+impl ShardSpec {
+    /// A shard with the defaults: weight [`DEFAULT_WEIGHT`], healthy. Hosts fill
+    /// in what their caller gave over this.
+    pub fn named(name: impl Into<String>) -> ShardSpec {
+        ShardSpec { name: name.into(), weight: DEFAULT_WEIGHT, healthy: true }
+    }
+}
+
+fn default_weight() -> u32 {
+    DEFAULT_WEIGHT
 }
 
 fn yes() -> bool {

@@ -2,6 +2,14 @@
 
 use super::*;
 
+/// Default virtual nodes per unit of weight (`fractal_core::DEFAULT_VNODES`).
+pub const FRACTAL_DEFAULT_VNODES: u32 = 150;
+/// Default weight of a shard (`fractal_core::DEFAULT_WEIGHT`).
+pub const FRACTAL_DEFAULT_WEIGHT: u32 = 1;
+// cbindgen writes literals only: the build fails if these drift from the core.
+const _: () = assert!(FRACTAL_DEFAULT_VNODES == fractal_core::DEFAULT_VNODES);
+const _: () = assert!(FRACTAL_DEFAULT_WEIGHT == fractal_core::DEFAULT_WEIGHT);
+
 /// Counts describing a ring.
 #[repr(C)]
 pub struct FractalRingStats {

@@ -34,12 +34,10 @@ pub struct RingStats {
     pub vnodes: u32,
 }
 
-fn positive_u32(v: Unknown, name: &str) -> Res<u32> {
+/// A JavaScript number as a `u32`; the core decides what values a ring takes.
+fn u32_arg(v: Unknown, name: &str) -> Res<u32> {
     let x = convert::int64(v, name).map_err(|_| bad_arg(name, "must be an integer"))?;
-    if !(1..=u32::MAX as i64).contains(&x) {
-        return Err(bad_arg(name, "must be at least 1").into());
-    }
-    Ok(x as u32)
+    u32::try_from(x).map_err(|_| bad_arg(name, "must be between 1 and 2^32 − 1").into())
 }
 
 fn vnodes_arg(v: Option<Unknown>) -> Res<u32> {
@@ -50,7 +48,7 @@ fn vnodes_arg(v: Option<Unknown>) -> Res<u32> {
                 napi::ValueType::Undefined | napi::ValueType::Null
             ) =>
         {
-            positive_u32(v, "vnodes")
+            u32_arg(v, "vnodes")
         }
         _ => Ok(fractal_core::DEFAULT_VNODES),
     }
@@ -63,21 +61,14 @@ fn shard_spec(v: Unknown, i: usize) -> Res<ShardSpec> {
         Some(v) => convert::text(v, "name")?,
         None => return Err(bad_arg(format!("{field}.name"), "is required").into()),
     };
-    let weight = match convert::prop(&obj, "weight")? {
-        Some(v) => positive_u32(v, "weight")?,
-        None => 1,
-    };
-    let healthy = match convert::prop(&obj, "healthy")? {
-        Some(v) => {
-            convert::boolean(v, "healthy").map_err(|_| bad_arg("healthy", "must be a boolean"))?
-        }
-        None => true,
-    };
-    Ok(ShardSpec {
-        name,
-        weight,
-        healthy,
-    })
+    let mut spec = ShardSpec::named(name);
+    if let Some(v) = convert::prop(&obj, "weight")? {
+        spec.weight = u32_arg(v, "weight")?;
+    }
+    if let Some(v) = convert::prop(&obj, "healthy")? {
+        spec.healthy = convert::boolean(v, "healthy").map_err(|_| bad_arg("healthy", "must be a boolean"))?;
+    }
+    Ok(spec)
 }
 
 /// The consistent-hash ring of SPEC §7: `vnodes` points per unit of weight,
@@ -138,9 +129,9 @@ impl Ring {
                         napi::ValueType::Undefined | napi::ValueType::Null
                     ) =>
                 {
-                    positive_u32(w, "weight")?
+                    u32_arg(w, "weight")?
                 }
-                _ => 1,
+                _ => fractal_core::DEFAULT_WEIGHT,
             };
             Ok(self.inner.add_shard(&name, weight)?)
         };

@@ -625,28 +625,21 @@ pub(crate) fn stats_to_py<'py>(py: Python<'py>, s: &RingStats) -> PyResult<Bound
 pub(crate) fn shard_from_py(obj: &Bound<'_, PyAny>, field: &str) -> CoreResult<ShardSpec> {
     let py = obj.py();
     if obj.is_instance_of::<PyString>() {
-        return Ok(ShardSpec {
-            name: string(obj, || field.to_string())?,
-            weight: 1,
-            healthy: true,
-        });
+        return Ok(ShardSpec::named(string(obj, || field.to_string())?));
     }
     let d = obj
         .cast::<PyDict>()
         .map_err(|_| bad(field, wrong_type("a shard name or a dict", obj)))?;
     let name = get(d, intern!(py, "name"))?
         .ok_or_else(|| bad(format!("{field}.name"), "required field is missing"))?;
-    Ok(ShardSpec {
-        name: string(&name, || format!("{field}.name"))?,
-        weight: match get(d, intern!(py, "weight"))? {
-            Some(w) => uint32(&w, || format!("{field}.weight"))?,
-            None => 1,
-        },
-        healthy: match get(d, intern!(py, "healthy"))? {
-            Some(h) => boolean(&h, || format!("{field}.healthy"))?,
-            None => true,
-        },
-    })
+    let mut spec = ShardSpec::named(string(&name, || format!("{field}.name"))?);
+    if let Some(w) = get(d, intern!(py, "weight"))? {
+        spec.weight = uint32(&w, || format!("{field}.weight"))?;
+    }
+    if let Some(h) = get(d, intern!(py, "healthy"))? {
+        spec.healthy = boolean(&h, || format!("{field}.healthy"))?;
+    }
+    Ok(spec)
 }
 
 /// An `int` (not a bool) in `0 ..= u64::MAX`, as an argument named `name`.

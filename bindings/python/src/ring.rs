@@ -2,7 +2,7 @@
 
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use fractal_core::{DEFAULT_VNODES, Ring};
+use fractal_core::{DEFAULT_VNODES, DEFAULT_WEIGHT, Ring};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
@@ -99,7 +99,7 @@ impl PyRing {
         let name = name_arg(py, name)?;
         let weight = match weight {
             Some(w) => uint32(w, || "weight".into()).map_err(|e| raise(py, as_argument(e)))?,
-            None => 1,
+            None => DEFAULT_WEIGHT,
         };
         self.write().add_shard(&name, weight).or_raise(py)
     }

@@ -29,20 +29,21 @@ const SDKVersion = "0.1.0"
 // a few hundred bytes; this only bounds a misbehaving peer).
 const maxAnswer = 4 << 20
 
-// defaultTimeout is the per-attempt timeout when WithTimeout is not given.
-const defaultTimeout = 10 * time.Second
+// defaultTimeout is the per-attempt timeout when WithTimeout is not given (the
+// core's default).
+const defaultTimeout = C.FRACTAL_DEFAULT_TIMEOUT_MS * time.Millisecond
 
 // defaultHTTPClient is shared by every Client without WithHTTPClient, so they
 // share its pool of kept-alive connections. It follows no proxy settings other
-// than the environment's (like http.DefaultTransport), dials with a 5 s
-// timeout and asks for no compression, so that what goes on the wire is the
+// than the environment's (like http.DefaultTransport), dials with the core's
+// connection timeout (5 s) and asks for no compression, so that what goes on the wire is the
 // request the core built plus only what HTTP/1.1 requires (Host,
 // Content-Length).
 var defaultHTTPClient = &http.Client{Transport: newDefaultTransport()}
 
 func newDefaultTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.DialContext = (&net.Dialer{Timeout: C.FRACTAL_DEFAULT_CONNECT_TIMEOUT_MS * time.Millisecond, KeepAlive: 30 * time.Second}).DialContext
 	t.MaxIdleConnsPerHost = 32
 	t.DisableCompression = true
 	return t

@@ -35,6 +35,11 @@ use crate::verify::validate;
 
 /// Path of the submit endpoint.
 pub const SUBMIT_PATH: &str = "/v1/pcs/submit";
+/// Default timeout of one attempt, connection included, in milliseconds; every
+/// SDK's transport uses it unless told otherwise.
+pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
+/// Default timeout of establishing a connection, in milliseconds.
+pub const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 5_000;
 
 /// An error a client call can end with. Local problems (validation, signing)
 /// carry the core's [`Error`]; the rest come from the server or the transport.

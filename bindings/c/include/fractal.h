@@ -40,6 +40,20 @@
 // Length of a digest (SHA-256 → 32 bytes).
 #define FRACTAL_DIGEST_LEN 32
 
+// Default virtual nodes per unit of weight (`fractal_core::DEFAULT_VNODES`).
+#define FRACTAL_DEFAULT_VNODES 150
+
+// Default weight of a shard (`fractal_core::DEFAULT_WEIGHT`).
+#define FRACTAL_DEFAULT_WEIGHT 1
+
+// Default timeout of one attempt in milliseconds, connection included
+// (`fractal_core::protocol::DEFAULT_TIMEOUT_MS`); the caller's transport applies it.
+#define FRACTAL_DEFAULT_TIMEOUT_MS 10000
+
+// Default connection timeout in milliseconds
+// (`fractal_core::protocol::DEFAULT_CONNECT_TIMEOUT_MS`).
+#define FRACTAL_DEFAULT_CONNECT_TIMEOUT_MS 5000
+
 // `alg` of [`fractal_client_new`]: submit records as given (no signing).
 #define FRACTAL_ALGORITHM_NONE 0
 

@@ -3,6 +3,16 @@
 
 use super::*;
 
+/// Default timeout of one attempt in milliseconds, connection included
+/// (`fractal_core::protocol::DEFAULT_TIMEOUT_MS`); the caller's transport applies it.
+pub const FRACTAL_DEFAULT_TIMEOUT_MS: u64 = 10_000;
+/// Default connection timeout in milliseconds
+/// (`fractal_core::protocol::DEFAULT_CONNECT_TIMEOUT_MS`).
+pub const FRACTAL_DEFAULT_CONNECT_TIMEOUT_MS: u64 = 5_000;
+// cbindgen writes literals only: the build fails if these drift from the core.
+const _: () = assert!(FRACTAL_DEFAULT_TIMEOUT_MS == fractal_core::protocol::DEFAULT_TIMEOUT_MS);
+const _: () = assert!(FRACTAL_DEFAULT_CONNECT_TIMEOUT_MS == fractal_core::protocol::DEFAULT_CONNECT_TIMEOUT_MS);
+
 // Client protocol: the core builds every request and decides, after
 // each answer, whether to retry and when; the caller only moves bytes.
 

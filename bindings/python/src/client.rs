@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use fractal_client::{ClientBuilder, RetryPolicy, SubmitResponse, blocking};
+use fractal_core::protocol::{DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_TIMEOUT_MS};
 use fractal_core::{Algorithm, Error, VerifyResult};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
@@ -106,10 +107,10 @@ fn seconds(
     obj: Option<&Bound<'_, PyAny>>,
     name: &str,
     positive: bool,
-    default: f64,
+    default_ms: u64,
 ) -> Result<Duration, Error> {
     let Some(obj) = obj.filter(|o| !o.is_none()) else {
-        return Ok(Duration::from_secs_f64(default));
+        return Ok(Duration::from_millis(default_ms));
     };
     let is_number = (obj.is_instance_of::<PyInt>() || obj.is_instance_of::<PyFloat>())
         && !obj.is_instance_of::<PyBool>();
@@ -226,19 +227,21 @@ impl Describe {
 
 fn builder(o: &Options<'_, '_>) -> Result<(ClientBuilder, Describe), Error> {
     let base_url = arg_str(o.base_url, "base_url")?;
+    // Every default is the core's; Python spells the durations in seconds.
+    let d = RetryPolicy::default();
     let max_retries = match o.max_retries.filter(|m| !m.is_none()) {
         Some(m) => int(m, "max_retries", u32::MAX.into())? as u32,
-        None => 3,
+        None => d.max_retries,
     };
     let mut b = blocking::Client::builder(&base_url)
         .sdk("python", env!("CARGO_PKG_VERSION"))
-        .timeout(seconds(o.timeout, "timeout", true, 10.0)?)
-        .connect_timeout(seconds(o.connect_timeout, "connect_timeout", true, 5.0)?)
+        .timeout(seconds(o.timeout, "timeout", true, DEFAULT_TIMEOUT_MS)?)
+        .connect_timeout(seconds(o.connect_timeout, "connect_timeout", true, DEFAULT_CONNECT_TIMEOUT_MS)?)
         .retry(RetryPolicy {
             max_retries,
-            base_delay_ms: millis(seconds(o.base_delay, "base_delay", false, 0.1)?),
-            max_delay_ms: millis(seconds(o.max_delay, "max_delay", false, 5.0)?),
-            max_retry_after_ms: millis(seconds(o.max_retry_after, "max_retry_after", false, 60.0)?),
+            base_delay_ms: millis(seconds(o.base_delay, "base_delay", false, d.base_delay_ms)?),
+            max_delay_ms: millis(seconds(o.max_delay, "max_delay", false, d.max_delay_ms)?),
+            max_retry_after_ms: millis(seconds(o.max_retry_after, "max_retry_after", false, d.max_retry_after_ms)?),
         });
     let tenant = opt_str(o.tenant, "tenant")?;
     if let Some(t) = &tenant {

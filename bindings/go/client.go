@@ -292,7 +292,7 @@ func (c *Client) Get(ctx context.Context, pcsID string) (*VerifyResult, error) {
 	}
 	res, err := c.drive(ctx, sub)
 	var apiErr *APIError
-	if errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound {
+	if errors.As(err, &apiErr) && apiErr.notFound {
 		return nil, nil
 	}
 	if err != nil {

@@ -113,6 +113,8 @@ type APIError struct {
 	Message string // the server's message, or the start of the body
 	Body    string // the whole body (invalid UTF-8 replaced)
 	display string
+	// notFound: the core says this ends a lookup with "no outcome stored".
+	notFound bool
 }
 
 func (e *APIError) Error() string { return text(e.display, "server answered an error: "+e.Message) }
@@ -227,6 +229,7 @@ type failure struct {
 	Body         *string `json:"body"`
 	RetryAfterMs *int64  `json:"retry_after_ms"`
 	Field        *string `json:"field"`
+	NotFound     bool    `json:"not_found"`
 }
 
 // clientError maps the core's error JSON to this package's typed errors;
@@ -258,7 +261,8 @@ func clientError(raw []byte, terr error) error {
 		}
 		return &RateLimitedError{RetryAfter: after, Message: f.Message, display: f.Display}
 	case KindAPI:
-		return &APIError{Status: status, Code: str(f.Code), Message: f.Message, Body: str(f.Body), display: f.Display}
+		return &APIError{Status: status, Code: str(f.Code), Message: f.Message, Body: str(f.Body), display: f.Display,
+			notFound: f.NotFound}
 	case KindTimeout, KindTransport:
 		return &TransportError{Timeout: f.Kind == string(KindTimeout), Reason: f.Message, Err: terr, display: f.Display}
 	default:

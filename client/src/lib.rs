@@ -274,7 +274,7 @@ fn headers_of(h: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
 fn found(r: Result<SubmitResponse, ClientError>) -> Result<Option<VerifyResult>, ClientError> {
     match r {
         Ok(resp) => Ok(Some(resp.result)),
-        Err(ClientError::Api { status: 404, .. }) => Ok(None),
+        Err(e) if e.is_not_found() => Ok(None),
         Err(e) => Err(e),
     }
 }

@@ -122,6 +122,13 @@ impl ClientError {
         }
     }
 
+    /// Whether this ends a lookup (`GET /v1/pcs/{pcs_id}`) with "no outcome
+    /// stored": the server's 404 (SPEC §6). SDKs turn it into their "none"
+    /// (`None`, `nil`, `null`) instead of an error.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ClientError::Api { status: 404, .. })
+    }
+
     /// Whether another attempt may succeed: 429, 503 (and other 5xx) and
     /// transport failures. Validation errors, 400 and 401 are never retried.
     pub fn is_retryable(&self) -> bool {

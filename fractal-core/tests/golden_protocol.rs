@@ -67,7 +67,8 @@ fn matches(got: &Result<SubmitResponse, ClientError>, want: &Value) -> Result<()
                 && code == w["code"].as_str()
                 && message == w["message"].as_str()
                 && same_int(after, &w["retry_after_ms"])
-                && Some(e.is_retryable()) == w["retryable"].as_bool();
+                && Some(e.is_retryable()) == w["retryable"].as_bool()
+                && Some(e.is_not_found()) == w["not_found"].as_bool();
             if ok { Ok(()) } else { Err(format!("got {e:?}, want {w}")) }
         }
         _ => Err(format!("got {got:?}, want {want}")),

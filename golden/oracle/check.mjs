@@ -1025,7 +1025,7 @@ function classifyAnswer(status, headers, body) {
       const dedup = (headerValue(headers, "x-dedup") ?? "").toLowerCase() === "hit";
       return { ok: { accepted: r.accepted, dedup_hit: dedup, status } };
     }
-    return { error: { code: "invalid_response", kind: "api", status, retryable: false, retry_after_ms: null } };
+    return { error: { code: "invalid_response", kind: "api", not_found: false, status, retryable: false, retry_after_ms: null } };
   }
   let code, message;
   try {
@@ -1041,6 +1041,7 @@ function classifyAnswer(status, headers, body) {
       code: kind === "rate_limited" ? null : code,
       kind,
       message,
+      not_found: kind === "api" && status === 404,
       retry_after_ms: kind === "rate_limited" ? u64Out(retryAfterMs(headers)) : null,
       retryable: kind === "rate_limited" || (kind === "api" && status >= 500),
       status,
@@ -1082,7 +1083,7 @@ function checkProtocol() {
           let outcome;
           let after = null;
           if (ev.transport !== undefined) {
-            outcome = { error: { code: null, kind: ev.timeout ? "timeout" : "transport", message: ev.transport, retry_after_ms: null, retryable: true, status: null } };
+            outcome = { error: { code: null, kind: ev.timeout ? "timeout" : "transport", message: ev.transport, not_found: false, retry_after_ms: null, retryable: true, status: null } };
           } else {
             outcome = classifyAnswer(ev.status, ev.headers, ev.body);
             if (ev.status === 429 || ev.status === 503) after = retryAfterMs(ev.headers);

@@ -115,7 +115,8 @@ enum FractalStepKind
   // `{"status":200|202,"result":{VerifyResult},"dedup_hit":bool}`.
   FRACTAL_STEP_KIND_SUCCESS = 1,
   // The call is over: `json` holds the error
-  // `{"kind","display","message","status","code","body","retry_after_ms","field","retryable"}`
+  // `{"kind","display","message","status","code","body","retry_after_ms","field","retryable","not_found"}`
+  // (`not_found`: a lookup's "no outcome stored", which SDKs report as none)
   // (`kind` is one of `invalid`, `signature`, `rate_limited`, `api`,
   // `timeout`, `transport` or a core error kind; absent values are null).
   FRACTAL_STEP_KIND_FAILURE = 2,

@@ -33,7 +33,8 @@ pub enum FractalStepKind {
     /// `{"status":200|202,"result":{VerifyResult},"dedup_hit":bool}`.
     Success = 1,
     /// The call is over: `json` holds the error
-    /// `{"kind","display","message","status","code","body","retry_after_ms","field","retryable"}`
+    /// `{"kind","display","message","status","code","body","retry_after_ms","field","retryable","not_found"}`
+    /// (`not_found`: a lookup's "no outcome stored", which SDKs report as none)
     /// (`kind` is one of `invalid`, `signature`, `rate_limited`, `api`,
     /// `timeout`, `transport` or a core error kind; absent values are null).
     Failure = 2,
@@ -137,6 +138,7 @@ pub(crate) fn error_json(e: &ClientError) -> Vec<u8> {
         "retry_after_ms": Value::Null,
         "field": Value::Null,
         "retryable": e.is_retryable(),
+        "not_found": e.is_not_found(),
     });
     match e {
         ClientError::Local(inner) => v["field"] = json!(inner.field()),

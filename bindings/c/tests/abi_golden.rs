@@ -1278,7 +1278,7 @@ fn protocol_calls() {
                 } else {
                     let (w, e) = (&want["done"]["error"], json.unwrap());
                     assert_eq!(kind, FractalStepKind::Failure, "{at}");
-                    for f in ["kind", "status", "code", "message", "retryable"] {
+                    for f in ["kind", "status", "code", "message", "retryable", "not_found"] {
                         assert_eq!(e[f], w[f], "{at}: {f}");
                     }
                     assert_eq!(u64_of(&e["retry_after_ms"]), u64_of(&w["retry_after_ms"]), "{at}: retry_after_ms");

@@ -469,7 +469,7 @@ export class Client {
     try {
       return fromJson(await this.#drive(call, options?.signal)).result
     } catch (e) {
-      if (e && e.code === 'ERR_API' && e.status === 404) return null
+      if (e && e.notFound === true) return null
       throw e
     }
   }

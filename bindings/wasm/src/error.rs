@@ -5,8 +5,9 @@
 //! - `kind`: the core's `Error::kind()` (`invalid_field`, …), the golden names,
 //! - `field`: the record field or argument concerned, when there is one.
 //!
-//! Client errors add `status`, `serverCode`, `body` (`ERR_API`) and
-//! `retryAfterMs` (`ERR_RATE_LIMITED`). Messages are the core's: they name
+//! Client errors add `status`, `serverCode`, `body` (`ERR_API`),
+//! `retryAfterMs` (`ERR_RATE_LIMITED`) and `notFound` (the core's "a lookup's
+//! 404: no outcome stored", which `Client.get` turns into `null`). Messages are the core's: they name
 //! fields and reasons, never keys or payloads.
 
 use fractal_core::Error as CoreError;
@@ -84,6 +85,7 @@ pub fn client(e: &ClientError) -> JsValue {
         Some(s) => set(&err, "status", s),
         None => set(&err, "status", JsValue::NULL),
     }
+    set(&err, "notFound", e.is_not_found());
     match e {
         ClientError::Invalid { code, .. } | ClientError::Signature { code, .. } => {
             set(&err, "serverCode", code.as_str());

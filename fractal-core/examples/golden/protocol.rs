@@ -19,6 +19,7 @@ const NOTES: &[(&str, &str)] = &[
     ("RetryAfterSeconds", "delay-seconds is 1*DIGIT: signs, fractions and overflow are ignored"),
     ("Classify", "200/202 with a VerifyResult is success; 400/413/415 invalid, 401 signature, 429 rate_limited, the rest api"),
     ("Retryable", "429, 5xx and transport failures are retried; 400, 401, 403, 404 never"),
+    ("NotFound", "a 404 ends a lookup with no outcome stored (not_found): SDKs return none, not an error"),
     ("RetryAfterCap", "a Retry-After beyond max_retry_after_ms ends the call instead of sleeping; milliseconds saturate at 2^64 − 1"),
 ];
 
@@ -58,7 +59,8 @@ fn outcome(r: &Result<SubmitResponse, ClientError>) -> Value {
                 _ => (Value::Null, Value::Null, Value::Null),
             };
             json!({"error": {"kind": e.kind(), "status": e.status(), "code": code, "message": message,
-                             "retry_after_ms": retry_after_ms, "retryable": e.is_retryable()}})
+                             "retry_after_ms": retry_after_ms, "retryable": e.is_retryable(),
+                             "not_found": e.is_not_found()}})
         }
     }
 }
@@ -180,7 +182,7 @@ fn answers() -> Vec<Answer> {
         ("415 unsupported_media_type", cr(), 415, vec![], err("unsupported_media_type", "want application/json")),
         ("401 signature_invalid", cr(), 401, vec![], err("signature_invalid", "signature does not match")),
         ("403 unknown_tenant", cr(), 403, vec![], err("unknown_tenant", "no such tenant")),
-        ("404 not_found", cr(), 404, vec![], err("not_found", "no outcome stored")),
+        ("404 not_found", vec!["Classify", "Retryable", "NotFound"], 404, vec![], err("not_found", "no outcome stored")),
         ("429 with Retry-After", cr(), 429, vec![("Retry-After", "2")], err("rate_limited", "rate limit exceeded")),
         ("429 without Retry-After", cr(), 429, vec![], err("rate_limited", "daily quota exhausted")),
         ("429 with a dated Retry-After", cr(), 429, vec![("Retry-After", "Wed, 21 Oct 2015 07:28:05 GMT"), DATE], err("rate_limited", "slow")),
@@ -226,6 +228,8 @@ fn call_tests() -> Vec<Value> {
             vec![Answer(429, vec![("Retry-After", "120")], err("rate_limited", "later"))]),
         ("a Retry-After whose milliseconds pass 2^64 ends the call (no wrap to 384 ms)", vec!["RetryAfterCap"], RetryPolicy::default(), 1,
             vec![Answer(503, vec![("Retry-After", "18446744073709552")], err("store_unavailable", "x"))]),
+        ("a 404 ends a lookup at once: no outcome stored", vec!["NotFound", "Retryable"], RetryPolicy::default(), 1,
+            vec![Answer(404, vec![], err("not_found", "no outcome stored"))]),
         ("400 is never retried", vec!["Retryable"], RetryPolicy::default(), 1, vec![Answer(400, vec![], err("invalid_json", "line 1"))]),
         ("401 is never retried", vec!["Retryable"], RetryPolicy::default(), 1, vec![Answer(401, vec![], err("signature_missing", "no sig"))]),
         ("a timeout, a refused connection, then 202", vec!["Retryable"], policy(3, 100, 400, 60_000), 77,

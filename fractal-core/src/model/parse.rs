@@ -1,0 +1,439 @@
+//! The strict parser of SPEC §1: what the wire may carry, the bounded and
+//! duplicate-refusing readers, and the mapping of serde's errors to an [`Error`]
+//! naming the field.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::*;
+
+/// What the wire may carry: required fields are optional here so that a missing
+/// one is reported by name rather than as a generic parse failure.
+#[derive(Default)]
+pub(super) struct PcsWire {
+    pcs_id: Option<String>,
+    schema: Option<String>,
+    version: Option<String>,
+    shard_id: Option<String>,
+    epoch: Option<u64>,
+    attempt: Option<i64>,
+    sent_at: Option<String>,
+    seed: Option<i64>,
+    scales: Option<Vec<i64>>,
+    n_j: Option<BTreeMap<String, i64>>,
+    coh_star: Option<f64>,
+    v_star: Option<Vec<f64>>,
+    d_hat: Option<f64>,
+    r: Option<f64>,
+    regime: Option<String>,
+    budget: Option<f64>,
+    merkle_root: Option<String>,
+    sig: Option<String>,
+    ft: Option<FaultTolerance>,
+    extra: BTreeMap<String, Value>,
+}
+
+impl<'de> Deserialize<'de> for PcsWire {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = PcsWire;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a PCS record object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<PcsWire, A::Error> {
+                use serde::de::Error as _;
+                fn put<'de, A: serde::de::MapAccess<'de>, T: Deserialize<'de>>(
+                    map: &mut A,
+                    slot: &mut Option<T>,
+                    key: &str,
+                ) -> std::result::Result<(), A::Error> {
+                    if slot.is_some() {
+                        return Err(A::Error::custom(format_args!("duplicate field `{key}`")));
+                    }
+                    *slot = Some(map.next_value()?);
+                    Ok(())
+                }
+                let mut w = PcsWire::default();
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    match key.as_ref() {
+                        "pcs_id" => put(&mut map, &mut w.pcs_id, &key)?,
+                        "schema" => put(&mut map, &mut w.schema, &key)?,
+                        "version" => put(&mut map, &mut w.version, &key)?,
+                        "shard_id" => put(&mut map, &mut w.shard_id, &key)?,
+                        "epoch" => put(&mut map, &mut w.epoch, &key)?,
+                        "attempt" => put(&mut map, &mut w.attempt, &key)?,
+                        "sent_at" => put(&mut map, &mut w.sent_at, &key)?,
+                        "seed" => put(&mut map, &mut w.seed, &key)?,
+                        "scales" => {
+                            let mut v: Option<Bounded<i64>> = w.scales.take().map(Bounded);
+                            put(&mut map, &mut v, &key)?;
+                            w.scales = v.map(|b| b.0);
+                        }
+                        "N_j" => {
+                            let mut v: Option<BoundedMap> = w.n_j.take().map(BoundedMap);
+                            put(&mut map, &mut v, &key)?;
+                            w.n_j = v.map(|b| b.0);
+                        }
+                        "coh_star" => put(&mut map, &mut w.coh_star, &key)?,
+                        "v_star" => {
+                            let mut v: Option<Bounded<f64>> = w.v_star.take().map(Bounded);
+                            put(&mut map, &mut v, &key)?;
+                            w.v_star = v.map(|b| b.0);
+                        }
+                        "D_hat" => put(&mut map, &mut w.d_hat, &key)?,
+                        "r" => put(&mut map, &mut w.r, &key)?,
+                        "regime" => put(&mut map, &mut w.regime, &key)?,
+                        "budget" => put(&mut map, &mut w.budget, &key)?,
+                        "merkle_root" => put(&mut map, &mut w.merkle_root, &key)?,
+                        "sig" => put(&mut map, &mut w.sig, &key)?,
+                        "ft" => {
+                            let mut v: Option<ObjectOnly<FaultTolerance>> = w.ft.take().map(ObjectOnly);
+                            put(&mut map, &mut v, &key)?;
+                            w.ft = v.map(|o| o.0);
+                        }
+                        _ => {
+                            let value: StrictValue = map.next_value()?;
+                            if w.extra.insert(key.clone().into_owned(), value.0).is_some() {
+                                return Err(A::Error::custom(format_args!("duplicate field `{key}`")));
+                            }
+                        }
+                    }
+                }
+                Ok(w)
+            }
+        }
+        d.deserialize_map(Fields)
+    }
+}
+
+/// A JSON array of at most [`MAX_ENTRIES`] elements; reading stops at the first
+/// element past the bound, so a huge array costs no more than the bound.
+struct Bounded<T>(Vec<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Bounded<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Elems<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Elems<T> {
+            type Value = Bounded<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "an array of at most {MAX_ENTRIES} entries")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(MAX_ENTRIES));
+                while let Some(x) = seq.next_element()? {
+                    if out.len() == MAX_ENTRIES {
+                        return Err(serde::de::Error::custom(format_args!("has more than {MAX_ENTRIES} entries")));
+                    }
+                    out.push(x);
+                }
+                Ok(Bounded(out))
+            }
+        }
+        d.deserialize_seq(Elems(std::marker::PhantomData))
+    }
+}
+
+/// The `N_j` object: at most [`MAX_ENTRIES`] entries, no key twice.
+struct BoundedMap(BTreeMap<String, i64>);
+
+impl<'de> Deserialize<'de> for BoundedMap {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = BoundedMap;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "an object of at most {MAX_ENTRIES} integer counts")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+                use serde::de::Error as _;
+                let mut out = BTreeMap::new();
+                while let Some(k) = map.next_key::<String>()? {
+                    if out.len() == MAX_ENTRIES {
+                        return Err(A::Error::custom(format_args!("has more than {MAX_ENTRIES} entries")));
+                    }
+                    let v: i64 = map.next_value()?;
+                    if out.contains_key(&k) {
+                        return Err(A::Error::custom(format_args!("key {k:?} appears more than once")));
+                    }
+                    out.insert(k, v);
+                }
+                Ok(BoundedMap(out))
+            }
+        }
+        d.deserialize_map(Entries)
+    }
+}
+
+/// Any JSON value, refusing an object key given twice (its meaning, and so its
+/// v2 signature, would be ambiguous). Lone surrogates are refused by the parser.
+struct StrictValue(Value);
+
+impl<'de> Deserialize<'de> for StrictValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = StrictValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_bool<E>(self, b: bool) -> std::result::Result<StrictValue, E> {
+                Ok(StrictValue(Value::Bool(b)))
+            }
+            fn visit_i64<E>(self, i: i64) -> std::result::Result<StrictValue, E> {
+                Ok(StrictValue(Value::from(i)))
+            }
+            fn visit_u64<E>(self, u: u64) -> std::result::Result<StrictValue, E> {
+                Ok(StrictValue(Value::from(u)))
+            }
+            fn visit_f64<E: serde::de::Error>(self, f: f64) -> std::result::Result<StrictValue, E> {
+                serde_json::Number::from_f64(f)
+                    .map(|n| StrictValue(Value::Number(n)))
+                    .ok_or_else(|| E::custom("is not a finite number"))
+            }
+            fn visit_str<E>(self, s: &str) -> std::result::Result<StrictValue, E> {
+                Ok(StrictValue(Value::String(s.to_owned())))
+            }
+            fn visit_string<E>(self, s: String) -> std::result::Result<StrictValue, E> {
+                Ok(StrictValue(Value::String(s)))
+            }
+            fn visit_unit<E>(self) -> std::result::Result<StrictValue, E> {
+                Ok(StrictValue(Value::Null))
+            }
+            fn visit_none<E>(self) -> std::result::Result<StrictValue, E> {
+                Ok(StrictValue(Value::Null))
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> std::result::Result<StrictValue, D::Error> {
+                StrictValue::deserialize(d)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<StrictValue, A::Error> {
+                let mut out = Vec::new();
+                while let Some(StrictValue(v)) = seq.next_element()? {
+                    out.push(v);
+                }
+                Ok(StrictValue(Value::Array(out)))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<StrictValue, A::Error> {
+                use serde::de::Error as _;
+                let mut out = serde_json::Map::new();
+                while let Some(k) = map.next_key::<String>()? {
+                    let StrictValue(v) = map.next_value()?;
+                    if out.contains_key(&k) {
+                        return Err(A::Error::custom(format_args!("key {k:?} appears more than once")));
+                    }
+                    out.insert(k, v);
+                }
+                Ok(StrictValue(Value::Object(out)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Deserializes `T` from a JSON object only. serde's derived structs also accept
+/// an array of the fields in declaration order, which the wire format does not
+/// allow (SPEC §1: a record and its `ft` are objects).
+pub(super) struct ObjectOnly<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOnly<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Objects<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Objects<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> std::result::Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(Objects(std::marker::PhantomData)).map(ObjectOnly)
+    }
+}
+
+impl TryFrom<ObjectOnly<PcsWire>> for Pcs {
+    type Error = Error;
+
+    fn try_from(w: ObjectOnly<PcsWire>) -> Result<Pcs> {
+        Pcs::try_from(w.0)
+    }
+}
+
+fn required<T>(v: Option<T>, field: &str) -> Result<T> {
+    v.ok_or_else(|| Error::bad_field(field, "required field is missing"))
+}
+
+fn id_bytes(v: Option<String>, field: &str) -> Result<String> {
+    let v = required(v, field)?;
+    if v.is_empty() || v.len() > MAX_ID_BYTES {
+        return Err(Error::bad_field(field, format!("must be 1 to {MAX_ID_BYTES} bytes of UTF-8 (got {})", v.len())));
+    }
+    Ok(v)
+}
+
+impl TryFrom<PcsWire> for Pcs {
+    type Error = Error;
+
+    fn try_from(w: PcsWire) -> Result<Pcs> {
+        let epoch = required(w.epoch, "epoch")?;
+        if epoch > MAX_EPOCH {
+            return Err(Error::bad_field("epoch", "must be at most 2^53-1 (9007199254740991)"));
+        }
+        let pcs = Pcs {
+            pcs_id: required(w.pcs_id, "pcs_id")?,
+            schema: required(w.schema, "schema")?,
+            version: required(w.version, "version")?,
+            shard_id: id_bytes(w.shard_id, "shard_id")?,
+            epoch,
+            omitted: Omitted {
+                seed: w.seed.is_none(),
+                scales: w.scales.is_none(),
+                n_j: w.n_j.is_none(),
+                v_star: w.v_star.is_none(),
+                regime: w.regime.is_none(),
+                attempt: w.attempt.is_none(),
+            },
+            attempt: w.attempt.unwrap_or(1),
+            sent_at: w.sent_at,
+            seed: w.seed.unwrap_or(0),
+            scales: w.scales.unwrap_or_default(),
+            n_j: w.n_j.unwrap_or_default(),
+            coh_star: required(w.coh_star, "coh_star")?,
+            v_star: w.v_star.unwrap_or_default(),
+            d_hat: required(w.d_hat, "D_hat")?,
+            r: required(w.r, "r")?,
+            regime: w.regime.unwrap_or_default(),
+            budget: required(w.budget, "budget")?,
+            merkle_root: id_bytes(w.merkle_root, "merkle_root")?,
+            sig: w.sig,
+            ft: w.ft,
+            extra: w.extra,
+        };
+        pcs.check_limits()?;
+        Ok(pcs)
+    }
+}
+
+impl Pcs {
+    /// Parses a record from JSON bytes (SPEC §1, malformed level).
+    ///
+    /// Unknown fields are ignored. Errors are [`Error::InvalidJson`] for bytes that
+    /// are not a JSON object and [`Error::InvalidField`] naming the field otherwise.
+    ///
+    /// ```
+    /// let err = fractal_core::Pcs::from_json(br#"{"pcs_id": 7}"#).unwrap_err();
+    /// assert_eq!(err.kind(), "invalid_field");
+    /// assert_eq!(err.field(), Some("pcs_id"));
+    /// ```
+    pub fn from_json(bytes: &[u8]) -> Result<Pcs> {
+        // Fast path without path tracking; redo with it only to explain a failure.
+        match serde_json::from_slice::<ObjectOnly<PcsWire>>(bytes) {
+            Ok(w) => Pcs::try_from(w.0),
+            Err(_) => {
+                let mut de = serde_json::Deserializer::from_slice(bytes);
+                let w = serde_path_to_error::deserialize::<_, ObjectOnly<PcsWire>>(&mut de).map_err(map_parse_error)?;
+                // The object parsed: the fast path failed on what follows it.
+                de.end().map_err(|e| Error::InvalidJson { reason: e.to_string() })?;
+                Pcs::try_from(w.0)
+            }
+        }
+    }
+
+    /// Parses a record from an already-decoded JSON value (used by bindings).
+    pub fn from_value(value: serde_json::Value) -> Result<Pcs> {
+        match serde_path_to_error::deserialize::<_, ObjectOnly<PcsWire>>(value) {
+            Ok(w) => Pcs::try_from(w.0),
+            Err(e) => Err(map_parse_error(e)),
+        }
+    }
+
+    /// Checks the limits of SPEC §1 that keep every later check linear in the
+    /// body: at most [`MAX_ENTRIES`] scales (each ≥ 1), `N_j` entries (keys the
+    /// decimal strings of scales, values ≥ 1) and `v_star` entries; `shard_id` and
+    /// `merkle_root` of 1 to [`MAX_ID_BYTES`] bytes. The parser applies them; call
+    /// it on a record assembled field by field.
+    pub fn check_limits(&self) -> Result<()> {
+        for (field, v) in [("shard_id", &self.shard_id), ("merkle_root", &self.merkle_root)] {
+            if v.is_empty() || v.len() > MAX_ID_BYTES {
+                return Err(Error::bad_field(
+                    field,
+                    format!("must be 1 to {MAX_ID_BYTES} bytes of UTF-8 (got {})", v.len()),
+                ));
+            }
+        }
+        if self.epoch > MAX_EPOCH {
+            return Err(Error::bad_field("epoch", "must be at most 2^53-1 (9007199254740991)"));
+        }
+        for (field, len) in [("scales", self.scales.len()), ("N_j", self.n_j.len()), ("v_star", self.v_star.len())] {
+            if len > MAX_ENTRIES {
+                return Err(Error::bad_field(field, format!("has more than {MAX_ENTRIES} entries ({len})")));
+            }
+        }
+        for (i, &s) in self.scales.iter().enumerate() {
+            if s < 1 {
+                return Err(Error::bad_field(format!("scales[{i}]"), format!("scale {s} must be at least 1")));
+            }
+        }
+        for (k, &v) in &self.n_j {
+            let is_scale = k.parse::<i64>().is_ok_and(|n| n.to_string() == *k && self.scales.contains(&n));
+            if !is_scale {
+                return Err(Error::bad_field(format!("N_j.{k}"), "key must be the decimal string of one of `scales`"));
+            }
+            if v < 1 {
+                return Err(Error::bad_field(format!("N_j.{k}"), format!("count {v} must be at least 1")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Serializes the record as compact JSON.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a Pcs always serializes")
+    }
+
+    /// The record as a JSON value.
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("a Pcs always serializes")
+    }
+}
+
+fn map_parse_error(e: serde_path_to_error::Error<serde_json::Error>) -> Error {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    let at_root = path.is_empty() || path == ".";
+    // `?` marks a position where no field name is known yet (a syntax error where
+    // a key should be): nothing to name, so the JSON itself is malformed.
+    let in_key = path.ends_with('?');
+    let msg = inner.to_string();
+    match inner.classify() {
+        serde_json::error::Category::Data if at_root => {
+            if let Some(field) = backticked(&msg, "missing field `") {
+                Error::bad_field(field, "required field is missing")
+            } else if let Some(field) = backticked(&msg, "duplicate field `") {
+                Error::bad_field(field, "field appears more than once")
+            } else if msg.starts_with("invalid type") {
+                Error::InvalidJson { reason: "expected a JSON object".into() }
+            } else {
+                // Conversion errors (TryFrom) already carry their field.
+                Error::InvalidJson { reason: msg }
+            }
+        }
+        serde_json::error::Category::Data if !in_key => Error::bad_field(path, strip_position(&msg)),
+        serde_json::error::Category::Syntax if !at_root && !in_key => Error::bad_field(path, strip_position(&msg)),
+        _ => Error::InvalidJson { reason: msg },
+    }
+}
+
+fn backticked<'a>(msg: &'a str, prefix: &str) -> Option<&'a str> {
+    let rest = msg.strip_prefix(prefix)?;
+    rest.split('`').next()
+}
+
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}

@@ -427,12 +427,9 @@ type VerifyResult struct {
 }
 
 // HTTPStatus is the status the server answers with: 200 when accepted and not
-// escalated, 202 otherwise.
+// escalated, 202 otherwise (the core's rule).
 func (r VerifyResult) HTTPStatus() int {
-	if r.Accepted && !r.Escalated {
-		return 200
-	}
-	return 202
+	return int(C.fractal_http_status(C.bool(r.Accepted), C.bool(r.Escalated)))
 }
 
 // Verify runs the verification engine (SPEC §5) under params (nil: the

@@ -286,6 +286,10 @@ const char *fractal_version(void);
 // empty buffer are fine.
 void fractal_bytes_free(struct FractalBytes *bytes);
 
+// The HTTP status a server answers an outcome with (SPEC §6): 200 when accepted
+// and not escalated, 202 otherwise.
+uint16_t fractal_http_status(bool accepted, bool escalated);
+
 // Frees the `reason` inside a verification result and sets it to NULL.
 void fractal_verify_result_free(struct FractalVerifyResult *result);
 

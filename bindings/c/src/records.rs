@@ -122,6 +122,14 @@ pub(crate) fn params_of(p: *const FractalVerifyParams) -> FfiResult<VerifyParams
     Ok(params)
 }
 
+/// The HTTP status a server answers an outcome with (SPEC §6): 200 when accepted
+/// and not escalated, 202 otherwise.
+#[unsafe(no_mangle)]
+pub extern "C" fn fractal_http_status(accepted: bool, escalated: bool) -> u16 {
+    fractal_core::VerifyResult { accepted, escalated, recomputed_d_hat: None, recomputed_budget: None, reason: None }
+        .http_status()
+}
+
 /// Frees the `reason` inside a verification result and sets it to NULL.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fractal_verify_result_free(result: *mut FractalVerifyResult) {

@@ -62,6 +62,36 @@ fn default_attempt() -> i64 {
 }
 
 impl BuildInput {
+    /// An input of the required measurements, every optional field at its
+    /// default (`version` "0.1", `attempt` 1, `seed` 0, no `v_star`, `sent_at` or
+    /// `ft`). Hosts set what their caller gave over it, so the defaults live here.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        merkle_root: String,
+        epoch: u64,
+        shard_id: String,
+        scales: Vec<i64>,
+        n_j: BTreeMap<String, i64>,
+        coh_star: f64,
+        r: f64,
+    ) -> BuildInput {
+        BuildInput {
+            merkle_root,
+            epoch,
+            shard_id,
+            scales,
+            n_j,
+            coh_star,
+            v_star: Vec::new(),
+            r,
+            version: default_version(),
+            attempt: default_attempt(),
+            sent_at: None,
+            seed: 0,
+            ft: None,
+        }
+    }
+
     /// A small, valid input, handy for examples and tests.
     pub fn example() -> BuildInput {
         BuildInput {

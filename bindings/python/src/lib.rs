@@ -407,6 +407,11 @@ fn verify_many<'py>(
     Ok(out)
 }
 
+/// An optional argument that was given (not omitted, not None).
+fn given<'a, 'py>(v: Option<&'a Bound<'py, PyAny>>) -> Option<&'a Bound<'py, PyAny>> {
+    v.filter(|v| !v.is_none())
+}
+
 /// Builds a complete, valid record from measurements: computes `pcs_id`, `D_hat`
 /// (Theil–Sen over `scales`/`N_j`), `regime` and `budget`, then validates it.
 /// Keyword-only; unsigned (sign it with `sign_hmac`/`sign_ed25519`). Raises
@@ -444,36 +449,33 @@ fn build_pcs<'py>(
                 Ok(())
             })?;
         }
-        Ok(BuildInput {
-            merkle_root: string(merkle_root, || "merkle_root".into())?,
-            epoch: convert::epoch(epoch)?,
-            shard_id: string(shard_id, || "shard_id".into())?,
-            scales: scale_list,
-            n_j: counts(N_j, "N_j")?,
-            coh_star: number(coh_star, || "coh_star".into())?,
-            v_star: v_list,
-            r: number(r, || "r".into())?,
-            version: match version.filter(|v| !v.is_none()) {
-                Some(v) => string(v, || "version".into())?,
-                None => "0.1".into(),
-            },
-            attempt: match attempt.filter(|v| !v.is_none()) {
-                Some(v) => int64(v, || "attempt".into())?,
-                None => 1,
-            },
-            sent_at: sent_at
-                .filter(|v| !v.is_none())
-                .map(|v| string(v, || "sent_at".into()))
-                .transpose()?,
-            seed: match seed.filter(|v| !v.is_none()) {
-                Some(v) => int64(v, || "seed".into())?,
-                None => 0,
-            },
-            ft: ft
-                .filter(|v| !v.is_none())
-                .map(|v| fault_tolerance(v, "ft"))
-                .transpose()?,
-        })
+        let mut input = BuildInput::new(
+            string(merkle_root, || "merkle_root".into())?,
+            convert::epoch(epoch)?,
+            string(shard_id, || "shard_id".into())?,
+            scale_list,
+            counts(N_j, "N_j")?,
+            number(coh_star, || "coh_star".into())?,
+            number(r, || "r".into())?,
+        );
+        input.v_star = v_list;
+        // The optional fields keep the core's defaults unless given.
+        if let Some(v) = given(version) {
+            input.version = string(v, || "version".into())?;
+        }
+        if let Some(v) = given(attempt) {
+            input.attempt = int64(v, || "attempt".into())?;
+        }
+        if let Some(v) = given(sent_at) {
+            input.sent_at = Some(string(v, || "sent_at".into())?);
+        }
+        if let Some(v) = given(seed) {
+            input.seed = int64(v, || "seed".into())?;
+        }
+        if let Some(v) = given(ft) {
+            input.ft = Some(fault_tolerance(v, "ft")?);
+        }
+        Ok(input)
     })()
     .or_raise(py)?;
     let pcs = fractal_core::build_pcs_with(&input, &params_or_default(params)).or_raise(py)?;

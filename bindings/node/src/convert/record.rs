@@ -398,21 +398,31 @@ pub(crate) fn build_input(obj: &Object) -> Res<BuildInput> {
             return Err(bad_field(key, "unknown field").into());
         }
     }
-    Ok(BuildInput {
-        merkle_root: req(opt(obj, "merkle_root", string)?, "merkle_root")?,
-        epoch: req(opt(obj, "epoch", epoch)?, "epoch")?,
-        shard_id: req(opt(obj, "shard_id", string)?, "shard_id")?,
-        scales: req(opt(obj, "scales", ints)?, "scales")?,
-        n_j: req(opt(obj, "N_j", counts)?, "N_j")?,
-        coh_star: req(opt(obj, "coh_star", number)?, "coh_star")?,
-        v_star: opt(obj, "v_star", numbers)?.unwrap_or_default(),
-        r: req(opt(obj, "r", number)?, "r")?,
-        version: opt(obj, "version", string)?.unwrap_or_else(|| "0.1".into()),
-        attempt: opt(obj, "attempt", int64)?.unwrap_or(1),
-        sent_at: opt(obj, "sent_at", string)?,
-        seed: opt(obj, "seed", int64)?.unwrap_or(0),
-        ft: opt(obj, "ft", fault_tolerance)?,
-    })
+    let mut input = BuildInput::new(
+        req(opt(obj, "merkle_root", string)?, "merkle_root")?,
+        req(opt(obj, "epoch", epoch)?, "epoch")?,
+        req(opt(obj, "shard_id", string)?, "shard_id")?,
+        req(opt(obj, "scales", ints)?, "scales")?,
+        req(opt(obj, "N_j", counts)?, "N_j")?,
+        req(opt(obj, "coh_star", number)?, "coh_star")?,
+        req(opt(obj, "r", number)?, "r")?,
+    );
+    // The optional fields keep the core's defaults unless given.
+    if let Some(v) = opt(obj, "v_star", numbers)? {
+        input.v_star = v;
+    }
+    if let Some(v) = opt(obj, "version", string)? {
+        input.version = v;
+    }
+    if let Some(v) = opt(obj, "attempt", int64)? {
+        input.attempt = v;
+    }
+    input.sent_at = opt(obj, "sent_at", string)?;
+    if let Some(v) = opt(obj, "seed", int64)? {
+        input.seed = v;
+    }
+    input.ft = opt(obj, "ft", fault_tolerance)?;
+    Ok(input)
 }
 
 /// Verification parameters: camelCase (`tolD`, `tolCoh`, `d0`, `budgetTol`), the

@@ -67,7 +67,7 @@ class ErrorsTest {
         raises<FractalException.InvalidArgument>("invalid_argument", "vnodes") { Ring(-1) }
         raises<FractalException.InvalidArgument>("invalid_argument", "signature_versions") { Verifier(Policy(listOf("v9"))) }
         raises<FractalException.InvalidArgument>("invalid_argument", "t") { readDigest("t", "p", -5) }
-        raises<FractalException.InvalidArgument>("invalid_argument", "params") { verify(record, "[]") }
+        raises<FractalException.InvalidArgument>("invalid_argument", "params") { verify(record, """{"no_such_param":1}""") }
     }
 
     @Test

@@ -2,6 +2,7 @@ package io.github.fractallba
 
 import java.io.File
 
+
 /** server/examples/record.json as compact JSON text. */
 val EXAMPLE_RECORD: String = parseJson(File(GOLDEN.parentFile, "server/examples/record.json").readText()).toString()
 
@@ -11,4 +12,28 @@ fun freshRecord(tag: String): String {
     val root = hex(java.security.MessageDigest.getInstance("SHA-256").digest("$tag-${System.nanoTime()}-${Math.random()}".toByteArray()))
     val id = pcsId(root, rec.long("epoch"), rec.str("shard_id"))
     return rec.with("merkle_root", root).with("pcs_id", id).toString()
+}
+
+/** The README's calls, so the documented input and names stay true. */
+class ExamplesTest {
+    private val input = """{"merkle_root": "${"a".repeat(64)}", "epoch": 7, "shard_id": "shard-001",
+        "scales": [2, 4, 8, 16, 32], "N_j": {"2": 3, "4": 5, "8": 9, "16": 17, "32": 31},
+        "coh_star": 0.73, "r": 0.87}"""
+
+    @org.junit.jupiter.api.Test
+    fun `the README's record builds, verifies and has the README's pcs_id`() {
+        val rec = buildPcs(input)
+        validate(rec)
+        val out = verify(rec)
+        org.junit.jupiter.api.Assertions.assertTrue(out.accepted && !out.escalated, "$out")
+        org.junit.jupiter.api.Assertions.assertEquals(200, verifyResultStatus(out))
+        org.junit.jupiter.api.Assertions.assertEquals(pcsId("a".repeat(64), 7, "shard-001"), parseJson(rec).obj().str("pcs_id"))
+        val keys = generateEd25519Keypair()
+        org.junit.jupiter.api.Assertions.assertEquals(keys.publicKey, ed25519PublicKey(keys.seed))
+        val signed = signRecord(rec, "ed25519", keys.seed)
+        Verifier().apply { addKey("ed25519", keys.publicKey) }.use { it.verify(signed) }
+        val ring = Ring.withShards(listOf(Shard("a"), Shard("b", weight = 2)))
+        org.junit.jupiter.api.Assertions.assertEquals(2, ring.stats().shards)
+        org.junit.jupiter.api.Assertions.assertTrue(ring.pick(rec) in setOf("a", "b"))
+    }
 }

@@ -48,8 +48,13 @@ kotlin-prepare: build kotlin-tools ## Kotlin SDK: native library into the Maven 
 
 # The round-trip tests start the release `fractal` binary that `build` makes.
 test-kotlin: kotlin-prepare ## Kotlin SDK: mvn test (every golden case, the error mapping, the client against fractal serve and a scripted server).
+	rm -rf $(KOTLIN_DIR)/target/surefire-reports
 	cd $(KOTLIN_DIR) && $(MVN) $(MVN_FLAGS) test -Dfractal.bin=$(FRACTAL)
-	@echo "test-kotlin: ok"
+	@# Maven is quiet (-q): the count, from Surefire's reports.
+	@n=0; bad=0; skip=0; for x in $(KOTLIN_DIR)/target/surefire-reports/TEST-*.xml; do \
+	  h=$$(grep -o '<testsuite [^>]*' "$$x"); a() { echo "$$h" | sed -n "s/.* $$1=\"\([0-9]*\)\".*/\1/p"; }; \
+	  n=$$((n + $$(a tests))); bad=$$((bad + $$(a failures) + $$(a errors))); skip=$$((skip + $$(a skipped))); \
+	done; echo "test-kotlin: $$((n - bad - skip)) passed, $$bad failed, $$skip skipped"
 
 jar-kotlin: kotlin-prepare ## Kotlin SDK: the jar (native library for linux-x86-64 inside) in bindings/kotlin/target.
 	cd $(KOTLIN_DIR) && $(MVN) $(MVN_FLAGS) package -DskipTests

@@ -21,6 +21,13 @@ class ExamplesTest {
         "coh_star": 0.73, "r": 0.87}"""
 
     @org.junit.jupiter.api.Test
+    fun `SDK_VERSION is the artifact's version`() {
+        val pom = File(GOLDEN.parentFile, "bindings/kotlin/pom.xml").readText()
+        val version = Regex("<artifactId>fractal-lba</artifactId>\\s*<version>([^<]+)</version>").find(pom)!!.groupValues[1]
+        org.junit.jupiter.api.Assertions.assertEquals(version, SDK_VERSION)
+    }
+
+    @org.junit.jupiter.api.Test
     fun `the README's record builds, verifies and has the README's pcs_id`() {
         val rec = buildPcs(input)
         validate(rec)

@@ -15,6 +15,7 @@ KOTLIN_RES := $(KOTLIN_DIR)/src/main/resources/linux-x86-64
 KOTLIN_GEN := $(KOTLIN_DIR)/target/generated-sources/uniffi
 UNIFFI_BINDGEN := $(RELEASE)/uniffi-bindgen
 E2E_AGENT_KOTLIN := $(ROOT)/build/e2e-agent-kotlin
+KOTLIN_JAR := $(KOTLIN_DIR)/target/fractal-lba-0.1.0.jar
 
 TEST_TARGETS += test-kotlin
 .PHONY: kotlin-tools kotlin-prepare test-kotlin e2e-agent-kotlin jar-kotlin
@@ -58,14 +59,18 @@ test-kotlin: kotlin-prepare ## Kotlin SDK: mvn test (every golden case, the erro
 
 jar-kotlin: kotlin-prepare ## Kotlin SDK: the jar (native library for linux-x86-64 inside) in bindings/kotlin/target.
 	cd $(KOTLIN_DIR) && $(MVN) $(MVN_FLAGS) package -DskipTests
-	@ls $(KOTLIN_DIR)/target/fractal-lba-*.jar
+	@ls $(KOTLIN_JAR)
 
+# The agent runs on the packaged jar (not target/classes), so the e2e suite also
+# checks that the jar carries the native library and JNA loads it from there.
 e2e-agent-kotlin: kotlin-prepare ## Build the Kotlin SDK's e2e agent, build/e2e-agent-kotlin (one JSON command on stdin, one JSON line out).
-	cd $(KOTLIN_DIR) && $(MVN) $(MVN_FLAGS) test-compile dependency:build-classpath \
+	cd $(KOTLIN_DIR) && $(MVN) $(MVN_FLAGS) package -DskipTests dependency:build-classpath \
 	  -Dmdep.outputFile=target/test-classpath.txt -Dmdep.includeScope=test
+	jar tf $(KOTLIN_JAR) | grep -qx 'linux-x86-64/libfractal_kotlin.so' \
+	  || { echo "$(KOTLIN_JAR) lacks linux-x86-64/libfractal_kotlin.so" >&2; exit 1; }
 	@mkdir -p $(dir $(E2E_AGENT_KOTLIN))
-	@printf '#!/bin/sh\n# Written by make e2e-agent-kotlin.\nexec java -Xshare:auto -XX:TieredStopAtLevel=1 -cp "%s:%s:%s" io.github.fractallba.e2e.Agent "$$@"\n' \
-	  "$(KOTLIN_DIR)/target/classes" "$(KOTLIN_DIR)/target/test-classes" "$$(cat $(KOTLIN_DIR)/target/test-classpath.txt)" \
+	@printf '#!/bin/sh\n# Written by make e2e-agent-kotlin.\nexec java -Djna.nosys=true -Xshare:auto -XX:TieredStopAtLevel=1 -cp "%s:%s:%s" io.github.fractallba.e2e.Agent "$$@"\n' \
+	  "$(KOTLIN_JAR)" "$(KOTLIN_DIR)/target/test-classes" "$$(cat $(KOTLIN_DIR)/target/test-classpath.txt)" \
 	  > $(E2E_AGENT_KOTLIN)
 	@chmod +x $(E2E_AGENT_KOTLIN)
 	@echo "e2e-agent-kotlin: $(E2E_AGENT_KOTLIN)"

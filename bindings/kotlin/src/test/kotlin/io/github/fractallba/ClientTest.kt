@@ -196,6 +196,36 @@ class ClientTest {
     }
 
     @Test
+    fun `a cancelled call makes no further attempt`() {
+        val down = Triple(503, mapOf("Retry-After" to "1"), 0L)
+        Scripted(List(3) { down }, ok).use { s ->
+            val client = FractalClient.builder(s.url).retry(RetrySettings(3, 10, 20)).build()
+            val future = client.submitAsync(freshRecord("cancel"))
+            val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10)
+            while (s.seen.isEmpty() && System.nanoTime() < deadline) Thread.sleep(10)
+            Thread.sleep(200) // the answer is in; the core asked for a 1 s wait
+            assertTrue(future.cancel(true))
+            Thread.sleep(1500)
+            assertEquals(1, s.seen.size)
+        }
+    }
+
+    @Test
+    fun `one client, many threads`() {
+        real()
+        val client = FractalClient.builder(url).tenant("hmac-tenant").signingKey("hmac", secret).build()
+        val recs = (1..8).map { freshRecord("threads-$it") }
+        val pool = java.util.concurrent.Executors.newFixedThreadPool(8)
+        try {
+            val outs = (recs + recs).map { r -> pool.submit<SubmitOutcome> { client.submitAsync(r).join() } }.map { it.get() }
+            assertEquals(8, outs.count { !it.dedupHit })
+            assertEquals(8, outs.count { it.dedupHit })
+        } finally {
+            pool.shutdown()
+        }
+    }
+
+    @Test
     fun `a refused connection is a transport error`() = runBlocking<Unit> {
         val client = FractalClient.builder("http://127.0.0.1:9").retry(RetrySettings(0)).build()
         val e = assertThrows<FractalException.Transport> { runBlocking { client.health() } }

@@ -44,3 +44,31 @@ class ExamplesTest {
         org.junit.jupiter.api.Assertions.assertTrue(ring.pick(rec) in setOf("a", "b"))
     }
 }
+
+/** The handles are shared between threads: lookups concurrent with changes. */
+class ThreadsTest {
+    @org.junit.jupiter.api.Test
+    fun `a Verifier and a Ring used from many threads`() {
+        val rec = EXAMPLE_RECORD
+        val signed = parseJson(rec).obj().with("sig", signHmac(rec, "k")).toString()
+        val verifier = Verifier().apply { addHmacKey("k") }
+        val ring = Ring.withShards(listOf(Shard("a"), Shard("b"), Shard("c")))
+        val pool = java.util.concurrent.Executors.newFixedThreadPool(8)
+        try {
+            val jobs = (0 until 64).map { i ->
+                pool.submit<Unit> {
+                    repeat(50) { j ->
+                        verifier.verify(signed)
+                        ring.pick("key-$i-$j")
+                        if (j % 10 == 0) verifier.addHmacKey("other-$i-$j")
+                        if (i % 16 == 0 && j == 25) ring.setHealthy("c", i % 32 == 0)
+                    }
+                }
+            }
+            jobs.forEach { it.get() }
+        } finally {
+            pool.shutdown()
+        }
+        org.junit.jupiter.api.Assertions.assertEquals(1 + 64 * 5, verifier.size())
+    }
+}

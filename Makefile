@@ -18,15 +18,15 @@ FRACTAL := $(RELEASE)/fractal
 TEST_TARGETS :=
 include $(sort $(wildcard mk/*.mk))
 
-TEST_ORDER := test-rust test-golden test-server test-python test-node test-go test-e2e
+TEST_ORDER := test-rust test-golden test-server test-python test-node test-go test-kotlin test-e2e
 TESTS := $(filter $(TEST_TARGETS),$(TEST_ORDER)) $(filter-out $(TEST_ORDER),$(TEST_TARGETS))
 
 .PHONY: help build test run
 help: ## List the targets.
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN{FS=":.*## "} {printf "  %-18s %s\n", $$1, $$2}'
 
-build: ## Build the Rust workspace (release): core, C ABI, server and `fractal` CLI.
-	$(CARGO) build --release --locked -p fractal-core -p fractal-c -p fractal-server
+build: ## Build the Rust workspace (release): core, C ABI, server and `fractal` CLI, the Kotlin SDK's library.
+	$(CARGO) build --release --locked -p fractal-core -p fractal-c -p fractal-server -p fractal-kotlin
 
 test: $(TESTS) ## Install what the tests need and run every suite.
 	@echo "make test: all suites passed ($(TESTS))"

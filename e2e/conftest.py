@@ -31,6 +31,7 @@ AGENTS: dict[str, list[str]] = {
                str(ROOT / "e2e" / "agents" / "agent.py")],
     "node": ["node", str(ROOT / "e2e" / "agents" / "agent.mjs")],
     "go": [os.environ.get("E2E_GO_AGENT", str(ROOT / "build" / "e2e-agent-go"))],
+    "kotlin": [os.environ.get("E2E_KOTLIN_AGENT", str(ROOT / "build" / "e2e-agent-kotlin"))],
 }
 SDKS = list(AGENTS)
 

@@ -1,4 +1,4 @@
-"""Cross-SDK end-to-end tests: Python, Node and Go against the real server and
+"""Cross-SDK end-to-end tests: Python, Node, Go and Kotlin against the real server and
 against a scripted loopback server (retries, timeouts)."""
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def raw_get(server: Server, tenant: str, pcs_id: str, hmac_key: str | None = Non
 
 
 @pytest.mark.parametrize("alg", ["hmac", "ed25519"])
-def test_same_record_from_three_sdks_stores_once(server: Server, alg: str) -> None:
+def test_same_record_from_every_sdk_stores_once(server: Server, alg: str) -> None:
     tenant, key = tenant_and_key(server, alg)
     rec = fresh_record(f"same-{alg}")
     answers = {

@@ -106,6 +106,8 @@ pub struct Remote {
 impl Remote {
     /// Opens `[region.replication] url`.
     pub fn open(url: &str) -> anyhow::Result<Remote> {
+        // TLS for https endpoints: ring, as the shared stores use.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let (store, prefix) =
             super::shared::open_object_store(url, "region.replication.url").map_err(anyhow::Error::msg)?;
         Ok(Remote { store, prefix })
@@ -215,10 +217,11 @@ impl Region {
 
     /// Writes `region/status.json` for `fractal region status`.
     pub fn save_status(&self) {
-        let mut s = self.status.lock().unwrap().clone();
+        // Held while writing: the three tasks write this one file.
+        let mut s = self.status.lock().unwrap();
         s.paused = self.paused();
         s.written_at_ms = now_ms();
-        if let Err(e) = state::write_json(&self.dir.join(state::STATUS_FILE), &s) {
+        if let Err(e) = state::write_json(&self.dir.join(state::STATUS_FILE), &*s) {
             tracing::warn!(error = %e, "region: writing status.json failed");
         }
     }

@@ -228,7 +228,8 @@ impl Status {
 
     /// Whether every peer is caught up and no divergence is measured.
     pub fn converged(&self) -> bool {
-        self.peers.values().all(|p| {
+        !self.peers.is_empty()
+            && self.peers.values().all(|p| {
             p.lag_seconds == 0.0
                 && p.divergence_missing.values().all(|&n| n == 0)
                 && p.divergence_differs.values().all(|&n| n == 0)

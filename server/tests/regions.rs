@@ -114,19 +114,48 @@ impl Setup {
     }
 }
 
+/// Every `fractal region …` command line the test ran, written as the runbooks write
+/// it (`$DATA`, `$CONFIG`): the runbooks may name no other.
+static RAN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
 fn fractal(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_fractal")).args(args).output().unwrap()
+}
+
+fn ran(line: &str) {
+    RAN.lock().unwrap().push(line.to_string());
+}
+
+/// The `fractal region` lines of a runbook's `sh` blocks.
+fn runbook_commands(name: &str) -> Vec<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/runbooks").join(name);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut out = Vec::new();
+    let mut in_sh = false;
+    for l in text.lines() {
+        if l.starts_with("```") {
+            in_sh = l == "```sh";
+            continue;
+        }
+        if in_sh && l.trim_start().starts_with("fractal region") {
+            out.push(l.trim().to_string());
+        }
+    }
+    assert!(!out.is_empty(), "{name} has no fractal region step");
+    out
 }
 
 /// A runbook step: `fractal region <cmd> --data-dir DIR`, which must succeed.
 fn region_cmd(s: &Server, cmd: &str) -> serde_json::Value {
     let dir = s.data_dir();
+    ran(&format!("fractal region {cmd} --data-dir $DATA"));
     let out = fractal(&["region", cmd, "--data-dir", dir.to_str().unwrap()]);
     assert!(out.status.success(), "fractal region {cmd}: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn converged(s: &Server) -> bool {
+    ran("fractal region status --data-dir $DATA --converged");
     let dir = s.data_dir();
     fractal(&["region", "status", "--data-dir", dir.to_str().unwrap(), "--converged"]).status.success()
 }
@@ -266,6 +295,8 @@ fn two_regions_converge_through_partition_and_failover() {
 
     // 4. Failover (runbook geo-failover): eu dies, its clients move to us, eu restarts.
     eu.kill9();
+    let st = region_cmd(&us, "status");
+    assert!(st["peers"]["eu-west"]["next_segment"].as_u64().unwrap() > 0, "{st}");
     for e in 300..310u64 {
         let p = record(e).to_json();
         acked.insert(record(e).pcs_id, submit(&us, &p));
@@ -297,14 +328,25 @@ fn two_regions_converge_through_partition_and_failover() {
     // Reconcile (read-only) with eu stopped finds nothing to supersede.
     assert!(eu.term());
     let cfg = eu.config.to_str().unwrap().to_string();
-    let out = Command::new(env!("CARGO_BIN_EXE_fractal"))
-        .args(["region", "reconcile", "--config", &cfg, "--dry-run"])
-        .envs(setup.env.iter().cloned())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "reconcile: {}", String::from_utf8_lossy(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["superseded_count"], 0, "{v}");
-    assert_eq!(v["missing"], 0, "{v}");
+    for mode in ["--dry-run", "--apply"] {
+        ran(&format!("fractal region reconcile --config $CONFIG {mode}"));
+        let out = Command::new(env!("CARGO_BIN_EXE_fractal"))
+            .args(["region", "reconcile", "--config", &cfg, mode])
+            .envs(setup.env.iter().cloned())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "reconcile: {}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["superseded_count"], 0, "{v}");
+        assert_eq!(v["missing"], 0, "{v}");
+        assert_eq!(v["keys"].as_u64().unwrap() as usize, acked.len() + winners.len(), "{v}");
+    }
+    // Every runbook step is a command this test ran.
+    let ran: HashSet<String> = RAN.lock().unwrap().iter().cloned().collect();
+    for book in ["geo-split-brain.md", "geo-failover.md"] {
+        for cmd in runbook_commands(book) {
+            assert!(ran.contains(&cmd), "{book}: `{cmd}` is not run by this test");
+        }
+    }
     eprintln!("whole test: {:?}", t0.elapsed());
 }

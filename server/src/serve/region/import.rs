@@ -34,21 +34,42 @@ pub async fn run(
 ) {
     let mut tick = tokio::time::interval(Duration::from_millis(region.cfg.import_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // When each peer was last caught up with (since the start, at first): the lag is
+    // the time since, so it grows while the peer cannot be read, while this region
+    // is paused, or while it falls behind, and is 0 right after a complete import.
+    let started = now_ms();
+    let mut caught_up: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
     loop {
         tick.tick().await;
-        if region.paused() {
-            continue;
-        }
-        let peers = match peers(&region, &remote).await {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!(error = %e, "region: listing peer regions failed");
-                continue;
+        let set_lag = |peer: &str, at: u64| {
+            let lag = now_ms().saturating_sub(at) as f64 / 1000.0;
+            region.metrics.lag.with_label_values(&[peer]).set(lag);
+            region.status.lock().unwrap().peers.entry(peer.to_string()).or_default().lag_seconds = lag;
+        };
+        let peers = if region.paused() {
+            Err(anyhow::anyhow!("paused"))
+        } else {
+            peers(&region, &remote).await.inspect_err(|e| tracing::warn!(error = %e, "region: listing peer regions failed"))
+        };
+        let Ok(peers) = peers else {
+            let known: Vec<String> = region.status.lock().unwrap().peers.keys().cloned().collect();
+            for p in known {
+                set_lag(&p, *caught_up.get(&p).unwrap_or(&started));
             }
+            region.save_status();
+            continue;
         };
         for peer in peers {
-            if let Err(e) = import_peer(&region, &remote, &peer, &wal, &store, &app, audit.as_ref()).await {
-                tracing::warn!(error = %e, peer = %peer, "region: import failed; retrying");
+            match import_peer(&region, &remote, &peer, &wal, &store, &app, audit.as_ref()).await {
+                Ok(()) => {
+                    caught_up.insert(peer.clone(), now_ms());
+                    region.metrics.lag.with_label_values(&[&peer]).set(0.0);
+                    region.status.lock().unwrap().peers.entry(peer.clone()).or_default().lag_seconds = 0.0;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, peer = %peer, "region: import failed; retrying");
+                    set_lag(&peer, *caught_up.get(&peer).unwrap_or(&started));
+                }
             }
         }
         region.save_status();
@@ -88,18 +109,12 @@ async fn import_peer(
     audit: Option<&crate::serve::audit::Audit>,
 ) -> anyhow::Result<()> {
     let mut cursor = Imported::load(&region.dir, peer)?;
-    let lag = region.metrics.lag.with_label_values(&[peer]);
     loop {
         let Some(seg) = fetch(remote, peer, cursor.seq).await? else {
-            lag.set(0.0);
             let mut s = region.status.lock().unwrap();
-            let p = s.peers.entry(peer.to_string()).or_default();
-            p.lag_seconds = 0.0;
-            p.next_segment = cursor.seq;
+            s.peers.entry(peer.to_string()).or_default().next_segment = cursor.seq;
             return Ok(());
         };
-        let age = now_ms().saturating_sub(seg.sealed_at_ms) as f64 / 1000.0;
-        lag.set(age);
         let mut n = 0u64;
         for rec in seg.records {
             if apply(region, peer, rec, wal, store, app, audit).await? {
@@ -111,7 +126,6 @@ async fn import_peer(
         cursor.save(&region.dir, peer)?;
         let mut s = region.status.lock().unwrap();
         let p = s.peers.entry(peer.to_string()).or_default();
-        p.lag_seconds = age;
         p.next_segment = cursor.seq;
         p.imported_records += n;
     }

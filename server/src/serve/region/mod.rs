@@ -58,7 +58,7 @@ impl RegionMetrics {
         let lag = GaugeVec::new(
             Opts::new(
                 "flk_geo_replication_lag_seconds",
-                "Age of the oldest sealed segment of a peer region not yet imported (0: caught up).",
+                "Seconds since this region last had imported everything a peer region had published (0 right after).",
             ),
             &["peer_region"],
         )

@@ -187,7 +187,7 @@ pub fn read_conflicts(path: &Path) -> anyhow::Result<Vec<Conflict>> {
 pub struct Peer {
     /// The next segment to import.
     pub next_segment: u64,
-    /// Age of the oldest segment not imported at the last pass (0: caught up).
+    /// Seconds since the last import that left nothing of the peer's to read.
     pub lag_seconds: f64,
     /// Records imported since the start.
     pub imported_records: u64,
@@ -226,11 +226,13 @@ impl Status {
         Ok(serde_json::from_slice(&b)?)
     }
 
-    /// Whether every peer is caught up and no divergence is measured.
+    /// Whether shipping runs, every peer is caught up (its last import pass left
+    /// nothing to read) and no divergence is measured.
     pub fn converged(&self) -> bool {
-        !self.peers.is_empty()
+        !self.paused
+            && !self.peers.is_empty()
             && self.peers.values().all(|p| {
-            p.lag_seconds == 0.0
+                p.lag_seconds == 0.0
                 && p.divergence_missing.values().all(|&n| n == 0)
                 && p.divergence_differs.values().all(|&n| n == 0)
         })

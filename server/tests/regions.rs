@@ -328,7 +328,7 @@ fn two_regions_converge_through_partition_and_failover() {
     // Reconcile (read-only) with eu stopped finds nothing to supersede.
     assert!(eu.term());
     let cfg = eu.config.to_str().unwrap().to_string();
-    for mode in ["--dry-run", "--apply"] {
+    let reconcile = |mode: &str| -> serde_json::Value {
         ran(&format!("fractal region reconcile --config $CONFIG {mode}"));
         let out = Command::new(env!("CARGO_BIN_EXE_fractal"))
             .args(["region", "reconcile", "--config", &cfg, mode])
@@ -336,10 +336,24 @@ fn two_regions_converge_through_partition_and_failover() {
             .output()
             .unwrap();
         assert!(out.status.success(), "reconcile: {}", String::from_utf8_lossy(&out.stderr));
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(v["superseded_count"], 0, "{v}");
-        assert_eq!(v["missing"], 0, "{v}");
-        assert_eq!(v["keys"].as_u64().unwrap() as usize, acked.len() + winners.len(), "{v}");
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let all = acked.len() + winners.len();
+    for mode in ["--dry-run", "--apply"] {
+        let v = reconcile(mode);
+        assert_eq!((v["superseded_count"].as_u64(), v["missing"].as_u64()), (Some(0), Some(0)), "{v}");
+        assert_eq!(v["keys"].as_u64().unwrap() as usize, all, "{v}");
+    }
+    // A lost store is rebuilt from the merged logs: every key missing, then none.
+    std::fs::remove_file(eu.data_dir().join("outcomes.redb")).unwrap();
+    let v = reconcile("--dry-run");
+    assert_eq!(v["missing"].as_u64().unwrap() as usize, all, "{v}");
+    reconcile("--apply");
+    let v = reconcile("--dry-run");
+    assert_eq!((v["superseded_count"].as_u64(), v["missing"].as_u64()), (Some(0), Some(0)), "{v}");
+    eu.launch();
+    for (pcs_id, want) in acked.iter().chain(winners.iter()) {
+        assert_eq!(answer(&eu, pcs_id).as_ref(), Some(&want.1), "the rebuilt store answers the winner");
     }
     // Every runbook step is a command this test ran.
     let ran: HashSet<String> = RAN.lock().unwrap().iter().cloned().collect();

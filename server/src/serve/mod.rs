@@ -617,6 +617,32 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replay_of_a_merged_log_ends_at_the_global_winner() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = config(dir.path());
+        let (store, _w, _) = RedbStore::open(&dir.path().join("o.redb"), 1 << 20).unwrap();
+        let d = |body: &str, hlc: u64, region: &str| wal::Decided {
+            pcs_id: "k".into(),
+            status: 200,
+            outcome: body.as_bytes().to_vec(),
+            accepted_at: 1,
+            expires_at: now_secs() + 60,
+            origin: Some(wal::Origin { hlc, region: region.into() }),
+        };
+        // This region answered first in its log; the peer's earlier answer was
+        // imported after it: the replay stores the peer's, as the live import did.
+        let records = vec![
+            wal::Record { lsn: 1, tenant: "t".into(), body: b"mine".to_vec(), decided: Some(d("{\"mine\":1}", 20, "eu")) },
+            wal::Record { lsn: 2, tenant: "t".into(), body: b"peer".to_vec(), decided: Some(d("{\"peer\":1}", 10, "us")) },
+            wal::Record { lsn: 3, tenant: "t".into(), body: b"late".to_vec(), decided: Some(d("{\"late\":1}", 30, "eu")) },
+        ];
+        replay(&c, records, &store, None, None).await.unwrap();
+        let got = store.get("t", "k").await.unwrap().unwrap();
+        assert_eq!(got.body, b"{\"peer\":1}");
+        assert_eq!(got.stamp.unwrap().region, "us");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn replay_stores_missing_outcomes_and_keeps_refusals_refused() {
         let dir = tempfile::tempdir().unwrap();
         let c = config(dir.path());

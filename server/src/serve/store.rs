@@ -827,6 +827,53 @@ mod tests {
         Outcome { status, body: body.as_bytes().to_vec(), expires_at, stamp: None }
     }
 
+    fn stamped(body: &str, at: u64, region: &str) -> Outcome {
+        let stamp = fractal_core::region::Stamp::new(at, region, body.as_bytes());
+        Outcome { status: 200, body: body.as_bytes().to_vec(), expires_at: now_secs() + 3600, stamp: Some(stamp) }
+    }
+
+    #[test]
+    fn stamped_values_round_trip_and_old_values_still_read() {
+        let old = outcome(202, "{\"old\":1}", 77);
+        assert_eq!(decode(&encode(&old)), Some(old.clone()));
+        // The format before stamps, written by hand: [expires][status][body].
+        let mut legacy = 77u64.to_le_bytes().to_vec();
+        legacy.extend_from_slice(&202u16.to_le_bytes());
+        legacy.extend_from_slice(b"{\"old\":1}");
+        assert_eq!(encode(&old), legacy, "unstamped values keep the old bytes");
+        let s = stamped("{\"new\":1}", (5 << 16) | 2, "eu-west");
+        let bytes = encode(&s);
+        assert_eq!(decode(&bytes), Some(s.clone()));
+        assert_eq!(expiry_of(&bytes), s.expires_at, "the sweep reads the expiry of either format");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn merge_keeps_the_smallest_stamp_whatever_the_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, w, _) = RedbStore::open(&dir.path().join("o.redb"), 1 << 20).unwrap();
+        let early = stamped("{\"early\":1}", 10 << 16, "us-east");
+        let late = stamped("{\"late\":1}", 11 << 16, "eu-west");
+        assert_eq!(s.merge_stamped("t", "k", late.clone()).await.unwrap(), Merged::Inserted);
+        assert_eq!(s.merge_stamped("t", "k", early.clone()).await.unwrap(), Merged::Replaced(late.clone()));
+        assert_eq!(s.merge_stamped("t", "k", late.clone()).await.unwrap(), Merged::Kept(early.clone()));
+        assert_eq!(s.merge_stamped("t", "k", early.clone()).await.unwrap(), Merged::Kept(early.clone()), "idempotent");
+        // The other order ends the same.
+        assert_eq!(s.merge_stamped("t", "k2", early.clone()).await.unwrap(), Merged::Inserted);
+        assert_eq!(s.merge_stamped("t", "k2", late.clone()).await.unwrap(), Merged::Kept(early.clone()));
+        s.checkpoint(0).await.unwrap();
+        assert_eq!(s.get("t", "k").await.unwrap(), Some(early.clone()));
+        // An unstamped outcome (stored before regions) is never superseded.
+        let legacy = outcome(200, "legacy", now_secs() + 3600);
+        s.put_if_absent("t", "k3", legacy.clone()).await.unwrap();
+        assert_eq!(s.merge_stamped("t", "k3", early.clone()).await.unwrap(), Merged::Kept(legacy));
+        s.checkpoint(0).await.unwrap(); // for_each reads committed outcomes
+        let mut seen = Vec::new();
+        s.for_each(|t, p, o| seen.push((t.to_string(), p.to_string(), o.status))).unwrap();
+        assert_eq!(seen.len(), 3);
+        drop(s);
+        w.join();
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn first_write_wins_and_tenants_are_separate() {
         let dir = tempfile::tempdir().unwrap();

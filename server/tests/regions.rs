@@ -67,7 +67,14 @@ impl Setup {
             ("AWS_SECRET_ACCESS_KEY".to_string(), key.1.clone()),
             ("AWS_REGION".to_string(), "us-east-1".to_string()),
         ];
-        Setup { env, url: format!("s3://{bucket}/{prefix}"), bucket, prefix, endpoint: v["FRACTAL_TEST_S3"].clone(), key }
+        Setup {
+            env,
+            url: format!("s3://{bucket}/{prefix}"),
+            bucket,
+            prefix,
+            endpoint: v["FRACTAL_TEST_S3"].clone(),
+            key,
+        }
     }
 
     fn config(&self, id: &str) -> String {
@@ -289,7 +296,13 @@ fn two_regions_converge_through_partition_and_failover() {
             assert_ne!(x["winner"]["region"], id);
             assert_ne!(x["superseded"]["status"], serde_json::Value::Null);
         }
-        let m = common::metric(&s.metrics_text(), &format!("flk_geo_conflicts_total{{peer_region=\"{}\"}}", if id == "eu-west" { "us-east" } else { "eu-west" }));
+        let m = common::metric(
+            &s.metrics_text(),
+            &format!(
+                "flk_geo_conflicts_total{{peer_region=\"{}\"}}",
+                if id == "eu-west" { "us-east" } else { "eu-west" }
+            ),
+        );
         assert_eq!(m, Some(expected_conflicts[id].len() as f64), "{id}: the conflicts metric");
     }
 

@@ -101,7 +101,10 @@ mod tests {
         assert!(e("id = \"eu west\"\n[replication]\nurl = \"s3://b\"").starts_with("region.id:"));
         assert!(e("id = \"eu\"").starts_with("region.replication.url:"));
         assert!(e("id = \"eu\"\n[replication]\nurl = \"http://x\"").starts_with("region.replication.url:"));
-        assert!(e("id = \"eu\"\n[replication]\nurl = \"s3://b\"\nimport_ms = 1").starts_with("region.replication.import_ms:"));
+        assert!(
+            e("id = \"eu\"\n[replication]\nurl = \"s3://b\"\nimport_ms = 1")
+                .starts_with("region.replication.import_ms:")
+        );
         assert!(e("[replication]\nurl = \"s3://b\"").starts_with("region.id:"));
         let f: RegionFile = toml::from_str("id = \"eu\"\n[replication]\nurl = \"s3://b\"").unwrap();
         assert!(Region::resolve(&f, true).unwrap_err().to_string().contains("embedded"));

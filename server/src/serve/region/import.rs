@@ -49,7 +49,9 @@ pub async fn run(
         let peers = if region.paused() {
             Err(anyhow::anyhow!("paused"))
         } else {
-            peers(&region, &remote).await.inspect_err(|e| tracing::warn!(error = %e, "region: listing peer regions failed"))
+            peers(&region, &remote)
+                .await
+                .inspect_err(|e| tracing::warn!(error = %e, "region: listing peer regions failed"))
         };
         let Ok(peers) = peers else {
             let known: Vec<String> = region.status.lock().unwrap().peers.keys().cloned().collect();
@@ -193,8 +195,7 @@ async fn apply(
     {
         let sha = fractal_core::hex(&stamp.record_sha256);
         let at = hlc_millis(origin.hlc) / 1000;
-        a.replayed(ticket.lsn(), &rec.tenant, &d.pcs_id, &candidate, &Put::Inserted(candidate.clone()), &sha, at)
-            .await;
+        a.replayed(ticket.lsn(), &rec.tenant, &d.pcs_id, &candidate, &Put::Inserted(candidate.clone()), &sha, at).await;
     }
     drop(ticket);
     Ok(true)

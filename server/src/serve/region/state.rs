@@ -222,7 +222,8 @@ impl Status {
     /// Reads `status.json`.
     pub fn load(dir: &Path) -> anyhow::Result<Status> {
         let path = dir.join(STATUS_FILE);
-        let b = fs::read(&path).map_err(|e| anyhow::anyhow!("{}: {e} (is the server running with [region]?)", path.display()))?;
+        let b = fs::read(&path)
+            .map_err(|e| anyhow::anyhow!("{}: {e} (is the server running with [region]?)", path.display()))?;
         Ok(serde_json::from_slice(&b)?)
     }
 
@@ -233,8 +234,8 @@ impl Status {
             && !self.peers.is_empty()
             && self.peers.values().all(|p| {
                 p.lag_seconds == 0.0
-                && p.divergence_missing.values().all(|&n| n == 0)
-                && p.divergence_differs.values().all(|&n| n == 0)
-        })
+                    && p.divergence_missing.values().all(|&n| n == 0)
+                    && p.divergence_differs.values().all(|&n| n == 0)
+            })
     }
 }

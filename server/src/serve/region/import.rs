@@ -171,18 +171,20 @@ async fn apply(
     if let Some(cur) = &current {
         match &cur.stamp {
             Some(s) if *s == stamp => return Ok(false), // imported before
-            Some(s) if supersedes(&stamp, s) => {
-                // This region's answer loses: on record before the store changes.
-                if s.region == region.id && (cur.status, &cur.body) != (candidate.status, &candidate.body) {
-                    let c = Conflict {
-                        tenant: rec.tenant.clone(),
-                        pcs_id: d.pcs_id.clone(),
-                        superseded: answer(cur),
-                        winner: answer(&candidate),
-                    };
-                    if region.record_conflict(&c)? {
-                        tracing::warn!(peer = %peer, "region: an answer of this region was superseded by an earlier one (see fractal region conflicts)");
-                    }
+            // This region's answer loses to another answer: on record before the store changes.
+            Some(s)
+                if supersedes(&stamp, s)
+                    && s.region == region.id
+                    && (cur.status, &cur.body) != (candidate.status, &candidate.body) =>
+            {
+                let c = Conflict {
+                    tenant: rec.tenant.clone(),
+                    pcs_id: d.pcs_id.clone(),
+                    superseded: answer(cur),
+                    winner: answer(&candidate),
+                };
+                if region.record_conflict(&c)? {
+                    tracing::warn!(peer = %peer, "region: an answer of this region was superseded by an earlier one (see fractal region conflicts)");
                 }
             }
             _ => {}

@@ -34,6 +34,7 @@ mod error;
 mod legacy;
 mod model;
 pub mod protocol;
+pub mod region;
 pub mod ring;
 pub mod sign;
 mod verify;

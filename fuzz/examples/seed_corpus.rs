@@ -183,6 +183,7 @@ fn wal_inputs() -> Vec<(&'static str, WalInput)> {
         outcome: br#"{"accepted":true,"escalated":false,"recomputed_D_hat":1.41,"recomputed_budget":0.42}"#.to_vec(),
         accepted_at: 1_700_000_000,
         expires_at: 1_700_086_400,
+        origin: None,
     };
     let body = br#"{"pcs_id":"abc","schema":"fractal-lba-kakeya","version":"0.1"}"#;
     // Batch one: frames 0 and 1; batch two: frame 2; then a v1 frame.

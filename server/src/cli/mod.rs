@@ -1,11 +1,12 @@
 //! The tool subcommands of `fractal`: `pcs-id`, `canonical`, `sign`, `verify`,
-//! `get`, `keygen`, `ring pick|plan`, `wal inspect|repair` and `audit verify|proof|tail`. Each reads its input from a file or stdin,
+//! `get`, `keygen`, `ring pick|plan`, `wal inspect|repair`, `audit verify|proof|tail` and `region status|conflicts|pause|resume|reconcile`. Each reads its input from a file or stdin,
 //! takes keys from an environment variable or a file (never from argv), prints
 //! one JSON document on stdout and fails with a one-line error. `docs/cli.md`
 //! documents them with examples.
 
 mod audit;
 mod input;
+mod region;
 mod ring;
 mod wal;
 
@@ -45,6 +46,9 @@ pub enum ToolCommand {
     /// Audit log tools (SPEC §11), offline: verify, proof, tail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Regions (SPEC §10): status, conflicts, pause, resume, reconcile.
+    #[command(subcommand)]
+    Region(region::RegionCommand),
 }
 
 impl ToolCommand {
@@ -60,6 +64,7 @@ impl ToolCommand {
             ToolCommand::Ring(c) => c.run()?,
             ToolCommand::Wal(c) => c.run()?,
             ToolCommand::Audit(c) => c.run()?,
+            ToolCommand::Region(c) => c.run()?,
         };
         print_json(&out)
     }

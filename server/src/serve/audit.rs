@@ -862,7 +862,7 @@ mod tests {
             lsn,
             tenant: "t".into(),
             pcs_id: format!("p{lsn}"),
-            outcome: Outcome { status: 200, body: br#"{"accepted":true,"escalated":false}"#.to_vec(), expires_at: 9 },
+            outcome: Outcome { status: 200, body: br#"{"accepted":true,"escalated":false}"#.to_vec(), expires_at: 9, stamp: None },
             record_sha256: "00".repeat(32),
             at: 1,
         }

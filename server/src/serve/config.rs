@@ -48,6 +48,9 @@ pub struct FileConfig {
     /// `[audit]`: the tamper-evident audit log (SPEC §11); off unless enabled.
     #[serde(default)]
     pub audit: AuditFile,
+    /// `[region]`: cross-region log shipping (SPEC §10); off unless `id` is set.
+    #[serde(default)]
+    pub region: super::region::config::RegionFile,
 }
 
 /// `[audit]`.
@@ -422,6 +425,8 @@ pub struct Config {
     pub shared: Option<SharedStore>,
     /// `Some` when `[audit] enabled = true`.
     pub audit: Option<Audit>,
+    /// `Some` when `[region] id` is set.
+    pub region: Option<super::region::config::Region>,
 }
 
 /// The resolved `[audit]` settings.
@@ -629,6 +634,7 @@ impl Config {
             tenants.push(tenant);
         }
         let audit = Self::audit(&file.audit, &data_dir)?;
+        let region = super::region::config::Region::resolve(&file.region, shared.is_some())?;
         let c = Config {
             listen,
             data_dir,
@@ -646,6 +652,7 @@ impl Config {
             tenants,
             shared,
             audit,
+            region,
         };
         Ok(c)
     }

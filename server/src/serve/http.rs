@@ -56,6 +56,8 @@ pub struct App<S> {
     stopping: watch::Receiver<bool>,
     /// The audit log (SPEC §11), when on.
     audit: Option<super::audit::Audit>,
+    /// The region (SPEC §10), when `[region]` is configured: stamps every outcome.
+    region: Option<Arc<super::region::Region>>,
 }
 
 /// Counts running tasks; [`Tasks::idle`] waits until there are none.
@@ -131,6 +133,7 @@ impl<S: OutcomeStore> App<S> {
             tasks: Arc::default(),
             stopping,
             audit: None,
+            region: None,
         }
     }
 
@@ -138,6 +141,18 @@ impl<S: OutcomeStore> App<S> {
     pub fn with_audit(mut self, audit: Option<super::audit::Audit>) -> App<S> {
         self.audit = audit;
         self
+    }
+
+    /// Stamps every outcome with the region's clock (SPEC §10).
+    pub fn with_region(mut self, region: Option<Arc<super::region::Region>>) -> App<S> {
+        self.region = region;
+        self
+    }
+
+    /// The per-key locks: importing a peer region's record takes the same lock as a
+    /// submission of its key, so that per key the log order is the store order.
+    pub fn key_locks(&self) -> &KeyLocks {
+        &self.keys
     }
 }
 
@@ -398,6 +413,7 @@ async fn submit_inner<S: OutcomeStore>(app: &Arc<App<S>>, headers: &HeaderMap, b
         outcome: serde_json::to_vec(&result).expect("a VerifyResult always serializes"),
         accepted_at,
         expires_at: accepted_at.saturating_add(app.dedup_ttl_secs),
+        origin: None,
     };
     let flags = (result.accepted, result.escalated);
     // 7-10. Log → dedup lookup → store → answer, in a task of its own: a client that
@@ -439,6 +455,15 @@ async fn decide<S: OutcomeStore>(
         let _ = answer.send(unavailable("an earlier submission of this record is still being stored"));
         return;
     };
+    // Regions on: the stamp is taken under the key lock, so that per key the log
+    // order is the clock order (replay and import order by the clock).
+    let mut decided = decided;
+    let stamp = app.region.as_ref().map(|r| {
+        let origin = r.origin();
+        let stamp = fractal_core::region::Stamp::new(origin.hlc, &origin.region, &body);
+        decided.origin = Some(origin);
+        stamp
+    });
     // Write-ahead log: durable before any answer.
     let ticket = match app.wal.append(tenant_id, &decided, &body).await {
         Ok(t) => t,
@@ -450,7 +475,7 @@ async fn decide<S: OutcomeStore>(
         }
     };
     let accepted_at = decided.accepted_at;
-    let outcome = Outcome { status: decided.status, body: decided.outcome, expires_at: decided.expires_at };
+    let outcome = Outcome { status: decided.status, body: decided.outcome, expires_at: decided.expires_at, stamp };
     let mut answer = Some(answer);
     // Whether an attempt failed: a store that committed before failing to answer
     // shows this request's own outcome as "existing" on the next attempt.

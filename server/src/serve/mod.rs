@@ -13,6 +13,7 @@ pub mod keylock;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
+pub mod region;
 pub mod shared;
 pub mod store;
 pub mod wal;
@@ -103,7 +104,9 @@ async fn replay<S: OutcomeStore>(
                 if d.expires_at <= now {
                     continue;
                 }
-                (d.pcs_id, Outcome { status: d.status, body: d.outcome, expires_at: d.expires_at }, d.accepted_at)
+                // v3 (regions): the stamp makes the replay order-independent (SPEC §10).
+                let stamp = d.origin.map(|o| fractal_core::region::Stamp::new(o.hlc, &o.region, &rec.body));
+                (d.pcs_id, Outcome { status: d.status, body: d.outcome, expires_at: d.expires_at, stamp }, d.accepted_at)
             }
             None => {
                 let Some(t) = tenants.get(rec.tenant.as_str()) else {
@@ -119,6 +122,7 @@ async fn replay<S: OutcomeStore>(
                     status: result.http_status(),
                     body: serde_json::to_vec(&result)?,
                     expires_at: now.saturating_add(config.dedup_ttl_secs),
+                    stamp: None,
                 };
                 (pcs.pcs_id, outcome, now)
             }
@@ -127,7 +131,17 @@ async fn replay<S: OutcomeStore>(
         // A shared store may have the record's shard down: the record waits in
         // `deferred` (and in the log: the watermark stays below it) and is drained
         // when the shard answers, while the other shards' keys are served.
-        let put = match store.put_if_absent(&rec.tenant, &pcs_id, outcome.clone()).await {
+        let put = if outcome.stamp.is_some() {
+            // Regions: the global order decides (a peer's record imported after a
+            // local one may supersede it); never deferred (regions are embedded-only).
+            match store.merge(&rec.tenant, &pcs_id, outcome.clone()).await? {
+                store::Merged::Kept(o) => Ok(Put::Existing(o)),
+                _ => Ok(Put::Inserted(outcome.clone())),
+            }
+        } else {
+            store.put_if_absent(&rec.tenant, &pcs_id, outcome.clone()).await
+        };
+        let put = match put {
             Ok(p) => p,
             Err(e) => match deferred.as_deref_mut() {
                 Some(d) => {
@@ -183,9 +197,18 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         None => (None, None),
     };
 
+    let region = match &config.region {
+        Some(r) => Some(region::Region::open(r, &config.data_dir, &metrics).context("opening the region state")?),
+        None => None,
+    };
+
     // Recovery: check the log, cut a torn tail, replay what the store may have lost.
     let mut records = Vec::new();
     let at = wal::recover(&wal_dir, watermark, &mut |r| records.push(r)).context("recovering the write-ahead log")?;
+    if let Some(r) = &region {
+        // The clock restarts above every stamp the log holds.
+        records.iter().filter_map(|x| x.decided.as_ref()?.origin.as_ref()).for_each(|o| r.observe(o.hlc));
+    }
     if at.truncated > 0 {
         tracing::warn!(bytes = at.truncated, segment = at.segment, "write-ahead log: torn tail truncated");
     }
@@ -242,13 +265,34 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr()?;
     let (stopping, stop_rx) = tokio::sync::watch::channel(false);
-    let app =
-        Arc::new(http::App::new(&config, wal.clone(), store.clone(), metrics.clone(), stop_rx).with_audit(audit.clone()));
+    let app = Arc::new(
+        http::App::new(&config, wal.clone(), store.clone(), metrics.clone(), stop_rx)
+            .with_audit(audit.clone())
+            .with_region(region.clone()),
+    );
     let router = http::router(app.clone());
+    let region_tasks = match (&region, &config.region) {
+        (Some(r), Some(c)) => {
+            let remote = region::Remote::open(&c.url)?;
+            tracing::info!(region = %r.id, url = %http::loggable(&c.url), "region: log shipping on");
+            let tasks = region::start(
+                r.clone(),
+                remote,
+                wal_dir.clone(),
+                wal.clone(),
+                store.clone(),
+                app.clone(),
+                audit.clone(),
+            );
+            Some(tasks)
+        }
+        _ => None,
+    };
 
     // Background upkeep: durable checkpoints with log pruning, and the TTL sweep.
     let upkeep = {
         let (store, wal, dir, floor, audit) = (store.clone(), wal.clone(), wal_dir.clone(), floor.clone(), audit.clone());
+        let region = region.clone();
         let checkpoint_time = metrics.checkpoint.clone();
         let retention = Duration::from_secs(config.wal_retention_secs);
         let every = Duration::from_secs(config.checkpoint_secs);
@@ -273,6 +317,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
                                     a.checkpointed(wm);
                                 }
                                 let dir = dir.clone();
+                                // Regions: what is not yet published stays.
+                                let wm = wm.min(region.as_ref().map_or(u64::MAX, |r| r.published_floor()));
                                 match tokio::task::spawn_blocking(move || wal::prune(&dir, wm, retention)).await {
                                     Ok(Ok(n)) if n > 0 => tracing::info!(segments = n, "write-ahead log pruned"),
                                     Ok(Err(e)) => tracing::warn!(error = %e, "write-ahead log pruning failed"),
@@ -326,6 +372,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!("shutting down: flushing the log and the store");
     upkeep.abort();
     let _ = upkeep.await;
+    if let Some(t) = region_tasks {
+        t.stop().await;
+    }
     drop(app);
     // The audit writer fsyncs what is queued; sealed segments get a moment to reach
     // the object store (what does not stays local for the next start).
@@ -466,6 +515,13 @@ impl OutcomeStore for Backend {
         }
     }
 
+    async fn merge(&self, tenant: &str, pcs_id: &str, outcome: Outcome) -> Result<store::Merged, StoreError> {
+        match self {
+            Backend::Embedded(s) => s.merge_stamped(tenant, pcs_id, outcome).await,
+            Backend::Shared(s, _) => s.merge(tenant, pcs_id, outcome).await,
+        }
+    }
+
     async fn health(&self) -> Result<(), StoreError> {
         match self {
             Backend::Embedded(s) => s.health().await,
@@ -561,6 +617,32 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replay_of_a_merged_log_ends_at_the_global_winner() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = config(dir.path());
+        let (store, _w, _) = RedbStore::open(&dir.path().join("o.redb"), 1 << 20).unwrap();
+        let d = |body: &str, hlc: u64, region: &str| wal::Decided {
+            pcs_id: "k".into(),
+            status: 200,
+            outcome: body.as_bytes().to_vec(),
+            accepted_at: 1,
+            expires_at: now_secs() + 60,
+            origin: Some(wal::Origin { hlc, region: region.into() }),
+        };
+        // This region answered first in its log; the peer's earlier answer was
+        // imported after it: the replay stores the peer's, as the live import did.
+        let records = vec![
+            wal::Record { lsn: 1, tenant: "t".into(), body: b"mine".to_vec(), decided: Some(d("{\"mine\":1}", 20, "eu")) },
+            wal::Record { lsn: 2, tenant: "t".into(), body: b"peer".to_vec(), decided: Some(d("{\"peer\":1}", 10, "us")) },
+            wal::Record { lsn: 3, tenant: "t".into(), body: b"late".to_vec(), decided: Some(d("{\"late\":1}", 30, "eu")) },
+        ];
+        replay(&c, records, &store, None, None).await.unwrap();
+        let got = store.get("t", "k").await.unwrap().unwrap();
+        assert_eq!(got.body, b"{\"peer\":1}");
+        assert_eq!(got.stamp.unwrap().region, "us");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn replay_stores_missing_outcomes_and_keeps_refusals_refused() {
         let dir = tempfile::tempdir().unwrap();
         let c = config(dir.path());
@@ -569,7 +651,8 @@ mod tests {
         let (missing, missing_body) = signed(2, b"k");
         let (forged, forged_body) = signed(3, b"not-the-key");
         // An outcome already stored stays as it is (first write wins).
-        let earlier = Outcome { status: 202, body: b"{\"earlier\":true}".to_vec(), expires_at: now_secs() + 60 };
+        let earlier =
+            Outcome { status: 202, body: b"{\"earlier\":true}".to_vec(), expires_at: now_secs() + 60, stamp: None };
         store.put_if_absent("t", &present, earlier.clone()).await.unwrap();
         let records = vec![
             rec(1, "t", present_body),

@@ -373,7 +373,7 @@ impl SharedStore {
     async fn resolve(&self, s: &PgShard, tenant: &str, pcs_id: &str, row: Row) -> Result<Outcome, StoreError> {
         let expires_at = row.expires_at.max(0) as u64;
         if let Some(body) = row.body {
-            return Ok(Outcome { status: row.status as u16, body, expires_at });
+            return Ok(Outcome { status: row.status as u16, body, expires_at, stamp: None });
         }
         let (obj, off, len) = row.cold.ok_or_else(|| err("a demoted row without its cold object"))?;
         let cold = self.inner.cold.as_ref().ok_or_else(|| err("a demoted outcome but no [store.cold] configured"))?;
@@ -633,11 +633,11 @@ async fn insert_batch(s: &PgShard, batch: &[PutReq]) -> Result<Vec<Put>, StoreEr
                 .remove(&(batch[i].tenant.clone(), batch[i].pcs_id.clone()))
                 .ok_or_else(|| err(format!("{DB_ANSWERED} nothing: the winning row expired before it was read; retry")))?;
             out[i] = Some(Put::Existing(match row.body {
-                Some(body) => Outcome { status: row.status as u16, body, expires_at: row.expires_at.max(0) as u64 },
+                Some(body) => Outcome { status: row.status as u16, body, expires_at: row.expires_at.max(0) as u64, stamp: None },
                 // Demoted: the caller resolves it from the cold tier (status 0 marks it).
                 None => {
                     let (obj, off, len) = row.cold.ok_or_else(|| err("a demoted row without its cold object"))?;
-                    Outcome { status: 0, body: cold_ref(&obj, off, len), expires_at: row.expires_at.max(0) as u64 }
+                    Outcome { status: 0, body: cold_ref(&obj, off, len), expires_at: row.expires_at.max(0) as u64, stamp: None }
                 }
             }));
         }
@@ -988,7 +988,7 @@ fn parse_entry(b: &[u8]) -> Option<(String, String, Outcome)> {
     let expires_at = u64::from_le_bytes(take(8)?.try_into().ok()?);
     let bl = u32::from_le_bytes(take(4)?.try_into().ok()?) as usize;
     let body = take(bl)?.to_vec();
-    Some((tenant, pcs_id, Outcome { status, body, expires_at }))
+    Some((tenant, pcs_id, Outcome { status, body, expires_at, stamp: None }))
 }
 
 async fn demote_chunk(s: &PgShard, cold: &Cold, now: u64) -> Result<u64, StoreError> {

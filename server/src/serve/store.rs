@@ -39,7 +39,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use tokio::sync::{mpsc, oneshot};
 
-/// `tenant \0 pcs_id` → `[expires_at: u64 LE][status: u16 LE][VerifyResult JSON]`.
+/// `tenant \0 pcs_id` → `[expires_at: u64 LE][status: u16 LE][VerifyResult JSON]`, or
+/// with a region stamp (SPEC §10; regions on) `[expires_at | 1<<63][status][hlc: u64 LE]
+/// [record_sha256: 32][region_len: u8][region][VerifyResult JSON]`. The top bit of a
+/// real expiry is never set, so both formats read.
 const OUTCOMES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("outcomes");
 /// Bookkeeping: the log watermark of the last checkpoint.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -54,6 +57,8 @@ pub struct Outcome {
     pub body: Vec<u8>,
     /// Seconds since the Unix epoch after which the outcome counts as absent.
     pub expires_at: u64,
+    /// Regions on: `(accepted_at, region, record sha256)` of the answer (SPEC §10).
+    pub stamp: Option<fractal_core::region::Stamp>,
 }
 
 /// What [`OutcomeStore::put_if_absent`] found.
@@ -139,6 +144,17 @@ pub trait OutcomeStore: Send + Sync + 'static {
         let _ = seen;
         self.put_if_absent(tenant, pcs_id, outcome)
     }
+
+    /// Stores an outcome from a region's log by SPEC §10's global order (see
+    /// [`RedbStore::merge_stamped`]). A store without stamps: first write wins.
+    fn merge(&self, tenant: &str, pcs_id: &str, outcome: Outcome) -> impl Future<Output = Result<Merged, StoreError>> + Send {
+        async move {
+            Ok(match self.put_if_absent(tenant, pcs_id, outcome).await? {
+                Put::Inserted(_) => Merged::Inserted,
+                Put::Existing(o) => Merged::Kept(o),
+            })
+        }
+    }
 }
 
 /// What a store knew when [`OutcomeStore::lookup`] found no outcome (opaque; a store
@@ -167,10 +183,26 @@ fn key(tenant: &str, pcs_id: &str) -> Vec<u8> {
     k
 }
 
+/// Marks a stored value that carries a region stamp.
+const STAMPED: u64 = 1 << 63;
+
 pub(crate) fn encode(o: &Outcome) -> Vec<u8> {
-    let mut v = Vec::with_capacity(10 + o.body.len());
-    v.extend_from_slice(&o.expires_at.to_le_bytes());
-    v.extend_from_slice(&o.status.to_le_bytes());
+    let mut v = Vec::with_capacity(50 + o.body.len());
+    let expiry = o.expires_at & !STAMPED;
+    match &o.stamp {
+        None => {
+            v.extend_from_slice(&expiry.to_le_bytes());
+            v.extend_from_slice(&o.status.to_le_bytes());
+        }
+        Some(s) => {
+            v.extend_from_slice(&(expiry | STAMPED).to_le_bytes());
+            v.extend_from_slice(&o.status.to_le_bytes());
+            v.extend_from_slice(&s.accepted_at.to_le_bytes());
+            v.extend_from_slice(&s.record_sha256);
+            v.push(s.region.len().min(255) as u8);
+            v.extend_from_slice(&s.region.as_bytes()[..s.region.len().min(255)]);
+        }
+    }
     v.extend_from_slice(&o.body);
     v
 }
@@ -179,15 +211,36 @@ pub(crate) fn decode(v: &[u8]) -> Option<Outcome> {
     if v.len() < 10 {
         return None;
     }
+    let head = u64::from_le_bytes(v[0..8].try_into().ok()?);
+    let status = u16::from_le_bytes(v[8..10].try_into().ok()?);
+    if head & STAMPED == 0 {
+        return Some(Outcome { expires_at: head, status, body: v[10..].to_vec(), stamp: None });
+    }
+    let accepted_at = u64::from_le_bytes(v.get(10..18)?.try_into().ok()?);
+    let record_sha256: [u8; 32] = v.get(18..50)?.try_into().ok()?;
+    let rlen = *v.get(50)? as usize;
+    let region = String::from_utf8(v.get(51..51 + rlen)?.to_vec()).ok()?;
     Some(Outcome {
-        expires_at: u64::from_le_bytes(v[0..8].try_into().ok()?),
-        status: u16::from_le_bytes(v[8..10].try_into().ok()?),
-        body: v[10..].to_vec(),
+        expires_at: head & !STAMPED,
+        status,
+        body: v[51 + rlen..].to_vec(),
+        stamp: Some(fractal_core::region::Stamp { accepted_at, region, record_sha256 }),
     })
 }
 
 fn expiry_of(v: &[u8]) -> u64 {
-    v.get(0..8).map(|b| u64::from_le_bytes(b.try_into().unwrap())).unwrap_or(0)
+    v.get(0..8).map(|b| u64::from_le_bytes(b.try_into().unwrap()) & !STAMPED).unwrap_or(0)
+}
+
+/// What [`RedbStore::merge`] did with an outcome from a region's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Merged {
+    /// The key was absent: the outcome is now stored.
+    Inserted,
+    /// The stored outcome stays (it is earlier in the global order, or the same).
+    Kept(Outcome),
+    /// The outcome superseded this earlier-stored one (SPEC §10).
+    Replaced(Outcome),
 }
 
 /// Outcomes deleted by one sweep chunk, and the key the next chunk starts at.
@@ -461,6 +514,57 @@ impl RedbStore {
     }
 }
 
+impl RedbStore {
+    /// Stores an outcome read from a region's log by SPEC §10's order: inserted if the
+    /// key is absent, stored in place of the current outcome if its stamp is smaller,
+    /// kept out otherwise. An outcome without a stamp (or a stored one without, from
+    /// before regions were on) never replaces and is never replaced.
+    pub async fn merge_stamped(&self, tenant: &str, pcs_id: &str, outcome: Outcome) -> Result<Merged, StoreError> {
+        if !self.healthy.load(Ordering::Relaxed) {
+            return Err(err("the last write transaction failed"));
+        }
+        let k = key(tenant, pcs_id);
+        let permit = self.tx.reserve().await.map_err(|_| err("writer stopped"))?;
+        let now = now_secs();
+        let hash = self.pending.hash(&k);
+        let mut s = self.pending.shard(hash).lock().unwrap();
+        let current = match s.map.get(&k).filter(|o| o.expires_at > now) {
+            Some(o) => Some(o.clone()),
+            None => self.read(&k)?,
+        };
+        let result = match current {
+            None => Merged::Inserted,
+            Some(cur) => match (&outcome.stamp, &cur.stamp) {
+                (Some(new), Some(old)) if fractal_core::region::supersedes(new, old) => Merged::Replaced(cur),
+                _ => return Ok(Merged::Kept(cur)),
+            },
+        };
+        s.map.insert(k.clone(), outcome.clone());
+        permit.send(Cmd::Put { key: k, value: outcome });
+        Ok(result)
+    }
+
+    /// Calls `f` for every unexpired committed outcome, in key order, with its
+    /// tenant and pcs_id (the divergence digest; outcomes still in the writer's
+    /// queue show up in the next pass).
+    pub fn for_each(&self, mut f: impl FnMut(&str, &str, &Outcome)) -> Result<(), StoreError> {
+        let r = self.db.get()?.begin_read().map_err(err)?;
+        let t = r.open_table(OUTCOMES).map_err(err)?;
+        let now = now_secs();
+        for item in t.iter().map_err(err)? {
+            let (k, v) = item.map_err(err)?;
+            let k = k.value();
+            let Some(o) = decode(v.value()).filter(|o| o.expires_at > now) else { continue };
+            let Some(z) = k.iter().position(|&b| b == 0) else { continue };
+            let (Ok(tenant), Ok(pcs_id)) = (std::str::from_utf8(&k[..z]), std::str::from_utf8(&k[z + 1..])) else {
+                continue;
+            };
+            f(tenant, pcs_id, &o);
+        }
+        Ok(())
+    }
+}
+
 impl OutcomeStore for RedbStore {
     async fn get(&self, tenant: &str, pcs_id: &str) -> Result<Option<Outcome>, StoreError> {
         Ok(self.find(tenant, pcs_id)?.ok())
@@ -482,6 +586,10 @@ impl OutcomeStore for RedbStore {
         seen: Absent,
     ) -> Result<Put, StoreError> {
         self.put(tenant, pcs_id, outcome, seen).await
+    }
+
+    async fn merge(&self, tenant: &str, pcs_id: &str, outcome: Outcome) -> Result<Merged, StoreError> {
+        self.merge_stamped(tenant, pcs_id, outcome).await
     }
 
     async fn health(&self) -> Result<(), StoreError> {
@@ -716,7 +824,54 @@ mod tests {
     use super::*;
 
     fn outcome(status: u16, body: &str, expires_at: u64) -> Outcome {
-        Outcome { status, body: body.as_bytes().to_vec(), expires_at }
+        Outcome { status, body: body.as_bytes().to_vec(), expires_at, stamp: None }
+    }
+
+    fn stamped(body: &str, at: u64, region: &str) -> Outcome {
+        let stamp = fractal_core::region::Stamp::new(at, region, body.as_bytes());
+        Outcome { status: 200, body: body.as_bytes().to_vec(), expires_at: now_secs() + 3600, stamp: Some(stamp) }
+    }
+
+    #[test]
+    fn stamped_values_round_trip_and_old_values_still_read() {
+        let old = outcome(202, "{\"old\":1}", 77);
+        assert_eq!(decode(&encode(&old)), Some(old.clone()));
+        // The format before stamps, written by hand: [expires][status][body].
+        let mut legacy = 77u64.to_le_bytes().to_vec();
+        legacy.extend_from_slice(&202u16.to_le_bytes());
+        legacy.extend_from_slice(b"{\"old\":1}");
+        assert_eq!(encode(&old), legacy, "unstamped values keep the old bytes");
+        let s = stamped("{\"new\":1}", (5 << 16) | 2, "eu-west");
+        let bytes = encode(&s);
+        assert_eq!(decode(&bytes), Some(s.clone()));
+        assert_eq!(expiry_of(&bytes), s.expires_at, "the sweep reads the expiry of either format");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn merge_keeps_the_smallest_stamp_whatever_the_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, w, _) = RedbStore::open(&dir.path().join("o.redb"), 1 << 20).unwrap();
+        let early = stamped("{\"early\":1}", 10 << 16, "us-east");
+        let late = stamped("{\"late\":1}", 11 << 16, "eu-west");
+        assert_eq!(s.merge_stamped("t", "k", late.clone()).await.unwrap(), Merged::Inserted);
+        assert_eq!(s.merge_stamped("t", "k", early.clone()).await.unwrap(), Merged::Replaced(late.clone()));
+        assert_eq!(s.merge_stamped("t", "k", late.clone()).await.unwrap(), Merged::Kept(early.clone()));
+        assert_eq!(s.merge_stamped("t", "k", early.clone()).await.unwrap(), Merged::Kept(early.clone()), "idempotent");
+        // The other order ends the same.
+        assert_eq!(s.merge_stamped("t", "k2", early.clone()).await.unwrap(), Merged::Inserted);
+        assert_eq!(s.merge_stamped("t", "k2", late.clone()).await.unwrap(), Merged::Kept(early.clone()));
+        s.checkpoint(0).await.unwrap();
+        assert_eq!(s.get("t", "k").await.unwrap(), Some(early.clone()));
+        // An unstamped outcome (stored before regions) is never superseded.
+        let legacy = outcome(200, "legacy", now_secs() + 3600);
+        s.put_if_absent("t", "k3", legacy.clone()).await.unwrap();
+        assert_eq!(s.merge_stamped("t", "k3", early.clone()).await.unwrap(), Merged::Kept(legacy));
+        s.checkpoint(0).await.unwrap(); // for_each reads committed outcomes
+        let mut seen = Vec::new();
+        s.for_each(|t, p, o| seen.push((t.to_string(), p.to_string(), o.status))).unwrap();
+        assert_eq!(seen.len(), 3);
+        drop(s);
+        w.join();
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

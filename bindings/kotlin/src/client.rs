@@ -15,6 +15,19 @@ use fractal_core::{Algorithm, HmacSigner, SigningKeyMaterial};
 use crate::error::{FractalError, Res, arg};
 use crate::{VerifyResult, uint, version};
 
+/// The core's default timeout of one attempt, connection included, in
+/// milliseconds (the client's transport applies it).
+#[uniffi::export]
+pub fn default_timeout_ms() -> i64 {
+    fractal_core::protocol::DEFAULT_TIMEOUT_MS as i64
+}
+
+/// The core's default connection timeout, in milliseconds.
+#[uniffi::export]
+pub fn default_connect_timeout_ms() -> i64 {
+    fractal_core::protocol::DEFAULT_CONNECT_TIMEOUT_MS as i64
+}
+
 /// The signing key of a client or a read: `hmac` with the secret's bytes, or
 /// `ed25519` with the base64 seed's bytes.
 pub(crate) fn signing_key(alg: &str, key: &[u8]) -> Res<SigningKeyMaterial> {

@@ -43,8 +43,8 @@ class FractalClient private constructor(
         private var tenant: String? = null
         private var alg: String? = null
         private var key: ByteArray? = null
-        private var timeout: Duration = Duration.ofSeconds(10)
-        private var connectTimeout: Duration = Duration.ofSeconds(5)
+        private var timeout: Duration = Duration.ofMillis(defaultTimeoutMs())
+        private var connectTimeout: Duration = Duration.ofMillis(defaultConnectTimeoutMs())
         private var retry: RetrySettings? = null
         private var signatureVersion: Int = 2
         private var jitterSeed: Long? = null

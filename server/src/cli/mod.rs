@@ -1,11 +1,13 @@
 //! The tool subcommands of `fractal`: `pcs-id`, `canonical`, `sign`, `verify`,
-//! `get`, `keygen`, `ring pick|plan`, `wal inspect|repair` and `audit verify|proof|tail`. Each reads its input from a file or stdin,
+//! `get`, `keygen`, `ring pick|plan`, `wal inspect|repair`, `audit verify|proof|tail` and `dedup-migrate`. Each reads its input from a file or stdin,
 //! takes keys from an environment variable or a file (never from argv), prints
 //! one JSON document on stdout and fails with a one-line error. `docs/cli.md`
 //! documents them with examples.
 
 mod audit;
 mod input;
+mod migrate;
+mod migrate_data;
 mod ring;
 mod wal;
 
@@ -45,6 +47,10 @@ pub enum ToolCommand {
     /// Audit log tools (SPEC §11), offline: verify, proof, tail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Move the shared stores' keys to a new ring under live load (SPEC §9):
+    /// plan, copy, verify, cutover, cleanup.
+    #[command(subcommand, name = "dedup-migrate")]
+    DedupMigrate(migrate::MigrateCommand),
 }
 
 impl ToolCommand {
@@ -60,6 +66,7 @@ impl ToolCommand {
             ToolCommand::Ring(c) => c.run()?,
             ToolCommand::Wal(c) => c.run()?,
             ToolCommand::Audit(c) => c.run()?,
+            ToolCommand::DedupMigrate(c) => return c.run(),
         };
         print_json(&out)
     }

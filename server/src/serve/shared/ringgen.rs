@@ -344,7 +344,7 @@ async fn apply(store: &SharedStore, st: &RingState) -> Result<(), StoreError> {
     m.generation.set(st.generation);
     m.set_phase(st.phase);
     m.planned.set(if st.phase == Phase::Dual { st.planned as i64 } else { 0 });
-    tracing::warn!(generation = st.generation, phase = st.phase.as_str(), "ring generation applied");
+    tracing::info!(generation = st.generation, phase = st.phase.as_str(), "ring generation applied");
     Ok(())
 }
 

@@ -374,7 +374,7 @@ async fn copy(ctx: &Ctx, a: &CopyArgs) -> anyhow::Result<Value> {
     let out = data::copy(ctx, a.rate, a.batch, &stop, &mut progress).await?;
     progress.finish();
     let interrupted = stop.load(Ordering::SeqCst);
-    Ok(json!({
+    let mut out = json!({
         "migration": ctx.id,
         "phase": "dual",
         "acknowledged": acked,
@@ -383,7 +383,12 @@ async fn copy(ctx: &Ctx, a: &CopyArgs) -> anyhow::Result<Value> {
         "scanned_moved": out.scanned,
         "copied": out.copied,
         "next": if interrupted { "rerun copy: it resumes at its checkpoint" } else { "verify" },
-    }))
+    });
+    if interrupted {
+        out["ok"] = json!(false);
+        out["error"] = json!("interrupted: rerun copy to resume at its checkpoint");
+    }
+    Ok(out)
 }
 
 async fn verify(ctx: &Ctx) -> anyhow::Result<Value> {

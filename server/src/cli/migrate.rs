@@ -166,6 +166,25 @@ fn entries(c: &SharedConfig) -> Vec<ShardEntry> {
     c.shards.iter().map(|s| ShardEntry { name: s.name.clone(), url: s.url.0.clone(), weight: s.weight }).collect()
 }
 
+/// A url without its password: the ring table is read by every replica and kept in
+/// every shard (a replica takes a password from its own configuration, `.pgpass`
+/// or `PGPASSWORD`).
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => match rest[..at].find(':') {
+            Some(colon) => format!("{scheme}://{}{}", &rest[..colon], &rest[at..]),
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    }
+}
+
+fn stored(e: &[ShardEntry]) -> Vec<ShardEntry> {
+    e.iter().map(|s| ShardEntry { url: without_password(&s.url), ..s.clone() }).collect()
+}
+
 fn ring(vnodes: u32, e: &[ShardEntry]) -> anyhow::Result<Ring> {
     let specs: Vec<ShardSpec> =
         e.iter().map(|s| ShardSpec { name: s.name.clone(), weight: s.weight, healthy: true }).collect();
@@ -290,8 +309,8 @@ impl Ctx {
             phase,
             migration: self.id.clone(),
             vnodes: self.vnodes,
-            old: if stable { self.new_entries.clone() } else { self.old_entries.clone() },
-            new: self.new_entries.clone(),
+            old: stored(if stable { &self.new_entries } else { &self.old_entries }),
+            new: stored(&self.new_entries),
             planned,
             verified,
             since: now_secs(),
@@ -524,5 +543,16 @@ impl Progress {
             Some(b) => b.finish(),
             None => self.line(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_ring_table_gets_no_password() {
+        let f = super::without_password;
+        assert_eq!(f("postgres://u:hunter2@h:5432/db"), "postgres://u@h:5432/db");
+        assert_eq!(f("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(f("postgresql://h/db?user=u"), "postgresql://h/db?user=u");
     }
 }

@@ -19,7 +19,7 @@ run: build ## Start the reference server on embedded defaults (data in build/dat
 	@echo "Configuration: $(FRACTAL) serve --config FILE; every key is in docs/config.example.toml, see docs/server.md"
 	@exec $(FRACTAL) serve --listen $(SERVER_LISTEN) --data-dir $(SERVER_DATA)
 
-test-server: build services ## Server crate: WAL/store/config unit tests, the CLI, SPEC §6 over real HTTP, 10 kill -9 crash cycles, shared stores (tests/stores.rs), two regions (tests/regions.rs).
+test-server: build services ## Server crate: WAL/store/config unit tests, the CLI, SPEC §6 over real HTTP, 10 kill -9 crash cycles, shared stores (tests/stores.rs), shard migration (tests/migrate.rs), two regions (tests/regions.rs).
 	$(CARGO) test --release --locked -p fractal-server
 
 bench-server: build ## Server vs a do-nothing hyper server, same run: 64 connections, HMAC, fsync on; unique records, then 90% duplicates (BENCH_REQUESTS each). Ends with `ratio unique 0.NN` and `ratio dup90 0.NN`.

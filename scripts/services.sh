@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Shared-store services for the tests and the bench (docs/scaling.md):
-# two PostgreSQL clusters (shards), one Redis, one SeaweedFS S3 endpoint, all on
+# three PostgreSQL clusters (shards; the third is the target of the migration test), one Redis, one SeaweedFS S3 endpoint, all on
 # loopback, data under build/services/. `start` is idempotent (a running service is
 # reused); `stop` stops them. Writes build/services.env for the tests.
 set -euo pipefail
@@ -12,6 +12,7 @@ ENV_FILE=$BUILD/services.env
 PG_BIN=${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)}
 PG_A_PORT=${FRACTAL_PG_A_PORT:-55432}
 PG_B_PORT=${FRACTAL_PG_B_PORT:-55433}
+PG_C_PORT=${FRACTAL_PG_C_PORT:-55434}
 REDIS_PORT=${FRACTAL_REDIS_PORT:-56379}
 S3_PORT=${FRACTAL_S3_PORT:-58333}
 S3_BUCKET=fractal-test
@@ -109,8 +110,10 @@ write_env() {
 # Written by scripts/services.sh start: the shared-store services on loopback.
 FRACTAL_TEST_PG_A=postgres://postgres@127.0.0.1:$PG_A_PORT/postgres
 FRACTAL_TEST_PG_B=postgres://postgres@127.0.0.1:$PG_B_PORT/postgres
+FRACTAL_TEST_PG_C=postgres://postgres@127.0.0.1:$PG_C_PORT/postgres
 FRACTAL_TEST_PG_A_DATA=$PG_DIR/pg-a
 FRACTAL_TEST_PG_B_DATA=$PG_DIR/pg-b
+FRACTAL_TEST_PG_C_DATA=$PG_DIR/pg-c
 FRACTAL_TEST_PG_BIN=$PG_BIN
 FRACTAL_TEST_REDIS=redis://127.0.0.1:$REDIS_PORT/0
 FRACTAL_TEST_S3=http://127.0.0.1:$S3_PORT
@@ -123,7 +126,7 @@ EOT
 }
 
 stop() {
-  for n in a b; do
+  for n in a b c; do
     [ -f "$PG_DIR/pg-$n/PG_VERSION" ] && as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/pg-$n" -m fast stop >/dev/null 2>&1 && log "postgres $n stopped" || true
   done
   redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 && log "redis stopped" || true
@@ -138,7 +141,7 @@ stop() {
 }
 
 case ${1:-start} in
-  start) install; PG_DIR=$(pg_base); pg_start a "$PG_A_PORT"; pg_start b "$PG_B_PORT"; redis_start; s3_start; write_env ;;
+  start) install; PG_DIR=$(pg_base); pg_start a "$PG_A_PORT"; pg_start b "$PG_B_PORT"; pg_start c "$PG_C_PORT"; redis_start; s3_start; write_env ;;
   stop) PG_DIR=$(pg_base); stop ;;
   *) echo "usage: $0 start|stop" >&2; exit 2 ;;
 esac

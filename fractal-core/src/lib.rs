@@ -50,7 +50,7 @@ pub use model::{
     FaultTolerance, KNOWN_FIELDS, MAX_ENTRIES, MAX_EPOCH, MAX_ID_BYTES, MAX_SAFE_INTEGER, Omitted, Pcs, Regime, SCHEMA, VerifyParams,
     VerifyResult,
 };
-pub use ring::{DEFAULT_VNODES, DEFAULT_WEIGHT, Move, Ring, RingStats, ShardSpec, ring_hash};
+pub use ring::{DEFAULT_VNODES, DEFAULT_WEIGHT, Move, RangeMove, Ring, RingStats, ShardSpec, ring_hash};
 pub use sign::{
     Algorithm, Ed25519Keypair, HmacSigner, SignaturePolicy, SigningKeyMaterial, Verifier, b64decode, b64encode,
     read_digest, sign_ed25519, sign_ed25519_version, sign_hmac, sign_hmac_digest, sign_hmac_version,

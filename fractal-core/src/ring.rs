@@ -62,6 +62,20 @@ pub struct Move {
     pub to: Option<String>,
 }
 
+/// A range of the hash circle whose owner changes between two rings: the keys `k`
+/// with `ring_hash(k)` in `(start, end]`, wrapping past `u32::MAX` when `start ≥ end`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RangeMove {
+    /// Exclusive start of the range.
+    pub start: u32,
+    /// Inclusive end of the range.
+    pub end: u32,
+    /// The owner before the change (`None` if no healthy shard owned it).
+    pub from: Option<String>,
+    /// The owner after the change (`None` if no healthy shard owns it).
+    pub to: Option<String>,
+}
+
 /// A shard as described in configuration and golden vectors.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardSpec {
@@ -204,7 +218,10 @@ impl Ring {
     }
 
     fn start(&self, key: &[u8]) -> usize {
-        let h = ring_hash(key);
+        self.start_at(ring_hash(key))
+    }
+
+    fn start_at(&self, h: u32) -> usize {
         let i = self.points.partition_point(|p| p.0 < h);
         if i == self.points.len() { 0 } else { i }
     }
@@ -212,10 +229,15 @@ impl Ring {
     /// The healthy shard that owns `key`: the first point at or after `h(key)`,
     /// walking clockwise past unhealthy shards.
     pub fn pick(&self, key: &[u8]) -> Result<&str> {
+        self.pick_hash(ring_hash(key))
+    }
+
+    /// The healthy shard that owns the keys hashing to `h` (see [`Ring::pick`]).
+    pub fn pick_hash(&self, h: u32) -> Result<&str> {
         if self.points.is_empty() {
             return Err(Error::ring("the ring has no shards"));
         }
-        let start = self.start(key);
+        let start = self.start_at(h);
         let n = self.points.len();
         for k in 0..n {
             let idx = self.points[(start + k) % n].1 as usize;
@@ -264,6 +286,31 @@ impl Ring {
             })
             .collect()
     }
+
+    /// The ranges of the hash circle whose owner differs between `self` (before) and
+    /// `after`, adjacent ranges with the same owners merged, in hash order. Every
+    /// key [`Ring::plan`] returns hashes into exactly one of them.
+    pub fn plan_ranges(&self, after: &Ring) -> Vec<RangeMove> {
+        let mut bounds: Vec<u32> = self.points.iter().chain(&after.points).map(|p| p.0).collect();
+        bounds.sort_unstable();
+        bounds.dedup();
+        let mut out: Vec<RangeMove> = Vec::new();
+        let n = bounds.len();
+        for j in 0..n {
+            // Keys hashing into (bounds[j-1], bounds[j]] share their owners in both rings.
+            let (start, end) = (bounds[(j + n - 1) % n], bounds[j]);
+            let from = self.pick_hash(end).ok().map(String::from);
+            let to = after.pick_hash(end).ok().map(String::from);
+            if from == to {
+                continue;
+            }
+            match out.last_mut() {
+                Some(last) if last.end == start && last.from == from && last.to == to => last.end = end,
+                _ => out.push(RangeMove { start, end, from, to }),
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -299,6 +346,27 @@ mod tests {
         assert!(moves.iter().all(|m| m.to.as_deref() == Some("d")));
         // Roughly a quarter of the keys move to the new shard.
         assert!(moves.len() > 300 && moves.len() < 700, "{}", moves.len());
+    }
+
+    #[test]
+    fn range_plan_covers_exactly_the_moved_keys() {
+        let before = ring(&["a", "b"]);
+        let after = ring(&["a", "b", "c"]);
+        let ranges = before.plan_ranges(&after);
+        assert!(!ranges.is_empty() && ranges.iter().all(|r| r.to.as_deref() == Some("c")));
+        let within = |h: u32, r: &RangeMove| {
+            if r.start < r.end { h > r.start && h <= r.end } else { h > r.start || h <= r.end }
+        };
+        let keys: Vec<String> = (0..3000).map(|i| format!("key-{i}")).collect();
+        let moved: std::collections::HashSet<String> =
+            before.plan(&after, keys.iter().map(String::as_str)).into_iter().map(|m| m.key).collect();
+        for k in &keys {
+            let h = ring_hash(k.as_bytes());
+            let hits: Vec<&RangeMove> = ranges.iter().filter(|r| within(h, r)).collect();
+            assert!(hits.len() <= 1, "ranges overlap at {h}");
+            assert_eq!(hits.len() == 1, moved.contains(k), "key {k}");
+        }
+        assert!(after.plan_ranges(&after).is_empty());
     }
 
     #[test]

@@ -1,11 +1,14 @@
 //! The tool subcommands of `fractal`: `pcs-id`, `canonical`, `sign`, `verify`,
-//! `get`, `keygen`, `ring pick|plan`, `wal inspect|repair`, `audit verify|proof|tail` and `region status|conflicts|pause|resume|reconcile`. Each reads its input from a file or stdin,
-//! takes keys from an environment variable or a file (never from argv), prints
+//! `get`, `keygen`, `ring pick|plan`, `wal inspect|repair`, `audit verify|proof|tail`,
+//! `region status|conflicts|pause|resume|reconcile` and `dedup-migrate`. Each reads
+//! its input from a file or stdin, takes keys from an environment variable or a file (never from argv), prints
 //! one JSON document on stdout and fails with a one-line error. `docs/cli.md`
 //! documents them with examples.
 
 mod audit;
 mod input;
+mod migrate;
+mod migrate_data;
 mod region;
 mod ring;
 mod wal;
@@ -49,6 +52,10 @@ pub enum ToolCommand {
     /// Regions (SPEC §10): status, conflicts, pause, resume, reconcile.
     #[command(subcommand)]
     Region(region::RegionCommand),
+    /// Move the shared stores' keys to a new ring under live load (SPEC §9):
+    /// plan, copy, verify, cutover, cleanup.
+    #[command(subcommand, name = "dedup-migrate")]
+    DedupMigrate(migrate::MigrateCommand),
 }
 
 impl ToolCommand {
@@ -65,6 +72,7 @@ impl ToolCommand {
             ToolCommand::Wal(c) => c.run()?,
             ToolCommand::Audit(c) => c.run()?,
             ToolCommand::Region(c) => c.run()?,
+            ToolCommand::DedupMigrate(c) => return c.run(),
         };
         print_json(&out)
     }

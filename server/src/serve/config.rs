@@ -698,7 +698,7 @@ impl Config {
     }
 
     /// `[store] backend` and what the shared backend needs.
-    fn shared(store: &StoreFile) -> anyhow::Result<Option<SharedStore>> {
+    pub(crate) fn shared(store: &StoreFile) -> anyhow::Result<Option<SharedStore>> {
         let backend = env("FRACTAL_STORE_BACKEND").or(store.backend.clone()).unwrap_or_else(|| "embedded".into());
         match backend.as_str() {
             "embedded" => {

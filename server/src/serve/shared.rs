@@ -34,6 +34,11 @@ use super::config::{SharedStore as SharedConfig, TierPolicy};
 use super::metrics::Metrics;
 use super::store::{Absent, Outcome, OutcomeStore, Put, StoreError, decode, encode, now_secs};
 
+/// Shard migrations (SPEC §9): the ring generation every replica follows, dual
+/// writes and reads during a migration, and what `fractal dedup-migrate` shares.
+pub mod ringgen;
+use ringgen::{Route, Routing};
+
 fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
 }
@@ -222,9 +227,12 @@ struct Row {
 }
 
 struct Inner {
-    ring: Ring,
-    shards: Vec<Arc<PgShard>>,
-    by_name: HashMap<String, usize>,
+    /// The ring(s), phase and shards in use; swapped by [`ringgen::watch`].
+    routing: std::sync::RwLock<Arc<Routing>>,
+    /// The configured shards (name → url): preferred over the URLs in the ring table.
+    configured: HashMap<String, String>,
+    pool_size: usize,
+    migration: ringgen::MigrationMetrics,
     hot: Option<Hot>,
     cold: Option<Cold>,
     tiers: HashMap<String, TierPolicy>,
@@ -248,42 +256,14 @@ impl SharedStore {
         metrics: &Metrics,
     ) -> Result<SharedStore, StoreError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
+        let migration = ringgen::MigrationMetrics::new(metrics);
         let metrics = StoreMetrics::new(metrics);
         let specs: Vec<ShardSpec> =
             cfg.shards.iter().map(|s| ShardSpec { name: s.name.clone(), weight: s.weight, healthy: true }).collect();
         let ring = Ring::with_shards(cfg.vnodes, &specs).map_err(err)?;
         let mut shards = Vec::new();
-        let mut by_name = HashMap::new();
-        for (i, s) in cfg.shards.iter().enumerate() {
-            let pg: tokio_postgres::Config =
-                s.url.0.parse().map_err(|e| err(format!("store.shards {:?}: url: {e}", s.name)))?;
-            let mgr = deadpool_postgres::Manager::from_config(
-                pg,
-                tokio_postgres::NoTls,
-                ManagerConfig { recycling_method: RecyclingMethod::Fast },
-            );
-            let pool = Pool::builder(mgr)
-                .max_size(cfg.pool_size)
-                .runtime(Runtime::Tokio1)
-                .wait_timeout(Some(PG_TIMEOUT))
-                .create_timeout(Some(Duration::from_secs(2)))
-                .recycle_timeout(Some(Duration::from_secs(2)))
-                .build()
-                .map_err(err)?;
-            let (tx, rx) = mpsc::channel(64 * MAX_BATCH);
-            let shard = Arc::new(PgShard {
-                name: s.name.clone(),
-                pool,
-                healthy: AtomicBool::new(true),
-                queue: tx,
-                queued: AtomicU64::new(0),
-            });
-            let rx = Arc::new(tokio::sync::Mutex::new(rx));
-            for _ in 0..cfg.pool_size.max(1) {
-                tokio::spawn(batch_writer(shard.clone(), rx.clone(), metrics.clone()));
-            }
-            by_name.insert(s.name.clone(), i);
-            shards.push(shard);
+        for s in &cfg.shards {
+            shards.push(connect_shard(&s.name, &s.url.0, cfg.pool_size, &metrics)?);
         }
         let hot = cfg.hot.as_ref().map(|(url, _)| Hot::new(&url.0)).transpose()?;
         let cold = match &cfg.cold {
@@ -292,9 +272,10 @@ impl SharedStore {
         };
         let store = SharedStore {
             inner: Arc::new(Inner {
-                ring,
-                shards,
-                by_name,
+                routing: std::sync::RwLock::new(Arc::new(Routing::stable(0, ring, shards))),
+                configured: cfg.shards.iter().map(|s| (s.name.clone(), s.url.0.clone())).collect(),
+                pool_size: cfg.pool_size,
+                migration,
                 hot,
                 cold,
                 tiers,
@@ -302,15 +283,18 @@ impl SharedStore {
                 hot_default_ttl: cfg.hot.as_ref().map(|h| h.1).unwrap_or(3600),
             }),
         };
-        for s in &store.inner.shards {
-            match migrate(s).await {
-                Ok(()) => store.set_health(s, true),
+        for s in store.shards() {
+            match migrate(&s).await {
+                Ok(()) => store.set_health(&s, true),
                 Err(e) => {
                     tracing::error!(shard = %s.name, error = %e, "shard unavailable at start; its keys get 503 until it answers");
-                    store.set_health(s, false);
+                    store.set_health(&s, false);
                 }
             }
         }
+        // A replica (re)started during a migration follows it from its first request.
+        ringgen::refresh(&store).await;
+        tokio::spawn(ringgen::watch(store.clone()));
         tokio::spawn(health_checks(store.clone()));
         Ok(store)
     }
@@ -327,10 +311,15 @@ impl SharedStore {
         }
     }
 
-    /// The shard that owns `pcs_id` (SPEC §7: by the bytes of pcs_id).
-    fn owner(&self, pcs_id: &str) -> &Arc<PgShard> {
-        let name = self.inner.ring.pick(pcs_id.as_bytes()).expect("every configured shard stays on the ring");
-        &self.inner.shards[self.inner.by_name[name]]
+    /// The routing in use (held for the length of one operation: a ring change waits
+    /// for the operations begun under the previous one before it is acknowledged).
+    fn routing(&self) -> Arc<Routing> {
+        self.inner.routing.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The shards in use, in ring order.
+    fn shards(&self) -> Vec<Arc<PgShard>> {
+        self.routing().shards.clone()
     }
 
     fn policy(&self, tenant: &str) -> TierPolicy {
@@ -407,7 +396,7 @@ impl SharedStore {
     /// Deletes expired outcomes on every shard that answers, in chunks.
     pub async fn sweep(&self, now: u64) -> Result<u64, StoreError> {
         let mut total = 0;
-        for s in &self.inner.shards {
+        for s in &self.shards() {
             if !s.healthy.load(Ordering::Relaxed) {
                 continue;
             }
@@ -443,7 +432,7 @@ impl SharedStore {
     pub async fn demote(&self, now: u64) -> Result<u64, StoreError> {
         let Some(cold) = &self.inner.cold else { return Ok(0) };
         let mut moved = 0;
-        for s in &self.inner.shards {
+        for s in &self.shards() {
             if !s.healthy.load(Ordering::Relaxed) {
                 continue;
             }
@@ -464,9 +453,40 @@ impl SharedStore {
     /// Per-shard readiness: `(any shard up, {"shard": "up"|"down", …})`.
     pub fn shard_states(&self) -> (bool, Vec<(String, bool)>) {
         let states: Vec<(String, bool)> =
-            self.inner.shards.iter().map(|s| (s.name.clone(), s.healthy.load(Ordering::Relaxed))).collect();
+            self.shards().iter().map(|s| (s.name.clone(), s.healthy.load(Ordering::Relaxed))).collect();
         (states.iter().any(|s| s.1), states)
     }
+}
+
+/// A shard's pool and its batch writers (not yet connected: the pool connects lazily).
+fn connect_shard(name: &str, url: &str, pool_size: usize, metrics: &StoreMetrics) -> Result<Arc<PgShard>, StoreError> {
+    let pg: tokio_postgres::Config = url.parse().map_err(|e| err(format!("store.shards {name:?}: url: {e}")))?;
+    let mgr = deadpool_postgres::Manager::from_config(
+        pg,
+        tokio_postgres::NoTls,
+        ManagerConfig { recycling_method: RecyclingMethod::Fast },
+    );
+    let pool = Pool::builder(mgr)
+        .max_size(pool_size)
+        .runtime(Runtime::Tokio1)
+        .wait_timeout(Some(PG_TIMEOUT))
+        .create_timeout(Some(Duration::from_secs(2)))
+        .recycle_timeout(Some(Duration::from_secs(2)))
+        .build()
+        .map_err(err)?;
+    let (tx, rx) = mpsc::channel(64 * MAX_BATCH);
+    let shard = Arc::new(PgShard {
+        name: name.to_string(),
+        pool,
+        healthy: AtomicBool::new(true),
+        queue: tx,
+        queued: AtomicU64::new(0),
+    });
+    let rx = Arc::new(tokio::sync::Mutex::new(rx));
+    for _ in 0..pool_size.max(1) {
+        tokio::spawn(batch_writer(shard.clone(), rx.clone(), metrics.clone()));
+    }
+    Ok(shard)
 }
 
 fn warm_until(p: TierPolicy, now: u64) -> i64 {
@@ -474,8 +494,14 @@ fn warm_until(p: TierPolicy, now: u64) -> i64 {
 }
 
 async fn migrate(s: &PgShard) -> Result<(), StoreError> {
+    migrate_pool(&s.name, &s.pool).await
+}
+
+/// Applies the schema migrations on one shard's pool (the server's shards and the
+/// targets of `fractal dedup-migrate`).
+pub async fn migrate_pool(name: &str, pool: &Pool) -> Result<(), StoreError> {
     let work = async {
-        let mut c = s.pool.get().await.map_err(err)?;
+        let mut c = pool.get().await.map_err(err)?;
         let tx = c.transaction().await.map_err(pg_err)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await.map_err(pg_err)?;
         tx.batch_execute(
@@ -489,13 +515,13 @@ async fn migrate(s: &PgShard) -> Result<(), StoreError> {
             .await
             .map_err(err)?
             .get(0);
-        for (version, name, sql) in MIGRATIONS {
+        for (version, step, sql) in MIGRATIONS {
             if *version > at {
-                tx.batch_execute(sql).await.map_err(|e| err(format!("migration {version} ({name}): {e}")))?;
-                tx.execute("INSERT INTO fractal_schema_migrations (version, name) VALUES ($1, $2)", &[version, name])
+                tx.batch_execute(sql).await.map_err(|e| err(format!("migration {version} ({step}): {e}")))?;
+                tx.execute("INSERT INTO fractal_schema_migrations (version, name) VALUES ($1, $2)", &[version, step])
                     .await
                     .map_err(err)?;
-                tracing::info!(shard = %s.name, version, name, "schema migration applied");
+                tracing::info!(shard = %name, version, "schema migration applied");
             }
         }
         tx.commit().await.map_err(pg_err)
@@ -509,7 +535,7 @@ async fn health_checks(store: SharedStore) {
     let mut last: HashMap<String, Instant> = HashMap::new();
     loop {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        for s in &store.inner.shards {
+        for s in &store.shards() {
             let up = s.healthy.load(Ordering::Relaxed);
             let due = last.get(&s.name).is_none_or(|t| t.elapsed() >= Duration::from_secs(2));
             if up && !due {
@@ -697,7 +723,121 @@ impl OutcomeStore for SharedStore {
                 }
             }
         }
-        let s = self.owner(pcs_id);
+        let routing = self.routing();
+        match routing.route(pcs_id) {
+            Route::One(s) => self.get_on(s, tenant, pcs_id, now).await,
+            // Until cutover the old owner holds every answer; the new one may be behind.
+            Route::Dual { old, new } => match self.get_on(old, tenant, pcs_id, now).await? {
+                Some(o) => Ok(Some(o)),
+                None => self.get_on(new, tenant, pcs_id, now).await,
+            },
+            // After it the new owner is read first; `verify` passed, so the old one is
+            // asked only while it answers, and what it holds is decided into the new one.
+            Route::Cutover { old, new } => match self.get_on(new, tenant, pcs_id, now).await? {
+                Some(o) => Ok(Some(o)),
+                None if old.healthy.load(Ordering::Relaxed) => match self.get_on(old, tenant, pcs_id, now).await {
+                    Ok(Some(o)) => Ok(Some(self.put_on(new, tenant, pcs_id, o).await?.into_outcome())),
+                    _ => Ok(None),
+                },
+                None => Ok(None),
+            },
+        }
+    }
+    async fn put_if_absent(&self, tenant: &str, pcs_id: &str, outcome: Outcome) -> Result<Put, StoreError> {
+        let routing = self.routing();
+        match routing.route(pcs_id) {
+            Route::One(s) => self.put_on(s, tenant, pcs_id, outcome).await,
+            // Until cutover: the old owner's first write (or its existing answer) is
+            // proposed to the new owner, and the new owner's answer is the one given.
+            // The new owner holds only what old owners decided until cutover, so the
+            // two agree; replicas already past cutover decide on the new owner alone.
+            Route::Dual { old, new } => {
+                let first = self.put_on(old, tenant, pcs_id, outcome).await?;
+                let proposed = first.outcome().clone();
+                match self.put_on(new, tenant, pcs_id, proposed.clone()).await? {
+                    Put::Existing(o) if o != proposed => Ok(Put::Existing(o)),
+                    _ => Ok(first),
+                }
+            }
+            // After cutover the new owner decides; its answer is copied to the old owner
+            // (best effort) so that the old ring stays whole until cleanup.
+            Route::Cutover { old, new } => {
+                let put = self.put_on(new, tenant, pcs_id, outcome).await?;
+                if old.healthy.load(Ordering::Relaxed) {
+                    let _ = self.put_on(old, tenant, pcs_id, put.outcome().clone()).await;
+                }
+                Ok(put)
+            }
+        }
+    }
+    /// Only the hot tier is read here: the authority is asked by `put_if_absent`,
+    /// whose one statement either decides or returns the winner (one round trip to
+    /// the shard per submission instead of two).
+    async fn lookup(&self, tenant: &str, pcs_id: &str) -> Result<Result<Outcome, Absent>, StoreError> {
+        if let Some(hot) = &self.inner.hot {
+            let m = &self.inner.metrics;
+            let started = Instant::now();
+            match hot.get(&hot_key(tenant, pcs_id)).await {
+                Ok(Some(v)) => {
+                    m.time("hot", "redis", "get", started);
+                    if let Some(o) = decode(&v).filter(|o| o.expires_at > now_secs()) {
+                        m.hits.with_label_values(&["hot"]).inc();
+                        return Ok(Ok(o));
+                    }
+                    m.misses.with_label_values(&["hot"]).inc();
+                }
+                Ok(None) => {
+                    m.time("hot", "redis", "get", started);
+                    m.misses.with_label_values(&["hot"]).inc();
+                }
+                Err(_) => m.errors.with_label_values(&["hot", "redis"]).inc(),
+            }
+        }
+        Ok(Err(Absent::UNKNOWN))
+    }
+
+    async fn health(&self) -> Result<(), StoreError> {
+        let (any, states) = self.shard_states();
+        if any { Ok(()) } else { Err(err(format!("no shard answers ({} configured)", states.len()))) }
+    }
+
+    fn accepting_for(&self, _tenant: &str, pcs_id: &str) -> bool {
+        let routing = self.routing();
+        match routing.route(pcs_id) {
+            Route::One(s) => s.healthy.load(Ordering::Relaxed),
+            Route::Dual { old, new } => old.healthy.load(Ordering::Relaxed) && new.healthy.load(Ordering::Relaxed),
+            Route::Cutover { new, .. } => new.healthy.load(Ordering::Relaxed),
+        }
+    }
+
+    fn readiness(&self) -> impl Future<Output = (bool, serde_json::Value)> + Send {
+        let (any, states) = self.shard_states();
+        async move {
+            let shards: serde_json::Map<String, serde_json::Value> =
+                states.iter().map(|(n, up)| (n.clone(), (if *up { "up" } else { "down" }).into())).collect();
+            let all = states.iter().all(|s| s.1);
+            let status = if all {
+                "ready"
+            } else if any {
+                "degraded"
+            } else {
+                "unavailable"
+            };
+            (any, serde_json::json!({ "status": status, "shards": shards }))
+        }
+    }
+}
+
+/// Reads and writes on one shard.
+impl SharedStore {
+    async fn get_on(
+        &self,
+        s: &Arc<PgShard>,
+        tenant: &str,
+        pcs_id: &str,
+        now: u64,
+    ) -> Result<Option<Outcome>, StoreError> {
+        let m = &self.inner.metrics;
         if !s.healthy.load(Ordering::Relaxed) {
             return Err(err(format!("shard {} is down", s.name)));
         }
@@ -738,8 +878,8 @@ impl OutcomeStore for SharedStore {
         Ok(Some(o))
     }
 
-    async fn put_if_absent(&self, tenant: &str, pcs_id: &str, outcome: Outcome) -> Result<Put, StoreError> {
-        let s = self.owner(pcs_id).clone();
+    async fn put_on(&self, s: &Arc<PgShard>, tenant: &str, pcs_id: &str, outcome: Outcome) -> Result<Put, StoreError> {
+        let s = s.clone();
         if !s.healthy.load(Ordering::Relaxed) {
             return Err(err(format!("shard {} is down", s.name)));
         }
@@ -770,58 +910,6 @@ impl OutcomeStore for SharedStore {
             Put::Inserted(o) | Put::Existing(o) => self.hot_put(tenant, pcs_id, o).await,
         }
         Ok(put)
-    }
-
-    /// Only the hot tier is read here: the authority is asked by `put_if_absent`,
-    /// whose one statement either decides or returns the winner (one round trip to
-    /// the shard per submission instead of two).
-    async fn lookup(&self, tenant: &str, pcs_id: &str) -> Result<Result<Outcome, Absent>, StoreError> {
-        if let Some(hot) = &self.inner.hot {
-            let m = &self.inner.metrics;
-            let started = Instant::now();
-            match hot.get(&hot_key(tenant, pcs_id)).await {
-                Ok(Some(v)) => {
-                    m.time("hot", "redis", "get", started);
-                    if let Some(o) = decode(&v).filter(|o| o.expires_at > now_secs()) {
-                        m.hits.with_label_values(&["hot"]).inc();
-                        return Ok(Ok(o));
-                    }
-                    m.misses.with_label_values(&["hot"]).inc();
-                }
-                Ok(None) => {
-                    m.time("hot", "redis", "get", started);
-                    m.misses.with_label_values(&["hot"]).inc();
-                }
-                Err(_) => m.errors.with_label_values(&["hot", "redis"]).inc(),
-            }
-        }
-        Ok(Err(Absent::UNKNOWN))
-    }
-
-    async fn health(&self) -> Result<(), StoreError> {
-        let (any, states) = self.shard_states();
-        if any { Ok(()) } else { Err(err(format!("no shard answers ({} configured)", states.len()))) }
-    }
-
-    fn accepting_for(&self, _tenant: &str, pcs_id: &str) -> bool {
-        self.owner(pcs_id).healthy.load(Ordering::Relaxed)
-    }
-
-    fn readiness(&self) -> impl Future<Output = (bool, serde_json::Value)> + Send {
-        let (any, states) = self.shard_states();
-        async move {
-            let shards: serde_json::Map<String, serde_json::Value> =
-                states.iter().map(|(n, up)| (n.clone(), (if *up { "up" } else { "down" }).into())).collect();
-            let all = states.iter().all(|s| s.1);
-            let status = if all {
-                "ready"
-            } else if any {
-                "degraded"
-            } else {
-                "unavailable"
-            };
-            (any, serde_json::json!({ "status": status, "shards": shards }))
-        }
     }
 }
 

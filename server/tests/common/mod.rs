@@ -112,7 +112,8 @@ impl Server {
     pub fn read_key(&self, tenant: &str) -> Option<String> {
         let cfg: toml::Value = toml::from_str(&std::fs::read_to_string(&self.config).ok()?).ok()?;
         let default_alg = cfg.get("signature_policy").and_then(|v| v.as_str()).unwrap_or("none");
-        let t = cfg.get("tenants")?.as_array()?.iter().find(|t| t.get("id").and_then(|v| v.as_str()) == Some(tenant))?;
+        let t =
+            cfg.get("tenants")?.as_array()?.iter().find(|t| t.get("id").and_then(|v| v.as_str()) == Some(tenant))?;
         if t.get("algorithm").and_then(|v| v.as_str()).unwrap_or(default_alg) != "hmac" {
             return None;
         }

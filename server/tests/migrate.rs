@@ -25,18 +25,7 @@ const KEY: &str = "migrate-test-key";
 const PRELOAD: u64 = 1500;
 
 fn services() -> HashMap<String, String> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/services.env");
-    let mut vars: HashMap<String, String> = std::fs::read_to_string(&path)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
-        .collect();
-    vars.extend(std::env::vars().filter(|(k, _)| k.starts_with("FRACTAL_TEST_")));
-    for k in ["FRACTAL_TEST_PG_A", "FRACTAL_TEST_PG_B", "FRACTAL_TEST_PG_C"] {
-        assert!(vars.contains_key(k), "{k} is not set and {} has none: run `make services` first", path.display());
-    }
-    vars
+    common::services(&["FRACTAL_TEST_PG_A", "FRACTAL_TEST_PG_B", "FRACTAL_TEST_PG_C"])
 }
 
 fn psql(url: &str, sql: &str) -> String {

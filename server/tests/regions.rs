@@ -20,26 +20,9 @@ use std::time::{Duration, Instant};
 
 use common::{Server, escalated_record, record, wait_until};
 
-/// The services' addresses: `build/services.env`, overridden by the environment.
+/// The S3 endpoint of `make services`.
 fn services() -> HashMap<String, String> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/services.env");
-    let mut vars = HashMap::new();
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        for line in text.lines().filter(|l| !l.starts_with('#')) {
-            if let Some((k, v)) = line.split_once('=') {
-                vars.insert(k.trim().to_string(), v.trim().to_string());
-            }
-        }
-    }
-    for (k, v) in std::env::vars() {
-        if k.starts_with("FRACTAL_TEST_") {
-            vars.insert(k, v);
-        }
-    }
-    for k in ["FRACTAL_TEST_S3", "FRACTAL_TEST_S3_BUCKET"] {
-        assert!(vars.contains_key(k), "{k} is not set and {} has none: run `make services` first", path.display());
-    }
-    vars
+    common::services(&["FRACTAL_TEST_S3", "FRACTAL_TEST_S3_BUCKET"])
 }
 
 struct Setup {

@@ -29,28 +29,7 @@ struct Services(HashMap<String, String>);
 
 impl Services {
     fn get() -> Services {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/services.env");
-        let mut vars = HashMap::new();
-        if let Ok(text) = std::fs::read_to_string(&path) {
-            for line in text.lines().filter(|l| !l.starts_with('#')) {
-                if let Some((k, v)) = line.split_once('=') {
-                    vars.insert(k.trim().to_string(), v.trim().to_string());
-                }
-            }
-        }
-        for (k, v) in std::env::vars() {
-            if k.starts_with("FRACTAL_TEST_") {
-                vars.insert(k, v);
-            }
-        }
-        for k in ["FRACTAL_TEST_PG_A", "FRACTAL_TEST_PG_B", "FRACTAL_TEST_REDIS", "FRACTAL_TEST_S3"] {
-            assert!(
-                vars.contains_key(k),
-                "{k} is not set and {} has none: run `make services` first (it starts PostgreSQL, Redis and S3 on loopback)",
-                path.display()
-            );
-        }
-        Services(vars)
+        Services(common::services(&["FRACTAL_TEST_PG_A", "FRACTAL_TEST_PG_B", "FRACTAL_TEST_REDIS", "FRACTAL_TEST_S3"]))
     }
 
     fn var(&self, k: &str) -> &str {

@@ -247,3 +247,25 @@ pub fn metric(text: &str, name: &str) -> Option<f64> {
 pub fn path_exists(p: &Path) -> bool {
     p.exists()
 }
+
+/// The shared-store services' addresses (`make services` writes them to
+/// `build/services.env`), overridden by `FRACTAL_TEST_*` variables; fails naming
+/// `make services` when one of `required` is missing.
+pub fn services(required: &[&str]) -> std::collections::HashMap<String, String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/services.env");
+    let mut vars: std::collections::HashMap<String, String> = std::fs::read_to_string(&path)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('=').map(|(k, v)| (k.trim().to_string(), v.trim().to_string())))
+        .collect();
+    vars.extend(std::env::vars().filter(|(k, _)| k.starts_with("FRACTAL_TEST_")));
+    for k in required {
+        assert!(
+            vars.contains_key(*k),
+            "{k} is not set and {} has none: run `make services` first (it starts PostgreSQL, Redis and S3 on loopback)",
+            path.display()
+        );
+    }
+    vars
+}

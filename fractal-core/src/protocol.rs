@@ -122,6 +122,39 @@ impl ClientError {
         }
     }
 
+    /// The server's error code (`invalid_field`, `signature_invalid`,
+    /// `http_<status>` for a body without one, …) of a 400, 401 or other error
+    /// answer; `None` for a 429 (its kind says it), transport and local errors.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Invalid { code, .. } | ClientError::Signature { code, .. } | ClientError::Api { code, .. } => {
+                Some(code)
+            }
+            _ => None,
+        }
+    }
+
+    /// The server's message, or a transport failure's reason; `None` for local
+    /// errors (their text is the error's `Display`).
+    pub fn message(&self) -> Option<&str> {
+        match self {
+            ClientError::Invalid { message, .. }
+            | ClientError::Signature { message, .. }
+            | ClientError::Api { message, .. }
+            | ClientError::RateLimited { message, .. } => Some(message),
+            ClientError::Transport { reason, .. } => Some(reason),
+            ClientError::Local(_) => None,
+        }
+    }
+
+    /// What a 429 asked the client to wait, in milliseconds.
+    pub fn retry_after_ms(&self) -> Option<u64> {
+        match self {
+            ClientError::RateLimited { retry_after_ms, .. } => *retry_after_ms,
+            _ => None,
+        }
+    }
+
     /// Whether this ends a lookup (`GET /v1/pcs/{pcs_id}`) with "no outcome
     /// stored": the server's 404 (SPEC §6). SDKs turn it into their "none"
     /// (`None`, `nil`, `null`) instead of an error.

@@ -54,19 +54,11 @@ fn matches(got: &Result<SubmitResponse, ClientError>, want: &Value) -> Result<()
             if &g == w { Ok(()) } else { Err(format!("got {g}, want {w}")) }
         }
         (Err(e), None, Some(w)) => {
-            let (code, message, after) = match e {
-                ClientError::Invalid { code, message, .. }
-                | ClientError::Signature { code, message }
-                | ClientError::Api { code, message, .. } => (Some(code.as_str()), Some(message.as_str()), None),
-                ClientError::RateLimited { retry_after_ms, message } => (None, Some(message.as_str()), *retry_after_ms),
-                ClientError::Transport { reason, .. } => (None, Some(reason.as_str()), None),
-                _ => (None, None, None),
-            };
             let ok = e.kind() == w["kind"]
                 && e.status().map(u64::from) == w["status"].as_u64()
-                && code == w["code"].as_str()
-                && message == w["message"].as_str()
-                && same_int(after, &w["retry_after_ms"])
+                && e.code() == w["code"].as_str()
+                && e.message() == w["message"].as_str()
+                && same_int(e.retry_after_ms(), &w["retry_after_ms"])
                 && Some(e.is_retryable()) == w["retryable"].as_bool()
                 && Some(e.is_not_found()) == w["not_found"].as_bool();
             if ok { Ok(()) } else { Err(format!("got {e:?}, want {w}")) }

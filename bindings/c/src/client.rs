@@ -127,37 +127,23 @@ pub(crate) fn signing_key(alg: u32, key: &[u8]) -> FfiResult<Option<SigningKeyMa
 }
 
 pub(crate) fn error_json(e: &ClientError) -> Vec<u8> {
-    use serde_json::{Value, json};
-    let mut v = json!({
+    let (field, body) = match e {
+        ClientError::Local(inner) => (inner.field(), None),
+        ClientError::Api { body, .. } => (None, Some(body.as_str())),
+        _ => (None, None),
+    };
+    let v = serde_json::json!({
         "kind": e.kind(),
         "display": e.to_string(),
-        "message": e.to_string(),
+        "message": e.message().map_or_else(|| e.to_string(), str::to_string),
         "status": e.status(),
-        "code": Value::Null,
-        "body": Value::Null,
-        "retry_after_ms": Value::Null,
-        "field": Value::Null,
+        "code": e.code(),
+        "body": body,
+        "retry_after_ms": e.retry_after_ms(),
+        "field": field,
         "retryable": e.is_retryable(),
         "not_found": e.is_not_found(),
     });
-    match e {
-        ClientError::Local(inner) => v["field"] = json!(inner.field()),
-        ClientError::Invalid { code, message, .. } | ClientError::Signature { code, message } => {
-            v["code"] = json!(code);
-            v["message"] = json!(message);
-        }
-        ClientError::RateLimited { retry_after_ms, message } => {
-            v["retry_after_ms"] = json!(retry_after_ms);
-            v["message"] = json!(message);
-        }
-        ClientError::Api { code, message, body, .. } => {
-            v["code"] = json!(code);
-            v["message"] = json!(message);
-            v["body"] = json!(body);
-        }
-        ClientError::Transport { reason, .. } => v["message"] = json!(reason),
-        _ => {}
-    }
     serde_json::to_vec(&v).expect("a JSON value always serializes")
 }
 

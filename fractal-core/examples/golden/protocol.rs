@@ -50,16 +50,8 @@ fn outcome(r: &Result<SubmitResponse, ClientError>) -> Value {
     match r {
         Ok(ok) => json!({"ok": {"status": ok.status, "accepted": ok.result.accepted, "dedup_hit": ok.dedup_hit}}),
         Err(e) => {
-            let (code, message, retry_after_ms) = match e {
-                ClientError::Invalid { code, message, .. }
-                | ClientError::Signature { code, message }
-                | ClientError::Api { code, message, .. } => (json!(code), json!(message), Value::Null),
-                ClientError::RateLimited { retry_after_ms, message } => (Value::Null, json!(message), retry_after_ms.map_or(Value::Null, big)),
-                ClientError::Transport { reason, .. } => (Value::Null, json!(reason), Value::Null),
-                _ => (Value::Null, Value::Null, Value::Null),
-            };
-            json!({"error": {"kind": e.kind(), "status": e.status(), "code": code, "message": message,
-                             "retry_after_ms": retry_after_ms, "retryable": e.is_retryable(),
+            json!({"error": {"kind": e.kind(), "status": e.status(), "code": e.code(), "message": e.message(),
+                             "retry_after_ms": e.retry_after_ms().map_or(Value::Null, big), "retryable": e.is_retryable(),
                              "not_found": e.is_not_found()}})
         }
     }

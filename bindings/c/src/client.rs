@@ -155,7 +155,7 @@ pub(crate) fn give_step(out: &mut FractalStep, step: Step, retries: u32) {
     match step {
         Step::Retry(d) => {
             out.kind = FractalStepKind::Retry;
-            out.delay_ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+            out.delay_ms = fractal_core::protocol::millis(d);
         }
         Step::Done(Ok(resp)) => {
             out.kind = FractalStepKind::Success;

@@ -11,7 +11,7 @@
 use std::time::Duration;
 
 use fractal_client::{ClientBuilder, RetryPolicy, SubmitResponse, blocking};
-use fractal_core::protocol::{DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_TIMEOUT_MS};
+use fractal_core::protocol::{DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_TIMEOUT_MS, millis};
 use fractal_core::{Algorithm, Error, VerifyResult};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyString};
@@ -125,10 +125,6 @@ fn seconds(
         return Err(arg(name, format!("must be finite and {bound} seconds")));
     }
     Duration::try_from_secs_f64(secs).map_err(|_| arg(name, "is too large"))
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// An `int` (not a bool) in `0 ..= max`.

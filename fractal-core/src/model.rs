@@ -256,7 +256,7 @@ impl std::fmt::Display for Regime {
 /// Verification parameters (SPEC §5). `Default` gives the contract's defaults.
 ///
 /// In JSON the fields are `tol_d, tol_coh, alpha, beta, gamma, base, d0,
-/// budget_tol` (the SPEC's spellings `tolD`, `tolCoh`, `D0` are accepted too);
+/// budget_tol` (the SPEC's spellings `tolD`, `tolCoh`, `D0` and `budgetTol` are accepted too);
 /// missing fields take their defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -279,6 +279,7 @@ pub struct VerifyParams {
     #[serde(alias = "D0")]
     pub d0: f64,
     /// Tolerance on `|budget − recomputed_budget|` (0.01).
+    #[serde(alias = "budgetTol")]
     pub budget_tol: f64,
 }
 

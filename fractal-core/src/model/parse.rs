@@ -341,11 +341,29 @@ impl Pcs {
         }
     }
 
-    /// Parses a record from an already-decoded JSON value (used by bindings).
+    /// Parses a record from an already-decoded JSON value.
     pub fn from_value(value: serde_json::Value) -> Result<Pcs> {
         match serde_path_to_error::deserialize::<_, ObjectOnly<PcsWire>>(value) {
             Ok(w) => Pcs::try_from(w.0),
             Err(e) => Err(map_parse_error(e)),
+        }
+    }
+
+    /// Reads a record from any serde deserializer: this is how the SDKs hand the
+    /// core a host object (a Python `dict` through `pythonize`, a JavaScript object
+    /// through napi's serde support) so that the required fields, defaults and
+    /// limits of SPEC §1 are read here and nowhere else. Failures name the field
+    /// with the same path syntax as [`Pcs::from_json`] (`scales[2]`, `N_j.8`).
+    ///
+    /// ```
+    /// let v = serde_json::json!({"pcs_id": 7});
+    /// let err = fractal_core::Pcs::deserialize_from(v).unwrap_err();
+    /// assert_eq!(err.field(), Some("pcs_id"));
+    /// ```
+    pub fn deserialize_from<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Pcs> {
+        match serde_path_to_error::deserialize::<_, ObjectOnly<PcsWire>>(d) {
+            Ok(w) => Pcs::try_from(w.0),
+            Err(e) => Err(host_error(e, |field, reason| Error::InvalidField { field, reason })),
         }
     }
 
@@ -399,6 +417,31 @@ impl Pcs {
     }
 }
 
+impl crate::BuildInput {
+    /// Reads a builder input from any serde deserializer (see
+    /// [`Pcs::deserialize_from`]): SPEC §1 names, unknown names refused, the
+    /// optional fields defaulted here. Failures are [`Error::InvalidField`].
+    pub fn deserialize_from<'de, D: serde::Deserializer<'de>>(d: D) -> Result<crate::BuildInput> {
+        serde_path_to_error::deserialize::<_, ObjectOnly<crate::BuildInput>>(d)
+            .map(|o| o.0)
+            .map_err(|e| host_error(e, |field, reason| Error::InvalidField { field, reason }))
+    }
+}
+
+impl VerifyParams {
+    /// Reads verification parameters from any serde deserializer, accepting the
+    /// core's names and the SPEC's and camelCase spellings; missing ones take the
+    /// defaults and the result is [`VerifyParams::check`]ed. Failures are
+    /// [`Error::InvalidArgument`] naming the parameter.
+    pub fn deserialize_from<'de, D: serde::Deserializer<'de>>(d: D) -> Result<VerifyParams> {
+        let p = serde_path_to_error::deserialize::<_, ObjectOnly<VerifyParams>>(d)
+            .map(|o| o.0)
+            .map_err(|e| host_error(e, |name, reason| Error::InvalidArgument { name, reason }))?;
+        p.check()?;
+        Ok(p)
+    }
+}
+
 fn map_parse_error(e: serde_path_to_error::Error<serde_json::Error>) -> Error {
     let path = e.path().to_string();
     let inner = e.into_inner();
@@ -426,6 +469,32 @@ fn map_parse_error(e: serde_path_to_error::Error<serde_json::Error>) -> Error {
     }
 }
 
+/// Maps a failure of a host deserializer (no syntax errors there: every failure is
+/// about data) to an error naming the field, built by `make(field, reason)`.
+pub(crate) fn host_error<E: std::fmt::Display>(
+    e: serde_path_to_error::Error<E>,
+    make: impl Fn(String, String) -> Error,
+) -> Error {
+    let path = e.path().to_string();
+    let msg = strip_position(&e.into_inner().to_string());
+    if !(path.is_empty() || path == ".") {
+        return make(path, msg);
+    }
+    for (prefix, reason) in [
+        ("missing field `", "required field is missing"),
+        ("duplicate field `", "field appears more than once"),
+        ("unknown field `", "unknown field"),
+    ] {
+        if let Some(field) = backticked(&msg, prefix) {
+            return make(field.to_string(), reason.to_string());
+        }
+    }
+    if msg.starts_with("invalid type") {
+        return Error::InvalidJson { reason: "expected an object".into() };
+    }
+    Error::InvalidJson { reason: msg }
+}
+
 fn backticked<'a>(msg: &'a str, prefix: &str) -> Option<&'a str> {
     let rest = msg.strip_prefix(prefix)?;
     rest.split('`').next()
@@ -435,5 +504,52 @@ fn strip_position(msg: &str) -> String {
     match msg.rfind(" at line ") {
         Some(i) => msg[..i].to_string(),
         None => msg.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::*;
+    use serde_json::json;
+
+    fn example() -> Value {
+        crate::build_pcs(&crate::BuildInput::example()).unwrap().to_value()
+    }
+
+    #[test]
+    fn a_host_record_reads_like_its_json() {
+        let v = example();
+        let from_json = Pcs::from_json(&serde_json::to_vec(&v).unwrap()).unwrap();
+        assert_eq!(Pcs::deserialize_from(v).unwrap(), from_json);
+    }
+
+    #[test]
+    fn host_failures_name_the_field() {
+        let mut v = example();
+        v["scales"] = json!([1, 2, "x"]);
+        let err = Pcs::deserialize_from(v).unwrap_err();
+        assert_eq!((err.kind(), err.field()), ("invalid_field", Some("scales[2]")));
+        let mut v = example();
+        v.as_object_mut().unwrap().remove("merkle_root");
+        assert_eq!(Pcs::deserialize_from(v).unwrap_err().field(), Some("merkle_root"));
+        assert_eq!(Pcs::deserialize_from(json!([1])).unwrap_err().kind(), "invalid_json");
+    }
+
+    #[test]
+    fn builder_input_and_params_from_a_host() {
+        let mut v = serde_json::to_value(crate::BuildInput::example()).unwrap();
+        assert_eq!(crate::BuildInput::deserialize_from(v.clone()).unwrap(), crate::BuildInput::example());
+        v["colour"] = json!(1);
+        let err = crate::BuildInput::deserialize_from(v).unwrap_err();
+        assert_eq!((err.kind(), err.field()), ("invalid_field", Some("colour")));
+
+        let p = VerifyParams::deserialize_from(json!({"tolD": 0.2, "budgetTol": 0.5, "D0": 2.0})).unwrap();
+        assert_eq!((p.tol_d, p.budget_tol, p.d0, p.alpha), (0.2, 0.5, 2.0, VerifyParams::default().alpha));
+        let err = VerifyParams::deserialize_from(json!({"tolD": "x"})).unwrap_err();
+        assert_eq!((err.kind(), err.field()), ("invalid_argument", Some("tolD")));
+        let err = VerifyParams::deserialize_from(json!({"nope": 1.0})).unwrap_err();
+        assert_eq!((err.kind(), err.field()), ("invalid_argument", Some("nope")));
+        let err = VerifyParams::deserialize_from(json!({"tol_d": -1.0})).unwrap_err();
+        assert_eq!(err.kind(), "invalid_argument");
     }
 }

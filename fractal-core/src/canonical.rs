@@ -188,7 +188,16 @@ pub fn canonical_payload_v2(pcs: &Pcs) -> Result<Vec<u8>> {
             ));
         }
     }
-    let value = serde_json::to_value(PcsOut::from(pcs)).map_err(|e| Error::bad_field("record", e.to_string()))?;
+    let out = PcsOut::from(pcs);
+    if out.extra.is_empty() {
+        return write_v2_known(&out);
+    }
+    canonical_payload_v2_general(&out)
+}
+
+/// The v2 payload through a JSON value: any unknown fields sorted in among the known.
+fn canonical_payload_v2_general(out: &PcsOut<'_>) -> Result<Vec<u8>> {
+    let value = serde_json::to_value(out).map_err(|e| Error::bad_field("record", e.to_string()))?;
     let Value::Object(mut map) = value else { unreachable!("a record serializes as an object") };
     for delivery in ["sig", "attempt", "sent_at", "ft"] {
         map.remove(delivery);
@@ -197,6 +206,89 @@ pub fn canonical_payload_v2(pcs: &Pcs) -> Result<Vec<u8>> {
     let mut path = String::new();
     write_jcs_object(&mut out, &map, &mut path, Rules::V2)?;
     Ok(out)
+}
+
+/// The v2 payload of a record without unknown fields, written field by field in
+/// RFC 8785 order: the same bytes (and the same refusals) as the general path, without
+/// building a JSON value first. Its number fields were checked to be finite.
+fn write_v2_known(p: &PcsOut<'_>) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(384 + p.pcs_id.len() + p.merkle_root.len() + p.shard_id.len());
+    let mut num = ryu_js::Buffer::new();
+    let mut number = |out: &mut Vec<u8>, key: &[u8], x: f64| {
+        out.extend_from_slice(key);
+        out.extend_from_slice(if x == 0.0 { "0" } else { num.format_finite(x) }.as_bytes());
+    };
+    number(&mut out, b"{\"D_hat\":", p.d_hat);
+    if let Some(n_j) = p.n_j {
+        out.extend_from_slice(b",\"N_j\":{");
+        for (i, (k, &v)) in n_j.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_json_string(&mut out, k);
+            out.push(b':');
+            safe_integer(&mut out, v, || format!("N_j.{k}"))?;
+        }
+        out.push(b'}');
+    }
+    number(&mut out, b",\"budget\":", p.budget);
+    number(&mut out, b",\"coh_star\":", p.coh_star);
+    out.extend_from_slice(b",\"epoch\":");
+    if p.epoch > MAX_SAFE_INTEGER as u64 {
+        return Err(Error::bad_field("epoch", "integer outside ±(2^53-1) cannot be signed with v2"));
+    }
+    safe_integer(&mut out, p.epoch as i64, || "epoch".into())?;
+    for (key, s) in [(&b",\"merkle_root\":"[..], p.merkle_root), (b",\"pcs_id\":", p.pcs_id)] {
+        out.extend_from_slice(key);
+        write_json_string(&mut out, s);
+    }
+    number(&mut out, b",\"r\":", p.r);
+    if let Some(regime) = p.regime {
+        out.extend_from_slice(b",\"regime\":");
+        write_json_string(&mut out, regime);
+    }
+    if let Some(scales) = p.scales {
+        out.extend_from_slice(b",\"scales\":[");
+        for (i, &s) in scales.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            safe_integer(&mut out, s, || format!("scales[{i}]"))?;
+        }
+        out.push(b']');
+    }
+    out.extend_from_slice(b",\"schema\":");
+    write_json_string(&mut out, p.schema);
+    if let Some(seed) = p.seed {
+        out.extend_from_slice(b",\"seed\":");
+        safe_integer(&mut out, seed, || "seed".into())?;
+    }
+    out.extend_from_slice(b",\"shard_id\":");
+    write_json_string(&mut out, p.shard_id);
+    if let Some(v_star) = p.v_star {
+        out.extend_from_slice(b",\"v_star\":[");
+        for (i, &x) in v_star.iter().enumerate() {
+            number(&mut out, if i > 0 { b"," } else { b"" }, x);
+        }
+        out.push(b']');
+    }
+    out.extend_from_slice(b",\"version\":");
+    write_json_string(&mut out, p.version);
+    out.push(b'}');
+    Ok(out)
+}
+
+/// An integer field of the v2 payload: within ±(2^53−1), written as itself.
+fn safe_integer(out: &mut Vec<u8>, v: i64, field: impl FnOnce() -> String) -> Result<()> {
+    if !(-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&v) {
+        return Err(Error::bad_field(field(), "integer outside ±(2^53-1) cannot be signed with v2"));
+    }
+    let mut buf = [0u8; 20];
+    if v < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(format_u64(v.unsigned_abs(), &mut buf));
+    Ok(())
 }
 
 /// RFC 8785 bytes of any JSON value, with the v2 rules for numbers: no integer outside
@@ -508,5 +600,63 @@ mod tests {
         assert_eq!(format_u64(0, &mut b), b"0");
         assert_eq!(format_u64(MAX_EPOCH, &mut b), b"9007199254740991");
         assert_eq!(format_u64(u64::MAX, &mut b), b"18446744073709551615");
+    }
+
+    #[test]
+    fn the_direct_v2_writer_matches_the_general_one() {
+        use crate::{BuildInput, build_pcs};
+        let base = build_pcs(&BuildInput::example()).unwrap();
+        let mut cases = vec![base.clone()];
+        for i in 0..64u32 {
+            let mut p = base.clone();
+            let bit = |n: u32| i & (1 << n) != 0;
+            p.omitted.seed = bit(0);
+            p.omitted.scales = bit(1);
+            p.omitted.n_j = bit(2);
+            p.omitted.v_star = bit(3);
+            p.omitted.regime = bit(4);
+            if bit(0) {
+                p.seed = 0;
+            }
+            if bit(1) && bit(2) {
+                p.scales.clear();
+                p.n_j.clear();
+            }
+            if bit(3) {
+                p.v_star.clear();
+            }
+            if bit(4) {
+                p.regime.clear();
+            }
+            if bit(5) {
+                p.v_star = vec![1e21, 1e-7, -0.0, 2.0, 1e19, -5e-324, 0.1 + 0.2];
+                p.seed = -MAX_SAFE_INTEGER;
+                p.d_hat = 1e300;
+                p.shard_id = "ü\u{1}\"\\\u{2028}<é>".into();
+            }
+            cases.push(p);
+        }
+        for (field, edit) in [
+            ("seed", Box::new(|p: &mut Pcs| p.seed = MAX_SAFE_INTEGER + 1) as Box<dyn Fn(&mut Pcs)>),
+            ("scales[1]", Box::new(|p: &mut Pcs| p.scales[1] = -(1 << 60))),
+            ("epoch", Box::new(|p: &mut Pcs| p.epoch = u64::MAX)),
+        ] {
+            let mut p = base.clone();
+            edit(&mut p);
+            let direct = write_v2_known(&PcsOut::from(&p)).unwrap_err();
+            assert_eq!(direct, canonical_payload_v2_general(&PcsOut::from(&p)).unwrap_err());
+            assert_eq!(direct.field(), Some(field));
+        }
+        let mut p = base.clone();
+        p.n_j.insert("8".into(), 1 << 54);
+        let direct = write_v2_known(&PcsOut::from(&p)).unwrap_err();
+        assert_eq!(direct, canonical_payload_v2_general(&PcsOut::from(&p)).unwrap_err());
+        for p in &cases {
+            let out = PcsOut::from(p);
+            assert_eq!(
+                String::from_utf8(write_v2_known(&out).unwrap()).unwrap(),
+                String::from_utf8(canonical_payload_v2_general(&out).unwrap()).unwrap()
+            );
+        }
     }
 }

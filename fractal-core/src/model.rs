@@ -147,37 +147,37 @@ pub struct FaultTolerance {
 /// The record as it serializes: borrowed fields, the omitted ones left out.
 #[derive(Serialize)]
 pub(crate) struct PcsOut<'a> {
-    pcs_id: &'a str,
-    schema: &'a str,
-    version: &'a str,
-    shard_id: &'a str,
-    epoch: u64,
+    pub(crate) pcs_id: &'a str,
+    pub(crate) schema: &'a str,
+    pub(crate) version: &'a str,
+    pub(crate) shard_id: &'a str,
+    pub(crate) epoch: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    attempt: Option<i64>,
+    pub(crate) attempt: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    sent_at: Option<&'a str>,
+    pub(crate) sent_at: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    seed: Option<i64>,
+    pub(crate) seed: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    scales: Option<&'a [i64]>,
+    pub(crate) scales: Option<&'a [i64]>,
     #[serde(rename = "N_j", skip_serializing_if = "Option::is_none")]
-    n_j: Option<&'a BTreeMap<String, i64>>,
-    coh_star: f64,
+    pub(crate) n_j: Option<&'a BTreeMap<String, i64>>,
+    pub(crate) coh_star: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    v_star: Option<&'a [f64]>,
+    pub(crate) v_star: Option<&'a [f64]>,
     #[serde(rename = "D_hat")]
-    d_hat: f64,
-    r: f64,
+    pub(crate) d_hat: f64,
+    pub(crate) r: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    regime: Option<&'a str>,
-    budget: f64,
-    merkle_root: &'a str,
+    pub(crate) regime: Option<&'a str>,
+    pub(crate) budget: f64,
+    pub(crate) merkle_root: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    sig: Option<&'a str>,
+    pub(crate) sig: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    ft: Option<&'a FaultTolerance>,
+    pub(crate) ft: Option<&'a FaultTolerance>,
     #[serde(flatten)]
-    extra: &'a BTreeMap<String, Value>,
+    pub(crate) extra: &'a BTreeMap<String, Value>,
 }
 
 impl<'a> From<&'a Pcs> for PcsOut<'a> {

@@ -323,10 +323,21 @@ struct PendingMap {
     hasher: RandomState,
 }
 
+/// Committed outcomes kept in memory per shard, in two generations of at most this
+/// many each: retries come soon after the first answer, and a hit here spares a redb
+/// read transaction (two B-tree descents and a page copy). At most 64 × 2 × 256
+/// outcomes, a few MiB.
+const RECENT_PER_SHARD: usize = 256;
+
 /// One shard of the pending map.
 #[derive(Default)]
 struct Shard {
     map: HashMap<Vec<u8>, Outcome>,
+    /// Outcomes committed lately (a cache of redb: stored outcomes never change,
+    /// except by a region merge, which goes through `map` again).
+    recent: HashMap<Vec<u8>, Outcome>,
+    /// The generation before `recent`, dropped when `recent` fills up again.
+    older: HashMap<Vec<u8>, Outcome>,
     /// Entries removed so far. Every outcome reaches redb through this map and
     /// leaves it only after its commit, so while this count stays the same, a key
     /// that is in neither the map nor redb cannot appear in redb.
@@ -346,13 +357,26 @@ impl PendingMap {
         &self.shards[hash as usize % SHARDS]
     }
 
-    /// Drops a committed entry, unless a newer outcome took its place meanwhile.
+    /// Moves a committed entry to the recent ones, unless a newer outcome took its
+    /// place meanwhile.
     fn committed(&self, key: &[u8], value: &Outcome) {
         let mut s = self.shard(self.hash(key)).lock().unwrap();
-        if s.map.get(key) == Some(value) {
-            s.map.remove(key);
+        if s.map.get(key) == Some(value)
+            && let Some((k, o)) = s.map.remove_entry(key)
+        {
             s.removals += 1;
+            if s.recent.len() >= RECENT_PER_SHARD {
+                s.older = std::mem::take(&mut s.recent);
+            }
+            s.recent.insert(k, o);
         }
+    }
+}
+
+impl Shard {
+    /// The unexpired outcome of `key` held in memory: pending first, then recent.
+    fn get(&self, key: &[u8], now: u64) -> Option<&Outcome> {
+        [&self.map, &self.recent, &self.older].into_iter().find_map(|m| m.get(key)).filter(|o| o.expires_at > now)
     }
 }
 
@@ -471,7 +495,7 @@ impl RedbStore {
         let hash = self.pending.hash(&k);
         let removals = {
             let s = self.pending.shard(hash).lock().unwrap();
-            if let Some(o) = s.map.get(&k).filter(|o| o.expires_at > now) {
+            if let Some(o) = s.get(&k, now) {
                 return Ok(Ok(o.clone()));
             }
             s.removals
@@ -497,7 +521,7 @@ impl RedbStore {
             // Every insert passes through this lock before it can reach redb, so
             // "not pending and not in redb" cannot change while it is held.
             let mut s = self.pending.shard(hash).lock().unwrap();
-            if let Some(o) = s.map.get(&k).filter(|o| o.expires_at > now) {
+            if let Some(o) = s.get(&k, now) {
                 return Ok(Put::Existing(o.clone()));
             }
             // A lookup of this key found it absent and nothing has left the shard
@@ -870,6 +894,38 @@ mod tests {
         let mut seen = Vec::new();
         s.for_each(|t, p, o| seen.push((t.to_string(), p.to_string(), o.status))).unwrap();
         assert_eq!(seen.len(), 3);
+        drop(s);
+        w.join();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn outcomes_kept_in_memory_after_their_commit_stay_right() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, w, _) = RedbStore::open(&dir.path().join("o.redb"), 1 << 20).unwrap();
+        // A committed outcome a region merge replaces: the replacement is read, before
+        // and after its own commit, not the remembered one.
+        let late = stamped("{\"late\":1}", 11 << 16, "eu-west");
+        let early = stamped("{\"early\":1}", 10 << 16, "us-east");
+        s.merge_stamped("t", "k", late.clone()).await.unwrap();
+        s.checkpoint(0).await.unwrap();
+        assert_eq!(s.get("t", "k").await.unwrap(), Some(late.clone()));
+        assert_eq!(s.merge_stamped("t", "k", early.clone()).await.unwrap(), Merged::Replaced(late));
+        assert_eq!(s.get("t", "k").await.unwrap(), Some(early.clone()));
+        s.checkpoint(0).await.unwrap();
+        assert_eq!(s.get("t", "k").await.unwrap(), Some(early));
+        // More outcomes than memory keeps: every one still reads, from memory or redb.
+        let n = SHARDS * RECENT_PER_SHARD * 3;
+        for i in 0..n {
+            s.put_if_absent("t", &format!("p{i}"), outcome(200, &i.to_string(), now_secs() + 3600)).await.unwrap();
+        }
+        s.checkpoint(0).await.unwrap();
+        for i in (0..n).step_by(97) {
+            assert_eq!(s.get("t", &format!("p{i}")).await.unwrap().unwrap().body, i.to_string().as_bytes());
+        }
+        // An expired outcome kept in memory is absent, as in redb.
+        s.put_if_absent("t", "gone", outcome(200, "old", now_secs() - 1)).await.unwrap();
+        s.checkpoint(0).await.unwrap();
+        assert_eq!(s.get("t", "gone").await.unwrap(), None);
         drop(s);
         w.join();
     }

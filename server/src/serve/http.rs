@@ -306,12 +306,53 @@ async fn submit<S: OutcomeStore>(State(app): State<Arc<App<S>>>, headers: Header
     app.routes.done(&app.routes.submit, started, r)
 }
 
-/// The signature check of a submission: the one place it happens (the lead swaps
-/// in the policy-aware call of the core here).
+/// The signature check of a submission: the one place it happens.
 pub fn check_signature(policy: Policy, verifier: &fractal_core::Verifier, pcs: &Pcs) -> Result<(), CoreError> {
     match policy {
         Policy::Require(_) => verifier.verify(pcs),
         Policy::None => Ok(()),
+    }
+}
+
+/// Steps 4 and 5 of a submission (SPEC §6), live and in the replay of a log written
+/// before decisions were logged: the record parsed, and its signature checked.
+pub fn admit(policy: Policy, verifier: &fractal_core::Verifier, body: &[u8]) -> Result<Pcs, Admission> {
+    let pcs = Pcs::from_json(body).map_err(Admission::Malformed)?;
+    match check_signature(policy, verifier, &pcs) {
+        Ok(()) => Ok(pcs),
+        Err(e) => Err(Admission::Refused(pcs, e)),
+    }
+}
+
+/// Why [`admit`] refused a record.
+pub enum Admission {
+    /// It did not parse.
+    Malformed(CoreError),
+    /// It parsed, and its signature was refused.
+    Refused(Pcs, CoreError),
+}
+
+impl Decided {
+    /// The outcome of an admitted record under a tenant's parameters, accepted at
+    /// `accepted_at` and kept for `ttl_secs`: verification is a pure function of the
+    /// two, so the log carries its result and a replay restores it without judging
+    /// again.
+    pub fn judge(pcs: &Pcs, params: &fractal_core::VerifyParams, accepted_at: u64, ttl_secs: u64) -> (Decided, fractal_core::VerifyResult) {
+        let result = verify(pcs, params);
+        let decided = Decided {
+            pcs_id: pcs.pcs_id.clone(),
+            status: result.http_status(),
+            outcome: serde_json::to_vec(&result).expect("a VerifyResult always serializes"),
+            accepted_at,
+            expires_at: accepted_at.saturating_add(ttl_secs),
+            origin: None,
+        };
+        (decided, result)
+    }
+
+    /// The stored outcome of this decision, with its region stamp if any.
+    pub fn into_outcome(self, stamp: Option<fractal_core::region::Stamp>) -> Outcome {
+        Outcome { status: self.status, body: self.outcome, expires_at: self.expires_at, stamp }
     }
 }
 
@@ -368,28 +409,27 @@ async fn submit_inner<S: OutcomeStore>(app: &Arc<App<S>>, headers: &HeaderMap, b
             return r;
         }
     };
-    // 4. Parse.
-    let pcs = match Pcs::from_json(&bytes) {
+    // 4. Parse. 5. Signature, before dedup and before the log: the log holds only
+    // records that passed it, and an unsigned retry never reads a stored outcome.
+    let pcs = match admit(tenant.policy, &tenant.verifier, &bytes) {
         Ok(p) => p,
-        Err(e) => {
+        Err(Admission::Malformed(e)) => {
             tracing::info!(tenant = tenant_id, status = 400, kind = e.kind(), field = e.field(), "malformed record");
             return core_error(&e);
         }
-    };
-    // 5. Signature, before dedup and before the log: the log holds only records that
-    // passed it, and an unsigned retry never reads a stored outcome.
-    if let Err(e) = check_signature(tenant.policy, &tenant.verifier, &pcs) {
-        if matches!(
+        Err(Admission::Refused(pcs, e)) => {
+            if matches!(
             e,
-            CoreError::SignatureMissing
-                | CoreError::SignatureInvalid { .. }
-                | CoreError::UnsupportedSignatureVersion { .. }
-        ) {
-            tenant.counters.signature_errors();
+                CoreError::SignatureMissing
+                    | CoreError::SignatureInvalid { .. }
+                    | CoreError::UnsupportedSignatureVersion { .. }
+            ) {
+                tenant.counters.signature_errors();
+            }
+            tracing::info!(tenant = tenant_id, pcs_id = %loggable(&pcs.pcs_id), status = 401, kind = e.kind(), "signature refused");
+            return core_error(&e);
         }
-        tracing::info!(tenant = tenant_id, pcs_id = %loggable(&pcs.pcs_id), status = 401, kind = e.kind(), "signature refused");
-        return core_error(&e);
-    }
+    };
     // 6. Daily quota: only authenticated submissions count.
     if let Err(refusal) = tenant.limiter.charge_quota(now_secs()) {
         tracing::debug!(tenant = tenant_id, status = 429, reason = "daily quota exhausted", "refused");
@@ -405,16 +445,7 @@ async fn submit_inner<S: OutcomeStore>(app: &Arc<App<S>>, headers: &HeaderMap, b
     // The outcome is decided now (verification is a pure function of the record and
     // the tenant's parameters) so that the log carries it: a replay restores it and
     // never judges again. It is only stored if the dedup lookup finds nothing.
-    let result = verify(&pcs, &tenant.params);
-    let accepted_at = now_secs();
-    let decided = Decided {
-        pcs_id: pcs.pcs_id.clone(),
-        status: result.http_status(),
-        outcome: serde_json::to_vec(&result).expect("a VerifyResult always serializes"),
-        accepted_at,
-        expires_at: accepted_at.saturating_add(app.dedup_ttl_secs),
-        origin: None,
-    };
+    let (decided, result) = Decided::judge(&pcs, &tenant.params, now_secs(), app.dedup_ttl_secs);
     let flags = (result.accepted, result.escalated);
     // 7-10. Log → dedup lookup → store → answer, in a task of its own: a client that
     // goes away cannot cancel it half-way (a logged record whose outcome is never
@@ -475,7 +506,7 @@ async fn decide<S: OutcomeStore>(
         }
     };
     let accepted_at = decided.accepted_at;
-    let outcome = Outcome { status: decided.status, body: decided.outcome, expires_at: decided.expires_at, stamp };
+    let outcome = decided.into_outcome(stamp);
     let mut answer = Some(answer);
     // Whether an attempt failed: a store that committed before failing to answer
     // shows this request's own outcome as "existing" on the next attempt.

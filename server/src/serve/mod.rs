@@ -25,7 +25,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use fractal_core::{Pcs, verify};
 
 use config::{Config, Overrides};
 use metrics::Metrics;
@@ -105,26 +104,17 @@ async fn replay<S: OutcomeStore>(
                     continue;
                 }
                 // v3 (regions): the stamp makes the replay order-independent (SPEC §10).
-                let stamp = d.origin.map(|o| fractal_core::region::Stamp::new(o.hlc, &o.region, &rec.body));
-                (d.pcs_id, Outcome { status: d.status, body: d.outcome, expires_at: d.expires_at, stamp }, d.accepted_at)
+                let stamp = d.origin.as_ref().map(|o| fractal_core::region::Stamp::new(o.hlc, &o.region, &rec.body));
+                (d.pcs_id.clone(), d.clone().into_outcome(stamp), d.accepted_at)
             }
             None => {
                 let Some(t) = tenants.get(rec.tenant.as_str()) else {
                     tracing::warn!(tenant = %http::loggable(&rec.tenant), lsn = rec.lsn, "replay: v1 record of a tenant no longer configured; skipped");
                     continue;
                 };
-                let Ok(pcs) = Pcs::from_json(&rec.body) else { continue };
-                if http::check_signature(t.policy, &t.verifier, &pcs).is_err() {
-                    continue;
-                }
-                let result = verify(&pcs, &t.params);
-                let outcome = Outcome {
-                    status: result.http_status(),
-                    body: serde_json::to_vec(&result)?,
-                    expires_at: now.saturating_add(config.dedup_ttl_secs),
-                    stamp: None,
-                };
-                (pcs.pcs_id, outcome, now)
+                let Ok(pcs) = http::admit(t.policy, &t.verifier, &rec.body) else { continue };
+                let (d, _) = wal::Decided::judge(&pcs, &t.params, now, config.dedup_ttl_secs);
+                (d.pcs_id.clone(), d.into_outcome(None), now)
             }
         };
         let record_sha256 = if audit.is_some() { fractal_core::hex(&fractal_core::sha256(&rec.body)) } else { String::new() };

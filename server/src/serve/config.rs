@@ -153,6 +153,12 @@ pub(crate) fn object_store_url(key: &str, url: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+// The environment layer is this and a dozen named `env(..)` calls in `resolve`, on
+// purpose: figment or config-rs would need the same list of variables (`only`/`map`,
+// as FRACTAL_METRICS_USERNAME is `metrics.username` but FRACTAL_BODY_LIMIT is
+// `body_limit`, and other FRACTAL_* variables must not reach `deny_unknown_fields`),
+// they type values by their look (a numeric password becomes a number) and treat an
+// empty variable as a value, not as unset.
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }

@@ -155,7 +155,7 @@ impl Load {
             x ^= x << 17;
             let addr = addrs[(x % 2) as usize];
             let known = self.epochs.lock().unwrap().len() as u64;
-            if known > 0 && (x >> 8) % 3 != 0 || self.paused_new.load(Ordering::Relaxed) {
+            if known > 0 && !(x >> 8).is_multiple_of(3) || self.paused_new.load(Ordering::Relaxed) {
                 let epoch = self.epochs.lock().unwrap()[((x >> 16) % known.max(1)) as usize];
                 self.submit(addr, &tenant, epoch);
             } else {

@@ -69,9 +69,7 @@ impl Region {
             bail!("region.id: regions need the embedded store (store.backend = \"embedded\") in this version");
         }
         let Some(url) = &f.replication.url else { bail!("region.replication.url: required when region.id is set") };
-        if !(url.starts_with("file:///") || url.starts_with("s3://")) {
-            bail!("region.replication.url: must be file:///… or s3://bucket/prefix");
-        }
+        crate::serve::config::object_store_url("region.replication.url", url)?;
         let r = &f.replication;
         Ok(Some(Region {
             id: id.clone(),

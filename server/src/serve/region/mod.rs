@@ -115,7 +115,7 @@ impl Remote {
 
     /// The object path of `name` under the prefix.
     pub fn path(&self, name: &str) -> ObjPath {
-        if self.prefix.is_empty() { ObjPath::from(name) } else { ObjPath::from(format!("{}/{name}", self.prefix)) }
+        super::shared::object_path(&self.prefix, name)
     }
 }
 

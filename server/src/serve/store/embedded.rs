@@ -1,0 +1,649 @@
+//! The embedded store: redb behind an in-memory map of pending and recent outcomes.
+//!
+//! ## Why redb, and why its commits need no fsync of their own
+//!
+//! redb is a pure-Rust embedded key-value store with ACID transactions over
+//! copy-on-write B-trees: no C toolchain, no server, one file, and a write
+//! transaction is serialized, so "get, then insert if absent" inside one
+//! transaction is atomic.
+//!
+//! A durable redb commit costs at least one fsync. The write-ahead log already makes
+//! every request durable before it is answered, so the store commits batches with
+//! [`Durability::None`] (visible at once to readers, persisted by the next durable
+//! commit) and a periodic *checkpoint* commits durably together with the log's
+//! watermark: the LSN below which every request has finished.
+//!
+//! First write wins in memory, before redb: `put_if_absent` decides under a per-key
+//! shard lock, against the outcomes not yet committed (the *pending* map) and then
+//! redb, records the winner in the pending map and queues it for the writer thread,
+//! which commits batches and then drops them from the map. Readers see the pending
+//! map first. So a request never waits for a redb transaction — in particular not for
+//! a checkpoint, which takes ~100 ms on a busy disk — and every outcome queued before
+//! a checkpoint command is committed before it (one FIFO queue). After a crash redb
+//! reopens at its last durable commit, and the server replays the log from the
+//! watermark stored in that very commit — re-storing whatever the crash lost, first
+//! write winning. An outcome answered to a client is therefore either in the store's
+//! durable state or in the replayed part of the log.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use tokio::sync::{mpsc, oneshot};
+
+use super::*;
+
+/// `tenant \0 pcs_id` → `[expires_at: u64 LE][status: u16 LE][VerifyResult JSON]`, or
+/// with a region stamp (SPEC §10; regions on) `[expires_at | 1<<63][status][hlc: u64 LE]
+/// [record_sha256: 32][region_len: u8][region][VerifyResult JSON]`. The top bit of a
+/// real expiry is never set, so both formats read.
+const OUTCOMES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("outcomes");
+/// Bookkeeping: the log watermark of the last checkpoint.
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const WATERMARK: &str = "wal_watermark";
+
+/// Outcomes deleted by one sweep chunk, and the key the next chunk starts at.
+type SweptChunk = (u64, Option<Vec<u8>>);
+
+enum Cmd {
+    Put { key: Vec<u8>, value: Outcome },
+    Checkpoint { watermark: u64, done: oneshot::Sender<Result<(), StoreError>> },
+    Sweep { now: u64, from: Option<Vec<u8>>, limit: usize, done: oneshot::Sender<Result<SweptChunk, StoreError>> },
+}
+
+/// The embedded store: a redb file, written by one thread that batches
+/// `put_if_absent` calls into shared transactions.
+#[derive(Clone)]
+pub struct RedbStore {
+    db: Arc<DbSlot>,
+    tx: mpsc::Sender<Cmd>,
+    healthy: Arc<AtomicBool>,
+    pending: Arc<PendingMap>,
+}
+
+/// The open database, or none while the writer reopens it after an I/O error (redb
+/// fails every operation after one, until the file is opened again).
+struct DbSlot {
+    path: std::path::PathBuf,
+    cache_bytes: usize,
+    db: std::sync::RwLock<Option<Arc<Database>>>,
+}
+
+impl DbSlot {
+    fn get(&self) -> Result<Arc<Database>, StoreError> {
+        self.db.read().unwrap().clone().ok_or_else(|| err("the store file is being reopened after an error"))
+    }
+
+    /// Closes and reopens the file (the writer thread only).
+    fn reopen(&self) -> Result<(), StoreError> {
+        let old = self.db.write().unwrap().take();
+        if let Some(old) = old {
+            // Readers hold a clone only for the length of one read.
+            let mut old = old;
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            loop {
+                match Arc::try_unwrap(old) {
+                    Ok(db) => {
+                        drop(db);
+                        break;
+                    }
+                    Err(still) if std::time::Instant::now() < until => {
+                        old = still;
+                        std::thread::sleep(std::time::Duration::from_millis(1));
+                    }
+                    Err(still) => {
+                        *self.db.write().unwrap() = Some(still);
+                        return Err(err("readers held the store file; reopen postponed"));
+                    }
+                }
+            }
+        }
+        let db = Database::builder().set_cache_size(self.cache_bytes).create(&self.path).map_err(err)?;
+        *self.db.write().unwrap() = Some(Arc::new(db));
+        Ok(())
+    }
+}
+
+/// Called by the writer for every failed write transaction (metrics).
+pub type ErrorObserver = Arc<dyn Fn() + Send + Sync>;
+
+/// Test hook: `FRACTAL_TEST_FAIL_STORE_COMMITS=N` makes the writer's next N batch
+/// commits of outcomes fail before they touch the file, as a full disk would (the
+/// file is then reopened, as after a real failure). For the tests
+/// of the store's recovery only; never set it in production.
+pub const FAIL_COMMITS_ENV: &str = "FRACTAL_TEST_FAIL_STORE_COMMITS";
+
+/// Number of independently locked shards of the pending map.
+const SHARDS: usize = 64;
+
+/// Outcomes decided but not yet committed to redb, by key.
+struct PendingMap {
+    shards: Vec<Mutex<Shard>>,
+    hasher: RandomState,
+}
+
+/// Committed outcomes kept in memory per shard, in two generations of at most this
+/// many each: retries come soon after the first answer, and a hit here spares a redb
+/// read transaction (two B-tree descents and a page copy). At most 64 × 2 × 256
+/// outcomes, a few MiB.
+const RECENT_PER_SHARD: usize = 256;
+
+/// One shard of the pending map.
+#[derive(Default)]
+struct Shard {
+    map: HashMap<Vec<u8>, Outcome>,
+    /// Outcomes committed lately (a cache of redb: stored outcomes never change,
+    /// except by a region merge, which goes through `map` again).
+    recent: HashMap<Vec<u8>, Outcome>,
+    /// The generation before `recent`, dropped when `recent` fills up again.
+    older: HashMap<Vec<u8>, Outcome>,
+    /// Entries removed so far. Every outcome reaches redb through this map and
+    /// leaves it only after its commit, so while this count stays the same, a key
+    /// that is in neither the map nor redb cannot appear in redb.
+    removals: u64,
+}
+
+impl PendingMap {
+    fn new() -> PendingMap {
+        PendingMap { shards: (0..SHARDS).map(|_| Mutex::default()).collect(), hasher: RandomState::new() }
+    }
+
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    fn shard(&self, hash: u64) -> &Mutex<Shard> {
+        &self.shards[hash as usize % SHARDS]
+    }
+
+    /// Moves a committed entry to the recent ones, unless a newer outcome took its
+    /// place meanwhile.
+    fn committed(&self, key: &[u8], value: &Outcome) {
+        let mut s = self.shard(self.hash(key)).lock().unwrap();
+        if s.map.get(key) == Some(value)
+            && let Some((k, o)) = s.map.remove_entry(key)
+        {
+            s.removals += 1;
+            if s.recent.len() >= RECENT_PER_SHARD {
+                s.older = std::mem::take(&mut s.recent);
+            }
+            s.recent.insert(k, o);
+        }
+    }
+}
+
+impl Shard {
+    /// The unexpired outcome of `key` held in memory: pending first, then recent.
+    fn get(&self, key: &[u8], now: u64) -> Option<&Outcome> {
+        [&self.map, &self.recent, &self.older].into_iter().find_map(|m| m.get(key)).filter(|o| o.expires_at > now)
+    }
+}
+
+/// The store's writer thread; join it after dropping every handle.
+pub struct StoreWriter(std::thread::JoinHandle<()>);
+
+impl StoreWriter {
+    /// Waits until the writer has committed its queue.
+    pub fn join(self) {
+        let _ = self.0.join();
+    }
+}
+
+/// Most puts in one transaction.
+const MAX_BATCH: usize = 1024;
+/// How long the writer lets puts gather before a commit that is not full.
+const BATCH_WAIT: std::time::Duration = std::time::Duration::from_millis(2);
+/// Entries examined by one sweep transaction (bounds the pause it causes).
+const SWEEP_CHUNK: usize = 20_000;
+
+impl RedbStore {
+    /// Opens (or creates) the store file. Returns the store, its writer thread and the
+    /// log watermark of the last durable checkpoint.
+    pub fn open(path: &Path, cache_bytes: usize) -> Result<(RedbStore, StoreWriter, u64), StoreError> {
+        Self::open_with(path, cache_bytes, Arc::new(|| {}))
+    }
+
+    /// [`RedbStore::open`] with an observer of failed write transactions.
+    pub fn open_with(
+        path: &Path,
+        cache_bytes: usize,
+        on_error: ErrorObserver,
+    ) -> Result<(RedbStore, StoreWriter, u64), StoreError> {
+        let fail_commits = match std::env::var(FAIL_COMMITS_ENV) {
+            Ok(v) => v.parse::<u64>().map_err(|_| err(format!("{FAIL_COMMITS_ENV}: not a number")))?,
+            Err(_) => 0,
+        };
+        let db = Database::builder().set_cache_size(cache_bytes).create(path).map_err(err)?;
+        let watermark = {
+            let mut w = db.begin_write().map_err(err)?;
+            w.set_durability(Durability::Immediate).map_err(err)?;
+            w.set_quick_repair(true);
+            let wm = {
+                w.open_table(OUTCOMES).map_err(err)?;
+                let meta = w.open_table(META).map_err(err)?;
+                meta.get(WATERMARK).map_err(err)?.map(|g| g.value()).unwrap_or(0)
+            };
+            w.commit().map_err(err)?;
+            wm
+        };
+        let db = Arc::new(DbSlot {
+            path: path.to_path_buf(),
+            cache_bytes,
+            db: std::sync::RwLock::new(Some(Arc::new(db))),
+        });
+        let (tx, rx) = mpsc::channel(16 * MAX_BATCH);
+        let healthy = Arc::new(AtomicBool::new(true));
+        let pending = Arc::new(PendingMap::new());
+        let writer = {
+            let w = Writer { db: db.clone(), healthy: healthy.clone(), pending: pending.clone(), on_error, fail_commits };
+            std::thread::Builder::new().name("store-writer".into()).spawn(move || w.run(rx)).map_err(err)?
+        };
+        Ok((RedbStore { db, tx, healthy, pending }, StoreWriter(writer), watermark))
+    }
+
+    /// Commits durably, recording `watermark` (every log record below it has its
+    /// outcome in this commit or an earlier one).
+    pub async fn checkpoint(&self, watermark: u64) -> Result<(), StoreError> {
+        let (done, wait) = oneshot::channel();
+        self.tx.send(Cmd::Checkpoint { watermark, done }).await.map_err(|_| err("writer stopped"))?;
+        wait.await.map_err(|_| err("writer stopped"))?
+    }
+
+    /// Deletes outcomes that expired before `now`; returns how many. Works in chunks,
+    /// one write transaction each, so puts queued behind it wait one chunk at most.
+    pub async fn sweep(&self, now: u64) -> Result<u64, StoreError> {
+        self.sweep_in_chunks(now, SWEEP_CHUNK).await
+    }
+
+    async fn sweep_in_chunks(&self, now: u64, limit: usize) -> Result<u64, StoreError> {
+        let mut from = None;
+        let mut deleted = 0;
+        loop {
+            let (done, wait) = oneshot::channel();
+            self.tx.send(Cmd::Sweep { now, from, limit, done }).await.map_err(|_| err("writer stopped"))?;
+            let (n, next) = wait.await.map_err(|_| err("writer stopped"))??;
+            deleted += n;
+            match next {
+                Some(k) => from = Some(k),
+                None => return Ok(deleted),
+            }
+        }
+    }
+
+    /// How many outcomes are stored (expired ones not yet swept included).
+    pub fn count(&self) -> Result<u64, StoreError> {
+        let r = self.db.get()?.begin_read().map_err(err)?;
+        let t = r.open_table(OUTCOMES).map_err(err)?;
+        t.len().map_err(err)
+    }
+
+    fn read(&self, k: &[u8]) -> Result<Option<Outcome>, StoreError> {
+        let r = self.db.get()?.begin_read().map_err(err)?;
+        let t = r.open_table(OUTCOMES).map_err(err)?;
+        let Some(v) = t.get(k).map_err(err)? else { return Ok(None) };
+        let o = decode(v.value()).ok_or_else(|| err("stored outcome is malformed"))?;
+        Ok(if o.expires_at > now_secs() { Some(o) } else { None })
+    }
+}
+
+impl RedbStore {
+    /// The pending map, then redb; `Err` carries what the lookup saw.
+    fn find(&self, tenant: &str, pcs_id: &str) -> Result<Result<Outcome, Absent>, StoreError> {
+        let k = key(tenant, pcs_id);
+        let now = now_secs();
+        let hash = self.pending.hash(&k);
+        let removals = {
+            let s = self.pending.shard(hash).lock().unwrap();
+            if let Some(o) = s.get(&k, now) {
+                return Ok(Ok(o.clone()));
+            }
+            s.removals
+        };
+        // The count is taken before redb is read: an outcome committed after the
+        // read began is still in the map, or its removal changed the count.
+        Ok(self.read(&k)?.ok_or(Absent { seen: Some((hash, removals)) }))
+    }
+
+    async fn put(&self, tenant: &str, pcs_id: &str, outcome: Outcome, seen: Absent) -> Result<Put, StoreError> {
+        if !self.healthy.load(Ordering::Relaxed) {
+            // Fail closed: a failed commit means outcomes may not reach the store.
+            return Err(err("the last write transaction failed"));
+        }
+        let k = key(tenant, pcs_id);
+        // Room in the writer's queue first: once the outcome is in the pending map
+        // (where readers see it), it must reach the writer without another await, or a
+        // cancelled caller could leave an answered outcome that is never committed.
+        let permit = self.tx.reserve().await.map_err(|_| err("writer stopped"))?;
+        let now = now_secs();
+        let hash = self.pending.hash(&k);
+        {
+            // Every insert passes through this lock before it can reach redb, so
+            // "not pending and not in redb" cannot change while it is held.
+            let mut s = self.pending.shard(hash).lock().unwrap();
+            if let Some(o) = s.get(&k, now) {
+                return Ok(Put::Existing(o.clone()));
+            }
+            // A lookup of this key found it absent and nothing has left the shard
+            // since (so nothing reached redb unseen): redb need not be read again.
+            if seen.seen != Some((hash, s.removals))
+                && let Some(o) = self.read(&k)?
+            {
+                return Ok(Put::Existing(o));
+            }
+            s.map.insert(k.clone(), outcome.clone());
+            permit.send(Cmd::Put { key: k, value: outcome.clone() });
+        }
+        Ok(Put::Inserted(outcome))
+    }
+}
+
+impl RedbStore {
+    /// Stores an outcome read from a region's log by SPEC §10's order: inserted if the
+    /// key is absent, stored in place of the current outcome if its stamp is smaller,
+    /// kept out otherwise. An outcome without a stamp (or a stored one without, from
+    /// before regions were on) never replaces and is never replaced.
+    pub async fn merge_stamped(&self, tenant: &str, pcs_id: &str, outcome: Outcome) -> Result<Merged, StoreError> {
+        if !self.healthy.load(Ordering::Relaxed) {
+            return Err(err("the last write transaction failed"));
+        }
+        let k = key(tenant, pcs_id);
+        let permit = self.tx.reserve().await.map_err(|_| err("writer stopped"))?;
+        let now = now_secs();
+        let hash = self.pending.hash(&k);
+        let mut s = self.pending.shard(hash).lock().unwrap();
+        let current = match s.map.get(&k).filter(|o| o.expires_at > now) {
+            Some(o) => Some(o.clone()),
+            None => self.read(&k)?,
+        };
+        let result = match current {
+            None => Merged::Inserted,
+            Some(cur) => match (&outcome.stamp, &cur.stamp) {
+                (Some(new), Some(old)) if fractal_core::region::supersedes(new, old) => Merged::Replaced(cur),
+                _ => return Ok(Merged::Kept(cur)),
+            },
+        };
+        s.map.insert(k.clone(), outcome.clone());
+        permit.send(Cmd::Put { key: k, value: outcome });
+        Ok(result)
+    }
+
+    /// Calls `f` for every unexpired committed outcome, in key order, with its
+    /// tenant and pcs_id (the divergence digest; outcomes still in the writer's
+    /// queue show up in the next pass).
+    pub fn for_each(&self, mut f: impl FnMut(&str, &str, &Outcome)) -> Result<(), StoreError> {
+        let r = self.db.get()?.begin_read().map_err(err)?;
+        let t = r.open_table(OUTCOMES).map_err(err)?;
+        let now = now_secs();
+        for item in t.iter().map_err(err)? {
+            let (k, v) = item.map_err(err)?;
+            let k = k.value();
+            let Some(o) = decode(v.value()).filter(|o| o.expires_at > now) else { continue };
+            let Some(z) = k.iter().position(|&b| b == 0) else { continue };
+            let (Ok(tenant), Ok(pcs_id)) = (std::str::from_utf8(&k[..z]), std::str::from_utf8(&k[z + 1..])) else {
+                continue;
+            };
+            f(tenant, pcs_id, &o);
+        }
+        Ok(())
+    }
+}
+
+impl OutcomeStore for RedbStore {
+    async fn get(&self, tenant: &str, pcs_id: &str) -> Result<Option<Outcome>, StoreError> {
+        Ok(self.find(tenant, pcs_id)?.ok())
+    }
+
+    async fn lookup(&self, tenant: &str, pcs_id: &str) -> Result<Result<Outcome, Absent>, StoreError> {
+        self.find(tenant, pcs_id)
+    }
+
+    async fn put_if_absent(&self, tenant: &str, pcs_id: &str, outcome: Outcome) -> Result<Put, StoreError> {
+        self.put(tenant, pcs_id, outcome, Absent::UNKNOWN).await
+    }
+
+    async fn put_if_absent_seen(
+        &self,
+        tenant: &str,
+        pcs_id: &str,
+        outcome: Outcome,
+        seen: Absent,
+    ) -> Result<Put, StoreError> {
+        self.put(tenant, pcs_id, outcome, seen).await
+    }
+
+    async fn merge(&self, tenant: &str, pcs_id: &str, outcome: Outcome) -> Result<Merged, StoreError> {
+        self.merge_stamped(tenant, pcs_id, outcome).await
+    }
+
+    async fn health(&self) -> Result<(), StoreError> {
+        if !self.healthy.load(Ordering::Relaxed) || self.tx.is_closed() {
+            return Err(err("the last write transaction failed"));
+        }
+        let r = self.db.get()?.begin_read().map_err(err)?;
+        r.open_table(OUTCOMES).map_err(err)?;
+        Ok(())
+    }
+
+    fn accepting(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+}
+
+struct Writer {
+    db: Arc<DbSlot>,
+    healthy: Arc<AtomicBool>,
+    pending: Arc<PendingMap>,
+    on_error: ErrorObserver,
+    /// Write transactions still to fail (the test hook).
+    fail_commits: u64,
+}
+
+/// First pause before a failed batch is tried again; it doubles up to the maximum.
+const RETRY_FIRST: std::time::Duration = std::time::Duration::from_millis(50);
+const RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl Writer {
+    /// One write transaction on the current file; after a failure the file is
+    /// reopened first (redb refuses everything after an I/O error until then).
+    fn transact<T>(
+        &mut self,
+        reopen: &mut bool,
+        outcomes: bool,
+        f: impl FnOnce(&Database) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let res = (|| {
+            if *reopen {
+                self.db.reopen()?;
+                *reopen = false;
+            }
+            if outcomes && self.fail_commits > 0 {
+                self.fail_commits -= 1;
+                return Err(err(format!("injected write failure ({FAIL_COMMITS_ENV})")));
+            }
+            f(&*self.db.get()?)
+        })();
+        if res.is_err() {
+            *reopen = true;
+            self.healthy.store(false, Ordering::Relaxed);
+            (self.on_error)();
+        }
+        res
+    }
+
+    fn run(mut self, mut rx: mpsc::Receiver<Cmd>) {
+        let mut puts: Vec<(Vec<u8>, Outcome)> = Vec::with_capacity(MAX_BATCH);
+        // Outcomes committed without fsync since the last durable checkpoint: a reopen
+        // after an error may lose them, so they are written again after one.
+        let mut unsynced: Vec<(Vec<u8>, Outcome)> = Vec::new();
+        let mut deferred: Option<Cmd> = None;
+        let mut reopen = false;
+        loop {
+            let first = match deferred.take() {
+                Some(c) => c,
+                None => match rx.blocking_recv() {
+                    Some(c) => c,
+                    None => break,
+                },
+            };
+            match first {
+                Cmd::Put { key, value } => {
+                    puts.push((key, value));
+                    // A commit has a fixed cost (page bookkeeping, checksums, writes to the
+                    // page cache) far above one insert, and no request waits for it: let the
+                    // queue fill for a moment so that one commit carries many puts.
+                    let mut waited = false;
+                    while puts.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(Cmd::Put { key, value }) => puts.push((key, value)),
+                            Ok(other) => {
+                                deferred = Some(other);
+                                break;
+                            }
+                            Err(_) if !waited => {
+                                waited = true;
+                                std::thread::sleep(BATCH_WAIT);
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    // Key order touches each B-tree page once per batch; a stable sort keeps
+                    // a re-put of an expired key after the put it replaces.
+                    puts.sort_by(|a, b| a.0.cmp(&b.0));
+                    // The winners were decided in put_if_absent; the batch only persists
+                    // them. A failed batch is tried again until it commits: the outcomes
+                    // stay in the pending map meanwhile (reads stay right), the store
+                    // reports unhealthy (new submissions get 503, /ready 503), and nothing
+                    // behind it in the queue — a checkpoint in particular — goes first.
+                    let mut pause = RETRY_FIRST;
+                    let mut failures = 0u64;
+                    loop {
+                        let again = reopen;
+                        let res = self.transact(&mut reopen, true, |db| {
+                            let mut w = db.begin_write().map_err(err)?;
+                            w.set_durability(Durability::None).map_err(err)?;
+                            {
+                                let mut t = w.open_table(OUTCOMES).map_err(err)?;
+                                // After a reopen, what the lost non-durable commits held first.
+                                if again {
+                                    for (k, v) in &unsynced {
+                                        t.insert(k.as_slice(), encode(v).as_slice()).map_err(err)?;
+                                    }
+                                }
+                                for (k, v) in &puts {
+                                    t.insert(k.as_slice(), encode(v).as_slice()).map_err(err)?;
+                                }
+                            }
+                            w.commit().map_err(err)
+                        });
+                        match res {
+                            Ok(()) => break,
+                            Err(e) => {
+                                failures += 1;
+                                if failures == 1 || failures.is_power_of_two() {
+                                    tracing::error!(error = %e, records = puts.len(), failures, "outcome store write failed; retrying");
+                                }
+                                std::thread::sleep(pause);
+                                pause = (pause * 2).min(RETRY_MAX);
+                            }
+                        }
+                    }
+                    if failures > 0 {
+                        tracing::warn!(failures, "outcome store writes recovered");
+                    }
+                    self.healthy.store(true, Ordering::Relaxed);
+                    for (k, v) in puts.drain(..) {
+                        self.pending.committed(&k, &v);
+                        unsynced.push((k, v));
+                    }
+                }
+                Cmd::Checkpoint { watermark, done } => {
+                    let again = reopen;
+                    let res = self.transact(&mut reopen, false, |db| {
+                        let mut w = db.begin_write().map_err(err)?;
+                        w.set_durability(Durability::Immediate).map_err(err)?;
+                        w.set_quick_repair(true);
+                        {
+                            if again {
+                                let mut t = w.open_table(OUTCOMES).map_err(err)?;
+                                for (k, v) in &unsynced {
+                                    t.insert(k.as_slice(), encode(v).as_slice()).map_err(err)?;
+                                }
+                            }
+                            let mut meta = w.open_table(META).map_err(err)?;
+                            meta.insert(WATERMARK, watermark).map_err(err)?;
+                        }
+                        w.commit().map_err(err)
+                    });
+                    if res.is_ok() {
+                        unsynced.clear();
+                        self.healthy.store(true, Ordering::Relaxed);
+                    }
+                    let _ = done.send(res);
+                }
+                Cmd::Sweep { now, from, limit, done } => {
+                    let again = reopen;
+                    let res = self.transact(&mut reopen, false, |db| {
+                        if again {
+                            rewrite(db, &unsynced)?;
+                        }
+                        sweep_chunk(db, now, from, limit)
+                    });
+                    let _ = done.send(res);
+                }
+            }
+        }
+    }
+}
+
+/// Writes outcomes again (after a reopen that may have lost non-durable commits).
+fn rewrite(db: &Database, outcomes: &[(Vec<u8>, Outcome)]) -> Result<(), StoreError> {
+    let mut w = db.begin_write().map_err(err)?;
+    w.set_durability(Durability::None).map_err(err)?;
+    {
+        let mut t = w.open_table(OUTCOMES).map_err(err)?;
+        for (k, v) in outcomes {
+            t.insert(k.as_slice(), encode(v).as_slice()).map_err(err)?;
+        }
+    }
+    w.commit().map_err(err)
+}
+
+/// Deletes the expired outcomes among up to `limit` entries from `from` on.
+/// Returns how many were deleted and where the next chunk starts (`None`: done).
+fn sweep_chunk(db: &Database, now: u64, from: Option<Vec<u8>>, limit: usize) -> Result<SweptChunk, StoreError> {
+    let mut w = db.begin_write().map_err(err)?;
+    w.set_durability(Durability::None).map_err(err)?;
+    let (deleted, next) = {
+        let mut t = w.open_table(OUTCOMES).map_err(err)?;
+        let mut expired = Vec::new();
+        let mut next = None;
+        {
+            let range = match &from {
+                Some(c) => t.range::<&[u8]>(c.as_slice()..).map_err(err)?,
+                None => t.range::<&[u8]>(..).map_err(err)?,
+            };
+            for (seen, item) in range.enumerate() {
+                let (k, v) = item.map_err(err)?;
+                if seen == limit {
+                    next = Some(k.value().to_vec());
+                    break;
+                }
+                if expiry_of(v.value()) <= now {
+                    expired.push(k.value().to_vec());
+                }
+            }
+        }
+        for k in &expired {
+            t.remove(k.as_slice()).map_err(err)?;
+        }
+        (expired.len() as u64, next)
+    };
+    w.commit().map_err(err)?;
+    Ok((deleted, next))
+}
+
+#[cfg(test)]
+mod tests;

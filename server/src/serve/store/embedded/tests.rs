@@ -1,0 +1,197 @@
+use super::*;
+
+fn outcome(status: u16, body: &str, expires_at: u64) -> Outcome {
+    Outcome { status, body: body.as_bytes().to_vec(), expires_at, stamp: None }
+}
+
+fn stamped(body: &str, at: u64, region: &str) -> Outcome {
+    let stamp = fractal_core::region::Stamp::new(at, region, body.as_bytes());
+    Outcome { status: 200, body: body.as_bytes().to_vec(), expires_at: now_secs() + 3600, stamp: Some(stamp) }
+}
+
+#[test]
+fn stamped_values_round_trip_and_old_values_still_read() {
+    let old = outcome(202, "{\"old\":1}", 77);
+    assert_eq!(decode(&encode(&old)), Some(old.clone()));
+    // The format before stamps, written by hand: [expires][status][body].
+    let mut legacy = 77u64.to_le_bytes().to_vec();
+    legacy.extend_from_slice(&202u16.to_le_bytes());
+    legacy.extend_from_slice(b"{\"old\":1}");
+    assert_eq!(encode(&old), legacy, "unstamped values keep the old bytes");
+    let s = stamped("{\"new\":1}", (5 << 16) | 2, "eu-west");
+    let bytes = encode(&s);
+    assert_eq!(decode(&bytes), Some(s.clone()));
+    assert_eq!(expiry_of(&bytes), s.expires_at, "the sweep reads the expiry of either format");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merge_keeps_the_smallest_stamp_whatever_the_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, w, _) = RedbStore::open(&dir.path().join("o.redb"), 1 << 20).unwrap();
+    let early = stamped("{\"early\":1}", 10 << 16, "us-east");
+    let late = stamped("{\"late\":1}", 11 << 16, "eu-west");
+    assert_eq!(s.merge_stamped("t", "k", late.clone()).await.unwrap(), Merged::Inserted);
+    assert_eq!(s.merge_stamped("t", "k", early.clone()).await.unwrap(), Merged::Replaced(late.clone()));
+    assert_eq!(s.merge_stamped("t", "k", late.clone()).await.unwrap(), Merged::Kept(early.clone()));
+    assert_eq!(s.merge_stamped("t", "k", early.clone()).await.unwrap(), Merged::Kept(early.clone()), "idempotent");
+    // The other order ends the same.
+    assert_eq!(s.merge_stamped("t", "k2", early.clone()).await.unwrap(), Merged::Inserted);
+    assert_eq!(s.merge_stamped("t", "k2", late.clone()).await.unwrap(), Merged::Kept(early.clone()));
+    s.checkpoint(0).await.unwrap();
+    assert_eq!(s.get("t", "k").await.unwrap(), Some(early.clone()));
+    // An unstamped outcome (stored before regions) is never superseded.
+    let legacy = outcome(200, "legacy", now_secs() + 3600);
+    s.put_if_absent("t", "k3", legacy.clone()).await.unwrap();
+    assert_eq!(s.merge_stamped("t", "k3", early.clone()).await.unwrap(), Merged::Kept(legacy));
+    s.checkpoint(0).await.unwrap(); // for_each reads committed outcomes
+    let mut seen = Vec::new();
+    s.for_each(|t, p, o| seen.push((t.to_string(), p.to_string(), o.status))).unwrap();
+    assert_eq!(seen.len(), 3);
+    drop(s);
+    w.join();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outcomes_kept_in_memory_after_their_commit_stay_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, w, _) = RedbStore::open(&dir.path().join("o.redb"), 1 << 20).unwrap();
+    // A committed outcome a region merge replaces: the replacement is read, before
+    // and after its own commit, not the remembered one.
+    let late = stamped("{\"late\":1}", 11 << 16, "eu-west");
+    let early = stamped("{\"early\":1}", 10 << 16, "us-east");
+    s.merge_stamped("t", "k", late.clone()).await.unwrap();
+    s.checkpoint(0).await.unwrap();
+    assert_eq!(s.get("t", "k").await.unwrap(), Some(late.clone()));
+    assert_eq!(s.merge_stamped("t", "k", early.clone()).await.unwrap(), Merged::Replaced(late));
+    assert_eq!(s.get("t", "k").await.unwrap(), Some(early.clone()));
+    s.checkpoint(0).await.unwrap();
+    assert_eq!(s.get("t", "k").await.unwrap(), Some(early));
+    // More outcomes than memory keeps: every one still reads, from memory or redb.
+    let n = SHARDS * RECENT_PER_SHARD * 3;
+    for i in 0..n {
+        s.put_if_absent("t", &format!("p{i}"), outcome(200, &i.to_string(), now_secs() + 3600)).await.unwrap();
+    }
+    s.checkpoint(0).await.unwrap();
+    for i in (0..n).step_by(97) {
+        assert_eq!(s.get("t", &format!("p{i}")).await.unwrap().unwrap().body, i.to_string().as_bytes());
+    }
+    // An expired outcome kept in memory is absent, as in redb.
+    s.put_if_absent("t", "gone", outcome(200, "old", now_secs() - 1)).await.unwrap();
+    s.checkpoint(0).await.unwrap();
+    assert_eq!(s.get("t", "gone").await.unwrap(), None);
+    drop(s);
+    w.join();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_write_wins_and_tenants_are_separate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, w, wm) = RedbStore::open(&dir.path().join("o.redb"), 1 << 20).unwrap();
+    assert_eq!(wm, 0);
+    let far = now_secs() + 3600;
+    assert_eq!(s.get("a", "p").await.unwrap(), None);
+    let first = outcome(200, "first", far);
+    assert_eq!(s.put_if_absent("a", "p", first.clone()).await.unwrap(), Put::Inserted(first.clone()));
+    assert_eq!(s.put_if_absent("a", "p", outcome(202, "second", far)).await.unwrap(), Put::Existing(first.clone()));
+    assert_eq!(s.get("a", "p").await.unwrap(), Some(first.clone()));
+    assert_eq!(s.get("b", "p").await.unwrap(), None, "tenant b does not see tenant a");
+    let b = outcome(202, "b's", far);
+    assert_eq!(s.put_if_absent("b", "p", b.clone()).await.unwrap(), Put::Inserted(b));
+    s.health().await.unwrap();
+    drop(s);
+    w.join();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_after_a_lookup_sees_outcomes_committed_in_between() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _w, _) = RedbStore::open(&dir.path().join("o.redb"), 1 << 20).unwrap();
+    let far = now_secs() + 3600;
+    // Absent, and nothing happens before the put: it inserts.
+    let seen = s.lookup("a", "fresh").await.unwrap().unwrap_err();
+    let mine = outcome(200, "mine", far);
+    assert_eq!(s.put_if_absent_seen("a", "fresh", mine.clone(), seen).await.unwrap(), Put::Inserted(mine));
+    // Absent, then another request stores it and the writer commits it to redb
+    // (leaving the pending map) before this put: the put still finds it.
+    let seen = s.lookup("a", "raced").await.unwrap().unwrap_err();
+    let first = outcome(200, "first", far);
+    assert_eq!(s.put_if_absent("a", "raced", first.clone()).await.unwrap(), Put::Inserted(first.clone()));
+    s.checkpoint(0).await.unwrap();
+    assert!(s.pending.shards.iter().all(|sh| sh.lock().unwrap().map.is_empty()), "committed, so not pending");
+    let late = outcome(202, "late", far);
+    assert_eq!(s.put_if_absent_seen("a", "raced", late, seen).await.unwrap(), Put::Existing(first.clone()));
+    // An Absent of another key says nothing about this one.
+    let other = s.lookup("a", "other").await.unwrap().unwrap_err();
+    assert_eq!(
+        s.put_if_absent_seen("a", "raced", outcome(202, "x", far), other).await.unwrap(),
+        Put::Existing(first)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_puts_store_exactly_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _w, _) = RedbStore::open(&dir.path().join("o.redb"), 1 << 20).unwrap();
+    let far = now_secs() + 3600;
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.put_if_absent("t", "same", outcome(200, &format!("v{i}"), far)).await.unwrap()
+        }));
+    }
+    let mut inserted = 0;
+    let mut winners = std::collections::HashSet::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            Put::Inserted(o) => {
+                inserted += 1;
+                winners.insert(o.body);
+            }
+            Put::Existing(o) => {
+                winners.insert(o.body);
+            }
+        }
+    }
+    assert_eq!(inserted, 1);
+    assert_eq!(winners.len(), 1, "everyone sees the one winner");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_outcomes_are_absent_and_swept() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, _w, _) = RedbStore::open(&dir.path().join("o.redb"), 1 << 20).unwrap();
+    let now = now_secs();
+    s.put_if_absent("t", "old", outcome(200, "old", now - 1)).await.unwrap();
+    s.put_if_absent("t", "new", outcome(200, "new", now + 3600)).await.unwrap();
+    assert_eq!(s.get("t", "old").await.unwrap(), None);
+    // An expired outcome does not block a new one.
+    let fresh = outcome(202, "fresh", now + 3600);
+    assert_eq!(s.put_if_absent("t", "old", fresh.clone()).await.unwrap(), Put::Inserted(fresh));
+    s.put_if_absent("t", "gone", outcome(200, "x", now - 5)).await.unwrap();
+    assert_eq!(s.sweep(now).await.unwrap(), 1);
+    assert_eq!(s.count().unwrap(), 2);
+    // Chunked: every chunk resumes where the last stopped, nothing is missed.
+    for i in 0..25 {
+        let exp = if i % 2 == 0 { now - 1 } else { now + 3600 };
+        s.put_if_absent("u", &format!("p{i:02}"), outcome(200, "x", exp)).await.unwrap();
+    }
+    assert_eq!(s.sweep_in_chunks(now, 4).await.unwrap(), 13);
+    assert_eq!(s.count().unwrap(), 2 + 12);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoint_watermark_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("o.redb");
+    {
+        let (s, w, _) = RedbStore::open(&path, 1 << 20).unwrap();
+        s.put_if_absent("t", "p", outcome(200, "x", now_secs() + 60)).await.unwrap();
+        s.checkpoint(1234).await.unwrap();
+        drop(s);
+        w.join();
+    }
+    let (s, _w, wm) = RedbStore::open(&path, 1 << 20).unwrap();
+    assert_eq!(wm, 1234);
+    assert!(s.get("t", "p").await.unwrap().is_some());
+}

@@ -7,6 +7,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// The only accepted `schema` of a record (`fractal_core::SCHEMA`).
+#define FRACTAL_SCHEMA "fractal-lba-kakeya"
+
+// The wire names of the three regimes of SPEC §5 (`fractal_core::Regime`).
+#define FRACTAL_REGIME_STICKY "sticky"
+#define FRACTAL_REGIME_MIXED "mixed"
+#define FRACTAL_REGIME_NON_STICKY "non_sticky"
+
 // `version` of the signing and payload functions: the v1 payload (SPEC §3.1, the
 // eight fields rounded to 9 decimals); its `sig` is plain base64.
 #define FRACTAL_SIG_V1 1

@@ -16,8 +16,9 @@ import (
 // Schema is the only accepted value of PCS.Schema (the core's, from fractal.h).
 const Schema = C.FRACTAL_SCHEMA
 
-// MaxEpoch is the largest epoch that can be signed canonically: 2^53−1.
-const MaxEpoch uint64 = 1<<53 - 1
+// MaxEpoch is the largest epoch that can be signed canonically: 2^53−1 (the
+// core's, from fractal.h).
+const MaxEpoch uint64 = C.FRACTAL_MAX_EPOCH
 
 // The three regimes of SPEC §5 (the core's wire names, from fractal.h).
 const (

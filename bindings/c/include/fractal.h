@@ -10,6 +10,9 @@
 // The only accepted `schema` of a record (`fractal_core::SCHEMA`).
 #define FRACTAL_SCHEMA "fractal-lba-kakeya"
 
+// The largest epoch that can be signed canonically, 2^53−1 (`fractal_core::MAX_EPOCH`).
+#define FRACTAL_MAX_EPOCH 9007199254740991ULL
+
 // The wire names of the three regimes of SPEC §5 (`fractal_core::Regime`).
 #define FRACTAL_REGIME_STICKY "sticky"
 #define FRACTAL_REGIME_MIXED "mixed"

@@ -28,12 +28,14 @@ fn header_is_fresh() {
     );
 }
 
-/// The core's wire names as C string macros, written from the core itself (cbindgen
-/// emits numeric constants only), so no binding types them again.
+/// The core's wire names (and the epoch limit) as C macros, written from the core
+/// itself (cbindgen emits literal constants of `src/` only), so no binding types them again.
 fn core_names() -> String {
     use fractal_core::Regime;
     let mut s = "\n// The only accepted `schema` of a record (`fractal_core::SCHEMA`).\n".to_string();
     s += &format!("#define FRACTAL_SCHEMA {:?}\n", fractal_core::SCHEMA);
+    s += "\n// The largest epoch that can be signed canonically, 2^53−1 (`fractal_core::MAX_EPOCH`).\n";
+    s += &format!("#define FRACTAL_MAX_EPOCH {}ULL\n", fractal_core::MAX_EPOCH);
     s += "\n// The wire names of the three regimes of SPEC §5 (`fractal_core::Regime`).\n";
     for r in [Regime::Sticky, Regime::Mixed, Regime::NonSticky] {
         s += &format!("#define FRACTAL_REGIME_{} {:?}\n", r.as_str().to_uppercase(), r.as_str());

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -189,35 +190,28 @@ func NewClient(baseURL string, opts ...ClientOption) (*Client, error) {
 	if s.httpClient == nil {
 		return nil, argError("http_client", "is nil")
 	}
-	cfg := map[string]any{"base_url": baseURL, "sdk_name": "go", "sdk_version": SDKVersion,
-		"signature_version": int(s.version)}
-	if s.tenant != nil {
-		cfg["tenant"] = *s.tenant
-	}
+	var retry *C.FractalRetryPolicy
 	if r := s.retry; r != nil {
-		if r.MaxRetries < 0 || r.BaseDelay < 0 || r.MaxDelay < 0 || r.MaxRetryAfter < 0 {
-			return nil, argError("retry", "counts and delays must not be negative")
+		if r.MaxRetries < 0 || int64(r.MaxRetries) > math.MaxUint32 || r.BaseDelay < 0 || r.MaxDelay < 0 || r.MaxRetryAfter < 0 {
+			return nil, argError("retry", "counts and delays must not be negative (MaxRetries at most 2^32-1)")
 		}
-		policy := map[string]any{
-			"max_retries":   r.MaxRetries,
-			"base_delay_ms": r.BaseDelay.Milliseconds(),
-			"max_delay_ms":  r.MaxDelay.Milliseconds(),
-		}
-		if r.MaxRetryAfter > 0 {
-			policy["max_retry_after_ms"] = r.MaxRetryAfter.Milliseconds()
-		}
-		cfg["retry"] = policy
+		retry = &C.FractalRetryPolicy{max_retries: C.uint32_t(r.MaxRetries), base_delay_ms: C.uint64_t(r.BaseDelay.Milliseconds()),
+			max_delay_ms: C.uint64_t(r.MaxDelay.Milliseconds()), max_retry_after_ms: C.uint64_t(r.MaxRetryAfter.Milliseconds())}
 	}
-	raw, err := json.Marshal(cfg)
-	if err != nil {
-		return nil, argError("base_url", err.Error())
+	tenant := ""
+	if s.tenant != nil {
+		tenant = *s.tenant
 	}
+	up, un := strArg(baseURL)
+	np, nn := strArg("go")
+	vp, vn := strArg(SDKVersion)
+	tp, tn := strArg(tenant)
+	kp, kn := bytesArg(s.key)
 	var h *C.FractalClient
 	var cerr C.FractalError
-	cp, cn := bytesArg(raw)
-	kp, kn := bytesArg(s.key)
-	st := C.fractal_client_new(cp, cn, s.alg, kp, kn, &h, &cerr)
-	keepAlive(raw, s.key)
+	st := C.fractal_client_new(up, un, np, nn, vp, vn, C.bool(s.tenant != nil), tp, tn, retry, C.uint32_t(s.version),
+		s.alg, kp, kn, &h, &cerr)
+	keepAlive(baseURL, tenant, s.key)
 	if err := check(st, &cerr); err != nil {
 		return nil, err
 	}

@@ -31,8 +31,8 @@ var (
 
 // ValidationError is the server's refusal of a record as malformed (400
 // invalid_json / invalid_field; also 413 payload_too_large and 415). It
-// matches ErrValidation, and ErrInvalidJSON or ErrInvalidField by its code.
-// Never retried.
+// matches ErrValidation, and the sentinel of its code (ErrInvalidJSON or
+// ErrInvalidField). Never retried.
 type ValidationError struct {
 	Status  int    // 400, 413 or 415
 	Code    string // the server's error code, e.g. "invalid_field"
@@ -44,22 +44,14 @@ func (e *ValidationError) Error() string {
 	return text(e.display, "server rejected the record: "+e.Message)
 }
 
-// Is matches ErrValidation, and ErrInvalidJSON / ErrInvalidField by code.
+// Is matches ErrValidation, and the sentinel of the kind the code names.
 func (e *ValidationError) Is(target error) bool {
-	switch target {
-	case ErrValidation:
-		return true
-	case ErrInvalidJSON:
-		return e.Code == "invalid_json"
-	case ErrInvalidField:
-		return e.Code == "invalid_field"
-	}
-	return false
+	return target == ErrValidation || target == sentinels[Kind(e.Code)]
 }
 
 // SignatureError is the server's refusal of the signature (401). It matches
-// ErrSignature, and ErrSignatureMissing, ErrSignatureInvalid or
-// ErrUnsupportedSignatureVersion by its code. Never retried.
+// ErrSignature, and the sentinel of its code (ErrSignatureMissing,
+// ErrSignatureInvalid or ErrUnsupportedSignatureVersion). Never retried.
 type SignatureError struct {
 	Code    string // "signature_missing", "signature_invalid" or "unsupported_signature_version"
 	Message string // the server's message
@@ -73,20 +65,9 @@ func (e *SignatureError) Error() string {
 // Status is 401.
 func (e *SignatureError) Status() int { return 401 }
 
-// Is matches ErrSignature, and ErrSignatureMissing / ErrSignatureInvalid /
-// ErrUnsupportedSignatureVersion by code.
+// Is matches ErrSignature, and the sentinel of the kind the code names.
 func (e *SignatureError) Is(target error) bool {
-	switch target {
-	case ErrSignature:
-		return true
-	case ErrSignatureMissing:
-		return e.Code == "signature_missing"
-	case ErrSignatureInvalid:
-		return e.Code == "signature_invalid"
-	case ErrUnsupportedSignatureVersion:
-		return e.Code == "unsupported_signature_version"
-	}
-	return false
+	return target == ErrSignature || target == sentinels[Kind(e.Code)]
 }
 
 // RateLimitedError is a 429 that persisted through every retry (or asked for
@@ -219,17 +200,18 @@ func text(display, fallback string) string {
 	return "fractal: " + fallback
 }
 
-// failure is the core's error JSON of a FAILURE step (see bindings/c).
+// failure is the core's error JSON of a FAILURE step (see bindings/c); its
+// nulls decode as zero values.
 type failure struct {
-	Kind         string  `json:"kind"`
-	Display      string  `json:"display"`
-	Message      string  `json:"message"`
-	Status       *int    `json:"status"`
-	Code         *string `json:"code"`
-	Body         *string `json:"body"`
-	RetryAfterMs *int64  `json:"retry_after_ms"`
-	Field        *string `json:"field"`
-	NotFound     bool    `json:"not_found"`
+	Kind         Kind   `json:"kind"`
+	Display      string `json:"display"`
+	Message      string `json:"message"`
+	Status       int    `json:"status"`
+	Code         string `json:"code"`
+	Body         string `json:"body"`
+	RetryAfterMs int64  `json:"retry_after_ms"`
+	Field        string `json:"field"`
+	NotFound     bool   `json:"not_found"`
 }
 
 // clientError maps the core's error JSON to this package's typed errors;
@@ -239,33 +221,20 @@ func clientError(raw []byte, terr error) error {
 	if err := json.Unmarshal(raw, &f); err != nil {
 		return &Error{Kind: KindInternal, Message: "decoding the core's error: " + err.Error()}
 	}
-	str := func(p *string) string {
-		if p == nil {
-			return ""
-		}
-		return *p
-	}
-	status := 0
-	if f.Status != nil {
-		status = *f.Status
-	}
-	switch Kind(f.Kind) {
+	switch f.Kind {
 	case KindInvalid:
-		return &ValidationError{Status: status, Code: str(f.Code), Message: f.Message, display: f.Display}
+		return &ValidationError{Status: f.Status, Code: f.Code, Message: f.Message, display: f.Display}
 	case KindSignature:
-		return &SignatureError{Code: str(f.Code), Message: f.Message, display: f.Display}
+		return &SignatureError{Code: f.Code, Message: f.Message, display: f.Display}
 	case KindRateLimited:
-		var after time.Duration
-		if f.RetryAfterMs != nil {
-			after = time.Duration(*f.RetryAfterMs) * time.Millisecond
-		}
+		after := time.Duration(f.RetryAfterMs) * time.Millisecond
 		return &RateLimitedError{RetryAfter: after, Message: f.Message, display: f.Display}
 	case KindAPI:
-		return &APIError{Status: status, Code: str(f.Code), Message: f.Message, Body: str(f.Body), display: f.Display,
+		return &APIError{Status: f.Status, Code: f.Code, Message: f.Message, Body: f.Body, display: f.Display,
 			notFound: f.NotFound}
 	case KindTimeout, KindTransport:
-		return &TransportError{Timeout: f.Kind == string(KindTimeout), Reason: f.Message, Err: terr, display: f.Display}
+		return &TransportError{Timeout: f.Kind == KindTimeout, Reason: f.Message, Err: terr, display: f.Display}
 	default:
-		return &Error{Kind: Kind(f.Kind), Field: str(f.Field), Message: f.Display}
+		return &Error{Kind: f.Kind, Field: f.Field, Message: f.Display}
 	}
 }

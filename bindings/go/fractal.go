@@ -102,29 +102,24 @@ func check(st C.FractalStatus, cerr *C.FractalError) error {
 	return e
 }
 
+// kinds is the Kind of each non-OK FractalStatus (they mirror the core's kinds).
+var kinds = [...]Kind{
+	C.FRACTAL_STATUS_INVALID_JSON:                  KindInvalidJSON,
+	C.FRACTAL_STATUS_INVALID_FIELD:                 KindInvalidField,
+	C.FRACTAL_STATUS_VALIDATION:                    KindValidation,
+	C.FRACTAL_STATUS_SIGNATURE_MISSING:             KindSignatureMissing,
+	C.FRACTAL_STATUS_SIGNATURE_INVALID:             KindSignatureInvalid,
+	C.FRACTAL_STATUS_UNSUPPORTED_SIGNATURE_VERSION: KindUnsupportedSignatureVersion,
+	C.FRACTAL_STATUS_INVALID_KEY:                   KindInvalidKey,
+	C.FRACTAL_STATUS_RING:                          KindRing,
+	C.FRACTAL_STATUS_INVALID_ARGUMENT:              KindInvalidArgument,
+}
+
 func kindOfStatus(st C.FractalStatus) Kind {
-	switch st {
-	case C.FRACTAL_STATUS_INVALID_JSON:
-		return KindInvalidJSON
-	case C.FRACTAL_STATUS_INVALID_FIELD:
-		return KindInvalidField
-	case C.FRACTAL_STATUS_VALIDATION:
-		return KindValidation
-	case C.FRACTAL_STATUS_SIGNATURE_MISSING:
-		return KindSignatureMissing
-	case C.FRACTAL_STATUS_SIGNATURE_INVALID:
-		return KindSignatureInvalid
-	case C.FRACTAL_STATUS_UNSUPPORTED_SIGNATURE_VERSION:
-		return KindUnsupportedSignatureVersion
-	case C.FRACTAL_STATUS_INVALID_KEY:
-		return KindInvalidKey
-	case C.FRACTAL_STATUS_RING:
-		return KindRing
-	case C.FRACTAL_STATUS_INVALID_ARGUMENT:
-		return KindInvalidArgument
-	default:
-		return KindInternal
+	if int(st) < len(kinds) && kinds[st] != "" {
+		return kinds[st]
 	}
+	return KindInternal
 }
 
 // keepAlive is runtime.KeepAlive for several values.

@@ -13,17 +13,18 @@ import (
 	"unicode/utf8"
 )
 
-// Schema is the only accepted value of PCS.Schema.
-const Schema = "fractal-lba-kakeya"
+// Schema is the only accepted value of PCS.Schema (the core's, from fractal.h).
+const Schema = C.FRACTAL_SCHEMA
 
-// MaxEpoch is the largest epoch that can be signed canonically: 2^53−1.
-const MaxEpoch uint64 = 1<<53 - 1
+// MaxEpoch is the largest epoch that can be signed canonically: 2^53−1 (the
+// core's, from fractal.h).
+const MaxEpoch uint64 = C.FRACTAL_MAX_EPOCH
 
-// The three regimes of SPEC §5.
+// The three regimes of SPEC §5 (the core's wire names, from fractal.h).
 const (
-	RegimeSticky    = "sticky"
-	RegimeMixed     = "mixed"
-	RegimeNonSticky = "non_sticky"
+	RegimeSticky    = C.FRACTAL_REGIME_STICKY
+	RegimeMixed     = C.FRACTAL_REGIME_MIXED
+	RegimeNonSticky = C.FRACTAL_REGIME_NON_STICKY
 )
 
 // PCS is a Proof-of-Computation Summary (SPEC §1). Its JSON form is the wire

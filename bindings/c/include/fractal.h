@@ -7,6 +7,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// The only accepted `schema` of a record (`fractal_core::SCHEMA`).
+#define FRACTAL_SCHEMA "fractal-lba-kakeya"
+
+// The largest epoch that can be signed canonically, 2^53−1 (`fractal_core::MAX_EPOCH`).
+#define FRACTAL_MAX_EPOCH 9007199254740991ULL
+
+// The wire names of the three regimes of SPEC §5 (`fractal_core::Regime`).
+#define FRACTAL_REGIME_STICKY "sticky"
+#define FRACTAL_REGIME_MIXED "mixed"
+#define FRACTAL_REGIME_NON_STICKY "non_sticky"
+
 // `version` of the signing and payload functions: the v1 payload (SPEC §3.1, the
 // eight fields rounded to 9 decimals); its `sig` is plain base64.
 #define FRACTAL_SIG_V1 1
@@ -254,6 +265,20 @@ typedef struct FractalRingStats {
   // Virtual nodes per unit of weight.
   uint32_t vnodes;
 } FractalRingStats;
+
+// The retry policy of [`fractal_client_new`] (the core's `RetryPolicy`): retry
+// `k` (from 0) waits a random time in `[0, min(max_delay_ms, base_delay_ms·2^k))`.
+typedef struct FractalRetryPolicy {
+  // Retries after the first attempt (default 3).
+  uint32_t max_retries;
+  // Ceiling of the first retry's delay, in milliseconds (default 100).
+  uint64_t base_delay_ms;
+  // Cap on a computed delay, in milliseconds (default 5000).
+  uint64_t max_delay_ms;
+  // Longest `Retry-After` honoured, in milliseconds (0: the default, 60000); a
+  // longer one ends the call with the error.
+  uint64_t max_retry_after_ms;
+} FractalRetryPolicy;
 
 // The decision after one attempt, filled by [`fractal_submission_on_response`]
 // and [`fractal_submission_on_transport_error`]. Initialise it to all zeroes;
@@ -634,20 +659,26 @@ FractalStatus fractal_ring_stats(const struct FractalRing *ring,
 // ring, is not.
 void fractal_ring_free(struct FractalRing *ring);
 
-// Creates a client into `*out` (free with [`fractal_client_free`]).
-//
-// `config_json` is a JSON object: `base_url` (required, `http://` or
-// `https://`), `sdk_name` and `sdk_version` (required; `User-Agent` becomes
-// `fractal-lba-<sdk_name>/<sdk_version> (core <version>)`), `tenant` (string or
-// null: sent as `X-Tenant-Id`), `retry` (null or an object with any of
-// `max_retries`, `base_delay_ms`, `max_delay_ms`, `max_retry_after_ms`; the
-// others keep their defaults 3, 100, 5000, 60000), `signature_version`
-// (`"v2"` by default, or `"v1"`; 1 and 2 too: the payload submissions are
-// signed over). An unknown setting is an error. `alg` is a `FRACTAL_ALGORITHM_*` value and `key` its key: the HMAC
-// secret's bytes, or the base64 Ed25519 seed (empty for `_NONE`). The key is
-// copied; the library never writes it anywhere.
-FractalStatus fractal_client_new(const uint8_t *config_json,
-                                 size_t config_json_len,
+// Creates a client into `*out` (free with [`fractal_client_free`]) for the
+// server at `base_url` (`http://` or `https://`). `User-Agent` becomes
+// `fractal-lba-<sdk_name>/<sdk_version> (core <version>)`. When `has_tenant`,
+// `tenant` is sent as `X-Tenant-Id` (non-empty printable ASCII). `retry` is
+// NULL for the default policy. Submissions are signed over the payload of
+// `signature_version` (`FRACTAL_SIG_V2` for new signers, or `FRACTAL_SIG_V1`).
+// `alg` is a `FRACTAL_ALGORITHM_*` value and `key` its key: the HMAC secret's
+// bytes, or the base64 Ed25519 seed (empty for `_NONE`). Everything is copied;
+// the library never writes the key anywhere.
+FractalStatus fractal_client_new(const uint8_t *base_url,
+                                 size_t base_url_len,
+                                 const uint8_t *sdk_name,
+                                 size_t sdk_name_len,
+                                 const uint8_t *sdk_version,
+                                 size_t sdk_version_len,
+                                 bool has_tenant,
+                                 const uint8_t *tenant,
+                                 size_t tenant_len,
+                                 const struct FractalRetryPolicy *retry,
+                                 uint32_t signature_version,
                                  uint32_t alg,
                                  const uint8_t *key,
                                  size_t key_len,

@@ -71,42 +71,19 @@ pub struct FractalSubmission {
     inner: Submission,
 }
 
-pub(crate) fn client_config(raw: &[u8]) -> FfiResult<ClientConfig> {
-    let v: serde_json::Value =
-        serde_json::from_slice(raw).map_err(|e| bad_arg("config_json", &format!("is not JSON ({e})")))?;
-    let obj = v.as_object().ok_or_else(|| bad_arg("config_json", "must be a JSON object"))?;
-    for k in obj.keys() {
-        if !matches!(k.as_str(), "base_url" | "tenant" | "sdk_name" | "sdk_version" | "retry" | "signature_version") {
-            return Err(bad_arg("config_json", &format!("unknown setting `{k}`")));
-        }
-    }
-    let string = |name: &str| -> FfiResult<Option<&str>> {
-        match obj.get(name) {
-            None | Some(serde_json::Value::Null) => Ok(None),
-            Some(serde_json::Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(bad_arg(name, "must be a string")),
-        }
-    };
-    let required = |name: &str| string(name)?.ok_or_else(|| bad_arg(name, "is required"));
-    let mut cfg = ClientConfig::new(required("base_url")?, required("sdk_name")?, required("sdk_version")?)?;
-    if let Some(t) = string("tenant")? {
-        cfg = cfg.with_tenant(t)?;
-    }
-    if let Some(r) = obj.get("retry").filter(|r| !r.is_null()) {
-        cfg.retry = serde_json::from_value::<RetryPolicy>(r.clone())
-            .map_err(|e| bad_arg("retry", &format!("must be a retry policy object ({e})")))?;
-    }
-    let bad_version = || bad_arg("signature_version", "must be \"v1\", \"v2\", 1 or 2");
-    match obj.get("signature_version") {
-        None | Some(serde_json::Value::Null) => {}
-        Some(serde_json::Value::String(s)) => cfg.signature_version = s.parse().map_err(|_| bad_version())?,
-        Some(serde_json::Value::Number(n)) => {
-            let n = n.as_i64().ok_or_else(bad_version)?;
-            cfg.signature_version = SigVersion::from_number(n).map_err(|_| bad_version())?;
-        }
-        Some(_) => return Err(bad_version()),
-    }
-    Ok(cfg)
+/// The retry policy of [`fractal_client_new`] (the core's `RetryPolicy`): retry
+/// `k` (from 0) waits a random time in `[0, min(max_delay_ms, base_delay_ms·2^k))`.
+#[repr(C)]
+pub struct FractalRetryPolicy {
+    /// Retries after the first attempt (default 3).
+    pub max_retries: u32,
+    /// Ceiling of the first retry's delay, in milliseconds (default 100).
+    pub base_delay_ms: u64,
+    /// Cap on a computed delay, in milliseconds (default 5000).
+    pub max_delay_ms: u64,
+    /// Longest `Retry-After` honoured, in milliseconds (0: the default, 60000); a
+    /// longer one ends the call with the error.
+    pub max_retry_after_ms: u64,
 }
 
 pub(crate) fn signing_key(alg: u32, key: &[u8]) -> FfiResult<Option<SigningKeyMaterial>> {
@@ -174,22 +151,28 @@ pub(crate) fn give_submission(out: *mut *mut FractalSubmission, inner: Submissio
     Ok(())
 }
 
-/// Creates a client into `*out` (free with [`fractal_client_free`]).
-///
-/// `config_json` is a JSON object: `base_url` (required, `http://` or
-/// `https://`), `sdk_name` and `sdk_version` (required; `User-Agent` becomes
-/// `fractal-lba-<sdk_name>/<sdk_version> (core <version>)`), `tenant` (string or
-/// null: sent as `X-Tenant-Id`), `retry` (null or an object with any of
-/// `max_retries`, `base_delay_ms`, `max_delay_ms`, `max_retry_after_ms`; the
-/// others keep their defaults 3, 100, 5000, 60000), `signature_version`
-/// (`"v2"` by default, or `"v1"`; 1 and 2 too: the payload submissions are
-/// signed over). An unknown setting is an error. `alg` is a `FRACTAL_ALGORITHM_*` value and `key` its key: the HMAC
-/// secret's bytes, or the base64 Ed25519 seed (empty for `_NONE`). The key is
-/// copied; the library never writes it anywhere.
+/// Creates a client into `*out` (free with [`fractal_client_free`]) for the
+/// server at `base_url` (`http://` or `https://`). `User-Agent` becomes
+/// `fractal-lba-<sdk_name>/<sdk_version> (core <version>)`. When `has_tenant`,
+/// `tenant` is sent as `X-Tenant-Id` (non-empty printable ASCII). `retry` is
+/// NULL for the default policy. Submissions are signed over the payload of
+/// `signature_version` (`FRACTAL_SIG_V2` for new signers, or `FRACTAL_SIG_V1`).
+/// `alg` is a `FRACTAL_ALGORITHM_*` value and `key` its key: the HMAC secret's
+/// bytes, or the base64 Ed25519 seed (empty for `_NONE`). Everything is copied;
+/// the library never writes the key anywhere.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fractal_client_new(
-    config_json: *const u8,
-    config_json_len: usize,
+    base_url: *const u8,
+    base_url_len: usize,
+    sdk_name: *const u8,
+    sdk_name_len: usize,
+    sdk_version: *const u8,
+    sdk_version_len: usize,
+    has_tenant: bool,
+    tenant: *const u8,
+    tenant_len: usize,
+    retry: *const FractalRetryPolicy,
+    signature_version: u32,
     alg: u32,
     key: *const u8,
     key_len: usize,
@@ -198,7 +181,21 @@ pub unsafe extern "C" fn fractal_client_new(
 ) -> FractalStatus {
     boundary(err, || unsafe {
         let out = out_ptr("out", out)?;
-        let cfg = client_config(bytes("config_json", config_json, config_json_len)?)?;
+        let (name, version) =
+            (text("sdk_name", sdk_name, sdk_name_len)?, text("sdk_version", sdk_version, sdk_version_len)?);
+        let mut cfg = ClientConfig::new(text("base_url", base_url, base_url_len)?, name, version)?;
+        if has_tenant {
+            cfg = cfg.with_tenant(text("tenant", tenant, tenant_len)?)?;
+        }
+        if let Some(r) = retry.as_ref() {
+            let (max_retries, base_delay_ms, max_delay_ms) = (r.max_retries, r.base_delay_ms, r.max_delay_ms);
+            cfg.retry = RetryPolicy { max_retries, base_delay_ms, max_delay_ms, ..cfg.retry };
+            if r.max_retry_after_ms > 0 {
+                cfg.retry.max_retry_after_ms = r.max_retry_after_ms;
+            }
+        }
+        cfg.signature_version = SigVersion::from_number(i64::from(signature_version))
+            .map_err(|_| bad_arg("signature_version", "must be FRACTAL_SIG_V1 or FRACTAL_SIG_V2"))?;
         let key = signing_key(alg, bytes("key", key, key_len)?)?;
         *out = Box::into_raw(Box::new(FractalClient { cfg, key }));
         Ok(())

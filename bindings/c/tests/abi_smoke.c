@@ -184,8 +184,10 @@ int main(void) {
   fractal_verifier_free(v);
 
   FractalClient *client = NULL;
-  const char *cfg = "{\"base_url\":\"http://127.0.0.1:9\",\"tenant\":\"acme\",\"sdk_name\":\"c\",\"sdk_version\":\"1\"}";
-  CHECK(fractal_client_new(S(cfg), FRACTAL_ALGORITHM_HMAC, S(HMAC_KEY), &client, &err) == FRACTAL_STATUS_OK, "client");
+  FractalRetryPolicy retry = {.max_retries = 3, .base_delay_ms = 100, .max_delay_ms = 5000};
+  CHECK(fractal_client_new(S("http://127.0.0.1:9"), S("c"), S("1"), true, S("acme"), &retry, FRACTAL_SIG_V2,
+                           FRACTAL_ALGORITHM_HMAC, S(HMAC_KEY), &client, &err) == FRACTAL_STATUS_OK,
+        "client");
   FractalSubmission *sub = NULL;
   CHECK(fractal_client_submit(client, S(record), 7, &sub, &err) == FRACTAL_STATUS_OK, "submit");
   FractalBytes head = {NULL, 0}, body = {NULL, 0};

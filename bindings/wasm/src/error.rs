@@ -81,27 +81,18 @@ pub fn client(e: &ClientError) -> JsValue {
         _ => "ERR_FRACTAL",
     };
     let err = base(code, &e.to_string(), e.kind());
-    match e.status() {
-        Some(s) => set(&err, "status", s),
-        None => set(&err, "status", JsValue::NULL),
-    }
+    let or_null = |v: Option<f64>| v.map_or(JsValue::NULL, JsValue::from);
+    set(&err, "status", or_null(e.status().map(f64::from)));
     set(&err, "notFound", e.is_not_found());
-    match e {
-        ClientError::Invalid { code, .. } | ClientError::Signature { code, .. } => {
-            set(&err, "serverCode", code.as_str());
-        }
-        ClientError::RateLimited { retry_after_ms, .. } => {
-            set(&err, "serverCode", "rate_limited");
-            match retry_after_ms {
-                Some(ms) => set(&err, "retryAfterMs", *ms as f64),
-                None => set(&err, "retryAfterMs", JsValue::NULL),
-            }
-        }
-        ClientError::Api { code, body, .. } => {
-            set(&err, "serverCode", code.as_str());
-            set(&err, "body", body.as_str());
-        }
-        _ => {}
+    // Every server answer has a code; a 429's is its kind, `rate_limited`.
+    if e.status().is_some() {
+        set(&err, "serverCode", e.code().unwrap_or(e.kind()));
+    }
+    if let ClientError::RateLimited { .. } = e {
+        set(&err, "retryAfterMs", or_null(e.retry_after_ms().map(|ms| ms as f64)));
+    }
+    if let ClientError::Api { body, .. } = e {
+        set(&err, "body", body.as_str());
     }
     err
 }

@@ -405,12 +405,13 @@ impl Pcs {
     /// assert_eq!((p.epoch, p.sig.as_deref()), (1, None));
     /// ```
     pub fn deserialize_signed_from<'de, D: serde::Deserializer<'de> + Clone>(d: D) -> Result<Pcs> {
-        let w = match ObjectOnly::<SignedWire>::deserialize(d.clone()) {
+        // SignedWire reads a map only: it needs no `ObjectOnly` around it.
+        let w = match SignedWire::deserialize(d.clone()) {
             Ok(w) => Ok(w),
-            Err(_) => serde_path_to_error::deserialize::<_, ObjectOnly<SignedWire>>(d)
+            Err(_) => serde_path_to_error::deserialize::<_, SignedWire>(d)
                 .map_err(|e| host_error(e, |field, reason| Error::InvalidField { field, reason })),
         };
-        let mut w = w?.0.0;
+        let mut w = w?.0;
         // Not read, not signed by v1: left empty, as `try_from` requires them.
         w.schema = Some(String::new());
         w.version = Some(String::new());
@@ -600,6 +601,7 @@ mod host_tests {
         v["D_hat"] = json!(1.0);
         v["shard_id"] = json!("");
         assert_eq!(Pcs::deserialize_signed_from(v).unwrap_err().field(), Some("shard_id"));
+        assert_eq!(Pcs::deserialize_signed_from(json!([1])).unwrap_err().kind(), "invalid_json");
     }
 
     #[test]

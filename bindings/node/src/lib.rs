@@ -30,9 +30,9 @@ pub use ring::Ring;
 pub use verifier::{Verifier, VerifierOptionsDecl};
 
 // ---------------------------------------------------------------------------
-// Declarations of the plain objects crossing the boundary. The binding reads
-// and writes them field by field (convert.rs); these structs give TypeScript
-// its types, with the SPEC §1 field names.
+// Declarations of the plain objects crossing the boundary. The core reads them
+// (through convert/de.rs) and the binding writes them (convert/to_js.rs); these
+// structs give TypeScript its types, with the SPEC §1 field names.
 
 /// A PCS record (SPEC §1) as a plain object. Integers beyond 2^53−1 (a `seed`,
 /// say) come back from `parsePcs` as `bigint`; any integer field also accepts one.

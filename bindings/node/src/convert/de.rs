@@ -80,11 +80,11 @@ impl Aside {
     }
 }
 
-/// Runs one of the core's readers over `v`; throws the core's error, or a
+/// Runs one of the core's readers over an object; throws the core's error, or a
 /// failure set [`Aside`].
-pub(crate) fn read<'e, T>(v: Unknown<'e>, f: impl FnOnce(De<'_, 'e>) -> fractal_core::Result<T>) -> Res<T> {
+pub(crate) fn read<'e, T>(obj: Object<'e>, f: impl FnOnce(De<'_, 'e>) -> fractal_core::Result<T>) -> Res<T> {
     let aside = Aside::default();
-    let de = De { v, ty: v.get_type()?, depth: 0, aside: &aside };
+    let de = De { v: obj.to_unknown(), ty: ValueType::Object, depth: 0, aside: &aside };
     f(de).map_err(|e| aside.0.take().unwrap_or_else(|| e.into()))
 }
 
@@ -141,7 +141,7 @@ impl<'a, 'e> De<'a, 'e> {
         DeError(format!("expected {want}, got {got}"))
     }
 
-    /// Only the properties `keys` names (`names`, in the same order), as one
+    /// Only the properties `names` (looked up by the first of `keys`), as one
     /// map: the core reads a view of the object, not the whole of it.
     pub(crate) fn only(
         self,
@@ -406,13 +406,6 @@ pub(crate) enum KeyList<'e> {
 }
 
 impl<'e> KeyList<'e> {
-    fn len(&self) -> usize {
-        match self {
-            KeyList::C(k) => k.len(),
-            KeyList::Js(k) => k.len(),
-        }
-    }
-
     pub(crate) fn get(&self, obj: &Object<'e>, i: usize) -> napi::Result<Unknown<'e>> {
         match self {
             KeyList::C(k) => obj.get_c_named_property_unchecked(&k[i]),
@@ -448,7 +441,7 @@ impl<'de> MapAccess<'de> for Props<'_, '_> {
                     }
                     (aside.engine(self.obj.get_property_unchecked(key))?, Some(key), None)
                 }
-                Keys::Named(keys, names) if (i as usize) < keys.len() => {
+                Keys::Named(keys, names) if (i as usize) < names.len() => {
                     (aside.engine(keys.get(&self.obj, i as usize))?, None, Some(names[i as usize]))
                 }
                 _ => return Ok(None),

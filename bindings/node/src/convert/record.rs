@@ -25,31 +25,35 @@ impl<'e> Keys<'e> {
 }
 
 /// What v1 signs, the fast path (v1 signs nothing else, so nothing else is
-/// read): the core reads a view of the object holding only [`SIGNED_FIELDS`].
+/// read): the core reads a view of the object holding only the eight signed
+/// fields of [`SIGNED_FIELDS`].
 pub(crate) fn signed(obj: Object, keys: &Keys) -> Res<Pcs> {
-    de::read(obj.to_unknown(), |de| Pcs::deserialize_signed_from(de.only(obj, &keys.0, &SIGNED_FIELDS)))
+    let eight = &SIGNED_FIELDS[..SIGNED_FIELDS.len() - 1];
+    de::read(obj, |de| Pcs::deserialize_signed_from(de.only(obj, &keys.0, eight)))
 }
 
 /// A whole record (SPEC §1, malformed level), as `Pcs::from_json` reads its
 /// JSON: unknown fields kept, left-out optional fields recorded as such.
 pub(crate) fn pcs(obj: Object) -> Res<Pcs> {
-    de::read(obj.to_unknown(), |de| Pcs::deserialize_from(de))
+    de::read(obj, |de| Pcs::deserialize_from(de))
 }
 
 /// What a signature check needs of a record: for a `v2:` signature the whole
-/// record, for any other (or none) what v1 signs.
+/// record, for any other (or none) what v1 signs and the signature, read once
+/// here to tell which.
 pub(crate) fn for_check(obj: Object, keys: &Keys) -> Res<Pcs> {
     let sig = keys.0.get(&obj, SIGNED_FIELDS.len() - 1)?;
-    let v2 = sig.get_type()? == ValueType::String
-        && string(sig, "sig").is_ok_and(|s| s.starts_with(fractal_core::sign::V2_PREFIX));
-    if v2 { pcs(obj) } else { signed(obj, keys) }
+    let sig = if sig.get_type()? == ValueType::Undefined { None } else { Some(string(sig, "sig")?) };
+    if sig.as_deref().is_some_and(|s| s.starts_with(fractal_core::sign::V2_PREFIX)) {
+        return pcs(obj);
+    }
+    Ok(Pcs { sig, ..signed(obj, keys)? })
 }
 
 /// The input of `buildPcs`; unknown fields are refused (a misspelt field would
 /// otherwise silently take its default).
 pub(crate) fn build_input(v: Unknown) -> Res<BuildInput> {
-    record(v, "input")?;
-    de::read(v, |de| BuildInput::deserialize_from(de))
+    de::read(record(v, "input")?, |de| BuildInput::deserialize_from(de))
 }
 
 /// Verification parameters, in any spelling the core accepts (`tolD`, `tol_d`,
@@ -58,8 +62,7 @@ pub(crate) fn build_input(v: Unknown) -> Res<BuildInput> {
 pub(crate) fn verify_params(v: Option<Unknown>) -> Res<VerifyParams> {
     match v {
         Some(v) if !matches!(v.get_type()?, ValueType::Undefined | ValueType::Null) => {
-            record(v, "params")?;
-            de::read(v, |de| VerifyParams::deserialize_from(de))
+            de::read(record(v, "params")?, |de| VerifyParams::deserialize_from(de))
         }
         _ => Ok(VerifyParams::default()),
     }

@@ -374,7 +374,7 @@ impl Pcs {
 
     /// Reads a record from any serde deserializer: this is how the SDKs hand the
     /// core a host object (a Python `dict` through `pythonize`, a JavaScript object
-    /// through napi's serde support) so that the required fields, defaults and
+    /// through the Node binding's own deserializer) so that the required fields, defaults and
     /// limits of SPEC §1 are read here and nowhere else. Failures name the field
     /// with the same path syntax as [`Pcs::from_json`] (`scales[2]`, `N_j.8`).
     ///

@@ -52,6 +52,11 @@ pub const KNOWN_FIELDS: [&str; 19] = [
     "ft",
 ];
 
+/// What a v1 signature covers (SPEC §3.1): the eight signed fields, then `sig`.
+/// [`Pcs::deserialize_signed_from`] reads only these.
+pub const SIGNED_FIELDS: [&str; 9] =
+    ["pcs_id", "merkle_root", "epoch", "shard_id", "D_hat", "coh_star", "r", "budget", "sig"];
+
 /// A Proof-of-Computation Summary (SPEC §1).
 ///
 /// Parse one with [`Pcs::from_json`], which rejects malformed input with an

@@ -433,7 +433,7 @@ impl Client {
             env,
             signal_of(options),
             move || {
-                let pcs = convert::pcs(&convert::record(record, "record")?)?;
+                let pcs = convert::pcs(convert::record(record, "record")?)?;
                 // Refuse an invalid record here, before anything is spawned or sent.
                 fractal_core::validate(&pcs)?;
                 Ok(async move { client.submit(&pcs).await })

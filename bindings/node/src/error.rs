@@ -155,26 +155,17 @@ fn build_client_error(env: &Env, e: &ClientError) -> napi::Result<napi::Error> {
     let value = JsError::from(napi::Error::new(code, e.to_string())).into_unknown(*env);
     let mut obj: Object = unsafe { value.cast()? };
     obj.set_named_property("kind", e.kind())?;
-    match e.status() {
-        Some(s) => obj.set_named_property("status", s as u32)?,
-        None => obj.set_named_property("status", Null)?,
+    obj.set_named_property("status", e.status().map(u32::from))?;
+    // A 429's kind is its server code; its wait, when the server gave one, comes along.
+    if let ClientError::RateLimited { .. } = e {
+        obj.set_named_property("serverCode", "rate_limited")?;
+        obj.set_named_property("retryAfterMs", e.retry_after_ms().map(|ms| ms as f64))?;
     }
-    match e {
-        ClientError::Invalid { code, .. } | ClientError::Signature { code, .. } => {
-            obj.set_named_property("serverCode", code.as_str())?;
-        }
-        ClientError::RateLimited { retry_after_ms, .. } => {
-            obj.set_named_property("serverCode", "rate_limited")?;
-            match retry_after_ms {
-                Some(ms) => obj.set_named_property("retryAfterMs", *ms as f64)?,
-                None => obj.set_named_property("retryAfterMs", Null)?,
-            }
-        }
-        ClientError::Api { code, body, .. } => {
-            obj.set_named_property("serverCode", code.as_str())?;
-            obj.set_named_property("body", body.as_str())?;
-        }
-        _ => {}
+    if let Some(server_code) = e.code() {
+        obj.set_named_property("serverCode", server_code)?;
+    }
+    if let ClientError::Api { body, .. } = e {
+        obj.set_named_property("body", body.as_str())?;
     }
     Ok(napi::Error::from(value))
 }

@@ -16,17 +16,13 @@ mod ring;
 mod tasks;
 mod verifier;
 
-use fractal_core::canonical::digest_v2_payload;
 use fractal_core::sign::format_sig;
-use fractal_core::{
-    Algorithm, Ed25519Keypair, HmacSigner, SigVersion, SigningKeyMaterial, canonical_fields,
-    canonical_payload_v2, sha256,
-};
+use fractal_core::{Algorithm, Ed25519Keypair, HmacSigner, SigVersion, SigningKeyMaterial};
 use napi::Env;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::convert::{Keys, Signed, record};
+use crate::convert::{Keys, record};
 use crate::error::{Failure, Res, ToJs, bad_arg};
 
 pub use client::{CallOptionsDecl, Client, ClientOptionsDecl, RetryOptionsDecl, SubmitResult};
@@ -34,9 +30,9 @@ pub use ring::Ring;
 pub use verifier::{Verifier, VerifierOptionsDecl};
 
 // ---------------------------------------------------------------------------
-// Declarations of the plain objects crossing the boundary. The binding reads
-// and writes them field by field (convert.rs); these structs give TypeScript
-// its types, with the SPEC §1 field names.
+// Declarations of the plain objects crossing the boundary. The core reads them
+// (through convert/de.rs) and the binding writes them (convert/to_js.rs); these
+// structs give TypeScript its types, with the SPEC §1 field names.
 
 /// A PCS record (SPEC §1) as a plain object. Integers beyond 2^53−1 (a `seed`,
 /// say) come back from `parsePcs` as `bigint`; any integer field also accepts one.
@@ -212,54 +208,38 @@ pub fn pcs_id(
     run().js(env)
 }
 
-/// A record read for signing with one payload version: the eight fields for
-/// v1 (the fast path: v1 signs nothing else), the whole record for v2.
-pub(crate) enum ToSign {
-    V1(Signed),
-    V2(Box<fractal_core::Pcs>),
-}
+/// A record read for signing with one payload version: for v1 only what v1
+/// signs (the fast path), for v2 the whole record.
+pub(crate) struct ToSign(SigVersion, fractal_core::Pcs);
 
 impl ToSign {
-    pub(crate) fn version(&self) -> SigVersion {
-        match self {
-            ToSign::V1(_) => SigVersion::V1,
-            ToSign::V2(_) => SigVersion::V2,
-        }
-    }
-
     /// The canonical payload (SPEC §3.1 or §3.2).
-    pub(crate) fn payload(&self) -> fractal_core::Result<Vec<u8>> {
-        match self {
-            ToSign::V1(s) => canonical_fields(&s.fields()),
-            ToSign::V2(p) => canonical_payload_v2(p),
-        }
+    fn payload(&self) -> fractal_core::Result<Vec<u8>> {
+        fractal_core::canonical_payload(&self.1, self.0)
     }
 
     /// What is signed: SHA-256 of the payload (v1), of the v2 domain and the payload (v2).
-    pub(crate) fn digest(&self) -> fractal_core::Result<[u8; 32]> {
-        Ok(match self {
-            ToSign::V1(_) => sha256(&self.payload()?),
-            ToSign::V2(_) => digest_v2_payload(&self.payload()?),
-        })
+    fn digest(&self) -> fractal_core::Result<[u8; 32]> {
+        fractal_core::digest(&self.1, self.0)
     }
 
     /// `sig` under an HMAC signer: base64, behind `v2:` for v2.
     pub(crate) fn sign_hmac(&self, signer: &HmacSigner) -> fractal_core::Result<String> {
-        Ok(format_sig(self.version(), signer.sign_digest(&self.digest()?)))
+        Ok(format_sig(self.0, signer.sign_digest(&self.digest()?)))
     }
 }
 
 /// Reads a record for signing with `version`.
-pub(crate) fn to_sign(obj: &Object, keys: &Keys, version: SigVersion) -> Res<ToSign> {
+fn to_sign(obj: Object, keys: &Keys, version: SigVersion) -> Res<ToSign> {
     Ok(match version {
-        SigVersion::V1 => ToSign::V1(convert::signed(obj, keys)?),
-        SigVersion::V2 => ToSign::V2(Box::new(convert::pcs(obj)?)),
+        SigVersion::V1 => ToSign(version, convert::signed(obj, keys)?),
+        SigVersion::V2 => ToSign(version, convert::pcs(obj)?),
     })
 }
 
 fn to_sign_arg(v: Unknown, options: Option<Unknown>) -> Res<ToSign> {
     let version = convert::sig_version(options)?;
-    to_sign(&record(v, "record")?, &Keys::Static, version)
+    to_sign(record(v, "record")?, &Keys::one(), version)
 }
 
 /// The canonical signing payload (SPEC §3) of `version` (default 2): for v2,
@@ -315,16 +295,9 @@ pub fn sign_hmac(env: &Env, record: Unknown, key: Unknown, options: Option<Unkno
 /// Reads the records of a batch call, naming the index of a bad one.
 pub(crate) fn batch_to_sign(env: &Env, records: Unknown, version: SigVersion) -> Res<Vec<ToSign>> {
     let items = convert::batch(records, "records")?;
-    let keys = Keys::cached(env)?;
-    let mut out = Vec::with_capacity(items.len());
-    for (i, v) in items.into_iter().enumerate() {
-        out.push(
-            record(v, "record")
-                .and_then(|o| to_sign(&o, &keys, version))
-                .map_err(|f| f.at(i))?,
-        );
-    }
-    Ok(out)
+    let keys = Keys::many(env)?;
+    let read = |(i, v)| record(v, "record").and_then(|o| to_sign(o, &keys, version)).map_err(|f| f.at(i));
+    items.into_iter().enumerate().map(read).collect()
 }
 
 pub(crate) fn hmac_all(records: &[ToSign], signer: &HmacSigner) -> std::result::Result<Vec<String>, Failure> {
@@ -362,7 +335,7 @@ pub fn sign_ed25519(env: &Env, record: Unknown, seed: Unknown, options: Option<U
     let run = || -> Res<String> {
         let kp = Ed25519Keypair::from_seed_b64(&convert::text(seed, "seed")?)?;
         let t = to_sign_arg(record, options)?;
-        Ok(format_sig(t.version(), kp.sign_digest(&t.digest()?)))
+        Ok(format_sig(t.0, kp.sign_digest(&t.digest()?)))
     };
     run().js(env)
 }
@@ -383,13 +356,7 @@ fn read_key(alg: Unknown, key: Unknown) -> Res<SigningKeyMaterial> {
 
 /// A read's unix time in seconds: a whole number ≥ 0 (a bigint too).
 pub(crate) fn unix_seconds(v: Unknown, name: &str) -> Res<u64> {
-    let x = convert::int64(v, name).map_err(|f| match f {
-        Failure::Core {
-            error: fractal_core::Error::InvalidField { reason, .. },
-            ..
-        } => bad_arg(name, reason).into(),
-        other => other,
-    })?;
+    let x: i64 = convert::value(v, |reason| bad_arg(name, reason))?;
     u64::try_from(x).map_err(|_| bad_arg(name, "must not be negative").into())
 }
 
@@ -461,7 +428,7 @@ pub fn ed25519_public_key(env: &Env, seed: Unknown) -> Result<String> {
 }
 
 fn full_record(v: Unknown) -> Res<fractal_core::Pcs> {
-    convert::pcs(&record(v, "record")?)
+    convert::pcs(record(v, "record")?)
 }
 
 /// SDK-side validation (SPEC §1) before anything is signed or sent: throws
@@ -515,7 +482,7 @@ pub fn verify_many(
 pub fn build_pcs<'e>(env: &'e Env, input: Unknown, params: Option<Unknown>) -> Result<Object<'e>> {
     let run = || -> Res<fractal_core::Pcs> {
         let params = convert::verify_params(params)?;
-        let input = convert::build_input(&record(input, "input")?)?;
+        let input = convert::build_input(input)?;
         Ok(fractal_core::build_pcs_with(&input, &params)?)
     };
     let pcs = run().js(env)?;
@@ -535,18 +502,13 @@ pub fn build_pcs<'e>(env: &'e Env, input: Unknown, params: Option<Unknown>) -> R
 )]
 pub fn parse_pcs<'e>(env: &'e Env, json: Unknown) -> Result<Object<'e>> {
     let run = || -> Res<fractal_core::Pcs> {
-        let bytes = match convert::bytes(json, "json") {
-            Ok(b) => b,
-            Err(Failure::Core {
-                error: fractal_core::Error::InvalidArgument { reason, .. },
-                ..
-            }) if reason.contains("surrogate") => {
-                return Err(fractal_core::Error::InvalidJson {
-                    reason: "text contains a lone UTF-16 surrogate".into(),
-                }
-                .into());
-            }
-            Err(f) => return Err(f),
+        // Text that is not UTF-8 (a lone surrogate) is not JSON.
+        let bytes = match json.get_type()? {
+            ValueType::String => convert::value::<String>(json, |reason| {
+                fractal_core::Error::InvalidJson { reason: format!("text {reason}") }
+            })?
+            .into_bytes(),
+            _ => convert::bytes(json, "json")?,
         };
         Ok(fractal_core::Pcs::from_json(&bytes)?)
     };

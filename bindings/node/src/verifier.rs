@@ -171,7 +171,7 @@ impl Verifier {
     #[napi(catch_unwind, ts_args_type = "record: Pcs & Record<string, any>")]
     pub fn verify(&self, env: &Env, record: Unknown) -> Result<()> {
         let run = || -> Res<()> {
-            let pcs = convert::for_check(&convert::record(record, "record")?, &Keys::Static)?;
+            let pcs = convert::for_check(convert::record(record, "record")?, &Keys::one())?;
             Ok(self.inner.verify(&pcs)?)
         };
         run().js(env)
@@ -220,7 +220,7 @@ impl Verifier {
     pub fn verify_many(&self, env: &Env, records: Unknown) -> Result<Vec<SignatureCheck>> {
         let run = || -> Res<Vec<SignatureCheck>> {
             let items = convert::batch(records, "records")?;
-            let keys = Keys::cached(env)?;
+            let keys = Keys::many(env)?;
             let mut out = Vec::with_capacity(items.len());
             for v in items {
                 out.push(match read_one(v, &keys)? {
@@ -243,7 +243,7 @@ impl Verifier {
     pub fn verify_many_async(&self, env: &Env, records: Unknown) -> Result<AsyncTask<VerifyMany>> {
         let run = || -> Res<AsyncTask<VerifyMany>> {
             let items = convert::batch(records, "records")?;
-            let keys = Keys::cached(env)?;
+            let keys = Keys::many(env)?;
             let mut read = Vec::with_capacity(items.len());
             for v in items {
                 read.push(read_one(v, &keys)?);
@@ -262,7 +262,7 @@ impl Verifier {
 pub(crate) type Read = std::result::Result<Pcs, CoreError>;
 
 fn read_one(v: Unknown, keys: &Keys) -> Res<Read> {
-    let read = record(v, "record").and_then(|o| convert::for_check(&o, keys));
+    let read = record(v, "record").and_then(|o| convert::for_check(o, keys));
     match read {
         Ok(x) => Ok(Ok(x)),
         Err(crate::error::Failure::Core { error, .. }) => Ok(Err(error)),

@@ -37,7 +37,26 @@ pub(super) struct PcsWire {
 
 impl<'de> Deserialize<'de> for PcsWire {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct Fields;
+        PcsWire::read(d, false)
+    }
+}
+
+/// [`PcsWire`] holding only [`SIGNED_FIELDS`]: what a v1 signature covers.
+struct SignedWire(PcsWire);
+
+impl<'de> Deserialize<'de> for SignedWire {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        PcsWire::read(d, true).map(SignedWire)
+    }
+}
+
+impl PcsWire {
+    /// Reads the fields of a record; with `signed_only`, only [`SIGNED_FIELDS`],
+    /// skipping every other value unread.
+    fn read<'de, D: serde::Deserializer<'de>>(d: D, signed_only: bool) -> std::result::Result<Self, D::Error> {
+        struct Fields {
+            signed_only: bool,
+        }
         impl<'de> serde::de::Visitor<'de> for Fields {
             type Value = PcsWire;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -58,6 +77,10 @@ impl<'de> Deserialize<'de> for PcsWire {
                 }
                 let mut w = PcsWire::default();
                 while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if self.signed_only && !SIGNED_FIELDS.contains(&key.as_ref()) {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                        continue;
+                    }
                     match key.as_ref() {
                         "pcs_id" => put(&mut map, &mut w.pcs_id, &key)?,
                         "schema" => put(&mut map, &mut w.schema, &key)?,
@@ -105,7 +128,7 @@ impl<'de> Deserialize<'de> for PcsWire {
                 Ok(w)
             }
         }
-        d.deserialize_map(Fields)
+        d.deserialize_map(Fields { signed_only })
     }
 }
 
@@ -351,7 +374,7 @@ impl Pcs {
 
     /// Reads a record from any serde deserializer: this is how the SDKs hand the
     /// core a host object (a Python `dict` through `pythonize`, a JavaScript object
-    /// through napi's serde support) so that the required fields, defaults and
+    /// through the Node binding's own deserializer) so that the required fields, defaults and
     /// limits of SPEC §1 are read here and nowhere else. Failures name the field
     /// with the same path syntax as [`Pcs::from_json`] (`scales[2]`, `N_j.8`).
     ///
@@ -365,6 +388,34 @@ impl Pcs {
             Ok(w) => Pcs::try_from(w.0),
             Err(e) => Err(host_error(e, |field, reason| Error::InvalidField { field, reason })),
         }
+    }
+
+    /// Reads what a v1 signature covers (SPEC §3.1): [`SIGNED_FIELDS`], with the
+    /// same rules as [`Pcs::deserialize_from`]; every other field is skipped
+    /// unread (left empty or at its default), so a field v1 does not sign cannot fail it.
+    /// For a binding's fast path: `Verifier::verify` and `canonical_payload_v1`
+    /// read nothing else of a v1 record. `d` is cloned: it is read once without
+    /// tracking the path (the hot path of signing), and again to name the field
+    /// only when that fails.
+    ///
+    /// ```
+    /// let v = serde_json::json!({"pcs_id": "p", "merkle_root": "m", "epoch": 1, "shard_id": "s",
+    ///     "D_hat": 1.5, "coh_star": 0.7, "r": 0.9, "budget": 0.4, "scales": "not read"});
+    /// let p = fractal_core::Pcs::deserialize_signed_from(v).unwrap();
+    /// assert_eq!((p.epoch, p.sig.as_deref()), (1, None));
+    /// ```
+    pub fn deserialize_signed_from<'de, D: serde::Deserializer<'de> + Clone>(d: D) -> Result<Pcs> {
+        // SignedWire reads a map only: it needs no `ObjectOnly` around it.
+        let w = match SignedWire::deserialize(d.clone()) {
+            Ok(w) => Ok(w),
+            Err(_) => serde_path_to_error::deserialize::<_, SignedWire>(d)
+                .map_err(|e| host_error(e, |field, reason| Error::InvalidField { field, reason })),
+        };
+        let mut w = w?.0;
+        // Not read, not signed by v1: left empty, as `try_from` requires them.
+        w.schema = Some(String::new());
+        w.version = Some(String::new());
+        Pcs::try_from(w)
     }
 
     /// Checks the limits of SPEC §1 that keep every later check linear in the
@@ -533,6 +584,24 @@ mod host_tests {
         v.as_object_mut().unwrap().remove("merkle_root");
         assert_eq!(Pcs::deserialize_from(v).unwrap_err().field(), Some("merkle_root"));
         assert_eq!(Pcs::deserialize_from(json!([1])).unwrap_err().kind(), "invalid_json");
+    }
+
+    #[test]
+    fn a_signed_view_reads_only_what_v1_signs() {
+        let mut v = example();
+        v["scales"] = json!("not a list");
+        v["schema"] = json!(7);
+        v["sig"] = json!("c2ln");
+        let p = Pcs::deserialize_signed_from(v.clone()).unwrap();
+        let full = crate::build_pcs(&crate::BuildInput::example()).unwrap();
+        assert_eq!(crate::canonical_payload_v1(&p).unwrap(), crate::canonical_payload_v1(&full).unwrap());
+        assert_eq!(p.sig.as_deref(), Some("c2ln"));
+        v.as_object_mut().unwrap().remove("D_hat");
+        assert_eq!(Pcs::deserialize_signed_from(v.clone()).unwrap_err().field(), Some("D_hat"));
+        v["D_hat"] = json!(1.0);
+        v["shard_id"] = json!("");
+        assert_eq!(Pcs::deserialize_signed_from(v).unwrap_err().field(), Some("shard_id"));
+        assert_eq!(Pcs::deserialize_signed_from(json!([1])).unwrap_err().kind(), "invalid_json");
     }
 
     #[test]

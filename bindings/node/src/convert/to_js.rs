@@ -4,7 +4,7 @@ use super::*;
 
 /// An integer as a number when a double holds it exactly, as a BigInt otherwise.
 pub(crate) fn int_value(env: &Env, x: i64) -> napi::Result<Unknown<'_>> {
-    if (-MAX_SAFE..=MAX_SAFE).contains(&x) {
+    if (-fractal_core::MAX_SAFE_INTEGER..=fractal_core::MAX_SAFE_INTEGER).contains(&x) {
         (x as f64).into_unknown(env)
     } else {
         BigInt::from(x).into_unknown(env)

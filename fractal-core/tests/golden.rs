@@ -14,6 +14,10 @@ use serde_json::{Map, Value, json};
 
 /// Every file in golden/, golden/server/ and golden/client/, and the test that walks it: a new file
 /// must be added here.
+#[path = "golden/support.rs"]
+mod support;
+use support::*;
+
 const FILES: &[&str] = &[
     "canonical.json",
     "canonical_v2.json",
@@ -54,36 +58,6 @@ fn group_verifier(g: &Value) -> Verifier {
     v.add_hmac_key(s(g, "hmac_key").as_bytes()).expect("hmac key");
     v.add_ed25519_public_key(s(g, "ed25519_public")).expect("public key");
     v
-}
-
-fn load(name: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../golden").join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    let doc: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{} is not JSON: {e}", path.display()));
-    let count: usize = doc["testGroups"].as_array().expect("testGroups").iter().map(|g| g["tests"].as_array().expect("tests").len()).sum();
-    assert_eq!(doc["numberOfTests"].as_u64(), Some(count as u64), "{name}: numberOfTests");
-    doc
-}
-
-fn groups(doc: &Value) -> &Vec<Value> {
-    doc["testGroups"].as_array().expect("testGroups")
-}
-
-fn tests(group: &Value) -> &Vec<Value> {
-    group["tests"].as_array().expect("tests")
-}
-
-fn s<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key].as_str().unwrap_or_else(|| panic!("`{key}` is not a string in {v}"))
-}
-
-fn label(file: &str, t: &Value) -> String {
-    format!("{file} #{} ({})", t["tcId"], s(t, "comment"))
-}
-
-fn finish(file: &str, checked: usize, failures: Vec<String>) {
-    assert!(checked > 0, "{file}: no case was checked");
-    assert!(failures.is_empty(), "{} of {checked} cases of {file} disagree:\n{}", failures.len(), failures.join("\n"));
 }
 
 /// The record with one signed field changed (each change must break the signature).

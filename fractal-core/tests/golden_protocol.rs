@@ -1,7 +1,6 @@
 //! Walks every case of `golden/client/protocol.json` through `fractal_core::protocol`:
 //! the backoff schedule, `Retry-After`, the classification of answers and whole calls.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use fractal_core::protocol::{
@@ -10,10 +9,11 @@ use fractal_core::protocol::{
 };
 use serde_json::{Value, json};
 
+#[path = "golden/support.rs"]
+mod support;
+
 fn load() -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../golden/client/protocol.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
-    serde_json::from_str(&text).expect("protocol.json is JSON")
+    support::load("client/protocol.json")
 }
 
 /// A u64 written as a JSON number or (beyond 2^53 − 1) a decimal string.

@@ -258,13 +258,14 @@ fn unknown_tenant(id: &str) -> Response {
     error(StatusCode::FORBIDDEN, "unknown_tenant", &format!("tenant {id:?} is not known"))
 }
 
+/// `application/json` or any `application/*+json` (RFC 6839 §3.1), with any
+/// parameters, as hyperium's `mime` parser (already axum's) reads a media type.
 fn is_json(headers: &HeaderMap) -> bool {
-    let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
-    let essence = ct.split(';').next().unwrap_or("").trim();
-    essence.eq_ignore_ascii_case("application/json")
-        || (essence.len() > 17
-            && essence[..12].eq_ignore_ascii_case("application/")
-            && essence[essence.len() - 5..].eq_ignore_ascii_case("+json"))
+    let Some(m) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<mime::Mime>().ok())
+    else {
+        return false;
+    };
+    m.type_() == mime::APPLICATION && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
 }
 
 /// Latency and status counters resolved once: no label lookup per request.
@@ -394,4 +395,21 @@ async fn metrics_text<S: OutcomeStore>(State(app): State<Arc<App<S>>>, headers: 
     let mut r = (StatusCode::OK, app.metrics.render()).into_response();
     r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(metrics::CONTENT_TYPE));
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_media_types() {
+        let is = |ct: &str| is_json(&HeaderMap::from_iter([(header::CONTENT_TYPE, HeaderValue::from_str(ct).unwrap())]));
+        for ct in ["application/json", "Application/JSON; charset=utf-8", "application/vnd.api+json", "application/problem+json;q=1"] {
+            assert!(is(ct), "{ct}");
+        }
+        for ct in ["text/json", "application/jsonx", "application/x-json", "application/json-seq", "", "application/", "json"] {
+            assert!(!is(ct), "{ct}");
+        }
+        assert!(!is_json(&HeaderMap::new()));
+    }
 }

@@ -314,7 +314,7 @@ impl Config {
             wal_segment_bytes: file.wal.segment_bytes.unwrap_or(64 << 20).max(4096),
             wal_retention_secs: file.wal.retention_secs.unwrap_or(3600),
             wal_max_batch_bytes: file.wal.max_batch_bytes.unwrap_or(1 << 20).max(1),
-            store_cache_bytes: file.store.cache_mb.unwrap_or(64).max(1) << 20,
+            store_cache_bytes: file.store.cache_mb.unwrap_or(32).max(1) << 20,
             checkpoint_secs: file.store.checkpoint_secs.unwrap_or(5).max(1),
             sweep_secs: file.store.sweep_secs.unwrap_or(3600).max(1),
             http,

@@ -357,7 +357,7 @@ impl RedbStore {
         let now = now_secs();
         let hash = self.pending.hash(&k);
         let mut s = self.pending.shard(hash).lock().unwrap();
-        let current = match s.map.get(&k).filter(|o| o.expires_at > now) {
+        let current = match s.get(&k, now) {
             Some(o) => Some(o.clone()),
             None => self.read(&k)?,
         };

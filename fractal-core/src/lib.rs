@@ -47,8 +47,8 @@ pub use canonical::{
 pub use error::{Error, Result};
 pub use legacy::LegacyEncoding;
 pub use model::{
-    FaultTolerance, KNOWN_FIELDS, MAX_ENTRIES, MAX_EPOCH, MAX_ID_BYTES, MAX_SAFE_INTEGER, Omitted, Pcs, Regime, SCHEMA, VerifyParams,
-    VerifyResult,
+    FaultTolerance, KNOWN_FIELDS, MAX_ENTRIES, MAX_EPOCH, MAX_ID_BYTES, MAX_SAFE_INTEGER, Omitted, Pcs, Regime, SCHEMA,
+    VerifyParams, VerifyResult, check_epoch,
 };
 pub use ring::{DEFAULT_VNODES, DEFAULT_WEIGHT, Move, RangeMove, Ring, RingStats, ShardSpec, ring_hash};
 pub use sign::{

@@ -4,12 +4,15 @@
 //! required fields, defaults and limits live there and nowhere here.
 //!
 //! Why our own and not `pythonize`: a Python object stands here for the JSON value
-//! it would be sent as, and pythonize is looser than JSON (a `set` or `bytes` is a
-//! sequence to it, NaN and Infinity pass, nothing bounds the nesting, so a list
-//! that contains itself overflows the stack). Wrapping it to refuse those would
-//! take as much code as this file, which is a plain `deserialize_any` over the
-//! JSON types. The strictness follows from handing serde's visitors exactly what
-//! JSON would:
+//! it would be sent as, and pythonize is looser than JSON. Its typed reads
+//! (`deserialize_i64`, `deserialize_f64`, …) are pyo3's `extract`, which takes
+//! `True` for an integer and an `int` or `True` for a float; a `set` or `bytes` is
+//! a sequence to it, NaN and Infinity pass, and nothing bounds the nesting (a list
+//! that contains itself overflows the stack). A wrapper refusing all that would be
+//! as long as this file, which is a plain `deserialize_any` over the JSON types;
+//! and a record `dict` is read here by interned key lookups, which pythonize's
+//! key-by-key walk cannot do (see below). The strictness follows from handing
+//! serde's visitors exactly what JSON would:
 //!
 //! - `bool` is not an integer and an integral `float` (`1.0`) is not one either
 //!   (serde's integer visitors take neither); integers must fit 64 bits, then
@@ -29,14 +32,13 @@
 
 use std::fmt::Display;
 
+use fractal_core::KNOWN_FIELDS;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
-use pyo3::types::{PyDictMethods, PyListMethods, PyTupleMethods};
 use pyo3::sync::PyOnceLock;
 use pyo3::types::iter::BoundDictIterator;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde::de::value::BorrowedStrDeserializer;
 use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor};
-use fractal_core::KNOWN_FIELDS;
 
 use crate::convert::type_name;
 use crate::signed::{LONE_SURROGATE, utf8};
@@ -208,11 +210,11 @@ impl<'de> MapAccess<'de> for Map<'_, '_> {
 
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
         let py = self.d.py();
-        let names = || NAMES.get_or_init(py, || KNOWN_FIELDS.iter().map(|k| PyString::intern(py, k).unbind()).collect());
+        let names = NAMES.get_or_init(py, || KNOWN_FIELDS.iter().map(|k| PyString::intern(py, k).unbind()).collect());
         while self.known < KNOWN_FIELDS.len() {
             let i = self.known;
             self.known += 1;
-            match self.d.get_item(names()[i].bind(py)) {
+            match self.d.get_item(names[i].bind(py)) {
                 Ok(Some(v)) => {
                     self.seen += 1;
                     if !v.is_none() {

@@ -1,7 +1,7 @@
 //! Python bindings of fractal-core: the module `fractal_lba._native`.
 //!
-//! Records are plain `dict`s in and out (see `convert.rs` for the strict
-//! conversion); every error is one of the exceptions of `error.rs`. The Python
+//! Records are plain `dict`s in and out, read by the core's own parser through
+//! the deserializer of `de.rs`; every error is one of the exceptions of `error.rs`. The Python
 //! package `fractal_lba` re-exports everything here with the types of `_native.pyi`.
 
 use fractal_core::sign::format_sig;

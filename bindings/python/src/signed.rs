@@ -210,8 +210,12 @@ fn get<'py>(
     }
 }
 
-/// The value of a required field, read into the core's type `T`.
-fn required<'py>(d: &Bound<'py, PyDict>, key: &Bound<'py, PyString>, name: &'static str) -> CoreResult<Bound<'py, PyAny>> {
+/// The value of a required field (`None` counts as missing).
+fn required<'py>(
+    d: &Bound<'py, PyDict>,
+    key: &Bound<'py, PyString>,
+    name: &'static str,
+) -> CoreResult<Bound<'py, PyAny>> {
     get(d, key, name)?.ok_or_else(|| bad(name, "required field is missing"))
 }
 

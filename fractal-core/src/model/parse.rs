@@ -109,19 +109,22 @@ impl<'de> Deserialize<'de> for PcsWire {
     }
 }
 
-/// A record's key: a field of SPEC §1 is matched without a copy (serde's own
-/// `Cow<str>` copies every key), only an unknown one is copied.
-struct Key(std::borrow::Cow<'static, str>);
+/// A record's key, copied only when it is unknown and not borrowed from the input
+/// (serde's own `Cow<str>` copies every key).
+struct Key<'de>(std::borrow::Cow<'de, str>);
 
-impl<'de> Deserialize<'de> for Key {
+impl<'de> Deserialize<'de> for Key<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         struct Name;
-        impl serde::de::Visitor<'_> for Name {
-            type Value = Key;
+        impl<'de> serde::de::Visitor<'de> for Name {
+            type Value = Key<'de>;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a field name")
             }
-            fn visit_str<E>(self, s: &str) -> std::result::Result<Key, E> {
+            fn visit_borrowed_str<E>(self, s: &'de str) -> std::result::Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> std::result::Result<Key<'de>, E> {
                 Ok(Key(match KNOWN_FIELDS.iter().find(|k| **k == s) {
                     Some(k) => std::borrow::Cow::Borrowed(k),
                     None => std::borrow::Cow::Owned(s.to_owned()),

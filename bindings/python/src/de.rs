@@ -94,53 +94,45 @@ impl<'de> de::Deserializer<'de> for Host<'_, '_> {
 
     fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
         let o = self.obj;
-        // `is_instance_of` then `cast_unchecked`: a failed `cast` builds an error.
-        // SAFETY (each `cast_unchecked`): the type was checked just before.
-        if o.is_instance_of::<PyFloat>() {
-            let x = unsafe { o.cast_unchecked::<PyFloat>() }.value();
-            return if x.is_finite() {
-                v.visit_f64(x)
-            } else {
-                fail("must be a finite number (JSON cannot carry NaN or Infinity)")
-            };
-        }
-        if o.is_instance_of::<PyString>() {
-            return match utf8(unsafe { o.cast_unchecked::<PyString>() }) {
+        // SAFETY (each `cast_unchecked`): `kind` checked the type.
+        match kind(o) {
+            Kind::Float => {
+                let x = unsafe { o.cast_unchecked::<PyFloat>() }.value();
+                if x.is_finite() {
+                    v.visit_f64(x)
+                } else {
+                    fail("must be a finite number (JSON cannot carry NaN or Infinity)")
+                }
+            }
+            Kind::Str => match utf8(unsafe { o.cast_unchecked::<PyString>() }) {
                 Some(t) => v.visit_str(t.as_str()),
                 None => fail(LONE_SURROGATE),
-            };
-        }
-        if o.is_instance_of::<PyBool>() {
-            return v.visit_bool(unsafe { o.cast_unchecked::<PyBool>() }.is_true());
-        }
-        if o.is_instance_of::<PyInt>() {
-            if let Ok(i) = o.extract::<i64>() {
-                return v.visit_i64(i);
+            },
+            Kind::Bool => v.visit_bool(unsafe { o.cast_unchecked::<PyBool>() }.is_true()),
+            Kind::Int => match o.extract::<i64>() {
+                Ok(i) => v.visit_i64(i),
+                Err(_) => match o.extract::<u64>() {
+                    Ok(u) => v.visit_u64(u),
+                    Err(_) => fail("integer does not fit in 64 bits"),
+                },
+            },
+            Kind::None => v.visit_unit(),
+            _ if self.depth >= MAX_DEPTH => fail(format!("nests deeper than {MAX_DEPTH} levels (or contains itself)")),
+            Kind::List => {
+                v.visit_seq(Seq { it: unsafe { o.cast_unchecked::<PyList>() }.iter(), depth: self.depth + 1 })
             }
-            return match o.extract::<u64>() {
-                Ok(u) => v.visit_u64(u),
-                Err(_) => fail("integer does not fit in 64 bits"),
-            };
+            Kind::Tuple => {
+                v.visit_seq(Seq { it: unsafe { o.cast_unchecked::<PyTuple>() }.iter(), depth: self.depth + 1 })
+            }
+            Kind::Dict => {
+                let (d, depth, record) = (unsafe { o.cast_unchecked::<PyDict>() }, self.depth + 1, self.record);
+                let known = if record { 0 } else { KNOWN_FIELDS.len() };
+                v.visit_map(Map { d, record, known, seen: 0, rest: None, value: None, depth })
+            }
+            Kind::Other => {
+                fail(format!("{} is not a JSON value (None, bool, int, float, str, list or dict)", type_name(o)))
+            }
         }
-        if o.is_none() {
-            return v.visit_unit();
-        }
-        if self.depth >= MAX_DEPTH {
-            return fail(format!("nests deeper than {MAX_DEPTH} levels (or contains itself)"));
-        }
-        let depth = self.depth + 1;
-        if o.is_instance_of::<PyList>() {
-            return v.visit_seq(Seq { it: unsafe { o.cast_unchecked::<PyList>() }.iter(), depth });
-        }
-        if o.is_instance_of::<PyTuple>() {
-            return v.visit_seq(Seq { it: unsafe { o.cast_unchecked::<PyTuple>() }.iter(), depth });
-        }
-        if o.is_instance_of::<PyDict>() {
-            let d = unsafe { o.cast_unchecked::<PyDict>() };
-            let known = if self.record { 0 } else { KNOWN_FIELDS.len() };
-            return v.visit_map(Map { d, record: self.record, known, seen: 0, rest: None, value: None, depth });
-        }
-        fail(format!("{} is not a JSON value (None, bool, int, float, str, list or dict)", type_name(o)))
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
@@ -150,7 +142,7 @@ impl<'de> de::Deserializer<'de> for Host<'_, '_> {
     /// A number: an integer too large for 64 bits is still a binary64.
     fn deserialize_f64<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
         let o = self.obj;
-        if o.is_instance_of::<PyInt>() && !o.is_instance_of::<PyBool>() && o.extract::<i64>().is_err() {
+        if matches!(kind(o), Kind::Int) && o.extract::<i64>().is_err() {
             return match o.extract::<f64>() {
                 Ok(x) => v.visit_f64(x),
                 Err(_) => fail("integer is too large for a binary64 number"),
@@ -166,6 +158,53 @@ impl<'de> de::Deserializer<'de> for Host<'_, '_> {
     serde::forward_to_deserialize_any! {
         bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 char str string bytes byte_buf unit unit_struct
         seq tuple tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+/// The JSON type a Python value stands for.
+enum Kind {
+    Float,
+    Str,
+    Bool,
+    Int,
+    None,
+    List,
+    Tuple,
+    Dict,
+    Other,
+}
+
+fn kind(o: &Bound<'_, PyAny>) -> Kind {
+    // The exact types first: a pointer comparison each, where a subclass check
+    // walks the type's bases (most values are exactly float, str or int).
+    if o.is_exact_instance_of::<PyFloat>() {
+        Kind::Float
+    } else if o.is_exact_instance_of::<PyString>() {
+        Kind::Str
+    } else if o.is_exact_instance_of::<PyInt>() {
+        Kind::Int
+    } else if o.is_none() {
+        Kind::None
+    } else if o.is_exact_instance_of::<PyList>() {
+        Kind::List
+    } else if o.is_exact_instance_of::<PyDict>() {
+        Kind::Dict
+    } else if o.is_instance_of::<PyBool>() {
+        Kind::Bool
+    } else if o.is_instance_of::<PyFloat>() {
+        Kind::Float
+    } else if o.is_instance_of::<PyString>() {
+        Kind::Str
+    } else if o.is_instance_of::<PyInt>() {
+        Kind::Int
+    } else if o.is_instance_of::<PyList>() {
+        Kind::List
+    } else if o.is_instance_of::<PyTuple>() {
+        Kind::Tuple
+    } else if o.is_instance_of::<PyDict>() {
+        Kind::Dict
+    } else {
+        Kind::Other
     }
 }
 

@@ -104,7 +104,7 @@ impl<'de> de::Deserializer<'de> for Host<'_, '_> {
                     fail("must be a finite number (JSON cannot carry NaN or Infinity)")
                 }
             }
-            Kind::Str => match utf8(unsafe { o.cast_unchecked::<PyString>() }) {
+            Kind::Str => match utf8(unsafe { o.cast_unchecked::<PyString>() }.clone()) {
                 Some(t) => v.visit_str(t.as_str()),
                 None => fail(LONE_SURROGATE),
             },
@@ -272,7 +272,7 @@ impl<'de> MapAccess<'de> for Map<'_, '_> {
             let Ok(s) = k.cast::<PyString>() else {
                 return fail(format!("has a key of type {}: JSON object keys are str", type_name(&k)));
             };
-            let Some(key) = utf8(s) else {
+            let Some(key) = utf8(s.clone()) else {
                 return fail(format!("has a key that {LONE_SURROGATE}"));
             };
             if self.record && KNOWN_FIELDS.contains(&key.as_str()) {

@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 use fractal_core::{Error, SigningFields};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::{PyDict, PyFloat, PyString};
 use serde::de::DeserializeOwned;
 
 use crate::convert::{CoreResult, bad, type_name};
@@ -77,7 +77,7 @@ fn utf8_view_available(py: Python<'_>) -> bool {
 pub(crate) const LONE_SURROGATE: &str = "is not valid Unicode (it contains a lone surrogate)";
 
 /// A `str` as UTF-8, borrowed where the ABI allows; `None` for a lone surrogate.
-pub(crate) fn utf8<'py>(s: &Bound<'py, PyString>) -> Option<Text<'py>> {
+pub(crate) fn utf8<'py>(s: Bound<'py, PyString>) -> Option<Text<'py>> {
     let py = s.py();
     #[cfg(not(windows))]
     if utf8_view_available(py) {
@@ -90,7 +90,7 @@ pub(crate) fn utf8<'py>(s: &Bound<'py, PyString>) -> Option<Text<'py>> {
             return None;
         }
         let len = usize::try_from(len).unwrap_or(0);
-        return Some(Text::Borrowed(s.clone(), ptr.cast(), len));
+        return Some(Text::Borrowed(s, ptr.cast(), len));
     }
     let _ = py;
     s.to_cow().ok().map(|c| Text::Owned(c.into_owned()))
@@ -101,12 +101,21 @@ pub(crate) fn value<T: DeserializeOwned>(obj: &Bound<'_, PyAny>, name: &str) -> 
     T::deserialize(Host::new(obj)).map_err(|e| bad(name, e.0))
 }
 
+/// [`value`] for a number, the common case (a finite `float`) read directly.
+fn number(obj: &Bound<'_, PyAny>, name: &str) -> CoreResult<f64> {
+    match obj.cast_exact::<PyFloat>().map(|f| f.value()) {
+        Ok(x) if x.is_finite() => Ok(x),
+        _ => value(obj, name),
+    }
+}
+
 /// A `str` field, borrowed.
 fn text<'py>(obj: Bound<'py, PyAny>, name: &'static str) -> CoreResult<Text<'py>> {
-    match obj.cast::<PyString>() {
-        Ok(s) => utf8(s).ok_or_else(|| bad(name, LONE_SURROGATE)),
-        Err(_) => Err(value::<String>(&obj, name).err().unwrap_or_else(|| bad(name, "expected a string"))),
+    if obj.is_instance_of::<PyString>() {
+        // SAFETY: checked just above.
+        return utf8(unsafe { obj.cast_into_unchecked::<PyString>() }).ok_or_else(|| bad(name, LONE_SURROGATE));
     }
+    Err(value::<String>(&obj, name).err().unwrap_or_else(|| bad(name, "expected a string")))
 }
 
 /// The eight signed fields, the strings borrowed where the ABI allows.
@@ -236,10 +245,10 @@ fn signed_in<'py>(d: &Bound<'py, PyDict>, keys: &Keys<'py>) -> CoreResult<Signed
         pcs_id: text(required(d, keys.pcs_id, "pcs_id")?, "pcs_id")?,
         shard_id: text(required(d, keys.shard_id, "shard_id")?, "shard_id")?,
         merkle_root: text(required(d, keys.merkle_root, "merkle_root")?, "merkle_root")?,
-        coh_star: value(&required(d, keys.coh_star, "coh_star")?, "coh_star")?,
-        d_hat: value(&required(d, keys.d_hat, "D_hat")?, "D_hat")?,
-        r: value(&required(d, keys.r, "r")?, "r")?,
-        budget: value(&required(d, keys.budget, "budget")?, "budget")?,
+        coh_star: number(&required(d, keys.coh_star, "coh_star")?, "coh_star")?,
+        d_hat: number(&required(d, keys.d_hat, "D_hat")?, "D_hat")?,
+        r: number(&required(d, keys.r, "r")?, "r")?,
+        budget: number(&required(d, keys.budget, "budget")?, "budget")?,
     };
     s.fields().check()?;
     Ok(s)

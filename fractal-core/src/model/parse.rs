@@ -279,6 +279,14 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOnly<T> {
     }
 }
 
+/// For `#[serde(deserialize_with)]` on an optional object field (`BuildInput::ft`):
+/// as [`ObjectOnly`], an array is refused.
+pub(crate) fn optional_object<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> std::result::Result<Option<T>, D::Error> {
+    Ok(Option::<ObjectOnly<T>>::deserialize(d)?.map(|o| o.0))
+}
+
 impl TryFrom<ObjectOnly<PcsWire>> for Pcs {
     type Error = Error;
 
@@ -580,6 +588,10 @@ mod host_tests {
     fn builder_input_and_params_from_a_host() {
         let mut v = serde_json::to_value(crate::BuildInput::example()).unwrap();
         assert_eq!(crate::BuildInput::deserialize_from(v.clone()).unwrap(), crate::BuildInput::example());
+        let mut with_ft = v.clone();
+        with_ft["ft"] = json!([1]);
+        let err = crate::BuildInput::deserialize_from(with_ft).unwrap_err();
+        assert_eq!((err.kind(), err.field()), ("invalid_field", Some("ft")));
         v["colour"] = json!(1);
         let err = crate::BuildInput::deserialize_from(v).unwrap_err();
         assert_eq!((err.kind(), err.field()), ("invalid_field", Some("colour")));

@@ -93,9 +93,41 @@ impl<'de> de::Deserializer<'de> for Host<'_, '_> {
     type Error = DeError;
 
     fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
+        self.visit(kind(self.obj), v)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
+        if self.obj.is_none() { v.visit_none() } else { v.visit_some(self) }
+    }
+
+    /// A number: an integer too large for 64 bits is still a binary64.
+    fn deserialize_f64<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
+        let (o, k) = (self.obj, kind(self.obj));
+        if matches!(k, Kind::Int) && o.extract::<i64>().is_err() {
+            return match o.extract::<f64>() {
+                Ok(x) => v.visit_f64(x),
+                Err(_) => fail("integer is too large for a binary64 number"),
+            };
+        }
+        self.visit(k, v)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _: &'static str, v: V) -> Result<V::Value, DeError> {
+        v.visit_newtype_struct(self)
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 char str string bytes byte_buf unit unit_struct
+        seq tuple tuple_struct map struct enum identifier ignored_any
+    }
+}
+
+impl Host<'_, '_> {
+    /// Hands `v` the value as the JSON type `k` (`kind(self.obj)`).
+    fn visit<'de, V: Visitor<'de>>(self, k: Kind, v: V) -> Result<V::Value, DeError> {
         let o = self.obj;
         // SAFETY (each `cast_unchecked`): `kind` checked the type.
-        match kind(o) {
+        match k {
             Kind::Float => {
                 let x = unsafe { o.cast_unchecked::<PyFloat>() }.value();
                 if x.is_finite() {
@@ -133,31 +165,6 @@ impl<'de> de::Deserializer<'de> for Host<'_, '_> {
                 fail(format!("{} is not a JSON value (None, bool, int, float, str, list or dict)", type_name(o)))
             }
         }
-    }
-
-    fn deserialize_option<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
-        if self.obj.is_none() { v.visit_none() } else { v.visit_some(self) }
-    }
-
-    /// A number: an integer too large for 64 bits is still a binary64.
-    fn deserialize_f64<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
-        let o = self.obj;
-        if matches!(kind(o), Kind::Int) && o.extract::<i64>().is_err() {
-            return match o.extract::<f64>() {
-                Ok(x) => v.visit_f64(x),
-                Err(_) => fail("integer is too large for a binary64 number"),
-            };
-        }
-        self.deserialize_any(v)
-    }
-
-    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _: &'static str, v: V) -> Result<V::Value, DeError> {
-        v.visit_newtype_struct(self)
-    }
-
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 char str string bytes byte_buf unit unit_struct
-        seq tuple tuple_struct map struct enum identifier ignored_any
     }
 }
 

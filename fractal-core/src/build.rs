@@ -48,8 +48,8 @@ pub struct BuildInput {
     /// Sampling seed.
     #[serde(default)]
     pub seed: i64,
-    /// Fault-tolerance metadata.
-    #[serde(default)]
+    /// Fault-tolerance metadata (an object, as in a record).
+    #[serde(default, deserialize_with = "crate::model::optional_object")]
     pub ft: Option<FaultTolerance>,
 }
 

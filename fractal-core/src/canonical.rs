@@ -5,7 +5,7 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{Error, Result};
-use crate::model::{MAX_EPOCH, MAX_SAFE_INTEGER, Pcs, PcsOut};
+use crate::model::{MAX_SAFE_INTEGER, Pcs, PcsOut};
 
 /// Which signing payload a signature covers (SPEC §3, §4).
 ///
@@ -129,6 +129,25 @@ pub struct SigningFields<'a> {
     pub r: f64,
     /// `budget`.
     pub budget: f64,
+}
+
+impl SigningFields<'_> {
+    /// SPEC §1's limits on these fields, as the record parser applies them: `epoch`
+    /// at most 2^53−1, `shard_id` and `merkle_root` 1 to 128 bytes. For readers of
+    /// just these fields (the SDKs' v1 fast paths), so the limits stay the core's.
+    ///
+    /// ```
+    /// let pcs = fractal_core::build_pcs(&fractal_core::BuildInput::example()).unwrap();
+    /// let mut f = fractal_core::SigningFields::from(&pcs);
+    /// assert!(f.check().is_ok());
+    /// f.shard_id = "";
+    /// assert_eq!(f.check().unwrap_err().field(), Some("shard_id"));
+    /// ```
+    pub fn check(&self) -> Result<()> {
+        crate::model::check_id_bytes(self.shard_id, "shard_id")?;
+        crate::model::check_id_bytes(self.merkle_root, "merkle_root")?;
+        crate::model::check_epoch(self.epoch)
+    }
 }
 
 impl<'a> From<&'a Pcs> for SigningFields<'a> {
@@ -429,9 +448,7 @@ fn path_or_record(path: &str) -> String {
 
 /// [`canonical_payload`] from the eight fields directly.
 pub fn canonical_fields(f: &SigningFields<'_>) -> Result<Vec<u8>> {
-    if f.epoch > MAX_EPOCH {
-        return Err(Error::bad_field("epoch", "must be at most 2^53-1 (9007199254740991)"));
-    }
+    crate::model::check_epoch(f.epoch)?;
     let d_hat = signed_number("D_hat", f.d_hat)?;
     let budget = signed_number("budget", f.budget)?;
     let coh_star = signed_number("coh_star", f.coh_star)?;

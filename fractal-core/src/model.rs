@@ -9,6 +9,8 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 
 mod parse;
+pub use parse::check_epoch;
+pub(crate) use parse::{check_id_bytes, optional_object};
 use parse::{ObjectOnly, PcsWire};
 
 /// The only accepted value of [`Pcs::schema`].

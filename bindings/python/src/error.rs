@@ -120,36 +120,36 @@ fn client_timeout_error(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
 /// Converts a client error (local, server or transport) into the matching
 /// Python exception, with `.status`, `.code` and the class's extra attributes.
 pub(crate) fn raise_client(py: Python<'_>, e: ClientError) -> PyErr {
-    let kind = e.kind();
-    let status = e.status();
-    let msg = e.to_string();
-    let (err, code) = match e {
+    let e = match e {
         ClientError::Local(core) => return raise(py, core),
-        ClientError::Invalid { code, .. } => (ServerValidationError::new_err(msg), Some(code)),
-        ClientError::Signature { code, .. } => (ServerSignatureError::new_err(msg), Some(code)),
-        ClientError::RateLimited { retry_after_ms, .. } => {
-            let err = RateLimitedError::new_err(msg);
-            let secs = retry_after_ms.map(|ms| ms as f64 / 1000.0);
-            let _ = err.value(py).setattr(intern!(py, "retry_after"), secs);
-            (err, Some("rate_limited".to_string()))
-        }
-        ClientError::Api { code, body, .. } => {
+        other => other,
+    };
+    let msg = e.to_string();
+    let err = match &e {
+        ClientError::Invalid { .. } => ServerValidationError::new_err(msg),
+        ClientError::Signature { .. } => ServerSignatureError::new_err(msg),
+        ClientError::RateLimited { .. } => RateLimitedError::new_err(msg),
+        ClientError::Api { body, .. } => {
             let err = ApiError::new_err(msg);
             let _ = err.value(py).setattr(intern!(py, "body"), body);
-            (err, Some(code))
+            err
         }
         ClientError::Transport { timeout: true, .. } => match client_timeout_error(py) {
-            Ok(class) => (PyErr::from_type(class.clone(), msg), None),
+            Ok(class) => PyErr::from_type(class.clone(), msg),
             Err(e) => return e,
         },
-        ClientError::Transport { .. } => (TransportError::new_err(msg), None),
+        ClientError::Transport { .. } => TransportError::new_err(msg),
         // A variant added to the core later is still a FractalError.
-        _ => (FractalError::new_err(msg), None),
+        _ => FractalError::new_err(msg),
     };
     let value = err.value(py);
-    let _ = value.setattr(intern!(py, "kind"), kind);
-    let _ = value.setattr(intern!(py, "status"), status);
+    let code = matches!(e, ClientError::RateLimited { .. }).then_some("rate_limited").or(e.code());
+    let _ = value.setattr(intern!(py, "kind"), e.kind());
+    let _ = value.setattr(intern!(py, "status"), e.status());
     let _ = value.setattr(intern!(py, "code"), code);
+    if let Some(ms) = e.retry_after_ms() {
+        let _ = value.setattr(intern!(py, "retry_after"), ms as f64 / 1000.0);
+    }
     err
 }
 
@@ -180,13 +180,14 @@ pub(crate) fn raise_with_context(
     {
         msg.push_str(&format!(" (field `{f}`)"));
     }
-    let err = match kind {
-        "invalid_json" | "invalid_field" | "validation" => ValidationError::new_err(msg),
-        "signature_missing" | "signature_invalid" => SignatureError::new_err(msg),
-        "unsupported_signature_version" => UnsupportedSignatureVersionError::new_err(msg),
-        "invalid_key" => InvalidKeyError::new_err(msg),
-        "ring" => RingError::new_err(msg),
-        "invalid_argument" => InvalidArgumentError::new_err(msg),
+    use fractal_core::Error as E;
+    let err = match &e {
+        E::InvalidJson { .. } | E::InvalidField { .. } | E::Validation { .. } => ValidationError::new_err(msg),
+        E::SignatureMissing | E::SignatureInvalid { .. } => SignatureError::new_err(msg),
+        E::UnsupportedSignatureVersion { .. } => UnsupportedSignatureVersionError::new_err(msg),
+        E::InvalidKey { .. } => InvalidKeyError::new_err(msg),
+        E::Ring { .. } => RingError::new_err(msg),
+        E::InvalidArgument { .. } => InvalidArgumentError::new_err(msg),
         _ => FractalError::new_err(msg),
     };
     let value = err.value(py);

@@ -1,7 +1,7 @@
 //! Python bindings of fractal-core: the module `fractal_lba._native`.
 //!
-//! Records are plain `dict`s in and out (see `convert.rs` for the strict
-//! conversion); every error is one of the exceptions of `error.rs`. The Python
+//! Records are plain `dict`s in and out, read by the core's own parser through
+//! the deserializer of `de.rs`; every error is one of the exceptions of `error.rs`. The Python
 //! package `fractal_lba` re-exports everything here with the types of `_native.pyi`.
 
 use fractal_core::sign::format_sig;
@@ -14,6 +14,7 @@ use pyo3::types::{PyBytes, PyList};
 mod batch;
 mod client;
 mod convert;
+mod de;
 mod error;
 mod params;
 mod ring;
@@ -21,8 +22,8 @@ mod signed;
 mod verifier;
 
 use convert::{
-    counts, fault_tolerance, int64, number, pcs_from_py, pcs_list_from_py, pcs_to_py, string,
-    text_or_bytes, verify_result_to_py,
+    given_dict, key_error, pcs_from_py, pcs_list_from_py, pcs_to_py, string, text_or_bytes,
+    verify_result_to_py,
 };
 use error::{CoreResultExt as _, raise};
 use params::{PyVerifyParams, params_or_default};
@@ -40,7 +41,9 @@ fn pcs_id(
     shard_id: &Bound<'_, PyAny>,
 ) -> PyResult<String> {
     let merkle_root = string(merkle_root, || "merkle_root".into()).or_raise(py)?;
-    let epoch = convert::epoch(epoch).or_raise(py)?;
+    let epoch = signed::value(epoch, "epoch")
+        .and_then(|e| fractal_core::check_epoch(e).map(|()| e))
+        .or_raise(py)?;
     let shard_id = string(shard_id, || "shard_id".into()).or_raise(py)?;
     Ok(fractal_core::pcs_id(&merkle_root, epoch, &shard_id))
 }
@@ -407,11 +410,6 @@ fn verify_many<'py>(
     Ok(out)
 }
 
-/// An optional argument that was given (not omitted, not None).
-fn given<'a, 'py>(v: Option<&'a Bound<'py, PyAny>>) -> Option<&'a Bound<'py, PyAny>> {
-    v.filter(|v| !v.is_none())
-}
-
 /// Builds a complete, valid record from measurements: computes `pcs_id`, `D_hat`
 /// (Theil–Sen over `scales`/`N_j`), `regime` and `budget`, then validates it.
 /// Keyword-only; unsigned (sign it with `sign_hmac`/`sign_ed25519`). Raises
@@ -436,48 +434,28 @@ fn build_pcs<'py>(
     ft: Option<&Bound<'py, PyAny>>,
     params: Option<&Bound<'py, PyVerifyParams>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let input = (|| -> Result<BuildInput, Error> {
-        let mut scale_list = Vec::new();
-        convert::each_item(scales, "scales", |i, x| {
-            scale_list.push(int64(&x, || format!("scales[{i}]"))?);
-            Ok(())
-        })?;
-        let mut v_list = Vec::new();
-        if let Some(v) = v_star.filter(|v| !v.is_none()) {
-            convert::each_item(v, "v_star", |i, x| {
-                v_list.push(number(&x, || format!("v_star[{i}]"))?);
-                Ok(())
-            })?;
-        }
-        let mut input = BuildInput::new(
-            string(merkle_root, || "merkle_root".into())?,
-            convert::epoch(epoch)?,
-            string(shard_id, || "shard_id".into())?,
-            scale_list,
-            counts(N_j, "N_j")?,
-            number(coh_star, || "coh_star".into())?,
-            number(r, || "r".into())?,
-        );
-        input.v_star = v_list;
-        // The optional fields keep the core's defaults unless given.
-        if let Some(v) = given(version) {
-            input.version = string(v, || "version".into())?;
-        }
-        if let Some(v) = given(attempt) {
-            input.attempt = int64(v, || "attempt".into())?;
-        }
-        if let Some(v) = given(sent_at) {
-            input.sent_at = Some(string(v, || "sent_at".into())?);
-        }
-        if let Some(v) = given(seed) {
-            input.seed = int64(v, || "seed".into())?;
-        }
-        if let Some(v) = given(ft) {
-            input.ft = Some(fault_tolerance(v, "ft")?);
-        }
-        Ok(input)
-    })()
-    .or_raise(py)?;
+    let given = given_dict(
+        py,
+        [
+            ("merkle_root", Some(merkle_root)),
+            ("epoch", Some(epoch)),
+            ("shard_id", Some(shard_id)),
+            ("scales", Some(scales)),
+            ("N_j", Some(N_j)),
+            ("coh_star", Some(coh_star)),
+            ("r", Some(r)),
+            ("v_star", v_star),
+            ("version", version),
+            ("attempt", attempt),
+            ("sent_at", sent_at),
+            ("seed", seed),
+            ("ft", ft),
+        ],
+    )?;
+    // The optional fields keep the core's defaults unless given.
+    let input = BuildInput::deserialize_from(de::Host::new(&given))
+        .map_err(key_error)
+        .or_raise(py)?;
     let pcs = fractal_core::build_pcs_with(&input, &params_or_default(params)).or_raise(py)?;
     Ok(pcs_to_py(py, &pcs)?.into_any())
 }

@@ -4,8 +4,9 @@ use fractal_core::VerifyParams;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::convert::number;
-use crate::error::{CoreResultExt as _, raise};
+use crate::convert::given_dict;
+use crate::de::Host;
+use crate::error::CoreResultExt as _;
 
 /// Verification parameters (SPEC §5). Every argument is keyword-only and defaults
 /// to the contract's value: tol_d=0.15, tol_coh=0.05, alpha=0.30, beta=0.50,
@@ -18,23 +19,6 @@ use crate::error::{CoreResultExt as _, raise};
 #[derive(Clone, PartialEq)]
 pub(crate) struct PyVerifyParams {
     pub(crate) inner: VerifyParams,
-}
-
-fn arg(py: Python<'_>, obj: Option<&Bound<'_, PyAny>>, name: &str, default: f64) -> PyResult<f64> {
-    match obj {
-        None => Ok(default),
-        Some(v) => number(v, || name.to_string())
-            .map_err(|e| match e {
-                fractal_core::Error::InvalidField { field, reason } => {
-                    fractal_core::Error::InvalidArgument {
-                        name: field,
-                        reason,
-                    }
-                }
-                other => other,
-            })
-            .map_err(|e| raise(py, e)),
-    }
 }
 
 #[pymethods]
@@ -53,18 +37,20 @@ impl PyVerifyParams {
         d0: Option<&Bound<'_, PyAny>>,
         budget_tol: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let def = VerifyParams::default();
-        let inner = VerifyParams {
-            tol_d: arg(py, tol_d, "tol_d", def.tol_d)?,
-            tol_coh: arg(py, tol_coh, "tol_coh", def.tol_coh)?,
-            alpha: arg(py, alpha, "alpha", def.alpha)?,
-            beta: arg(py, beta, "beta", def.beta)?,
-            gamma: arg(py, gamma, "gamma", def.gamma)?,
-            base: arg(py, base, "base", def.base)?,
-            d0: arg(py, d0, "d0", def.d0)?,
-            budget_tol: arg(py, budget_tol, "budget_tol", def.budget_tol)?,
-        };
-        inner.check().or_raise(py)?;
+        let given = given_dict(
+            py,
+            [
+                ("tol_d", tol_d),
+                ("tol_coh", tol_coh),
+                ("alpha", alpha),
+                ("beta", beta),
+                ("gamma", gamma),
+                ("base", base),
+                ("d0", d0),
+                ("budget_tol", budget_tol),
+            ],
+        )?;
+        let inner = VerifyParams::deserialize_from(Host::new(&given)).or_raise(py)?;
         Ok(PyVerifyParams { inner })
     }
 

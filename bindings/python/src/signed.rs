@@ -3,13 +3,10 @@
 //!
 //! A v1 signature depends on nothing else in a record, so `canonical_payload`,
 //! `digest`, `sign_*` with `version=1` and `Verifier.verify[_many]` on a v1 `sig`
-//! read just these fields, with the same strictness as the whole-record conversion
-//! of `convert.rs` (and the Node and Go SDKs): strings must be `str` without a
-//! lone surrogate, `epoch` an `int` (not `bool`, not `float`) in `0 ..= 2^53−1`,
-//! the four numbers `int` or `float` (not `bool`) and finite, `shard_id` and
-//! `merkle_root` 1–128 bytes. All eight are required, as in the core's parser
-//! (SPEC §1). v2 signs the whole record and
-//! uses the whole-record conversion instead.
+//! look up just these keys instead of handing the whole dict to the core (which
+//! would convert every field: v2 does that). The rules stay the core's: each value
+//! is read by the deserializer of `de.rs` into the core's type, the limits are
+//! `SigningFields::check`, and the strings are borrowed from the `str` objects.
 
 #[cfg(not(windows))]
 use std::sync::OnceLock;
@@ -17,9 +14,11 @@ use std::sync::OnceLock;
 use fractal_core::{Error, SigningFields};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString};
+use pyo3::types::{PyDict, PyFloat, PyString};
+use serde::de::DeserializeOwned;
 
-use crate::convert::{CoreResult, bad, epoch, number, type_name, wrong_type};
+use crate::convert::{CoreResult, bad, type_name};
+use crate::de::Host;
 
 /// The text of a `str` field: the string's own UTF-8 buffer, borrowed, or a copy.
 pub(crate) enum Text<'py> {
@@ -75,16 +74,11 @@ fn utf8_view_available(py: Python<'_>) -> bool {
     *AVAILABLE.get_or_init(|| py.version_info() >= (3, 10))
 }
 
-const LONE_SURROGATE: &str = "is not valid Unicode (it contains a lone surrogate)";
+pub(crate) const LONE_SURROGATE: &str = "is not valid Unicode (it contains a lone surrogate)";
 
-/// A `str` field; a lone surrogate cannot be UTF-8 and is refused.
-pub(crate) fn text<'py>(obj: Bound<'py, PyAny>, name: &'static str) -> CoreResult<Text<'py>> {
-    let py = obj.py();
-    if !obj.is_instance_of::<PyString>() {
-        return Err(bad(name, wrong_type("a string", &obj)));
-    }
-    // SAFETY: checked just above.
-    let s = unsafe { obj.cast_into_unchecked::<PyString>() };
+/// A `str` as UTF-8, borrowed where the ABI allows; `None` for a lone surrogate.
+pub(crate) fn utf8<'py>(s: Bound<'py, PyString>) -> Option<Text<'py>> {
+    let py = s.py();
     #[cfg(not(windows))]
     if utf8_view_available(py) {
         let mut len: pyo3::ffi::Py_ssize_t = 0;
@@ -93,16 +87,35 @@ pub(crate) fn text<'py>(obj: Bound<'py, PyAny>, name: &'static str) -> CoreResul
         if ptr.is_null() {
             // UnicodeEncodeError: a lone surrogate. Clear it; ours is raised.
             drop(PyErr::take(py));
-            return Err(bad(name, LONE_SURROGATE));
+            return None;
         }
         let len = usize::try_from(len).unwrap_or(0);
-        return Ok(Text::Borrowed(s, ptr.cast(), len));
+        return Some(Text::Borrowed(s, ptr.cast(), len));
     }
     let _ = py;
-    match s.to_cow() {
-        Ok(c) => Ok(Text::Owned(c.into_owned())),
-        Err(_) => Err(bad(name, LONE_SURROGATE)),
+    s.to_cow().ok().map(|c| Text::Owned(c.into_owned()))
+}
+
+/// A value read into the core's type `T`, failures naming the field.
+pub(crate) fn value<T: DeserializeOwned>(obj: &Bound<'_, PyAny>, name: &str) -> CoreResult<T> {
+    T::deserialize(Host::new(obj)).map_err(|e| bad(name, e.0))
+}
+
+/// [`value`] for a number, the common case (a finite `float`) read directly.
+fn number(obj: &Bound<'_, PyAny>, name: &str) -> CoreResult<f64> {
+    match obj.cast_exact::<PyFloat>().map(|f| f.value()) {
+        Ok(x) if x.is_finite() => Ok(x),
+        _ => value(obj, name),
     }
+}
+
+/// A `str` field, borrowed.
+fn text<'py>(obj: Bound<'py, PyAny>, name: &'static str) -> CoreResult<Text<'py>> {
+    if obj.is_instance_of::<PyString>() {
+        // SAFETY: checked just above.
+        return utf8(unsafe { obj.cast_into_unchecked::<PyString>() }).ok_or_else(|| bad(name, LONE_SURROGATE));
+    }
+    Err(value::<String>(&obj, name).err().unwrap_or_else(|| bad(name, "expected a string")))
 }
 
 /// The eight signed fields, the strings borrowed where the ABI allows.
@@ -206,39 +219,13 @@ fn get<'py>(
     }
 }
 
-#[inline]
-fn required_str<'py>(
+/// The value of a required field (`None` counts as missing).
+fn required<'py>(
     d: &Bound<'py, PyDict>,
     key: &Bound<'py, PyString>,
     name: &'static str,
-) -> CoreResult<Text<'py>> {
-    match get(d, key, name)? {
-        Some(v) => text(v, name),
-        None => Err(bad(name, "required field is missing")),
-    }
-}
-
-#[inline]
-fn num(d: &Bound<'_, PyDict>, key: &Bound<'_, PyString>, name: &'static str) -> CoreResult<f64> {
-    match get(d, key, name)? {
-        Some(v) => number(&v, || name.to_string()),
-        None => Err(bad(name, "required field is missing")),
-    }
-}
-
-/// SPEC §1's limit on `shard_id` and `merkle_root`, as the core's parser applies it.
-fn id_bytes<'py>(t: Text<'py>, name: &'static str) -> CoreResult<Text<'py>> {
-    let len = t.as_str().len();
-    if len == 0 || len > fractal_core::MAX_ID_BYTES {
-        return Err(bad(
-            name,
-            format!(
-                "must be 1 to {} bytes of UTF-8 (got {len})",
-                fractal_core::MAX_ID_BYTES
-            ),
-        ));
-    }
-    Ok(t)
+) -> CoreResult<Bound<'py, PyAny>> {
+    get(d, key, name)?.ok_or_else(|| bad(name, "required field is missing"))
 }
 
 fn as_record<'a, 'py>(obj: &'a Bound<'py, PyAny>) -> CoreResult<&'a Bound<'py, PyDict>> {
@@ -253,27 +240,18 @@ pub(crate) fn signed<'py>(obj: &Bound<'py, PyAny>, keys: &Keys<'py>) -> CoreResu
 }
 
 fn signed_in<'py>(d: &Bound<'py, PyDict>, keys: &Keys<'py>) -> CoreResult<Signed<'py>> {
-    // The order of the checks follows the whole-record conversion (epoch first).
-    let epoch = match get(d, keys.epoch, "epoch")? {
-        Some(v) => epoch(&v)?,
-        None => return Err(bad("epoch", "required field is missing")),
+    let s = Signed {
+        epoch: value(&required(d, keys.epoch, "epoch")?, "epoch")?,
+        pcs_id: text(required(d, keys.pcs_id, "pcs_id")?, "pcs_id")?,
+        shard_id: text(required(d, keys.shard_id, "shard_id")?, "shard_id")?,
+        merkle_root: text(required(d, keys.merkle_root, "merkle_root")?, "merkle_root")?,
+        coh_star: number(&required(d, keys.coh_star, "coh_star")?, "coh_star")?,
+        d_hat: number(&required(d, keys.d_hat, "D_hat")?, "D_hat")?,
+        r: number(&required(d, keys.r, "r")?, "r")?,
+        budget: number(&required(d, keys.budget, "budget")?, "budget")?,
     };
-    let pcs_id = required_str(d, keys.pcs_id, "pcs_id")?;
-    let shard_id = id_bytes(required_str(d, keys.shard_id, "shard_id")?, "shard_id")?;
-    let merkle_root = id_bytes(
-        required_str(d, keys.merkle_root, "merkle_root")?,
-        "merkle_root",
-    )?;
-    Ok(Signed {
-        pcs_id,
-        merkle_root,
-        epoch,
-        shard_id,
-        coh_star: num(d, keys.coh_star, "coh_star")?,
-        d_hat: num(d, keys.d_hat, "D_hat")?,
-        r: num(d, keys.r, "r")?,
-        budget: num(d, keys.budget, "budget")?,
-    })
+    s.fields().check()?;
+    Ok(s)
 }
 
 /// The record's `sig`: `None` when absent (or `None`), else a `str`.

@@ -2,7 +2,7 @@
 //! a signature policy (which payload versions, which of the seed's v1 encodings).
 //!
 //! The `sig` prefix names the payload: a `v2:` signature needs the whole record
-//! (the whole-record conversion of `convert.rs`), any other only the eight v1
+//! (the core's reader over the dict, `convert::pcs_from_py`), any other only the eight v1
 //! fields (the fast path of `signed.rs`). Either way the core's
 //! `Verifier::verify` decides, policy included.
 

@@ -1,4 +1,21 @@
 use super::*;
+use crate::model::MAX_EPOCH;
+
+#[test]
+fn signing_fields_check_the_parsers_limits() {
+    let pcs = crate::build_pcs(&crate::BuildInput::example()).unwrap();
+    let ok = SigningFields::from(&pcs);
+    assert!(ok.check().is_ok());
+    let long = "m".repeat(129);
+    for (f, field) in [
+        (SigningFields { epoch: MAX_EPOCH + 1, ..ok }, "epoch"),
+        (SigningFields { shard_id: "", ..ok }, "shard_id"),
+        (SigningFields { merkle_root: &long, ..ok }, "merkle_root"),
+    ] {
+        let err = f.check().unwrap_err();
+        assert_eq!((err.kind(), err.field()), ("invalid_field", Some(field)));
+    }
+}
 
 fn s(x: &str) -> String {
     let mut v = Vec::new();

@@ -76,7 +76,7 @@ impl PcsWire {
                     Ok(())
                 }
                 let mut w = PcsWire::default();
-                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                while let Some(Key(key)) = map.next_key::<Key>()? {
                     if self.signed_only && !SIGNED_FIELDS.contains(&key.as_ref()) {
                         map.next_value::<serde::de::IgnoredAny>()?;
                         continue;
@@ -129,6 +129,32 @@ impl PcsWire {
             }
         }
         d.deserialize_map(Fields { signed_only })
+    }
+}
+
+/// A record's key, copied only when it is unknown and not borrowed from the input
+/// (serde's own `Cow<str>` copies every key).
+struct Key<'de>(std::borrow::Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Name;
+        impl<'de> serde::de::Visitor<'de> for Name {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> std::result::Result<Key<'de>, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> std::result::Result<Key<'de>, E> {
+                Ok(Key(match KNOWN_FIELDS.iter().find(|k| **k == s) {
+                    Some(k) => std::borrow::Cow::Borrowed(k),
+                    None => std::borrow::Cow::Owned(s.to_owned()),
+                }))
+            }
+        }
+        d.deserialize_str(Name)
     }
 }
 
@@ -276,6 +302,14 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOnly<T> {
     }
 }
 
+/// For `#[serde(deserialize_with)]` on an optional object field (`BuildInput::ft`):
+/// as [`ObjectOnly`], an array is refused.
+pub(crate) fn optional_object<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> std::result::Result<Option<T>, D::Error> {
+    Ok(Option::<ObjectOnly<T>>::deserialize(d)?.map(|o| o.0))
+}
+
 impl TryFrom<ObjectOnly<PcsWire>> for Pcs {
     type Error = Error;
 
@@ -290,10 +324,30 @@ fn required<T>(v: Option<T>, field: &str) -> Result<T> {
 
 fn id_bytes(v: Option<String>, field: &str) -> Result<String> {
     let v = required(v, field)?;
+    check_id_bytes(&v, field)?;
+    Ok(v)
+}
+
+/// SPEC §1's limit on `shard_id` and `merkle_root`.
+pub(crate) fn check_id_bytes(v: &str, field: &str) -> Result<()> {
     if v.is_empty() || v.len() > MAX_ID_BYTES {
         return Err(Error::bad_field(field, format!("must be 1 to {MAX_ID_BYTES} bytes of UTF-8 (got {})", v.len())));
     }
-    Ok(v)
+    Ok(())
+}
+
+/// SPEC §1's limit on `epoch` (at most [`MAX_EPOCH`]), for a reader of an epoch
+/// outside a record (the SDKs' `pcs_id`).
+///
+/// ```
+/// assert!(fractal_core::check_epoch(fractal_core::MAX_EPOCH).is_ok());
+/// assert_eq!(fractal_core::check_epoch(1 << 53).unwrap_err().field(), Some("epoch"));
+/// ```
+pub fn check_epoch(epoch: u64) -> Result<()> {
+    if epoch > MAX_EPOCH {
+        return Err(Error::bad_field("epoch", "must be at most 2^53-1 (9007199254740991)"));
+    }
+    Ok(())
 }
 
 impl TryFrom<PcsWire> for Pcs {
@@ -301,9 +355,7 @@ impl TryFrom<PcsWire> for Pcs {
 
     fn try_from(w: PcsWire) -> Result<Pcs> {
         let epoch = required(w.epoch, "epoch")?;
-        if epoch > MAX_EPOCH {
-            return Err(Error::bad_field("epoch", "must be at most 2^53-1 (9007199254740991)"));
-        }
+        check_epoch(epoch)?;
         let pcs = Pcs {
             pcs_id: required(w.pcs_id, "pcs_id")?,
             schema: required(w.schema, "schema")?,
@@ -378,12 +430,19 @@ impl Pcs {
     /// limits of SPEC §1 are read here and nowhere else. Failures name the field
     /// with the same path syntax as [`Pcs::from_json`] (`scales[2]`, `N_j.8`).
     ///
+    /// The deserializer should be a cheap view (`&Value`, a borrowed host object):
+    /// it is read without path tracking, and read again with it only to explain a
+    /// failure, as [`Pcs::from_json`] does (tracking costs a third of the read).
+    ///
     /// ```
     /// let v = serde_json::json!({"pcs_id": 7});
-    /// let err = fractal_core::Pcs::deserialize_from(v).unwrap_err();
+    /// let err = fractal_core::Pcs::deserialize_from(&v).unwrap_err();
     /// assert_eq!(err.field(), Some("pcs_id"));
     /// ```
-    pub fn deserialize_from<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Pcs> {
+    pub fn deserialize_from<'de, D: serde::Deserializer<'de> + Clone>(d: D) -> Result<Pcs> {
+        if let Ok(w) = ObjectOnly::<PcsWire>::deserialize(d.clone()) {
+            return Pcs::try_from(w.0);
+        }
         match serde_path_to_error::deserialize::<_, ObjectOnly<PcsWire>>(d) {
             Ok(w) => Pcs::try_from(w.0),
             Err(e) => Err(host_error(e, |field, reason| Error::InvalidField { field, reason })),
@@ -424,17 +483,7 @@ impl Pcs {
     /// `merkle_root` of 1 to [`MAX_ID_BYTES`] bytes. The parser applies them; call
     /// it on a record assembled field by field.
     pub fn check_limits(&self) -> Result<()> {
-        for (field, v) in [("shard_id", &self.shard_id), ("merkle_root", &self.merkle_root)] {
-            if v.is_empty() || v.len() > MAX_ID_BYTES {
-                return Err(Error::bad_field(
-                    field,
-                    format!("must be 1 to {MAX_ID_BYTES} bytes of UTF-8 (got {})", v.len()),
-                ));
-            }
-        }
-        if self.epoch > MAX_EPOCH {
-            return Err(Error::bad_field("epoch", "must be at most 2^53-1 (9007199254740991)"));
-        }
+        crate::SigningFields::from(self).check()?;
         for (field, len) in [("scales", self.scales.len()), ("N_j", self.n_j.len()), ("v_star", self.v_star.len())] {
             if len > MAX_ENTRIES {
                 return Err(Error::bad_field(field, format!("has more than {MAX_ENTRIES} entries ({len})")));
@@ -608,6 +657,10 @@ mod host_tests {
     fn builder_input_and_params_from_a_host() {
         let mut v = serde_json::to_value(crate::BuildInput::example()).unwrap();
         assert_eq!(crate::BuildInput::deserialize_from(v.clone()).unwrap(), crate::BuildInput::example());
+        let mut with_ft = v.clone();
+        with_ft["ft"] = json!([1]);
+        let err = crate::BuildInput::deserialize_from(with_ft).unwrap_err();
+        assert_eq!((err.kind(), err.field()), ("invalid_field", Some("ft")));
         v["colour"] = json!(1);
         let err = crate::BuildInput::deserialize_from(v).unwrap_err();
         assert_eq!((err.kind(), err.field()), ("invalid_field", Some("colour")));

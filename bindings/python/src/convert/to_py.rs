@@ -1,6 +1,8 @@
 //! Rust → Python: records, JSON values, outcomes and ring data as plain
 //! `dict`s and values.
 
+use serde_json::Value;
+
 use super::*;
 
 /// A JSON value as the plain Python value `json.loads` would give.

@@ -134,6 +134,22 @@ impl ClientError {
         }
     }
 
+    /// The code an SDK shows for an answer of the server: [`ClientError::code`], and
+    /// `rate_limited` for a 429 (SPEC §6's code for it, whatever its body said);
+    /// `None` for transport and local errors.
+    ///
+    /// ```
+    /// use fractal_core::protocol::ClientError;
+    /// let e = ClientError::RateLimited { message: "slow".into(), retry_after_ms: None };
+    /// assert_eq!((e.code(), e.server_code()), (None, Some("rate_limited")));
+    /// ```
+    pub fn server_code(&self) -> Option<&str> {
+        match self {
+            ClientError::RateLimited { .. } => Some("rate_limited"),
+            _ => self.code(),
+        }
+    }
+
     /// The server's message, or a transport failure's reason; `None` for local
     /// errors (their text is the error's `Display`).
     pub fn message(&self) -> Option<&str> {

@@ -156,13 +156,12 @@ fn build_client_error(env: &Env, e: &ClientError) -> napi::Result<napi::Error> {
     let mut obj: Object = unsafe { value.cast()? };
     obj.set_named_property("kind", e.kind())?;
     obj.set_named_property("status", e.status().map(u32::from))?;
-    // A 429's kind is its server code; its wait, when the server gave one, comes along.
-    if let ClientError::RateLimited { .. } = e {
-        obj.set_named_property("serverCode", "rate_limited")?;
-        obj.set_named_property("retryAfterMs", e.retry_after_ms().map(|ms| ms as f64))?;
-    }
-    if let Some(server_code) = e.code() {
+    if let Some(server_code) = e.server_code() {
         obj.set_named_property("serverCode", server_code)?;
+    }
+    // A 429's wait, when the server gave one, comes along.
+    if let ClientError::RateLimited { .. } = e {
+        obj.set_named_property("retryAfterMs", e.retry_after_ms().map(|ms| ms as f64))?;
     }
     if let ClientError::Api { body, .. } = e {
         obj.set_named_property("body", body.as_str())?;

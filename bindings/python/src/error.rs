@@ -143,10 +143,9 @@ pub(crate) fn raise_client(py: Python<'_>, e: ClientError) -> PyErr {
         _ => FractalError::new_err(msg),
     };
     let value = err.value(py);
-    let code = matches!(e, ClientError::RateLimited { .. }).then_some("rate_limited").or(e.code());
     let _ = value.setattr(intern!(py, "kind"), e.kind());
     let _ = value.setattr(intern!(py, "status"), e.status());
-    let _ = value.setattr(intern!(py, "code"), code);
+    let _ = value.setattr(intern!(py, "code"), e.server_code());
     if let Some(ms) = e.retry_after_ms() {
         let _ = value.setattr(intern!(py, "retry_after"), ms as f64 / 1000.0);
     }

@@ -84,9 +84,8 @@ pub fn client(e: &ClientError) -> JsValue {
     let or_null = |v: Option<f64>| v.map_or(JsValue::NULL, JsValue::from);
     set(&err, "status", or_null(e.status().map(f64::from)));
     set(&err, "notFound", e.is_not_found());
-    // Every server answer has a code; a 429's is its kind, `rate_limited`.
-    if e.status().is_some() {
-        set(&err, "serverCode", e.code().unwrap_or(e.kind()));
+    if let Some(code) = e.server_code() {
+        set(&err, "serverCode", code);
     }
     if let ClientError::RateLimited { .. } = e {
         set(&err, "retryAfterMs", or_null(e.retry_after_ms().map(|ms| ms as f64)));

@@ -57,11 +57,7 @@ pub unsafe extern "C" fn fractal_ring_new(
     out: *mut *mut FractalRing,
     err: *mut FractalError,
 ) -> FractalStatus {
-    boundary(err, || {
-        let out = out_ptr("out", out)?;
-        *out = Box::into_raw(Box::new(FractalRing { inner: RwLock::new(Ring::new(vnodes)?) }));
-        Ok(())
-    })
+    boundary_out(err, out, || Ok(Box::into_raw(Box::new(FractalRing { inner: RwLock::new(Ring::new(vnodes)?) }))))
 }
 
 /// Adds a healthy shard with a weight (≥ 1).
@@ -118,12 +114,9 @@ pub unsafe extern "C" fn fractal_ring_pick(
     out: *mut FractalBytes,
     err: *mut FractalError,
 ) -> FractalStatus {
-    boundary(err, || {
-        let out = out_ptr("out", out)?;
+    boundary_out(err, out, || {
         let key = unsafe { bytes("key", key, key_len)? };
-        let name = with_ring(ring, |r| Ok(r.pick(key)?.to_string()))?;
-        give_bytes(out, name.into_bytes());
-        Ok(())
+        Ok(with_ring(ring, |r| Ok(r.pick(key)?.to_string()))?.into_bytes().into())
     })
 }
 
@@ -138,12 +131,9 @@ pub unsafe extern "C" fn fractal_ring_pick_n(
     out: *mut FractalBytes,
     err: *mut FractalError,
 ) -> FractalStatus {
-    boundary(err, || {
-        let out = out_ptr("out", out)?;
+    boundary_out(err, out, || {
         let key = unsafe { bytes("key", key, key_len)? };
-        let names = with_ring(ring, |r| Ok(json_names(&r.pick_n(key, n)?)))?;
-        give_bytes(out, names);
-        Ok(())
+        Ok(with_ring(ring, |r| Ok(json_names(&r.pick_n(key, n)?)))?.into())
     })
 }
 
@@ -160,16 +150,14 @@ pub unsafe extern "C" fn fractal_ring_plan(
     out: *mut FractalBytes,
     err: *mut FractalError,
 ) -> FractalStatus {
-    boundary(err, || {
-        let out = out_ptr("out", out)?;
+    boundary_out(err, out, || {
         let raw = unsafe { bytes("keys_json", keys_json, keys_json_len)? };
         let keys: Vec<String> = serde_json::from_slice(raw)
             .map_err(|e| bad_arg("keys_json", &format!("must be a JSON array of strings ({e})")))?;
         // Snapshot `before` first so the two locks are never held together.
         let snapshot = with_ring(before, |r| Ok(r.clone()))?;
         let moves = with_ring(after, |r| Ok(snapshot.plan(r, keys.iter().map(String::as_str))))?;
-        give_bytes(out, serde_json::to_vec(&moves).expect("moves always serialize"));
-        Ok(())
+        Ok(serde_json::to_vec(&moves).expect("moves always serialize").into())
     })
 }
 
@@ -180,12 +168,9 @@ pub unsafe extern "C" fn fractal_ring_stats(
     out: *mut FractalRingStats,
     err: *mut FractalError,
 ) -> FractalStatus {
-    boundary(err, || {
-        let out = out_ptr("out", out)?;
+    boundary_out(err, out, || {
         let s = with_ring(ring, |r| Ok(r.stats()))?;
-        *out =
-            FractalRingStats { shards: s.shards, healthy_shards: s.healthy_shards, points: s.points, vnodes: s.vnodes };
-        Ok(())
+        Ok(FractalRingStats { shards: s.shards, healthy_shards: s.healthy_shards, points: s.points, vnodes: s.vnodes })
     })
 }
 

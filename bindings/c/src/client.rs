@@ -204,12 +204,8 @@ pub unsafe extern "C" fn fractal_client_new(
 /// stay valid (they hold their own copy of what they need).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fractal_client_free(client: *mut FractalClient) {
-    boundary_infallible((), || {
-        if !client.is_null() {
-            // SAFETY: the pointer came from Box::into_raw in fractal_client_new.
-            drop(unsafe { Box::from_raw(client) });
-        }
-    })
+    // SAFETY: the pointer came from Box::into_raw in fractal_client_new.
+    boundary_infallible((), || unsafe { free_handle(client) })
 }
 
 /// Starts a submit call into `*out` (free with [`fractal_submission_free`]):
@@ -373,10 +369,6 @@ pub unsafe extern "C" fn fractal_step_free(step: *mut FractalStep) {
 /// Frees a submission. NULL is fine; freeing twice is not.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fractal_submission_free(sub: *mut FractalSubmission) {
-    boundary_infallible((), || {
-        if !sub.is_null() {
-            // SAFETY: the pointer came from Box::into_raw in give_submission.
-            drop(unsafe { Box::from_raw(sub) });
-        }
-    })
+    // SAFETY: the pointer came from Box::into_raw in give_submission.
+    boundary_infallible((), || unsafe { free_handle(sub) })
 }

@@ -49,6 +49,14 @@ impl From<Vec<u8>> for FractalBytes {
     }
 }
 
+/// Frees a handle the library boxed (`Box::into_raw`). NULL is fine.
+pub(crate) unsafe fn free_handle<T>(p: *mut T) {
+    if !p.is_null() {
+        // SAFETY: the pointer came from Box::into_raw in this library and is freed once (documented).
+        drop(unsafe { Box::from_raw(p) });
+    }
+}
+
 /// Copies `s` into a caller buffer of exactly `cap` bytes, which must be `want`.
 pub(crate) unsafe fn fill(name: &str, out: *mut u8, cap: usize, s: &[u8]) -> FfiResult {
     if out.is_null() {

@@ -178,9 +178,5 @@ pub unsafe extern "C" fn fractal_ring_stats(
 /// ring, is not.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fractal_ring_free(ring: *mut FractalRing) {
-    boundary_infallible((), || {
-        if !ring.is_null() {
-            drop(unsafe { Box::from_raw(ring) });
-        }
-    })
+    boundary_infallible((), || unsafe { free_handle(ring) })
 }

@@ -223,10 +223,6 @@ pub unsafe extern "C" fn fractal_ed25519_key_sign_read(
 /// Frees a key. NULL is fine; freeing twice is not.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fractal_ed25519_key_free(key: *mut FractalEd25519Key) {
-    boundary_infallible((), || {
-        if !key.is_null() {
-            // SAFETY: the pointer came from Box::into_raw in this library.
-            drop(unsafe { Box::from_raw(key) });
-        }
-    })
+    // SAFETY: the pointer came from Box::into_raw in this library.
+    boundary_infallible((), || unsafe { free_handle(key) })
 }

@@ -39,10 +39,16 @@ pub(crate) fn with_ring<T>(ring: *const FractalRing, f: impl FnOnce(&Ring) -> Ff
     f(&guard)
 }
 
-pub(crate) fn with_ring_mut<T>(ring: *const FractalRing, f: impl FnOnce(&mut Ring) -> FfiResult<T>) -> FfiResult<T> {
+/// A shard mutation: `f` runs on the write-locked ring with the shard's name.
+pub(crate) unsafe fn with_shard(
+    ring: *const FractalRing,
+    name: *const u8,
+    name_len: usize,
+    f: impl FnOnce(&mut Ring, &str) -> Result<(), Error>,
+) -> FfiResult {
+    let name = unsafe { text("shard", name, name_len)? };
     let r = handle("ring", ring)?;
-    let mut guard = r.inner.write().unwrap_or_else(|p| p.into_inner());
-    f(&mut guard)
+    Ok(f(&mut r.inner.write().unwrap_or_else(|p| p.into_inner()), name)?)
 }
 
 pub(crate) fn json_names(names: &[&str]) -> Vec<u8> {
@@ -69,10 +75,7 @@ pub unsafe extern "C" fn fractal_ring_add_shard(
     weight: u32,
     err: *mut FractalError,
 ) -> FractalStatus {
-    boundary(err, || {
-        let name = unsafe { text("shard", name, name_len)? };
-        with_ring_mut(ring, |r| Ok(r.add_shard(name, weight)?))
-    })
+    boundary(err, || unsafe { with_shard(ring, name, name_len, |r, name| r.add_shard(name, weight)) })
 }
 
 /// Removes a shard.
@@ -83,10 +86,7 @@ pub unsafe extern "C" fn fractal_ring_remove_shard(
     name_len: usize,
     err: *mut FractalError,
 ) -> FractalStatus {
-    boundary(err, || {
-        let name = unsafe { text("shard", name, name_len)? };
-        with_ring_mut(ring, |r| Ok(r.remove_shard(name)?))
-    })
+    boundary(err, || unsafe { with_shard(ring, name, name_len, |r, name| r.remove_shard(name)) })
 }
 
 /// Marks a shard healthy or unhealthy.
@@ -98,10 +98,7 @@ pub unsafe extern "C" fn fractal_ring_set_healthy(
     healthy: bool,
     err: *mut FractalError,
 ) -> FractalStatus {
-    boundary(err, || {
-        let name = unsafe { text("shard", name, name_len)? };
-        with_ring_mut(ring, |r| Ok(r.set_healthy(name, healthy)?))
-    })
+    boundary(err, || unsafe { with_shard(ring, name, name_len, |r, name| r.set_healthy(name, healthy)) })
 }
 
 /// The healthy shard owning `key` (its bytes), as UTF-8 in `out` (free with

@@ -136,11 +136,11 @@ pub(crate) fn give_step(out: &mut FractalStep, step: Step, retries: u32) {
         }
         Step::Done(Ok(resp)) => {
             out.kind = FractalStepKind::Success;
-            give_bytes(&mut out.json, serde_json::to_vec(&resp).expect("a response always serializes"));
+            out.json = serde_json::to_vec(&resp).expect("a response always serializes").into();
         }
         Step::Done(Err(e)) => {
             out.kind = FractalStepKind::Failure;
-            give_bytes(&mut out.json, error_json(&e));
+            out.json = error_json(&e).into();
         }
     }
 }
@@ -179,8 +179,7 @@ pub unsafe extern "C" fn fractal_client_new(
     out: *mut *mut FractalClient,
     err: *mut FractalError,
 ) -> FractalStatus {
-    boundary(err, || unsafe {
-        let out = out_ptr("out", out)?;
+    boundary_out(err, out, || unsafe {
         let (name, version) =
             (text("sdk_name", sdk_name, sdk_name_len)?, text("sdk_version", sdk_version, sdk_version_len)?);
         let mut cfg = ClientConfig::new(text("base_url", base_url, base_url_len)?, name, version)?;
@@ -197,8 +196,7 @@ pub unsafe extern "C" fn fractal_client_new(
         cfg.signature_version = SigVersion::from_number(i64::from(signature_version))
             .map_err(|_| bad_arg("signature_version", "must be FRACTAL_SIG_V1 or FRACTAL_SIG_V2"))?;
         let key = signing_key(alg, bytes("key", key, key_len)?)?;
-        *out = Box::into_raw(Box::new(FractalClient { cfg, key }));
-        Ok(())
+        Ok(Box::into_raw(Box::new(FractalClient { cfg, key })))
     })
 }
 
@@ -206,12 +204,8 @@ pub unsafe extern "C" fn fractal_client_new(
 /// stay valid (they hold their own copy of what they need).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fractal_client_free(client: *mut FractalClient) {
-    boundary_infallible((), || {
-        if !client.is_null() {
-            // SAFETY: the pointer came from Box::into_raw in fractal_client_new.
-            drop(unsafe { Box::from_raw(client) });
-        }
-    })
+    // SAFETY: the pointer came from Box::into_raw in fractal_client_new.
+    boundary_infallible((), || unsafe { free_handle(client) })
 }
 
 /// Starts a submit call into `*out` (free with [`fractal_submission_free`]):
@@ -297,11 +291,11 @@ pub unsafe extern "C" fn fractal_submission_request(
             "path": req.path,
             "headers": req.headers,
         });
-        give_bytes(head, serde_json::to_vec(&json).expect("a request head always serializes"));
+        *head = serde_json::to_vec(&json).expect("a request head always serializes").into();
         if req.body.is_empty() {
             *body = FractalBytes { ptr: ptr::null_mut(), len: 0 };
         } else {
-            give_bytes(body, req.body.clone());
+            *body = req.body.clone().into();
         }
         Ok(())
     })
@@ -375,10 +369,6 @@ pub unsafe extern "C" fn fractal_step_free(step: *mut FractalStep) {
 /// Frees a submission. NULL is fine; freeing twice is not.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fractal_submission_free(sub: *mut FractalSubmission) {
-    boundary_infallible((), || {
-        if !sub.is_null() {
-            // SAFETY: the pointer came from Box::into_raw in give_submission.
-            drop(unsafe { Box::from_raw(sub) });
-        }
-    })
+    // SAFETY: the pointer came from Box::into_raw in give_submission.
+    boundary_infallible((), || unsafe { free_handle(sub) })
 }

@@ -131,6 +131,20 @@ pub(crate) fn boundary(err: *mut FractalError, body: impl FnOnce() -> FfiResult)
     }
 }
 
+/// [`boundary`] for an export that answers through its out-pointer `out`: checks
+/// `out` before anything else, then stores there what `body` returns.
+pub(crate) fn boundary_out<T>(
+    err: *mut FractalError,
+    out: *mut T,
+    body: impl FnOnce() -> FfiResult<T>,
+) -> FractalStatus {
+    boundary(err, || {
+        let out = out_ptr("out", out)?;
+        *out = body()?;
+        Ok(())
+    })
+}
+
 /// Runs a body that cannot fail (but might panic) behind `catch_unwind`.
 pub(crate) fn boundary_infallible<T>(fallback: T, body: impl FnOnce() -> T) -> T {
     catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)

@@ -42,10 +42,19 @@ pub(crate) fn handle<'a, T>(name: &str, p: *const T) -> FfiResult<&'a T> {
     unsafe { p.as_ref() }.ok_or_else(|| bad_arg(name, "is NULL"))
 }
 
-pub(crate) fn give_bytes(out: &mut FractalBytes, v: Vec<u8>) {
-    let boxed = v.into_boxed_slice();
-    out.len = boxed.len();
-    out.ptr = Box::into_raw(boxed) as *mut u8;
+impl From<Vec<u8>> for FractalBytes {
+    fn from(v: Vec<u8>) -> Self {
+        let boxed = v.into_boxed_slice();
+        FractalBytes { len: boxed.len(), ptr: Box::into_raw(boxed) as *mut u8 }
+    }
+}
+
+/// Frees a handle the library boxed (`Box::into_raw`). NULL is fine.
+pub(crate) unsafe fn free_handle<T>(p: *mut T) {
+    if !p.is_null() {
+        // SAFETY: the pointer came from Box::into_raw in this library and is freed once (documented).
+        drop(unsafe { Box::from_raw(p) });
+    }
 }
 
 /// Copies `s` into a caller buffer of exactly `cap` bytes, which must be `want`.
@@ -85,7 +94,7 @@ pub unsafe extern "C" fn fractal_bytes_free(bytes: *mut FractalBytes) {
         // SAFETY: NULL or a FractalBytes the library filled (documented).
         if let Some(b) = unsafe { bytes.as_mut() } {
             if !b.ptr.is_null() {
-                // SAFETY: ptr/len came from Box<[u8]>::into_raw in `give_bytes`.
+                // SAFETY: ptr/len came from Box<[u8]>::into_raw in `FractalBytes::from`.
                 drop(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(b.ptr, b.len)) });
             }
             b.ptr = ptr::null_mut();

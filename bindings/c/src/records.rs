@@ -178,11 +178,7 @@ pub unsafe extern "C" fn fractal_canonical_fields_v1(
     out: *mut FractalBytes,
     err: *mut FractalError,
 ) -> FractalStatus {
-    boundary(err, || unsafe {
-        let out = out_ptr("out", out)?;
-        give_bytes(out, canonical_fields(&self::fields(&fields)?)?);
-        Ok(())
-    })
+    boundary_out(err, out, || unsafe { Ok(canonical_fields(&self::fields(&fields)?)?.into()) })
 }
 
 /// The signing payload of `version` (`FRACTAL_SIG_V1`: SPEC §3.1,
@@ -199,12 +195,10 @@ pub unsafe extern "C" fn fractal_canonical_json(
     out: *mut FractalBytes,
     err: *mut FractalError,
 ) -> FractalStatus {
-    boundary(err, || unsafe {
-        let out = out_ptr("out", out)?;
+    boundary_out(err, out, || unsafe {
         let version = version_of(version)?;
         let pcs = record(json, json_len)?;
-        give_bytes(out, canonical_payload(&pcs, version)?);
-        Ok(())
+        Ok(canonical_payload(&pcs, version)?.into())
     })
 }
 
@@ -257,12 +251,7 @@ pub unsafe extern "C" fn fractal_parse_json(
     out: *mut FractalBytes,
     err: *mut FractalError,
 ) -> FractalStatus {
-    boundary(err, || unsafe {
-        let out = out_ptr("out", out)?;
-        let pcs = record(json, json_len)?;
-        give_bytes(out, pcs.to_json());
-        Ok(())
-    })
+    boundary_out(err, out, || unsafe { Ok(record(json, json_len)?.to_json().into()) })
 }
 
 /// Parses and validates a record (SPEC §1, SDK validation). `FRACTAL_STATUS_OK`
@@ -282,10 +271,9 @@ pub unsafe extern "C" fn fractal_validate_json(
 /// Fills `out` with the contract's default verification parameters.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fractal_verify_params_default(out: *mut FractalVerifyParams) -> FractalStatus {
-    boundary(ptr::null_mut(), || {
-        let out = out_ptr("out", out)?;
+    boundary_out(ptr::null_mut(), out, || {
         let d = VerifyParams::default();
-        *out = FractalVerifyParams {
+        Ok(FractalVerifyParams {
             tol_d: d.tol_d,
             tol_coh: d.tol_coh,
             alpha: d.alpha,
@@ -294,8 +282,7 @@ pub unsafe extern "C" fn fractal_verify_params_default(out: *mut FractalVerifyPa
             base: d.base,
             d0: d.d0,
             budget_tol: d.budget_tol,
-        };
-        Ok(())
+        })
     })
 }
 
@@ -310,12 +297,11 @@ pub unsafe extern "C" fn fractal_verify_json(
     out: *mut FractalVerifyResult,
     err: *mut FractalError,
 ) -> FractalStatus {
-    boundary(err, || unsafe {
-        let out = out_ptr("out", out)?;
+    boundary_out(err, out, || unsafe {
         let params = params_of(params)?;
         let pcs = record(json, json_len)?;
         let res = fractal_core::verify(&pcs, &params);
-        *out = FractalVerifyResult {
+        Ok(FractalVerifyResult {
             accepted: res.accepted,
             escalated: res.escalated,
             has_recomputed_d_hat: res.recomputed_d_hat.is_some(),
@@ -323,8 +309,7 @@ pub unsafe extern "C" fn fractal_verify_json(
             has_recomputed_budget: res.recomputed_budget.is_some(),
             recomputed_budget: res.recomputed_budget.unwrap_or(0.0),
             reason: res.reason.as_deref().map_or(ptr::null_mut(), c_string),
-        };
-        Ok(())
+        })
     })
 }
 
@@ -341,11 +326,9 @@ pub unsafe extern "C" fn fractal_build_pcs_json(
     out: *mut FractalBytes,
     err: *mut FractalError,
 ) -> FractalStatus {
-    boundary(err, || unsafe {
-        let out = out_ptr("out", out)?;
+    boundary_out(err, out, || unsafe {
         let params = params_of(params)?;
         let input = BuildInput::from_json(bytes("input_json", input_json, input_json_len)?)?;
-        give_bytes(out, build_pcs_with(&input, &params)?.to_json());
-        Ok(())
+        Ok(build_pcs_with(&input, &params)?.to_json().into())
     })
 }

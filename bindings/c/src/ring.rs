@@ -39,10 +39,16 @@ pub(crate) fn with_ring<T>(ring: *const FractalRing, f: impl FnOnce(&Ring) -> Ff
     f(&guard)
 }
 
-pub(crate) fn with_ring_mut<T>(ring: *const FractalRing, f: impl FnOnce(&mut Ring) -> FfiResult<T>) -> FfiResult<T> {
+/// A shard mutation: `f` runs on the write-locked ring with the shard's name.
+pub(crate) unsafe fn with_shard(
+    ring: *const FractalRing,
+    name: *const u8,
+    name_len: usize,
+    f: impl FnOnce(&mut Ring, &str) -> Result<(), Error>,
+) -> FfiResult {
+    let name = unsafe { text("shard", name, name_len)? };
     let r = handle("ring", ring)?;
-    let mut guard = r.inner.write().unwrap_or_else(|p| p.into_inner());
-    f(&mut guard)
+    Ok(f(&mut r.inner.write().unwrap_or_else(|p| p.into_inner()), name)?)
 }
 
 pub(crate) fn json_names(names: &[&str]) -> Vec<u8> {
@@ -57,11 +63,7 @@ pub unsafe extern "C" fn fractal_ring_new(
     out: *mut *mut FractalRing,
     err: *mut FractalError,
 ) -> FractalStatus {
-    boundary(err, || {
-        let out = out_ptr("out", out)?;
-        *out = Box::into_raw(Box::new(FractalRing { inner: RwLock::new(Ring::new(vnodes)?) }));
-        Ok(())
-    })
+    boundary_out(err, out, || Ok(Box::into_raw(Box::new(FractalRing { inner: RwLock::new(Ring::new(vnodes)?) }))))
 }
 
 /// Adds a healthy shard with a weight (≥ 1).
@@ -73,10 +75,7 @@ pub unsafe extern "C" fn fractal_ring_add_shard(
     weight: u32,
     err: *mut FractalError,
 ) -> FractalStatus {
-    boundary(err, || {
-        let name = unsafe { text("shard", name, name_len)? };
-        with_ring_mut(ring, |r| Ok(r.add_shard(name, weight)?))
-    })
+    boundary(err, || unsafe { with_shard(ring, name, name_len, |r, name| r.add_shard(name, weight)) })
 }
 
 /// Removes a shard.
@@ -87,10 +86,7 @@ pub unsafe extern "C" fn fractal_ring_remove_shard(
     name_len: usize,
     err: *mut FractalError,
 ) -> FractalStatus {
-    boundary(err, || {
-        let name = unsafe { text("shard", name, name_len)? };
-        with_ring_mut(ring, |r| Ok(r.remove_shard(name)?))
-    })
+    boundary(err, || unsafe { with_shard(ring, name, name_len, |r, name| r.remove_shard(name)) })
 }
 
 /// Marks a shard healthy or unhealthy.
@@ -102,10 +98,7 @@ pub unsafe extern "C" fn fractal_ring_set_healthy(
     healthy: bool,
     err: *mut FractalError,
 ) -> FractalStatus {
-    boundary(err, || {
-        let name = unsafe { text("shard", name, name_len)? };
-        with_ring_mut(ring, |r| Ok(r.set_healthy(name, healthy)?))
-    })
+    boundary(err, || unsafe { with_shard(ring, name, name_len, |r, name| r.set_healthy(name, healthy)) })
 }
 
 /// The healthy shard owning `key` (its bytes), as UTF-8 in `out` (free with
@@ -118,12 +111,9 @@ pub unsafe extern "C" fn fractal_ring_pick(
     out: *mut FractalBytes,
     err: *mut FractalError,
 ) -> FractalStatus {
-    boundary(err, || {
-        let out = out_ptr("out", out)?;
+    boundary_out(err, out, || {
         let key = unsafe { bytes("key", key, key_len)? };
-        let name = with_ring(ring, |r| Ok(r.pick(key)?.to_string()))?;
-        give_bytes(out, name.into_bytes());
-        Ok(())
+        Ok(with_ring(ring, |r| Ok(r.pick(key)?.to_string()))?.into_bytes().into())
     })
 }
 
@@ -138,12 +128,9 @@ pub unsafe extern "C" fn fractal_ring_pick_n(
     out: *mut FractalBytes,
     err: *mut FractalError,
 ) -> FractalStatus {
-    boundary(err, || {
-        let out = out_ptr("out", out)?;
+    boundary_out(err, out, || {
         let key = unsafe { bytes("key", key, key_len)? };
-        let names = with_ring(ring, |r| Ok(json_names(&r.pick_n(key, n)?)))?;
-        give_bytes(out, names);
-        Ok(())
+        Ok(with_ring(ring, |r| Ok(json_names(&r.pick_n(key, n)?)))?.into())
     })
 }
 
@@ -160,16 +147,14 @@ pub unsafe extern "C" fn fractal_ring_plan(
     out: *mut FractalBytes,
     err: *mut FractalError,
 ) -> FractalStatus {
-    boundary(err, || {
-        let out = out_ptr("out", out)?;
+    boundary_out(err, out, || {
         let raw = unsafe { bytes("keys_json", keys_json, keys_json_len)? };
         let keys: Vec<String> = serde_json::from_slice(raw)
             .map_err(|e| bad_arg("keys_json", &format!("must be a JSON array of strings ({e})")))?;
         // Snapshot `before` first so the two locks are never held together.
         let snapshot = with_ring(before, |r| Ok(r.clone()))?;
         let moves = with_ring(after, |r| Ok(snapshot.plan(r, keys.iter().map(String::as_str))))?;
-        give_bytes(out, serde_json::to_vec(&moves).expect("moves always serialize"));
-        Ok(())
+        Ok(serde_json::to_vec(&moves).expect("moves always serialize").into())
     })
 }
 
@@ -180,12 +165,9 @@ pub unsafe extern "C" fn fractal_ring_stats(
     out: *mut FractalRingStats,
     err: *mut FractalError,
 ) -> FractalStatus {
-    boundary(err, || {
-        let out = out_ptr("out", out)?;
+    boundary_out(err, out, || {
         let s = with_ring(ring, |r| Ok(r.stats()))?;
-        *out =
-            FractalRingStats { shards: s.shards, healthy_shards: s.healthy_shards, points: s.points, vnodes: s.vnodes };
-        Ok(())
+        Ok(FractalRingStats { shards: s.shards, healthy_shards: s.healthy_shards, points: s.points, vnodes: s.vnodes })
     })
 }
 
@@ -193,9 +175,5 @@ pub unsafe extern "C" fn fractal_ring_stats(
 /// ring, is not.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fractal_ring_free(ring: *mut FractalRing) {
-    boundary_infallible((), || {
-        if !ring.is_null() {
-            drop(unsafe { Box::from_raw(ring) });
-        }
-    })
+    boundary_infallible((), || unsafe { free_handle(ring) })
 }

@@ -95,13 +95,11 @@ pub unsafe extern "C" fn fractal_sign_read_hmac(
     out: *mut FractalBytes,
     err: *mut FractalError,
 ) -> FractalStatus {
-    boundary(err, || unsafe {
-        let out = out_ptr("out", out)?;
+    boundary_out(err, out, || unsafe {
         let key = SigningKeyMaterial::Hmac(bytes("key", key, key_len)?.to_vec());
         let tenant = text("tenant", tenant, tenant_len)?;
         let pcs_id = text("pcs_id", pcs_id, pcs_id_len)?;
-        give_bytes(out, key.read_authorization(tenant, pcs_id, t)?.into_bytes());
-        Ok(())
+        Ok(key.read_authorization(tenant, pcs_id, t)?.into_bytes().into())
     })
 }
 
@@ -112,11 +110,7 @@ pub unsafe extern "C" fn fractal_ed25519_key_generate(
     out: *mut *mut FractalEd25519Key,
     err: *mut FractalError,
 ) -> FractalStatus {
-    boundary(err, || {
-        let out = out_ptr("out", out)?;
-        *out = Box::into_raw(Box::new(FractalEd25519Key { inner: Ed25519Keypair::generate()? }));
-        Ok(())
-    })
+    boundary_out(err, out, || Ok(Box::into_raw(Box::new(FractalEd25519Key { inner: Ed25519Keypair::generate()? }))))
 }
 
 /// Creates an Ed25519 key from the base64 of its 32-byte private seed into `*out`
@@ -128,11 +122,9 @@ pub unsafe extern "C" fn fractal_ed25519_key_from_seed(
     out: *mut *mut FractalEd25519Key,
     err: *mut FractalError,
 ) -> FractalStatus {
-    boundary(err, || unsafe {
-        let out = out_ptr("out", out)?;
+    boundary_out(err, out, || unsafe {
         let seed = text("seed", seed_b64, seed_b64_len)?;
-        *out = Box::into_raw(Box::new(FractalEd25519Key { inner: Ed25519Keypair::from_seed_b64(seed)? }));
-        Ok(())
+        Ok(Box::into_raw(Box::new(FractalEd25519Key { inner: Ed25519Keypair::from_seed_b64(seed)? })))
     })
 }
 
@@ -223,7 +215,7 @@ pub unsafe extern "C" fn fractal_ed25519_key_sign_read(
         let tenant = text("tenant", tenant, tenant_len)?;
         let pcs_id = text("pcs_id", pcs_id, pcs_id_len)?;
         let material = SigningKeyMaterial::Ed25519(key.inner.clone());
-        give_bytes(out, material.read_authorization(tenant, pcs_id, t)?.into_bytes());
+        *out = material.read_authorization(tenant, pcs_id, t)?.into_bytes().into();
         Ok(())
     })
 }
@@ -231,10 +223,6 @@ pub unsafe extern "C" fn fractal_ed25519_key_sign_read(
 /// Frees a key. NULL is fine; freeing twice is not.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fractal_ed25519_key_free(key: *mut FractalEd25519Key) {
-    boundary_infallible((), || {
-        if !key.is_null() {
-            // SAFETY: the pointer came from Box::into_raw in this library.
-            drop(unsafe { Box::from_raw(key) });
-        }
-    })
+    // SAFETY: the pointer came from Box::into_raw in this library.
+    boundary_infallible((), || unsafe { free_handle(key) })
 }

@@ -116,11 +116,7 @@ pub unsafe extern "C" fn fractal_verifier_builder_build(
 /// Frees a builder that was not built. NULL is fine.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fractal_verifier_builder_free(builder: *mut FractalVerifierBuilder) {
-    boundary_infallible((), || {
-        if !builder.is_null() {
-            drop(unsafe { Box::from_raw(builder) });
-        }
-    })
+    boundary_infallible((), || unsafe { free_handle(builder) })
 }
 
 /// The number of keys a verifier holds (0 for NULL).
@@ -201,9 +197,5 @@ pub unsafe extern "C" fn fractal_verifier_verify_read(
 /// Frees a verifier. NULL is fine; freeing twice is not.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn fractal_verifier_free(verifier: *const FractalVerifier) {
-    boundary_infallible((), || {
-        if !verifier.is_null() {
-            drop(unsafe { Box::from_raw(verifier as *mut FractalVerifier) });
-        }
-    })
+    boundary_infallible((), || unsafe { free_handle(verifier.cast_mut()) })
 }

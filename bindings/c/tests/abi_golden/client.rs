@@ -139,7 +139,7 @@ pub(crate) fn expected_delays(seed: u64, base: u64, cap: u64) -> Vec<u64> {
         .iter()
         .find(|t| {
             let p = &t["policy"];
-            t["seed"] == seed.to_string()
+            t["seed"].as_str() == Some(seed.to_string().as_str())
                 && (p["max_retries"].as_u64(), p["base_delay_ms"].as_u64(), p["max_delay_ms"].as_u64())
                     == (Some(3), Some(base), Some(cap))
         })

@@ -230,10 +230,12 @@ impl Call {
     }
 
     fn take(&self) -> Res<SubmitResponse> {
-        match self.lock().done.take() {
-            Some(r) => r.map_err(FractalError::from),
-            None => Err(arg("call", "is not finished")),
-        }
+        self.take_result()?.map_err(FractalError::from)
+    }
+
+    /// The finished call's result, still as the core's error.
+    fn take_result(&self) -> Res<Result<SubmitResponse, ClientError>> {
+        self.lock().done.take().ok_or_else(|| arg("call", "is not finished"))
     }
 }
 
@@ -296,10 +298,10 @@ impl Call {
     /// The outcome of a finished lookup: the stored result, or null when the
     /// server has none for this tenant (404); throws other errors.
     pub fn finish_get(&self) -> Res<Option<VerifyResult>> {
-        match self.take() {
+        match self.take_result()? {
             Ok(r) => Ok(Some(r.result.into())),
-            Err(FractalError::Api { status: 404, .. }) => Ok(None),
-            Err(e) => Err(e),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e.into()),
         }
     }
 

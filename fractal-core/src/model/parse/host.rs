@@ -47,15 +47,39 @@ impl Pcs {
     pub fn deserialize_signed_from<'de, D: serde::Deserializer<'de> + Clone>(d: D) -> Result<Pcs> {
         // SignedWire reads a map only: it needs no `ObjectOnly` around it.
         let w = match SignedWire::deserialize(d.clone()) {
-            Ok(w) => Ok(w),
+            Ok(w) => w,
             Err(_) => serde_path_to_error::deserialize::<_, SignedWire>(d)
-                .map_err(|e| host_error(e, |field, reason| Error::InvalidField { field, reason })),
+                .map_err(|e| host_error(e, |field, reason| Error::InvalidField { field, reason }))?,
         };
-        let mut w = w?.0;
-        // Not read, not signed by v1: left empty, as `try_from` requires them.
-        w.schema = Some(String::new());
-        w.version = Some(String::new());
-        Pcs::try_from(w)
+        // In the order `TryFrom<PcsWire>` checks them, so both name the same field.
+        let epoch = required(w.epoch, "epoch")?;
+        check_epoch(epoch)?;
+        let pcs = Pcs {
+            pcs_id: required(w.pcs_id, "pcs_id")?,
+            shard_id: id_bytes(w.shard_id, "shard_id")?,
+            epoch,
+            coh_star: required(w.coh_star, "coh_star")?,
+            d_hat: required(w.d_hat, "D_hat")?,
+            r: required(w.r, "r")?,
+            budget: required(w.budget, "budget")?,
+            merkle_root: id_bytes(w.merkle_root, "merkle_root")?,
+            sig: w.sig,
+            // Not read, not signed by v1: empty, and the optional ones omitted.
+            schema: String::new(),
+            version: String::new(),
+            omitted: Omitted { seed: true, scales: true, n_j: true, v_star: true, regime: true, attempt: true },
+            attempt: 1,
+            sent_at: None,
+            seed: 0,
+            scales: Vec::new(),
+            n_j: BTreeMap::new(),
+            v_star: Vec::new(),
+            regime: String::new(),
+            ft: None,
+            extra: BTreeMap::new(),
+        };
+        pcs.check_limits()?;
+        Ok(pcs)
     }
 }
 
@@ -176,5 +200,38 @@ mod tests {
         assert_eq!((err.kind(), err.field()), ("invalid_argument", Some("nope")));
         let err = VerifyParams::deserialize_from(json!({"tol_d": -1.0})).unwrap_err();
         assert_eq!(err.kind(), "invalid_argument");
+    }
+
+    #[test]
+    fn the_v1_reader_agrees_with_the_whole_record_reader() {
+        let mut v = example();
+        v["sig"] = json!("c2ln");
+        let whole = Pcs::deserialize_from(v.clone()).unwrap();
+        let signed = Pcs::deserialize_signed_from(v.clone()).unwrap();
+        assert_eq!(crate::canonical_payload_v1(&signed).unwrap(), crate::canonical_payload_v1(&whole).unwrap());
+        assert_eq!(signed.sig, whole.sig);
+        // A field v1 does not sign is not read, so it cannot fail the v1 reader.
+        let mut unsigned_bad = v.clone();
+        unsigned_bad["scales"] = json!("x");
+        assert!(Pcs::deserialize_signed_from(unsigned_bad.clone()).is_ok());
+        assert_eq!(Pcs::deserialize_from(unsigned_bad).unwrap_err().field(), Some("scales"));
+        // A missing or bad signed field is named alike by both.
+        for field in ["pcs_id", "merkle_root", "epoch", "shard_id", "D_hat", "coh_star", "r", "budget"] {
+            let mut missing = v.clone();
+            missing.as_object_mut().unwrap().remove(field);
+            let mut bad = v.clone();
+            bad[field] = json!([1]);
+            for case in [missing, bad] {
+                let (a, b) = (Pcs::deserialize_signed_from(case.clone()).unwrap_err(), Pcs::deserialize_from(case).unwrap_err());
+                assert_eq!((a.kind(), a.field()), (b.kind(), b.field()), "{field}");
+                assert_eq!(a.field(), Some(field));
+            }
+        }
+        let mut long = v.clone();
+        long["shard_id"] = json!("s".repeat(MAX_ID_BYTES + 1));
+        assert_eq!(Pcs::deserialize_signed_from(long).unwrap_err().field(), Some("shard_id"));
+        let mut late = v;
+        late["epoch"] = json!(MAX_EPOCH + 1);
+        assert_eq!(Pcs::deserialize_signed_from(late).unwrap_err().field(), Some("epoch"));
     }
 }

@@ -110,10 +110,7 @@ impl VerifyParams {
 
 /// Maps a failure of a host deserializer (no syntax errors there: every failure is
 /// about data) to an error naming the field, built by `make(field, reason)`.
-fn host_error<E: std::fmt::Display>(
-    e: serde_path_to_error::Error<E>,
-    make: impl Fn(String, String) -> Error,
-) -> Error {
+fn host_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>, make: impl Fn(String, String) -> Error) -> Error {
     let path = e.path().to_string();
     let msg = strip_position(&e.into_inner().to_string());
     if !(path.is_empty() || path == ".") {
@@ -222,7 +219,8 @@ mod tests {
             let mut bad = v.clone();
             bad[field] = json!([1]);
             for case in [missing, bad] {
-                let (a, b) = (Pcs::deserialize_signed_from(case.clone()).unwrap_err(), Pcs::deserialize_from(case).unwrap_err());
+                let (a, b) =
+                    (Pcs::deserialize_signed_from(case.clone()).unwrap_err(), Pcs::deserialize_from(case).unwrap_err());
                 assert_eq!((a.kind(), a.field()), (b.kind(), b.field()), "{field}");
                 assert_eq!(a.field(), Some(field));
             }

@@ -510,22 +510,30 @@ fn map_parse_error(e: serde_path_to_error::Error<serde_json::Error>) -> Error {
     let in_key = path.ends_with('?');
     let msg = inner.to_string();
     match inner.classify() {
-        serde_json::error::Category::Data if at_root => {
-            if let Some(field) = backticked(&msg, "missing field `") {
-                Error::bad_field(field, "required field is missing")
-            } else if let Some(field) = backticked(&msg, "duplicate field `") {
-                Error::bad_field(field, "field appears more than once")
-            } else if msg.starts_with("invalid type") {
-                Error::InvalidJson { reason: "expected a JSON object".into() }
-            } else {
-                // Conversion errors (TryFrom) already carry their field.
-                Error::InvalidJson { reason: msg }
-            }
-        }
+        // Conversion errors (TryFrom) already carry their field.
+        serde_json::error::Category::Data if at_root => root_error(msg, "a JSON object", Error::bad_field),
         serde_json::error::Category::Data if !in_key => Error::bad_field(path, strip_position(&msg)),
         serde_json::error::Category::Syntax if !at_root && !in_key => Error::bad_field(path, strip_position(&msg)),
         _ => Error::InvalidJson { reason: msg },
     }
+}
+
+/// A failure at the top of the input: a field missing, given twice or unknown is
+/// named through `make(field, reason)`; anything but an object is `expected`.
+pub(super) fn root_error(msg: String, expected: &str, make: impl Fn(String, String) -> Error) -> Error {
+    for (prefix, reason) in [
+        ("missing field `", "required field is missing"),
+        ("duplicate field `", "field appears more than once"),
+        ("unknown field `", "unknown field"),
+    ] {
+        if let Some(field) = backticked(&msg, prefix) {
+            return make(field.to_string(), reason.to_string());
+        }
+    }
+    if msg.starts_with("invalid type") {
+        return Error::InvalidJson { reason: format!("expected {expected}") };
+    }
+    Error::InvalidJson { reason: msg }
 }
 
 fn backticked<'a>(msg: &'a str, prefix: &str) -> Option<&'a str> {

@@ -51,35 +51,22 @@ impl Pcs {
             Err(_) => serde_path_to_error::deserialize::<_, SignedWire>(d)
                 .map_err(|e| host_error(e, |field, reason| Error::InvalidField { field, reason }))?,
         };
-        // In the order `TryFrom<PcsWire>` checks them, so both name the same field.
-        let epoch = required(w.epoch, "epoch")?;
-        check_epoch(epoch)?;
-        let pcs = Pcs {
-            pcs_id: required(w.pcs_id, "pcs_id")?,
-            shard_id: id_bytes(w.shard_id, "shard_id")?,
-            epoch,
-            coh_star: required(w.coh_star, "coh_star")?,
-            d_hat: required(w.d_hat, "D_hat")?,
-            r: required(w.r, "r")?,
-            budget: required(w.budget, "budget")?,
-            merkle_root: id_bytes(w.merkle_root, "merkle_root")?,
+        // The record's rules (required fields, defaults, limits) are TryFrom's; the
+        // fields v1 does not sign are not read: empty, and the optional ones omitted.
+        Pcs::try_from(PcsWire {
+            pcs_id: w.pcs_id,
+            merkle_root: w.merkle_root,
+            epoch: w.epoch,
+            shard_id: w.shard_id,
+            d_hat: w.d_hat,
+            coh_star: w.coh_star,
+            r: w.r,
+            budget: w.budget,
             sig: w.sig,
-            // Not read, not signed by v1: empty, and the optional ones omitted.
-            schema: String::new(),
-            version: String::new(),
-            omitted: Omitted { seed: true, scales: true, n_j: true, v_star: true, regime: true, attempt: true },
-            attempt: 1,
-            sent_at: None,
-            seed: 0,
-            scales: Vec::new(),
-            n_j: BTreeMap::new(),
-            v_star: Vec::new(),
-            regime: String::new(),
-            ft: None,
-            extra: BTreeMap::new(),
-        };
-        pcs.check_limits()?;
-        Ok(pcs)
+            schema: Some(String::new()),
+            version: Some(String::new()),
+            ..PcsWire::default()
+        })
     }
 }
 
@@ -116,19 +103,7 @@ fn host_error<E: std::fmt::Display>(e: serde_path_to_error::Error<E>, make: impl
     if !(path.is_empty() || path == ".") {
         return make(path, msg);
     }
-    for (prefix, reason) in [
-        ("missing field `", "required field is missing"),
-        ("duplicate field `", "field appears more than once"),
-        ("unknown field `", "unknown field"),
-    ] {
-        if let Some(field) = backticked(&msg, prefix) {
-            return make(field.to_string(), reason.to_string());
-        }
-    }
-    if msg.starts_with("invalid type") {
-        return Error::InvalidJson { reason: "expected an object".into() };
-    }
-    Error::InvalidJson { reason: msg }
+    root_error(msg, "an object", make)
 }
 
 #[cfg(test)]

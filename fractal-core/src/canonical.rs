@@ -148,6 +148,17 @@ impl SigningFields<'_> {
         crate::model::check_id_bytes(self.merkle_root, "merkle_root")?;
         crate::model::check_epoch(self.epoch)
     }
+
+    /// What a v1 signature covers: SHA-256 of [`canonical_fields`] (SPEC §3.1, step 4).
+    ///
+    /// ```
+    /// use fractal_core::{build_pcs, digest, BuildInput, SigVersion, SigningFields};
+    /// let pcs = build_pcs(&BuildInput::example()).unwrap();
+    /// assert_eq!(SigningFields::from(&pcs).digest().unwrap(), digest(&pcs, SigVersion::V1).unwrap());
+    /// ```
+    pub fn digest(&self) -> Result<[u8; 32]> {
+        Ok(sha256(&canonical_fields(self)?))
+    }
 }
 
 impl<'a> From<&'a Pcs> for SigningFields<'a> {
@@ -482,7 +493,7 @@ pub fn canonical_fields(f: &SigningFields<'_>) -> Result<Vec<u8>> {
 /// [`V2_DOMAIN`] followed by the v2 payload (SPEC §3.1 step 4, §3.2 step 4).
 pub fn digest(pcs: &Pcs, version: SigVersion) -> Result<[u8; 32]> {
     match version {
-        SigVersion::V1 => Ok(sha256(&canonical_payload_v1(pcs)?)),
+        SigVersion::V1 => SigningFields::from(pcs).digest(),
         SigVersion::V2 => Ok(digest_v2_payload(&canonical_payload_v2(pcs)?)),
     }
 }

@@ -48,7 +48,7 @@ pub use error::{Error, Result};
 pub use legacy::LegacyEncoding;
 pub use model::{
     FaultTolerance, KNOWN_FIELDS, MAX_ENTRIES, MAX_EPOCH, MAX_ID_BYTES, MAX_SAFE_INTEGER, Omitted, Pcs, Regime, SCHEMA,
-    SIGNED_FIELDS, VerifyParams, VerifyResult, check_epoch,
+    SIGNED_FIELDS, SignedRecord, VerifyParams, VerifyResult, check_epoch,
 };
 pub use ring::{DEFAULT_VNODES, DEFAULT_WEIGHT, Move, RangeMove, Ring, RingStats, ShardSpec, ring_hash};
 pub use sign::{

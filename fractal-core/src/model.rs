@@ -59,6 +59,48 @@ pub const KNOWN_FIELDS: [&str; 19] = [
 pub const SIGNED_FIELDS: [&str; 9] =
     ["pcs_id", "merkle_root", "epoch", "shard_id", "D_hat", "coh_star", "r", "budget", "sig"];
 
+/// What a v1 signature covers, owned: the eight signed fields and `sig`, read by
+/// [`SignedRecord::deserialize_from`] with the record parser's rules (the same
+/// required fields and limits as [`Pcs::from_json`]). For the SDKs' v1 fast
+/// paths, which sign many records without building a whole [`Pcs`] for each.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignedRecord {
+    /// `pcs_id`.
+    pub pcs_id: String,
+    /// `merkle_root`.
+    pub merkle_root: String,
+    /// `epoch`.
+    pub epoch: u64,
+    /// `shard_id`.
+    pub shard_id: String,
+    /// `D_hat`.
+    pub d_hat: f64,
+    /// `coh_star`.
+    pub coh_star: f64,
+    /// `r`.
+    pub r: f64,
+    /// `budget`.
+    pub budget: f64,
+    /// `sig`, if the record carries one.
+    pub sig: Option<String>,
+}
+
+impl SignedRecord {
+    /// The signed fields, borrowed, for [`crate::canonical_fields`] and [`crate::SigningFields::digest`].
+    pub fn fields(&self) -> crate::SigningFields<'_> {
+        crate::SigningFields {
+            pcs_id: &self.pcs_id,
+            merkle_root: &self.merkle_root,
+            epoch: self.epoch,
+            shard_id: &self.shard_id,
+            d_hat: self.d_hat,
+            coh_star: self.coh_star,
+            r: self.r,
+            budget: self.budget,
+        }
+    }
+}
+
 /// A Proof-of-Computation Summary (SPEC §1).
 ///
 /// Parse one with [`Pcs::from_json`], which rejects malformed input with an

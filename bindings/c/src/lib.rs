@@ -37,7 +37,7 @@ use fractal_core::protocol::{ClientConfig, ClientError, RetryPolicy, Step, Submi
 use fractal_core::sign::format_sig;
 use fractal_core::{
     Algorithm, BuildInput, Ed25519Keypair, Error, Pcs, Ring, SigVersion, SignaturePolicy, SigningFields,
-    SigningKeyMaterial, VerifyParams, build_pcs_with, canonical_fields, canonical_payload, digest, read_digest, sha256,
+    SigningKeyMaterial, VerifyParams, build_pcs_with, canonical_fields, canonical_payload, digest, read_digest,
     sign_hmac_digest,
 };
 

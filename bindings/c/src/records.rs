@@ -213,7 +213,7 @@ pub unsafe extern "C" fn fractal_digest_fields_v1(
     err: *mut FractalError,
 ) -> FractalStatus {
     boundary(err, || unsafe {
-        let d = sha256(&canonical_fields(&self::fields(&fields)?)?);
+        let d = self::fields(&fields)?.digest()?;
         fill("out", out, out_cap, &d)
     })
 }

@@ -27,7 +27,7 @@ pub unsafe extern "C" fn fractal_sign_hmac_fields_v1(
 ) -> FractalStatus {
     boundary(err, || unsafe {
         let key = bytes("key", key, key_len)?;
-        let d = sha256(&canonical_fields(&records::fields(&fields)?)?);
+        let d = records::fields(&fields)?.digest()?;
         fill("out", out, out_cap, sign_hmac_digest(&d, key)?.as_bytes())
     })
 }
@@ -166,7 +166,7 @@ pub unsafe extern "C" fn fractal_ed25519_key_sign_fields_v1(
 ) -> FractalStatus {
     boundary(err, || unsafe {
         let key = handle("key", key)?;
-        let d = sha256(&canonical_fields(&records::fields(&fields)?)?);
+        let d = records::fields(&fields)?.digest()?;
         fill("out", out, out_cap, key.inner.sign_digest(&d).as_bytes())
     })
 }

@@ -4,7 +4,7 @@
 //! this file reads the other arguments.
 
 use fractal_core::{
-    BuildInput, LegacyEncoding, MAX_EPOCH, Pcs, SIGNED_FIELDS, SigVersion, SignaturePolicy, VerifyParams,
+    BuildInput, LegacyEncoding, MAX_EPOCH, Pcs, SIGNED_FIELDS, SigVersion, SignedRecord, SignaturePolicy, VerifyParams,
 };
 use napi::bindgen_prelude::*;
 use napi::{Env, JsValue, ValueType};

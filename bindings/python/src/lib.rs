@@ -186,7 +186,7 @@ fn sign_hmac_many<'py>(
             // SAFETY: `read_then_compute` keeps each `Signed` alive until every
             // computation has returned.
             |s| unsafe { s.detached_fields() },
-            |f| Ok(Sig::new(&signer.sign_digest(&signed::digest(f)?))),
+            |f| Ok(Sig::new(&signer.sign_digest(&f.digest()?))),
         )?,
         SigVersion::V2 => batch::read_then_compute(
             py,

@@ -167,13 +167,8 @@ impl Signed<'_> {
 
     /// SHA-256 of the v1 payload.
     pub(crate) fn digest(&self) -> CoreResult<[u8; 32]> {
-        digest(&self.fields())
+        self.fields().digest()
     }
-}
-
-/// SHA-256 of the v1 payload of the signed fields.
-pub(crate) fn digest(f: &SigningFields<'_>) -> CoreResult<[u8; 32]> {
-    Ok(fractal_core::sha256(&fractal_core::canonical_fields(f)?))
 }
 
 /// The nine key strings, interned once per process and fetched once per call.

@@ -387,18 +387,48 @@ pub fn check_epoch(epoch: u64) -> Result<()> {
     Ok(())
 }
 
+/// The signed fields' rules: required, and SPEC §1's limits on the ids and `epoch`.
+impl TryFrom<SignedWire> for SignedRecord {
+    type Error = Error;
+
+    fn try_from(w: SignedWire) -> Result<SignedRecord> {
+        let epoch = required(w.epoch, "epoch")?;
+        check_epoch(epoch)?;
+        Ok(SignedRecord {
+            pcs_id: required(w.pcs_id, "pcs_id")?,
+            shard_id: id_bytes(w.shard_id, "shard_id")?,
+            epoch,
+            coh_star: required(w.coh_star, "coh_star")?,
+            d_hat: required(w.d_hat, "D_hat")?,
+            r: required(w.r, "r")?,
+            budget: required(w.budget, "budget")?,
+            merkle_root: id_bytes(w.merkle_root, "merkle_root")?,
+            sig: w.sig,
+        })
+    }
+}
+
 impl TryFrom<PcsWire> for Pcs {
     type Error = Error;
 
     fn try_from(w: PcsWire) -> Result<Pcs> {
-        let epoch = required(w.epoch, "epoch")?;
-        check_epoch(epoch)?;
+        let s = SignedRecord::try_from(SignedWire {
+            pcs_id: w.pcs_id,
+            merkle_root: w.merkle_root,
+            epoch: w.epoch,
+            shard_id: w.shard_id,
+            d_hat: w.d_hat,
+            coh_star: w.coh_star,
+            r: w.r,
+            budget: w.budget,
+            sig: w.sig,
+        })?;
         let pcs = Pcs {
-            pcs_id: required(w.pcs_id, "pcs_id")?,
+            pcs_id: s.pcs_id,
             schema: required(w.schema, "schema")?,
             version: required(w.version, "version")?,
-            shard_id: id_bytes(w.shard_id, "shard_id")?,
-            epoch,
+            shard_id: s.shard_id,
+            epoch: s.epoch,
             omitted: Omitted {
                 seed: w.seed.is_none(),
                 scales: w.scales.is_none(),
@@ -412,14 +442,14 @@ impl TryFrom<PcsWire> for Pcs {
             seed: w.seed.unwrap_or(0),
             scales: w.scales.unwrap_or_default(),
             n_j: w.n_j.unwrap_or_default(),
-            coh_star: required(w.coh_star, "coh_star")?,
+            coh_star: s.coh_star,
             v_star: w.v_star.unwrap_or_default(),
-            d_hat: required(w.d_hat, "D_hat")?,
-            r: required(w.r, "r")?,
+            d_hat: s.d_hat,
+            r: s.r,
             regime: w.regime.unwrap_or_default(),
-            budget: required(w.budget, "budget")?,
-            merkle_root: id_bytes(w.merkle_root, "merkle_root")?,
-            sig: w.sig,
+            budget: s.budget,
+            merkle_root: s.merkle_root,
+            sig: s.sig,
             ft: w.ft,
             extra: w.extra,
         };

@@ -27,10 +27,12 @@ impl<'e> Keys<'e> {
 /// What v1 signs, the fast path (v1 signs nothing else, so nothing else is
 /// read): the core reads a view of the object holding only the eight signed
 /// fields of [`SIGNED_FIELDS`].
-pub(crate) fn signed(obj: Object, keys: &Keys) -> Res<Pcs> {
-    let eight = &SIGNED_FIELDS[..SIGNED_FIELDS.len() - 1];
-    de::read(obj, |de| Pcs::deserialize_signed_from(de.only(obj, &keys.0, eight)))
+pub(crate) fn signed(obj: Object, keys: &Keys) -> Res<SignedRecord> {
+    de::read(obj, |de| SignedRecord::deserialize_from(de.only(obj, &keys.0, EIGHT)))
 }
+
+/// [`SIGNED_FIELDS`] without `sig`.
+const EIGHT: &[&str] = SIGNED_FIELDS.split_last().expect("nine names").1;
 
 /// A whole record (SPEC §1, malformed level), as `Pcs::from_json` reads its
 /// JSON: unknown fields kept, left-out optional fields recorded as such.
@@ -47,7 +49,7 @@ pub(crate) fn for_check(obj: Object, keys: &Keys) -> Res<Pcs> {
     if sig.as_deref().is_some_and(|s| s.starts_with(fractal_core::sign::V2_PREFIX)) {
         return pcs(obj);
     }
-    Ok(Pcs { sig, ..signed(obj, keys)? })
+    de::read(obj, |de| Pcs::deserialize_signed_from(de.only(obj, &keys.0, EIGHT))).map(|p| Pcs { sig, ..p })
 }
 
 /// The input of `buildPcs`; unknown fields are refused (a misspelt field would

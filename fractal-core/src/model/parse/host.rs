@@ -45,28 +45,49 @@ impl Pcs {
     /// assert_eq!((p.epoch, p.sig.as_deref()), (1, None));
     /// ```
     pub fn deserialize_signed_from<'de, D: serde::Deserializer<'de> + Clone>(d: D) -> Result<Pcs> {
+        let s = SignedRecord::deserialize_from(d)?;
+        // The fields v1 does not sign are not read: empty, and the optional ones
+        // omitted, as TryFrom leaves them (the rules checked again pass).
+        Pcs::try_from(PcsWire {
+            pcs_id: Some(s.pcs_id),
+            merkle_root: Some(s.merkle_root),
+            epoch: Some(s.epoch),
+            shard_id: Some(s.shard_id),
+            d_hat: Some(s.d_hat),
+            coh_star: Some(s.coh_star),
+            r: Some(s.r),
+            budget: Some(s.budget),
+            sig: s.sig,
+            schema: Some(String::new()),
+            version: Some(String::new()),
+            ..PcsWire::default()
+        })
+    }
+}
+
+impl SignedRecord {
+    /// Reads what a v1 signature covers, as [`Pcs::deserialize_signed_from`]
+    /// does, into the signed fields alone: for a binding's v1 batches, which
+    /// then need no whole [`Pcs`] per record.
+    ///
+    /// ```
+    /// let v = serde_json::json!({"pcs_id": "p", "merkle_root": "m", "epoch": 1, "shard_id": "s",
+    ///     "D_hat": 1.5, "coh_star": 0.7, "r": 0.9, "budget": 0.4, "sig": "c2ln"});
+    /// let s = fractal_core::SignedRecord::deserialize_from(&v).unwrap();
+    /// assert_eq!((s.epoch, s.sig.as_deref()), (1, Some("c2ln")));
+    /// let v = serde_json::json!({"pcs_id": "p", "merkle_root": "", "epoch": 1, "shard_id": "s",
+    ///     "D_hat": 1.5, "coh_star": 0.7, "r": 0.9, "budget": 0.4});
+    /// let err = fractal_core::SignedRecord::deserialize_from(&v).unwrap_err();
+    /// assert_eq!(err.field(), Some("merkle_root"));
+    /// ```
+    pub fn deserialize_from<'de, D: serde::Deserializer<'de> + Clone>(d: D) -> Result<SignedRecord> {
         // SignedWire reads a map only: it needs no `ObjectOnly` around it.
         let w = match SignedWire::deserialize(d.clone()) {
             Ok(w) => w,
             Err(_) => serde_path_to_error::deserialize::<_, SignedWire>(d)
                 .map_err(|e| host_error(e, |field, reason| Error::InvalidField { field, reason }))?,
         };
-        // The record's rules (required fields, defaults, limits) are TryFrom's; the
-        // fields v1 does not sign are not read: empty, and the optional ones omitted.
-        Pcs::try_from(PcsWire {
-            pcs_id: w.pcs_id,
-            merkle_root: w.merkle_root,
-            epoch: w.epoch,
-            shard_id: w.shard_id,
-            d_hat: w.d_hat,
-            coh_star: w.coh_star,
-            r: w.r,
-            budget: w.budget,
-            sig: w.sig,
-            schema: Some(String::new()),
-            version: Some(String::new()),
-            ..PcsWire::default()
-        })
+        SignedRecord::try_from(w)
     }
 }
 

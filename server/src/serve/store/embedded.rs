@@ -24,6 +24,11 @@
 //! watermark stored in that very commit — re-storing whatever the crash lost, first
 //! write winning. An outcome answered to a client is therefore either in the store's
 //! durable state or in the replayed part of the log.
+//!
+//! Each shard also keeps a Bloom filter of the keys that may be in redb (every key
+//! put, and the file's keys, loaded in the background at open): a lookup of a key
+//! never seen — every unique submission makes one — answers "absent" without a
+//! redb read transaction. Until the filter is loaded, lookups read redb.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -36,7 +41,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::*;
 
+mod filter;
 mod writer;
+use filter::KeyFilter;
 use writer::Writer;
 
 /// `tenant \0 pcs_id` → `[expires_at: u64 LE][status: u16 LE][VerifyResult JSON]`, or
@@ -126,6 +133,9 @@ const SHARDS: usize = 64;
 struct PendingMap {
     shards: Vec<Mutex<Shard>>,
     hasher: RandomState,
+    /// Whether every shard's `filter` holds every key in redb: set once the keys
+    /// of the file as opened are loaded (until then lookups read redb).
+    filtered: AtomicBool,
 }
 
 /// Committed outcomes kept in memory per shard, in two generations of at most this
@@ -147,11 +157,40 @@ struct Shard {
     /// leaves it only after its commit, so while this count stays the same, a key
     /// that is in neither the map nor redb cannot appear in redb.
     removals: u64,
+    /// The hashes of the keys that may be in redb: every key put through this
+    /// shard, and (once `filtered`) every key in the file when it was opened.
+    filter: KeyFilter,
 }
 
 impl PendingMap {
     fn new() -> PendingMap {
-        PendingMap { shards: (0..SHARDS).map(|_| Mutex::default()).collect(), hasher: RandomState::new() }
+        PendingMap {
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            hasher: RandomState::new(),
+            filtered: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether redb may hold the key of `hash` (`s` is its shard): `false` only
+    /// when the filter is complete and has never seen the key.
+    fn may_hold(&self, s: &Shard, hash: u64) -> bool {
+        !self.filtered.load(Ordering::Acquire) || s.filter.may_contain(hash)
+    }
+
+    /// Loads the keys of the file into the filters, then trusts them. Keys put
+    /// meanwhile enter the filters through `put`, so none is missed.
+    fn load_filter(&self, db: &DbSlot) -> Result<u64, StoreError> {
+        let r = db.get()?.begin_read().map_err(err)?;
+        let t = r.open_table(OUTCOMES).map_err(err)?;
+        let mut n = 0;
+        for item in t.iter().map_err(err)? {
+            let (k, _) = item.map_err(err)?;
+            let hash = self.hash(k.value());
+            self.shard(hash).lock().unwrap().filter.insert(hash);
+            n += 1;
+        }
+        self.filtered.store(true, Ordering::Release);
+        Ok(n)
     }
 
     fn hash(&self, key: &[u8]) -> u64 {
@@ -240,6 +279,18 @@ impl RedbStore {
         let (tx, rx) = mpsc::channel(16 * MAX_BATCH);
         let healthy = Arc::new(AtomicBool::new(true));
         let pending = Arc::new(PendingMap::new());
+        {
+            // In the background: a large file takes a while, and lookups read redb
+            // until it is done.
+            let (db, pending) = (db.clone(), pending.clone());
+            std::thread::Builder::new()
+                .name("store-filter".into())
+                .spawn(move || match pending.load_filter(&db) {
+                    Ok(n) => tracing::debug!(keys = n, "outcome store key filter loaded"),
+                    Err(e) => tracing::warn!(error = %e, "outcome store key filter not loaded; lookups read the file"),
+                })
+                .map_err(err)?;
+        }
         let writer = {
             let w = Writer { db: db.clone(), healthy: healthy.clone(), pending: pending.clone(), on_error, fail_commits };
             std::thread::Builder::new().name("store-writer".into()).spawn(move || w.run(rx)).map_err(err)?
@@ -298,16 +349,21 @@ impl RedbStore {
         let k = key(tenant, pcs_id);
         let now = now_secs();
         let hash = self.pending.hash(&k);
-        let removals = {
+        let (removals, may_hold) = {
             let s = self.pending.shard(hash).lock().unwrap();
             if let Some(o) = s.get(&k, now) {
                 return Ok(Ok(o.clone()));
             }
-            s.removals
+            (s.removals, self.pending.may_hold(&s, hash))
         };
+        let absent = Absent { seen: Some((hash, removals)) };
+        if !may_hold {
+            // Never put and not in the file: a new key, as every unique submission's.
+            return Ok(Err(absent));
+        }
         // The count is taken before redb is read: an outcome committed after the
         // read began is still in the map, or its removal changed the count.
-        Ok(self.read(&k)?.ok_or(Absent { seen: Some((hash, removals)) }))
+        Ok(self.read(&k)?.ok_or(absent))
     }
 
     async fn put(&self, tenant: &str, pcs_id: &str, outcome: Outcome, seen: Absent) -> Result<Put, StoreError> {
@@ -332,10 +388,12 @@ impl RedbStore {
             // A lookup of this key found it absent and nothing has left the shard
             // since (so nothing reached redb unseen): redb need not be read again.
             if seen.seen != Some((hash, s.removals))
+                && self.pending.may_hold(&s, hash)
                 && let Some(o) = self.read(&k)?
             {
                 return Ok(Put::Existing(o));
             }
+            s.filter.insert(hash);
             s.map.insert(k.clone(), outcome.clone());
             permit.send(Cmd::Put { key: k, value: outcome.clone() });
         }
@@ -359,7 +417,8 @@ impl RedbStore {
         let mut s = self.pending.shard(hash).lock().unwrap();
         let current = match s.get(&k, now) {
             Some(o) => Some(o.clone()),
-            None => self.read(&k)?,
+            None if self.pending.may_hold(&s, hash) => self.read(&k)?,
+            None => None,
         };
         let result = match current {
             None => Merged::Inserted,
@@ -368,6 +427,7 @@ impl RedbStore {
                 _ => return Ok(Merged::Kept(cur)),
             },
         };
+        s.filter.insert(hash);
         s.map.insert(k.clone(), outcome.clone());
         permit.send(Cmd::Put { key: k, value: outcome });
         Ok(result)

@@ -195,3 +195,40 @@ async fn checkpoint_watermark_survives_reopen() {
     assert_eq!(wm, 1234);
     assert!(s.get("t", "p").await.unwrap().is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_filter_holds_every_key_of_the_file_it_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("o.redb");
+    let n = 3000; // more than a shard's first filter layer holds, in all
+    {
+        let (s, w, _) = RedbStore::open(&path, 1 << 20).unwrap();
+        for i in 0..n {
+            s.put_if_absent("t", &format!("p{i}"), outcome(200, &format!("{i}"), now_secs() + 60)).await.unwrap();
+        }
+        s.checkpoint(1).await.unwrap();
+        drop(s);
+        w.join();
+    }
+    let (s, _w, _) = RedbStore::open(&path, 1 << 20).unwrap();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !s.pending.filtered.load(Ordering::Acquire) {
+        assert!(std::time::Instant::now() < until, "the filter did not load");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    // Every stored key is found (through the file, none is in memory after a reopen),
+    // and a new key is absent without a read of the file.
+    for i in 0..n {
+        let o = s.get("t", &format!("p{i}")).await.unwrap();
+        assert_eq!(o.map(|o| o.body), Some(format!("{i}").into_bytes()), "p{i}");
+    }
+    let fresh = (0..100).filter(|i| {
+        let hash = s.pending.hash(&key("t", &format!("new{i}")));
+        !s.pending.may_hold(&s.pending.shard(hash).lock().unwrap(), hash)
+    });
+    assert!(fresh.count() >= 90, "new keys are known absent without a read");
+    // A key put after the load is held too, and first write still wins.
+    assert!(matches!(s.put_if_absent("t", "late", outcome(200, "a", now_secs() + 60)).await.unwrap(), Put::Inserted(_)));
+    assert!(matches!(s.put_if_absent("t", "late", outcome(202, "b", now_secs() + 60)).await.unwrap(), Put::Existing(_)));
+    assert!(matches!(s.put_if_absent("t", "p7", outcome(202, "b", now_secs() + 60)).await.unwrap(), Put::Existing(_)));
+}

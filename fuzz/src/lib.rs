@@ -13,7 +13,7 @@ use arbitrary::{Arbitrary, Unstructured};
 use fractal_core::canonical::jcs;
 use fractal_core::sign::parse_read_authorization;
 use fractal_core::{
-    Ed25519Keypair, LegacyEncoding, Pcs, SigVersion, SignaturePolicy, SigningFields, SigningKeyMaterial, Verifier,
+    Ed25519Keypair, LegacyEncoding, Pcs, SigVersion, SignaturePolicy, SignedRecord, SigningFields, SigningKeyMaterial, Verifier,
     VerifyParams, canonical_fields, canonical_payload_v1, canonical_payload_v2,
 };
 use fractal_server::serve::wal;
@@ -129,39 +129,29 @@ impl ArbValue {
     }
 }
 
-/// The eight v1 fields, from fuzz bytes.
-#[derive(Arbitrary, Debug)]
-pub struct Fields {
-    /// `pcs_id`.
-    pub pcs_id: String,
-    /// `merkle_root`.
-    pub merkle_root: String,
-    /// `epoch`.
-    pub epoch: u64,
-    /// `shard_id`.
-    pub shard_id: String,
-    /// `D_hat`.
-    pub d_hat: f64,
-    /// `coh_star`.
-    pub coh_star: f64,
-    /// `r`.
-    pub r: f64,
-    /// `budget`.
-    pub budget: f64,
+/// The eight v1 fields, from fuzz bytes: the core's own owned form of them.
+#[derive(Debug)]
+pub struct Fields(SignedRecord);
+
+impl<'a> Arbitrary<'a> for Fields {
+    fn arbitrary(u: &mut Unstructured<'a>) -> arbitrary::Result<Self> {
+        Ok(Fields(SignedRecord {
+            pcs_id: u.arbitrary()?,
+            merkle_root: u.arbitrary()?,
+            epoch: u.arbitrary()?,
+            shard_id: u.arbitrary()?,
+            d_hat: u.arbitrary()?,
+            coh_star: u.arbitrary()?,
+            r: u.arbitrary()?,
+            budget: u.arbitrary()?,
+            sig: None,
+        }))
+    }
 }
 
 impl Fields {
     fn signing(&self) -> SigningFields<'_> {
-        SigningFields {
-            pcs_id: &self.pcs_id,
-            merkle_root: &self.merkle_root,
-            epoch: self.epoch,
-            shard_id: &self.shard_id,
-            d_hat: self.d_hat,
-            coh_star: self.coh_star,
-            r: self.r,
-            budget: self.budget,
-        }
+        self.0.fields()
     }
 }
 
@@ -212,7 +202,7 @@ fn check_legacy(f: &Fields) {
         let Some(p) = enc.payload(&fields) else { continue };
         let parsed = parse_json(&p, enc.as_str());
         assert_eq!(parsed.as_object().map(|o| o.len()), Some(8), "{enc} payload is an object of eight fields");
-        for (name, s) in [("pcs_id", &f.pcs_id), ("merkle_root", &f.merkle_root), ("shard_id", &f.shard_id)] {
+        for (name, s) in [("pcs_id", &f.0.pcs_id), ("merkle_root", &f.0.merkle_root), ("shard_id", &f.0.shard_id)] {
             assert_eq!(parsed.get(name).and_then(Value::as_str), Some(s.as_str()), "{enc} payload changed {name}");
         }
         if enc == LegacyEncoding::SeedGo {

@@ -8,7 +8,11 @@
 //   git worktree add /tmp/before REV && make -C /tmp/before build-node
 //   make build-node
 //   node bench/ab.mjs /tmp/before/bindings/node/fractal-lba.linux-x64-gnu.node \
-//        fractal-lba.linux-x64-gnu.node [--version 1]
+//        fractal-lba.linux-x64-gnu.node [--version 1] [--only signHmacMany]
+//
+// Each process lays the two builds out in memory its own way (ASLR), which moves
+// a row by several percent from one run to the next: compare the median of a few
+// runs, not one.
 
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
@@ -18,9 +22,9 @@ import { parseArgs } from 'node:util'
 
 const { values: opts, positionals } = parseArgs({
   allowPositionals: true,
-  options: { version: { type: 'string', default: '2' } },
+  options: { version: { type: 'string', default: '2' }, only: { type: 'string' } },
 })
-assert.equal(positionals.length, 2, 'usage: node bench/ab.mjs A.node B.node [--version 1|2]')
+assert.equal(positionals.length, 2, 'usage: node bench/ab.mjs A.node B.node [--version 1|2] [--only CALL]')
 const require = createRequire(import.meta.url)
 const [A, B] = positionals.map((p) => require(path.resolve(p)))
 const VERSION = Number(opts.version)
@@ -112,7 +116,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1]
 
 console.log(`v${VERSION}: ns per record, medians of 41 alternating 20 ms slices`)
 console.log(`| call | A | B | B/A |\n|---|---|---|---|`)
-for (const [name, fn] of Object.entries(ops)) {
+for (const [name, fn] of Object.entries(ops).filter(([n]) => !opts.only || n === opts.only)) {
   for (let w = 0; w < 3; w++) {
     fn(A)
     fn(B)

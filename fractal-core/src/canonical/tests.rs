@@ -29,6 +29,11 @@ fn strings_escape_like_json_stringify() {
     assert_eq!(s("\u{8}\u{c}\n\r\t"), r#""\b\f\n\r\t""#);
     assert_eq!(s("\u{1}\u{1f}\u{7f}"), "\"\\u0001\\u001f\u{7f}\"");
     assert_eq!(s("<>&\u{2028}\u{2029}é😀"), "\"<>&\u{2028}\u{2029}é😀\"");
+    // Nothing to escape (the fast path), and one escape at either end of a long id.
+    assert_eq!(s(" ~0123456789abcdef"), "\" ~0123456789abcdef\"");
+    let hex = "0123456789abcdef".repeat(4);
+    assert_eq!(s(&format!("{hex}\u{1f}")), format!("\"{hex}\\u001f\""));
+    assert_eq!(s(&format!("\"{hex}")), format!("\"\\\"{hex}\""));
 }
 
 #[test]

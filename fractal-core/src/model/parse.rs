@@ -13,24 +13,17 @@ use super::*;
 /// one is reported by name rather than as a generic parse failure.
 #[derive(Default)]
 pub(super) struct PcsWire {
-    pcs_id: Option<String>,
+    /// The fields a v1 signature covers (and `sig`).
+    signed: SignedWire,
     schema: Option<String>,
     version: Option<String>,
-    shard_id: Option<String>,
-    epoch: Option<u64>,
     attempt: Option<i64>,
     sent_at: Option<String>,
     seed: Option<i64>,
     scales: Option<Vec<i64>>,
     n_j: Option<BTreeMap<String, i64>>,
-    coh_star: Option<f64>,
     v_star: Option<Vec<f64>>,
-    d_hat: Option<f64>,
-    r: Option<f64>,
     regime: Option<String>,
-    budget: Option<f64>,
-    merkle_root: Option<String>,
-    sig: Option<String>,
     ft: Option<FaultTolerance>,
     extra: BTreeMap<String, Value>,
 }
@@ -41,10 +34,10 @@ impl<'de> Deserialize<'de> for PcsWire {
     }
 }
 
-/// What a v1 signature covers, as the wire carries it: [`SIGNED_FIELDS`], every
-/// other field skipped unread. Its own small struct, not a [`PcsWire`]: the SDKs'
-/// v1 batches read one per record, and moving the whole wire struct around cost
-/// them a fifth of their time.
+/// What a v1 signature covers, as the wire carries it: [`SIGNED_FIELDS`]. Read
+/// alone (every other field skipped unread) by the SDKs' v1 batches, one per
+/// record: moving the whole wire struct around cost them a fifth of their time.
+/// [`PcsWire`] holds one for the same fields of a whole record.
 #[derive(Default)]
 pub(super) struct SignedWire {
     pub(super) pcs_id: Option<String>,
@@ -69,25 +62,38 @@ impl<'de> Deserialize<'de> for SignedWire {
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<SignedWire, A::Error> {
                 let mut w = SignedWire::default();
                 while let Some(Key(key)) = map.next_key::<Key>()? {
-                    match key.as_ref() {
-                        "pcs_id" => put_once(&mut map, &mut w.pcs_id, &key)?,
-                        "merkle_root" => put_once(&mut map, &mut w.merkle_root, &key)?,
-                        "epoch" => put_once(&mut map, &mut w.epoch, &key)?,
-                        "shard_id" => put_once(&mut map, &mut w.shard_id, &key)?,
-                        "D_hat" => put_once(&mut map, &mut w.d_hat, &key)?,
-                        "coh_star" => put_once(&mut map, &mut w.coh_star, &key)?,
-                        "r" => put_once(&mut map, &mut w.r, &key)?,
-                        "budget" => put_once(&mut map, &mut w.budget, &key)?,
-                        "sig" => put_once(&mut map, &mut w.sig, &key)?,
-                        _ => {
-                            map.next_value::<serde::de::IgnoredAny>()?;
-                        }
+                    if !w.read_field(&mut map, &key)? {
+                        map.next_value::<serde::de::IgnoredAny>()?;
                     }
                 }
                 Ok(w)
             }
         }
         d.deserialize_map(Fields)
+    }
+}
+
+impl SignedWire {
+    /// Reads the value of `key` if it is one of [`SIGNED_FIELDS`]; `false` for any
+    /// other key, whose value is left unread. The whole-record reader uses it too.
+    fn read_field<'de, A: serde::de::MapAccess<'de>>(
+        &mut self,
+        map: &mut A,
+        key: &str,
+    ) -> std::result::Result<bool, A::Error> {
+        match key {
+            "pcs_id" => put_once(map, &mut self.pcs_id, key)?,
+            "merkle_root" => put_once(map, &mut self.merkle_root, key)?,
+            "epoch" => put_once(map, &mut self.epoch, key)?,
+            "shard_id" => put_once(map, &mut self.shard_id, key)?,
+            "D_hat" => put_once(map, &mut self.d_hat, key)?,
+            "coh_star" => put_once(map, &mut self.coh_star, key)?,
+            "r" => put_once(map, &mut self.r, key)?,
+            "budget" => put_once(map, &mut self.budget, key)?,
+            "sig" => put_once(map, &mut self.sig, key)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
     }
 }
 
@@ -118,12 +124,12 @@ impl PcsWire {
                 use serde::de::Error as _;
                 let mut w = PcsWire::default();
                 while let Some(Key(key)) = map.next_key::<Key>()? {
+                    if w.signed.read_field(&mut map, &key)? {
+                        continue;
+                    }
                     match key.as_ref() {
-                        "pcs_id" => put_once(&mut map, &mut w.pcs_id, &key)?,
                         "schema" => put_once(&mut map, &mut w.schema, &key)?,
                         "version" => put_once(&mut map, &mut w.version, &key)?,
-                        "shard_id" => put_once(&mut map, &mut w.shard_id, &key)?,
-                        "epoch" => put_once(&mut map, &mut w.epoch, &key)?,
                         "attempt" => put_once(&mut map, &mut w.attempt, &key)?,
                         "sent_at" => put_once(&mut map, &mut w.sent_at, &key)?,
                         "seed" => put_once(&mut map, &mut w.seed, &key)?,
@@ -137,18 +143,12 @@ impl PcsWire {
                             put_once(&mut map, &mut v, &key)?;
                             w.n_j = v.map(|b| b.0);
                         }
-                        "coh_star" => put_once(&mut map, &mut w.coh_star, &key)?,
                         "v_star" => {
                             let mut v: Option<Bounded<f64>> = w.v_star.take().map(Bounded);
                             put_once(&mut map, &mut v, &key)?;
                             w.v_star = v.map(|b| b.0);
                         }
-                        "D_hat" => put_once(&mut map, &mut w.d_hat, &key)?,
-                        "r" => put_once(&mut map, &mut w.r, &key)?,
                         "regime" => put_once(&mut map, &mut w.regime, &key)?,
-                        "budget" => put_once(&mut map, &mut w.budget, &key)?,
-                        "merkle_root" => put_once(&mut map, &mut w.merkle_root, &key)?,
-                        "sig" => put_once(&mut map, &mut w.sig, &key)?,
                         "ft" => {
                             let mut v: Option<ObjectOnly<FaultTolerance>> = w.ft.take().map(ObjectOnly);
                             put_once(&mut map, &mut v, &key)?;
@@ -411,18 +411,17 @@ impl TryFrom<SignedWire> for SignedRecord {
 impl TryFrom<PcsWire> for Pcs {
     type Error = Error;
 
-    fn try_from(w: PcsWire) -> Result<Pcs> {
-        let s = SignedRecord::try_from(SignedWire {
-            pcs_id: w.pcs_id,
-            merkle_root: w.merkle_root,
-            epoch: w.epoch,
-            shard_id: w.shard_id,
-            d_hat: w.d_hat,
-            coh_star: w.coh_star,
-            r: w.r,
-            budget: w.budget,
-            sig: w.sig,
-        })?;
+    fn try_from(mut w: PcsWire) -> Result<Pcs> {
+        let signed = SignedRecord::try_from(std::mem::take(&mut w.signed))?;
+        Pcs::assemble(signed, w)
+    }
+}
+
+impl Pcs {
+    /// A record from its checked signed fields and the rest of what the wire
+    /// carried (`w.signed` is not read): the defaults of the optional fields and
+    /// the record's limits are applied here.
+    fn assemble(s: SignedRecord, w: PcsWire) -> Result<Pcs> {
         let pcs = Pcs {
             pcs_id: s.pcs_id,
             schema: required(w.schema, "schema")?,

@@ -45,23 +45,10 @@ impl Pcs {
     /// assert_eq!((p.epoch, p.sig.as_deref()), (1, None));
     /// ```
     pub fn deserialize_signed_from<'de, D: serde::Deserializer<'de> + Clone>(d: D) -> Result<Pcs> {
-        let s = SignedRecord::deserialize_from(d)?;
         // The fields v1 does not sign are not read: empty, and the optional ones
-        // omitted, as TryFrom leaves them (the rules checked again pass).
-        Pcs::try_from(PcsWire {
-            pcs_id: Some(s.pcs_id),
-            merkle_root: Some(s.merkle_root),
-            epoch: Some(s.epoch),
-            shard_id: Some(s.shard_id),
-            d_hat: Some(s.d_hat),
-            coh_star: Some(s.coh_star),
-            r: Some(s.r),
-            budget: Some(s.budget),
-            sig: s.sig,
-            schema: Some(String::new()),
-            version: Some(String::new()),
-            ..PcsWire::default()
-        })
+        // omitted.
+        let rest = PcsWire { schema: Some(String::new()), version: Some(String::new()), ..PcsWire::default() };
+        Pcs::assemble(SignedRecord::deserialize_from(d)?, rest)
     }
 }
 

@@ -367,37 +367,57 @@ impl RedbStore {
     }
 
     async fn put(&self, tenant: &str, pcs_id: &str, outcome: Outcome, seen: Absent) -> Result<Put, StoreError> {
+        let (k, hash, permit) = self.reserve(tenant, pcs_id).await?;
+        // Every insert passes through this lock before it can reach redb, so
+        // "not pending and not in redb" cannot change while it is held.
+        let mut s = self.pending.shard(hash).lock().unwrap();
+        if let Some(o) = self.current(&s, &k, hash, seen)? {
+            return Ok(Put::Existing(o));
+        }
+        Self::queue(&mut s, hash, k, outcome.clone(), permit);
+        Ok(Put::Inserted(outcome))
+    }
+
+    /// What a write needs before it takes its key's shard lock: the store healthy,
+    /// the key and its hash, and room in the writer's queue. The room comes first:
+    /// once an outcome is in the pending map (where readers see it), it must reach
+    /// the writer without another await, or a cancelled caller could leave an
+    /// answered outcome that is never committed.
+    async fn reserve(
+        &self,
+        tenant: &str,
+        pcs_id: &str,
+    ) -> Result<(Vec<u8>, u64, mpsc::Permit<'_, Cmd>), StoreError> {
         if !self.healthy.load(Ordering::Relaxed) {
             // Fail closed: a failed commit means outcomes may not reach the store.
             return Err(err("the last write transaction failed"));
         }
         let k = key(tenant, pcs_id);
-        // Room in the writer's queue first: once the outcome is in the pending map
-        // (where readers see it), it must reach the writer without another await, or a
-        // cancelled caller could leave an answered outcome that is never committed.
         let permit = self.tx.reserve().await.map_err(|_| err("writer stopped"))?;
-        let now = now_secs();
         let hash = self.pending.hash(&k);
-        {
-            // Every insert passes through this lock before it can reach redb, so
-            // "not pending and not in redb" cannot change while it is held.
-            let mut s = self.pending.shard(hash).lock().unwrap();
-            if let Some(o) = s.get(&k, now) {
-                return Ok(Put::Existing(o.clone()));
-            }
-            // A lookup of this key found it absent and nothing has left the shard
-            // since (so nothing reached redb unseen): redb need not be read again.
-            if seen.seen != Some((hash, s.removals))
-                && self.pending.may_hold(&s, hash)
-                && let Some(o) = self.read(&k)?
-            {
-                return Ok(Put::Existing(o));
-            }
-            s.filter.insert(hash);
-            s.map.insert(k.clone(), outcome.clone());
-            permit.send(Cmd::Put { key: k, value: outcome.clone() });
+        Ok((k, hash, permit))
+    }
+
+    /// The key's unexpired outcome, under its shard lock `s`: in memory, else in
+    /// redb, which is not read when the filter has never seen the key or when a
+    /// lookup found it absent and nothing has left the shard since (so nothing
+    /// reached redb unseen).
+    fn current(&self, s: &Shard, k: &[u8], hash: u64, seen: Absent) -> Result<Option<Outcome>, StoreError> {
+        if let Some(o) = s.get(k, now_secs()) {
+            return Ok(Some(o.clone()));
         }
-        Ok(Put::Inserted(outcome))
+        if seen.seen == Some((hash, s.removals)) || !self.pending.may_hold(s, hash) {
+            return Ok(None);
+        }
+        self.read(k)
+    }
+
+    /// Makes `outcome` the key's outcome: pending (where readers see it) until the
+    /// writer, which `permit` reaches without waiting, commits it.
+    fn queue(s: &mut Shard, hash: u64, k: Vec<u8>, outcome: Outcome, permit: mpsc::Permit<'_, Cmd>) {
+        s.filter.insert(hash);
+        s.map.insert(k.clone(), outcome.clone());
+        permit.send(Cmd::Put { key: k, value: outcome });
     }
 }
 
@@ -407,29 +427,16 @@ impl RedbStore {
     /// kept out otherwise. An outcome without a stamp (or a stored one without, from
     /// before regions were on) never replaces and is never replaced.
     pub async fn merge_stamped(&self, tenant: &str, pcs_id: &str, outcome: Outcome) -> Result<Merged, StoreError> {
-        if !self.healthy.load(Ordering::Relaxed) {
-            return Err(err("the last write transaction failed"));
-        }
-        let k = key(tenant, pcs_id);
-        let permit = self.tx.reserve().await.map_err(|_| err("writer stopped"))?;
-        let now = now_secs();
-        let hash = self.pending.hash(&k);
+        let (k, hash, permit) = self.reserve(tenant, pcs_id).await?;
         let mut s = self.pending.shard(hash).lock().unwrap();
-        let current = match s.get(&k, now) {
-            Some(o) => Some(o.clone()),
-            None if self.pending.may_hold(&s, hash) => self.read(&k)?,
-            None => None,
-        };
-        let result = match current {
+        let result = match self.current(&s, &k, hash, Absent::UNKNOWN)? {
             None => Merged::Inserted,
             Some(cur) => match (&outcome.stamp, &cur.stamp) {
                 (Some(new), Some(old)) if fractal_core::region::supersedes(new, old) => Merged::Replaced(cur),
                 _ => return Ok(Merged::Kept(cur)),
             },
         };
-        s.filter.insert(hash);
-        s.map.insert(k.clone(), outcome.clone());
-        permit.send(Cmd::Put { key: k, value: outcome });
+        Self::queue(&mut s, hash, k, outcome, permit);
         Ok(result)
     }
 

@@ -40,7 +40,7 @@ pub fn admit(policy: Policy, verifier: &fractal_core::Verifier, body: &[u8]) -> 
     let pcs = Pcs::from_json(body).map_err(Admission::Malformed)?;
     match check_signature(policy, verifier, &pcs) {
         Ok(()) => Ok(pcs),
-        Err(e) => Err(Admission::Refused(pcs, e)),
+        Err(e) => Err(Admission::Refused(Box::new(pcs), e)),
     }
 }
 
@@ -49,7 +49,7 @@ pub enum Admission {
     /// It did not parse.
     Malformed(CoreError),
     /// It parsed, and its signature was refused.
-    Refused(Pcs, CoreError),
+    Refused(Box<Pcs>, CoreError),
 }
 
 impl Decided {

@@ -243,10 +243,9 @@ fn canonical_payload_v2_general(out: &PcsOut<'_>) -> Result<Vec<u8>> {
 /// building a JSON value first. Its number fields were checked to be finite.
 fn write_v2_known(p: &PcsOut<'_>) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(384 + p.pcs_id.len() + p.merkle_root.len() + p.shard_id.len());
-    let mut num = ryu_js::Buffer::new();
-    let mut number = |out: &mut Vec<u8>, key: &[u8], x: f64| {
+    let number = |out: &mut Vec<u8>, key: &[u8], x: f64| {
         out.extend_from_slice(key);
-        out.extend_from_slice(if x == 0.0 { "0" } else { num.format_finite(x) }.as_bytes());
+        write_number(out, x);
     };
     number(&mut out, b"{\"D_hat\":", p.d_hat);
     if let Some(n_j) = p.n_j {
@@ -414,7 +413,7 @@ fn write_jcs_number(out: &mut Vec<u8>, n: &serde_json::Number, path: &str, rules
     if rules == Rules::V2 && integer_beyond && !is_number_field(path) {
         return Err(Error::bad_field(path_or_record(path), "integer outside ±(2^53-1) cannot be signed with v2"));
     }
-    out.extend_from_slice(format_number(x).as_bytes());
+    write_number(out, x);
     Ok(())
 }
 
@@ -466,14 +465,13 @@ pub fn canonical_fields(f: &SigningFields<'_>) -> Result<Vec<u8>> {
     let r = signed_number("r", f.r)?;
 
     let mut out = Vec::with_capacity(128 + f.pcs_id.len() + f.merkle_root.len() + f.shard_id.len());
-    let mut num = ryu_js::Buffer::new();
     // Keys in UTF-16 code-unit order (SPEC §3).
     out.extend_from_slice(b"{\"D_hat\":");
-    out.extend_from_slice(num.format_finite(d_hat).as_bytes());
+    write_number(&mut out, d_hat);
     out.extend_from_slice(b",\"budget\":");
-    out.extend_from_slice(num.format_finite(budget).as_bytes());
+    write_number(&mut out, budget);
     out.extend_from_slice(b",\"coh_star\":");
-    out.extend_from_slice(num.format_finite(coh_star).as_bytes());
+    write_number(&mut out, coh_star);
     out.extend_from_slice(b",\"epoch\":");
     let mut ibuf = [0u8; 20];
     out.extend_from_slice(format_u64(f.epoch, &mut ibuf));
@@ -482,7 +480,7 @@ pub fn canonical_fields(f: &SigningFields<'_>) -> Result<Vec<u8>> {
     out.extend_from_slice(b",\"pcs_id\":");
     write_json_string(&mut out, f.pcs_id);
     out.extend_from_slice(b",\"r\":");
-    out.extend_from_slice(num.format_finite(r).as_bytes());
+    write_number(&mut out, r);
     out.extend_from_slice(b",\"shard_id\":");
     write_json_string(&mut out, f.shard_id);
     out.push(b'}');
@@ -530,10 +528,20 @@ fn signed_number(field: &str, x: f64) -> Result<f64> {
 /// assert_eq!(fractal_core::canonical::format_number(1e21), "1e+21");
 /// ```
 pub fn format_number(x: f64) -> String {
+    let mut out = Vec::with_capacity(24);
+    write_number(&mut out, x);
+    String::from_utf8(out).expect("a number is written in ASCII")
+}
+
+/// Appends a finite number as [`format_number`] writes it (`-0` as `0`), without
+/// allocating: every payload writer's numbers go through here.
+#[inline]
+fn write_number(out: &mut Vec<u8>, x: f64) {
     if x == 0.0 {
-        return "0".into();
+        out.push(b'0');
+    } else {
+        out.extend_from_slice(ryu_js::Buffer::new().format_finite(x).as_bytes());
     }
-    ryu_js::Buffer::new().format(x).to_string()
 }
 
 fn format_u64(mut v: u64, buf: &mut [u8; 20]) -> &[u8] {

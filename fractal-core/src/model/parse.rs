@@ -76,6 +76,8 @@ impl<'de> Deserialize<'de> for SignedWire {
 impl SignedWire {
     /// Reads the value of `key` if it is one of [`SIGNED_FIELDS`]; `false` for any
     /// other key, whose value is left unread. The whole-record reader uses it too.
+    /// Always inlined: out of line it cost Node's v1 batches 3-5%.
+    #[inline(always)]
     fn read_field<'de, A: serde::de::MapAccess<'de>>(
         &mut self,
         map: &mut A,

@@ -28,6 +28,14 @@
 //!   pending frame, writes them with one `write` and makes them durable with one
 //!   `fdatasync`, then wakes all the waiting requests. Concurrent requests share the
 //!   cost of one fsync.
+//! * **Preallocation.** The writer allocates the segment ahead of its appends, by
+//!   writing zeros [`PREALLOCATE`] bytes at a time (in the same `fdatasync` as the
+//!   batch that needs them). An append then overwrites allocated blocks, and its
+//!   `fdatasync` writes data only: a file that grows makes every `fdatasync` also
+//!   commit the file system's journal for the new size, which took ~35% more CPU and
+//!   ~80% more time per sync here. A closed segment is cut to its records, and so is
+//!   the last one at a clean stop; after a kill, recovery cuts the zeros (a frame
+//!   never starts with a zero length).
 //! * **Recovery.** Only the last write can be torn. Damage at offset `p` of the last
 //!   segment is a torn tail when no intact frame after `p` belongs to a later group
 //!   commit (every intact v2 frame after it has `batch_start <= p`: it is part of the
@@ -57,6 +65,10 @@ pub use recovery::*;
 pub const HEADER: usize = 8;
 /// Bits of an LSN that hold the byte offset inside a segment.
 const OFFSET_BITS: u32 = 40;
+/// The writer allocates a segment ahead of its appends this many bytes at a time.
+/// Writing and syncing 1 MiB of zeros took ~1 ms here (4 MiB took ~18 ms): the batch
+/// that pays for it waits about that much longer, once per ~2,500 records.
+pub const PREALLOCATE: u64 = 1 << 20;
 /// No record is larger than this (a bigger length is corruption).
 pub const MAX_RECORD: usize = 64 << 20;
 
@@ -204,6 +216,7 @@ impl Wal {
         let path = segment_path(&opts.dir, at.segment);
         let mut file = OpenOptions::new().create(true).write(true).truncate(false).open(&path)?;
         file.seek(SeekFrom::Start(at.end))?;
+        let allocated = file.metadata()?.len().max(at.end);
         sync_dir(&opts.dir)?;
         let (tx, rx) = mpsc::channel(opts.queue.max(1));
         let pending = Arc::new(Mutex::new(Pending { open: BTreeSet::new(), end: at.end_lsn() }));
@@ -214,6 +227,7 @@ impl Wal {
             file,
             segment: at.segment,
             size: at.end,
+            allocated,
             pending: pending.clone(),
             healthy: healthy.clone(),
             observe,
@@ -253,7 +267,10 @@ struct Writer {
     rx: mpsc::Receiver<Append>,
     file: File,
     segment: u64,
+    /// The end of the records in the segment: where the next batch goes.
     size: u64,
+    /// The length of the segment file: `size` and the zeros allocated after it.
+    allocated: u64,
     pending: Arc<Mutex<Pending>>,
     healthy: Arc<std::sync::atomic::AtomicBool>,
     observe: CommitObserver,
@@ -301,7 +318,9 @@ impl Writer {
                 }
             }
         }
-        // Every handle is gone: the queue is drained and every write synced.
+        // Every handle is gone: the queue is drained and every write synced. The
+        // zeros after the records go, so a clean stop leaves the segment as written.
+        let _ = self.file.set_len(self.size);
         let _ = self.file.sync_all();
     }
 
@@ -319,11 +338,13 @@ impl Writer {
             buf.extend_from_slice(&a.frame);
         }
         let started = Instant::now();
-        let written = self.file.write_all(buf).and_then(|()| self.file.sync_data());
+        let end = self.size + buf.len() as u64;
+        let written = self.file.write_all(buf).and_then(|()| self.allocate(end)).and_then(|()| self.file.sync_data());
         if let Err(e) = written {
             // Leave no half-written batch behind for the next append to follow.
             let _ = self.file.set_len(self.size);
             let _ = self.file.seek(SeekFrom::Start(self.size));
+            self.allocated = self.size;
             return Err(e);
         }
         (self.observe)(started.elapsed(), batch.len());
@@ -334,7 +355,25 @@ impl Writer {
         Ok(lsns)
     }
 
+    /// Makes sure the segment is allocated past `end` (the end of the batch just
+    /// written): if not, writes zeros up to [`PREALLOCATE`] bytes further, within the
+    /// segment's size. The caller's `fdatasync` makes them durable with the batch.
+    fn allocate(&mut self, end: u64) -> io::Result<()> {
+        use std::os::unix::fs::FileExt as _;
+        if end < self.allocated {
+            return Ok(());
+        }
+        let target = (end + PREALLOCATE).min(self.opts.segment_bytes.max(end));
+        if target > end {
+            self.file.write_all_at(&vec![0; (target - end) as usize], end)?;
+        }
+        self.allocated = target;
+        Ok(())
+    }
+
     fn rotate(&mut self) -> io::Result<()> {
+        // A closed segment holds its records and nothing after them.
+        self.file.set_len(self.size)?;
         self.file.sync_all()?;
         let next = self.segment + 1;
         let file = OpenOptions::new().create_new(true).write(true).open(segment_path(&self.opts.dir, next))?;
@@ -342,6 +381,7 @@ impl Writer {
         self.file = file;
         self.segment = next;
         self.size = 0;
+        self.allocated = 0;
         tracing::info!(segment = next, "write-ahead log rotated");
         Ok(())
     }

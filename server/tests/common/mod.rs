@@ -42,9 +42,11 @@ impl Server {
         std::fs::write(&self.config, full).unwrap();
     }
 
-    /// Total bytes of the write-ahead log's segments.
+    /// Bytes written to the write-ahead log's segments: up to the last byte that is
+    /// not zero (the log allocates its space ahead of its records, with zeros).
     pub fn wal_bytes(&self) -> u64 {
-        std::fs::read_dir(self.data_dir().join("wal")).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum()
+        let used = |data: Vec<u8>| data.iter().rposition(|&b| b != 0).map_or(0, |i| i as u64 + 1);
+        std::fs::read_dir(self.data_dir().join("wal")).unwrap().map(|e| used(std::fs::read(e.unwrap().path()).unwrap())).sum()
     }
 
     pub fn metrics_text(&self) -> String {

@@ -43,6 +43,9 @@ pub enum RecoveryError {
 enum Scan {
     /// The segment parsed to its end.
     Clean,
+    /// The records end at this offset and only zeros follow: space the writer
+    /// allocated ahead of its appends (see the writer's `PREALLOCATE`).
+    Unused(u64),
     /// A damaged or incomplete record at this offset, followed by nothing but (at
     /// most) the rest of its own unacknowledged batch.
     TornTail(u64),
@@ -88,6 +91,12 @@ fn classify_damage(data: &[u8], pos: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether the rest of a segment is unwritten space: zeros, which never begin a
+/// frame (a frame's length is never 0).
+fn unused(rest: &[u8]) -> bool {
+    rest.iter().all(|&b| b == 0)
+}
+
 /// Reads every record of a segment, calling `f` for those at or after `from`.
 fn scan_segment(dir: &Path, id: u64, from: u64, f: &mut dyn FnMut(Record)) -> Result<Scan, RecoveryError> {
     let path = segment_path(dir, id);
@@ -111,6 +120,7 @@ fn scan_segment(dir: &Path, id: u64, from: u64, f: &mut dyn FnMut(Record)) -> Re
             }
             // The checksum holds but the contents do not parse: written wrong, not torn.
             Some((_, Err(reason))) => return Err(corrupt(pos, reason)),
+            None if unused(&data[pos..]) => return Ok(Scan::Unused(pos as u64)),
             None => {
                 return match classify_damage(&data, pos) {
                     Ok(()) => Ok(Scan::TornTail(pos as u64)),
@@ -166,6 +176,9 @@ pub struct Recovered {
     pub end: u64,
     /// Bytes of torn tail that were cut off (0 after a clean stop).
     pub truncated: u64,
+    /// Bytes of unused space (zeros allocated ahead of the appends) that were cut
+    /// off: the tail of a server that stopped without closing its log.
+    pub unused: u64,
 }
 
 impl Recovered {
@@ -186,35 +199,46 @@ pub fn recover(dir: &Path, from: u64, f: &mut dyn FnMut(Record)) -> Result<Recov
     let Some(&last) = ids.last() else {
         // No log at all: start past the watermark so LSNs keep growing.
         let segment = if from == 0 { 0 } else { from_seg + 1 };
-        return Ok(Recovered { segment, end: 0, truncated: 0 });
+        return Ok(Recovered { segment, end: 0, truncated: 0, unused: 0 });
     };
     if last < from_seg {
         // The watermark's segment is gone (deleted by hand): start past it.
-        return Ok(Recovered { segment: from_seg + 1, end: 0, truncated: 0 });
+        return Ok(Recovered { segment: from_seg + 1, end: 0, truncated: 0, unused: 0 });
     }
     for &id in ids.iter().filter(|&&id| id >= from_seg) {
-        match scan_segment(dir, id, from, f)? {
-            Scan::Clean => {}
-            Scan::TornTail(at) if id == last => {
-                let path = segment_path(dir, id);
-                let file = OpenOptions::new().write(true).open(&path)?;
-                let len = file.metadata()?.len();
-                file.set_len(at)?;
-                file.sync_all()?;
-                return Ok(Recovered { segment: id, end: at, truncated: len - at });
-            }
-            Scan::TornTail(at) => {
-                return Err(RecoveryError::Corrupt {
-                    file: segment_path(dir, id).display().to_string(),
-                    segment: id,
-                    offset: at,
-                    reason: "damaged record in a segment that is not the last".into(),
-                });
-            }
+        let (at, torn) = match scan_segment(dir, id, from, f)? {
+            Scan::Clean => continue,
+            Scan::Unused(at) => (at, false),
+            Scan::TornTail(at) => (at, true),
+        };
+        if id != last {
+            // Closed segments are cut to their records when the writer moves on.
+            return Err(RecoveryError::Corrupt {
+                file: segment_path(dir, id).display().to_string(),
+                segment: id,
+                offset: at,
+                reason: not_last(torn).into(),
+            });
         }
+        let file = OpenOptions::new().write(true).open(segment_path(dir, id))?;
+        let cut = file.metadata()?.len() - at;
+        file.set_len(at)?;
+        file.sync_all()?;
+        let (truncated, unused) = if torn { (cut, 0) } else { (0, cut) };
+        return Ok(Recovered { segment: id, end: at, truncated, unused });
     }
     let end = fs::metadata(segment_path(dir, last))?.len();
-    Ok(Recovered { segment: last, end, truncated: 0 })
+    Ok(Recovered { segment: last, end, truncated: 0, unused: 0 })
+}
+
+/// Why damage (`torn`) or unused space at the end of a segment that is not the last
+/// stops a start.
+fn not_last(torn: bool) -> &'static str {
+    if torn {
+        "damaged record in a segment that is not the last"
+    } else {
+        "unwritten space (zeros) in a segment that is not the last"
+    }
 }
 
 /// Deletes closed segments that lie wholly below `watermark` (every record in them
@@ -254,6 +278,9 @@ pub struct SegmentReport {
     pub file: String,
     /// Its length in bytes.
     pub bytes: u64,
+    /// Zeros after its last record: space the writer allocated ahead of its
+    /// appends (the last segment of a running server, or of one that was killed).
+    pub unused_bytes: u64,
     /// Intact records before the first damage (v2 frames, with decided outcomes).
     pub records_v2: u64,
     /// Intact v1 frames (written before the upgrade) before the first damage.
@@ -289,6 +316,7 @@ pub fn inspect(dir: &Path) -> io::Result<Vec<SegmentReport>> {
             segment: id,
             file: segment_name(id),
             bytes: data.len() as u64,
+            unused_bytes: 0,
             records_v2: 0,
             records_v1: 0,
             first_lsn: None,
@@ -312,6 +340,14 @@ pub fn inspect(dir: &Path) -> io::Result<Vec<SegmentReport>> {
                     r.damage = Some(Damage { offset: pos as u64, kind: "corrupt", reason: reason.into() });
                     break;
                 }
+                None if unused(&data[pos..]) => {
+                    r.unused_bytes = (data.len() - pos) as u64;
+                    if i + 1 != ids.len() {
+                        let reason = not_last(false).into();
+                        r.damage = Some(Damage { offset: pos as u64, kind: "corrupt", reason });
+                    }
+                    break;
+                }
                 None => {
                     let last = i + 1 == ids.len();
                     r.damage = Some(match classify_damage(&data, pos) {
@@ -320,11 +356,7 @@ pub fn inspect(dir: &Path) -> io::Result<Vec<SegmentReport>> {
                             kind: "torn_tail",
                             reason: "an interrupted last write".into(),
                         },
-                        Ok(()) => Damage {
-                            offset: pos as u64,
-                            kind: "corrupt",
-                            reason: "damaged record in a segment that is not the last".into(),
-                        },
+                        Ok(()) => Damage { offset: pos as u64, kind: "corrupt", reason: not_last(true).into() },
                         Err(reason) => Damage { offset: pos as u64, kind: "corrupt", reason },
                     });
                     break;

@@ -214,7 +214,7 @@ fn torn_tail_is_truncated() {
 }
 
 #[test]
-fn damaged_last_record_and_zero_tail_are_torn() {
+fn damaged_last_record_is_torn_and_a_zero_tail_is_unused_space() {
     let dir = tempfile::tempdir().unwrap();
     write_segment(dir.path(), 0, &[("default", b"one"), ("default", b"two")]);
     let path = segment_path(dir.path(), 0);
@@ -227,11 +227,89 @@ fn damaged_last_record_and_zero_tail_are_torn() {
     assert!(r.truncated > 0);
 
     let mut data = fs::read(&path).unwrap();
-    data.extend_from_slice(&[0u8; 4096]); // the file grew but the data never landed
+    let records = data.len() as u64;
+    data.extend_from_slice(&[0u8; 4096]); // allocated ahead (or grown, with the data lost)
     fs::write(&path, &data).unwrap();
     let (recs, r) = collect(dir.path(), 0).unwrap();
     assert_eq!(recs.len(), 1);
-    assert_eq!(r.truncated, 4096);
+    assert_eq!((r.end, r.truncated, r.unused), (records, 0, 4096));
+    assert_eq!(fs::metadata(&path).unwrap().len(), records, "the zeros are cut off on disk");
+
+    // Garbage in the zeros is what is left of a torn write: torn, not unused.
+    data.truncate(records as usize);
+    data.extend_from_slice(&[0u8; 100]);
+    data.extend_from_slice(b"half a frame");
+    data.extend_from_slice(&[0u8; 100]);
+    fs::write(&path, &data).unwrap();
+    let (recs, r) = collect(dir.path(), 0).unwrap();
+    assert_eq!(recs.len(), 1);
+    assert_eq!((r.end, r.truncated, r.unused), (records, 212, 0));
+}
+
+#[test]
+fn zeros_in_a_segment_that_is_not_the_last_are_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    write_segment(dir.path(), 0, &[("default", b"one")]);
+    write_segment(dir.path(), 1, &[("default", b"two")]);
+    let path = segment_path(dir.path(), 0);
+    let mut data = fs::read(&path).unwrap();
+    let records = data.len() as u64;
+    data.extend_from_slice(&[0u8; 64]);
+    fs::write(&path, &data).unwrap();
+    match collect(dir.path(), 0) {
+        Err(RecoveryError::Corrupt { segment: 0, offset, reason, .. }) => {
+            assert_eq!(offset, records);
+            assert!(reason.contains("zeros"), "{reason}");
+        }
+        other => panic!("expected corruption, got {other:?}"),
+    }
+    assert_eq!(fs::metadata(&path).unwrap().len(), records + 64, "nothing is cut");
+    let report = inspect(dir.path()).unwrap();
+    assert_eq!((report[0].unused_bytes, report[0].damage.as_ref().unwrap().kind), (64, "corrupt"));
+}
+
+/// What a kill leaves: the segments as they are on disk while the writer runs.
+fn copy_dir(from: &Path, to: &Path) {
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_writer_allocates_ahead_and_a_clean_stop_cuts_the_zeros() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = recover(dir.path(), 0, &mut |_| {}).unwrap();
+    let opts = WalOptions { dir: dir.path().into(), segment_bytes: 64 << 20, max_batch_bytes: 1 << 16, queue: 16 };
+    let (wal, writer) = Wal::start(opts, at, Arc::new(|_, _| {})).unwrap();
+    let mut lsns = Vec::new();
+    for i in 0..3 {
+        lsns.push(wal.append("t", &decided(&format!("p{i}")), b"{}").await.unwrap().lsn());
+    }
+    let path = segment_path(dir.path(), 0);
+    let len = fs::metadata(&path).unwrap().len();
+    // The first batch (one frame, ending where p1 starts) allocated PREALLOCATE more.
+    assert_eq!(len, split_lsn(lsns[1]).1 + PREALLOCATE);
+    // A kill now: recovery finds every record, and cuts the zeros as unused space.
+    let killed = tempfile::tempdir().unwrap();
+    copy_dir(dir.path(), killed.path());
+    let report = inspect(killed.path()).unwrap();
+    assert!(report[0].damage.is_none(), "{:?}", report[0].damage);
+    assert_eq!(report[0].records_v2, 3);
+    let (recs, r) = collect(killed.path(), 0).unwrap();
+    assert_eq!(ids(&recs), ["p0", "p1", "p2"]);
+    assert_eq!(r.truncated, 0);
+    assert_eq!(r.end + r.unused, len);
+    assert_eq!(report[0].unused_bytes, r.unused);
+    // Appends overwrite the zeros; the file does not grow.
+    wal.append("t", &decided("p3"), b"{}").await.unwrap();
+    assert_eq!(fs::metadata(&path).unwrap().len(), len);
+    drop(wal);
+    writer.join();
+    let (recs, r) = collect(dir.path(), 0).unwrap();
+    assert_eq!(ids(&recs), ["p0", "p1", "p2", "p3"]);
+    assert_eq!((r.truncated, r.unused), (0, 0), "a clean stop leaves no zeros");
+    assert_eq!(r.end, fs::metadata(&path).unwrap().len());
 }
 
 #[test]
@@ -332,7 +410,9 @@ async fn group_commit_appends_durably_and_rotates() {
     writer.join();
     assert!(batches.load(std::sync::atomic::Ordering::Relaxed) <= 200);
     assert!(list_segments(dir.path()).unwrap().len() > 1, "4 KiB segments rotate");
-    let (recs, _) = collect(dir.path(), 0).unwrap();
+    // Closed segments are cut to their records (zeros in them would stop a start).
+    let (recs, r) = collect(dir.path(), 0).unwrap();
+    assert_eq!((r.truncated, r.unused), (0, 0));
     let mut bodies: Vec<_> = recs.iter().map(|r| String::from_utf8(r.body.clone()).unwrap()).collect();
     bodies.sort();
     assert_eq!(bodies.len(), 200);

@@ -235,9 +235,14 @@ impl StoreWriter {
 }
 
 /// Most puts in one transaction.
-const MAX_BATCH: usize = 1024;
-/// How long the writer lets puts gather before a commit that is not full.
-const BATCH_WAIT: std::time::Duration = std::time::Duration::from_millis(2);
+const MAX_BATCH: usize = 4096;
+/// How long the writer lets puts gather before a commit that is not full. No request
+/// waits for a commit, and a commit's cost (branch pages, page bookkeeping,
+/// checksums) is shared by its puts: 10 ms instead of 2 took the writer from 15.4 to
+/// 12.4 µs per unique request (medians of five alternating `fractal-load` runs).
+const BATCH_WAIT: std::time::Duration = std::time::Duration::from_millis(10);
+/// Room in the queue in front of the writer.
+const QUEUE: usize = 16 * 1024;
 /// Entries examined by one sweep transaction (bounds the pause it causes).
 const SWEEP_CHUNK: usize = 20_000;
 
@@ -276,7 +281,7 @@ impl RedbStore {
             cache_bytes,
             db: std::sync::RwLock::new(Some(Arc::new(db))),
         });
-        let (tx, rx) = mpsc::channel(16 * MAX_BATCH);
+        let (tx, rx) = mpsc::channel(QUEUE);
         let healthy = Arc::new(AtomicBool::new(true));
         let pending = Arc::new(PendingMap::new());
         {

@@ -210,7 +210,11 @@ impl PendingMap {
         {
             s.removals += 1;
             if s.recent.len() >= RECENT_PER_SHARD {
-                s.older = std::mem::take(&mut s.recent);
+                // The older generation goes; its table, kept, is the next `recent`
+                // (a new one grew through eight rehashes of SipHash on every key).
+                let s = &mut *s;
+                std::mem::swap(&mut s.older, &mut s.recent);
+                s.recent.clear();
             }
             s.recent.insert(k, o);
         }

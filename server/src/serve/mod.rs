@@ -202,6 +202,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if at.truncated > 0 {
         tracing::warn!(bytes = at.truncated, segment = at.segment, "write-ahead log: torn tail truncated");
     }
+    if at.unused > 0 {
+        tracing::info!(bytes = at.unused, segment = at.segment, "write-ahead log: space allocated ahead of the records cut");
+    }
     let mut deferred = Vec::new();
     let defer = matches!(store, Backend::Shared(..)).then_some(&mut deferred);
     let (replayed, restored) =

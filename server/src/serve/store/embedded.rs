@@ -33,7 +33,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
@@ -72,6 +72,9 @@ pub struct RedbStore {
     tx: mpsc::Sender<Cmd>,
     healthy: Arc<AtomicBool>,
     pending: Arc<PendingMap>,
+    /// The test hook's count of outcome commits still to fail (tests arm it late).
+    #[cfg_attr(not(test), allow(dead_code))]
+    fail_commits: Arc<AtomicU64>,
 }
 
 /// The open database, or none while the writer reopens it after an I/O error (redb
@@ -267,6 +270,7 @@ impl RedbStore {
             Ok(v) => v.parse::<u64>().map_err(|_| err(format!("{FAIL_COMMITS_ENV}: not a number")))?,
             Err(_) => 0,
         };
+        let fail_commits = Arc::new(AtomicU64::new(fail_commits));
         let db = Database::builder().set_cache_size(cache_bytes).create(path).map_err(err)?;
         let watermark = {
             let mut w = db.begin_write().map_err(err)?;
@@ -301,10 +305,11 @@ impl RedbStore {
                 .map_err(err)?;
         }
         let writer = {
+            let fail_commits = fail_commits.clone();
             let w = Writer { db: db.clone(), healthy: healthy.clone(), pending: pending.clone(), on_error, fail_commits };
             std::thread::Builder::new().name("store-writer".into()).spawn(move || w.run(rx)).map_err(err)?
         };
-        Ok((RedbStore { db, tx, healthy, pending }, StoreWriter(writer), watermark))
+        Ok((RedbStore { db, tx, healthy, pending, fail_commits }, StoreWriter(writer), watermark))
     }
 
     /// Commits durably, recording `watermark` (every log record below it has its

@@ -232,3 +232,69 @@ async fn the_key_filter_holds_every_key_of_the_file_it_opened() {
     assert!(matches!(s.put_if_absent("t", "late", outcome(202, "b", now_secs() + 60)).await.unwrap(), Put::Existing(_)));
     assert!(matches!(s.put_if_absent("t", "p7", outcome(202, "b", now_secs() + 60)).await.unwrap(), Put::Existing(_)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outcomes_committed_without_fsync_survive_a_failed_commit_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("o.redb");
+    let (s, w, _) = RedbStore::open(&path, 1 << 20).unwrap();
+    let committed = |s: &RedbStore, pcs: &str| {
+        let key = key("t", pcs);
+        let shard = s.pending.shard(s.pending.hash(&key)).lock().unwrap();
+        !shard.map.contains_key(&key)
+    };
+    let wait = |what: &dyn Fn() -> bool| {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !what() {
+            assert!(std::time::Instant::now() < until, "timed out");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    };
+    let early: Vec<_> = (0..50).map(|i| (format!("early-{i}"), outcome(200, &format!("{{\"e\":{i}}}"), now_secs() + 3600))).collect();
+    for (pcs, o) in &early {
+        s.put_if_absent("t", pcs, o.clone()).await.unwrap();
+    }
+    wait(&|| early.iter().all(|(pcs, _)| committed(&s, pcs))); // committed, not durably
+    // The next commit fails as on a full disk: the writer reopens the file, which
+    // forgets the commits made without fsync, and must write them again.
+    s.fail_commits.store(1, Ordering::Relaxed);
+    let late = outcome(202, "{\"late\":1}", now_secs() + 3600);
+    s.put_if_absent("t", "late", late.clone()).await.unwrap();
+    wait(&|| committed(&s, "late"));
+    assert_eq!(s.fail_commits.load(Ordering::Relaxed), 0, "the hook failed a commit");
+    s.checkpoint(0).await.unwrap();
+    drop(s);
+    w.join();
+    // The file alone, reopened: every outcome is there.
+    let (s, w, _) = RedbStore::open(&path, 1 << 20).unwrap();
+    let mut seen = std::collections::BTreeMap::new();
+    s.for_each(|_, p, o| {
+        seen.insert(p.to_string(), o.clone());
+    })
+    .unwrap();
+    assert_eq!(seen.len(), 51);
+    assert_eq!(seen["late"], late);
+    for (pcs, o) in &early {
+        assert_eq!(&seen[pcs], o);
+    }
+    drop(s);
+    w.join();
+}
+
+#[test]
+fn unsynced_outcomes_read_back_in_order_across_chunks() {
+    let mut u = writer::Unsynced::default();
+    let mut want = Vec::new();
+    // Enough to fill several chunks, with an entry larger than a chunk in between.
+    for i in 0..20_000u32 {
+        let key = format!("t\0pcs-{i:08}").into_bytes();
+        let value = if i == 7_777 { vec![7; writer::UNSYNCED_CHUNK + 3] } else { i.to_le_bytes().repeat(1 + i as usize % 40) };
+        u.push(&key, &value);
+        want.push((key, value));
+    }
+    assert!(u.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).eq(want.iter().cloned()));
+    u.clear();
+    assert_eq!(u.iter().count(), 0);
+    u.push(b"k", b"");
+    assert_eq!(u.iter().collect::<Vec<_>>(), vec![(&b"k"[..], &b""[..])]);
+}

@@ -32,8 +32,9 @@
 //!   writing zeros [`PREALLOCATE`] bytes at a time (in the same `fdatasync` as the
 //!   batch that needs them). An append then overwrites allocated blocks, and its
 //!   `fdatasync` writes data only: a file that grows makes every `fdatasync` also
-//!   commit the file system's journal for the new size, which took ~35% more CPU and
-//!   ~80% more time per sync here. A closed segment is cut to its records, and so is
+//!   write its metadata for the new size (the inode here, on ext4 without a journal;
+//!   a journal commit where there is one), which took ~35% more CPU and ~80% more
+//!   time per sync here. A closed segment is cut to its records, and so is
 //!   the last one at a clean stop; after a kill, recovery cuts the zeros (a frame
 //!   never starts with a zero length).
 //! * **Recovery.** Only the last write can be torn. Damage at offset `p` of the last

@@ -98,7 +98,8 @@ fn unused(rest: &[u8]) -> bool {
 }
 
 /// Reads every record of a segment, calling `f` for those at or after `from`.
-fn scan_segment(dir: &Path, id: u64, from: u64, f: &mut dyn FnMut(Record)) -> Result<Scan, RecoveryError> {
+/// Returns how the segment ends and its length as read.
+fn scan_segment(dir: &Path, id: u64, from: u64, f: &mut dyn FnMut(Record)) -> Result<(Scan, u64), RecoveryError> {
     let path = segment_path(dir, id);
     let mut data = Vec::new();
     File::open(&path)?.read_to_end(&mut data)?;
@@ -120,16 +121,16 @@ fn scan_segment(dir: &Path, id: u64, from: u64, f: &mut dyn FnMut(Record)) -> Re
             }
             // The checksum holds but the contents do not parse: written wrong, not torn.
             Some((_, Err(reason))) => return Err(corrupt(pos, reason)),
-            None if unused(&data[pos..]) => return Ok(Scan::Unused(pos as u64)),
+            None if unused(&data[pos..]) => return Ok((Scan::Unused(pos as u64), data.len() as u64)),
             None => {
                 return match classify_damage(&data, pos) {
-                    Ok(()) => Ok(Scan::TornTail(pos as u64)),
+                    Ok(()) => Ok((Scan::TornTail(pos as u64), data.len() as u64)),
                     Err(reason) => Err(corrupt(pos, &reason)),
                 };
             }
         }
     }
-    Ok(Scan::Clean)
+    Ok((Scan::Clean, data.len() as u64))
 }
 
 /// Reads, without changing anything, the records at or after `from` and below
@@ -205,9 +206,14 @@ pub fn recover(dir: &Path, from: u64, f: &mut dyn FnMut(Record)) -> Result<Recov
         // The watermark's segment is gone (deleted by hand): start past it.
         return Ok(Recovered { segment: from_seg + 1, end: 0, truncated: 0, unused: 0 });
     }
+    let mut end = 0;
     for &id in ids.iter().filter(|&&id| id >= from_seg) {
-        let (at, torn) = match scan_segment(dir, id, from, f)? {
-            Scan::Clean => continue,
+        let (scan, len) = scan_segment(dir, id, from, f)?;
+        let (at, torn) = match scan {
+            Scan::Clean => {
+                end = len; // the last segment is scanned last
+                continue;
+            }
             Scan::Unused(at) => (at, false),
             Scan::TornTail(at) => (at, true),
         };
@@ -221,13 +227,12 @@ pub fn recover(dir: &Path, from: u64, f: &mut dyn FnMut(Record)) -> Result<Recov
             });
         }
         let file = OpenOptions::new().write(true).open(segment_path(dir, id))?;
-        let cut = file.metadata()?.len() - at;
+        let cut = len - at;
         file.set_len(at)?;
         file.sync_all()?;
         let (truncated, unused) = if torn { (cut, 0) } else { (0, cut) };
         return Ok(Recovered { segment: id, end: at, truncated, unused });
     }
-    let end = fs::metadata(segment_path(dir, last))?.len();
     Ok(Recovered { segment: last, end, truncated: 0, unused: 0 })
 }
 
@@ -310,12 +315,10 @@ pub fn inspect(dir: &Path) -> io::Result<Vec<SegmentReport>> {
     let ids = list_segments(dir)?;
     let mut out = Vec::new();
     for (i, &id) in ids.iter().enumerate() {
-        let path = segment_path(dir, id);
-        let data = fs::read(&path)?;
         let mut r = SegmentReport {
             segment: id,
             file: segment_name(id),
-            bytes: data.len() as u64,
+            bytes: 0,
             unused_bytes: 0,
             records_v2: 0,
             records_v1: 0,
@@ -323,45 +326,40 @@ pub fn inspect(dir: &Path) -> io::Result<Vec<SegmentReport>> {
             last_lsn: None,
             damage: None,
         };
-        let mut pos = 0usize;
-        while pos < data.len() {
-            match intact_frame(&data[pos..]) {
-                Some((n, Ok(d))) => {
-                    if d.decided.is_some() {
-                        r.records_v2 += 1;
-                    } else {
-                        r.records_v1 += 1;
+        let scanned = scan_segment(dir, id, 0, &mut |rec| {
+            if rec.decided.is_some() {
+                r.records_v2 += 1;
+            } else {
+                r.records_v1 += 1;
+            }
+            r.first_lsn.get_or_insert(rec.lsn);
+            r.last_lsn = Some(rec.lsn);
+        });
+        let corrupt = |offset: u64, reason: String| Some(Damage { offset, kind: "corrupt", reason });
+        let last = i + 1 == ids.len();
+        match scanned {
+            Ok((scan, len)) => {
+                r.bytes = len;
+                match scan {
+                    Scan::Clean => {}
+                    Scan::Unused(at) => {
+                        r.unused_bytes = len - at;
+                        if !last {
+                            r.damage = corrupt(at, not_last(false).into());
+                        }
                     }
-                    r.first_lsn.get_or_insert(lsn(id, pos as u64));
-                    r.last_lsn = Some(lsn(id, pos as u64));
-                    pos += n;
-                }
-                Some((_, Err(reason))) => {
-                    r.damage = Some(Damage { offset: pos as u64, kind: "corrupt", reason: reason.into() });
-                    break;
-                }
-                None if unused(&data[pos..]) => {
-                    r.unused_bytes = (data.len() - pos) as u64;
-                    if i + 1 != ids.len() {
-                        let reason = not_last(false).into();
-                        r.damage = Some(Damage { offset: pos as u64, kind: "corrupt", reason });
+                    Scan::TornTail(at) if last => {
+                        let reason = "an interrupted last write".into();
+                        r.damage = Some(Damage { offset: at, kind: "torn_tail", reason });
                     }
-                    break;
-                }
-                None => {
-                    let last = i + 1 == ids.len();
-                    r.damage = Some(match classify_damage(&data, pos) {
-                        Ok(()) if last => Damage {
-                            offset: pos as u64,
-                            kind: "torn_tail",
-                            reason: "an interrupted last write".into(),
-                        },
-                        Ok(()) => Damage { offset: pos as u64, kind: "corrupt", reason: not_last(true).into() },
-                        Err(reason) => Damage { offset: pos as u64, kind: "corrupt", reason },
-                    });
-                    break;
+                    Scan::TornTail(at) => r.damage = corrupt(at, not_last(true).into()),
                 }
             }
+            Err(RecoveryError::Corrupt { offset, reason, .. }) => {
+                r.bytes = fs::metadata(segment_path(dir, id))?.len();
+                r.damage = corrupt(offset, reason);
+            }
+            Err(RecoveryError::Io(e)) => return Err(e),
         }
         out.push(r);
     }

@@ -18,17 +18,20 @@ const RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Writer {
     /// One write transaction on the current file; after a failure the file is
-    /// reopened first (redb refuses everything after an I/O error until then).
+    /// reopened first (redb refuses everything after an I/O error until then), and
+    /// the `unsynced` outcomes the reopen may have lost are written again.
     fn transact<T>(
         &mut self,
         reopen: &mut bool,
         outcomes: bool,
+        unsynced: &Unsynced,
         f: impl FnOnce(&Database) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let res = (|| {
             if *reopen {
                 self.db.reopen()?;
                 *reopen = false;
+                rewrite(&*self.db.get()?, unsynced)?;
             }
             if outcomes && self.fail_commits.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok() {
                 return Err(err(format!("injected write failure ({FAIL_COMMITS_ENV})")));
@@ -92,18 +95,11 @@ impl Writer {
                     let mut pause = RETRY_FIRST;
                     let mut failures = 0u64;
                     loop {
-                        let again = reopen;
-                        let res = self.transact(&mut reopen, true, |db| {
+                        let res = self.transact(&mut reopen, true, &unsynced, |db| {
                             let mut w = db.begin_write().map_err(err)?;
                             w.set_durability(Durability::None).map_err(err)?;
                             {
                                 let mut t = w.open_table(OUTCOMES).map_err(err)?;
-                                // After a reopen, what the lost non-durable commits held first.
-                                if again {
-                                    for (k, v) in unsynced.iter() {
-                                        t.insert(k, v).map_err(err)?;
-                                    }
-                                }
                                 for ((k, _), v) in puts.iter().zip(&encoded) {
                                     t.insert(k.as_slice(), v.as_slice()).map_err(err)?;
                                 }
@@ -132,18 +128,11 @@ impl Writer {
                     }
                 }
                 Cmd::Checkpoint { watermark, done } => {
-                    let again = reopen;
-                    let res = self.transact(&mut reopen, false, |db| {
+                    let res = self.transact(&mut reopen, false, &unsynced, |db| {
                         let mut w = db.begin_write().map_err(err)?;
                         w.set_durability(Durability::Immediate).map_err(err)?;
                         w.set_quick_repair(true);
                         {
-                            if again {
-                                let mut t = w.open_table(OUTCOMES).map_err(err)?;
-                                for (k, v) in unsynced.iter() {
-                                    t.insert(k, v).map_err(err)?;
-                                }
-                            }
                             let mut meta = w.open_table(META).map_err(err)?;
                             meta.insert(WATERMARK, watermark).map_err(err)?;
                         }
@@ -156,13 +145,7 @@ impl Writer {
                     let _ = done.send(res);
                 }
                 Cmd::Sweep { now, from, limit, done } => {
-                    let again = reopen;
-                    let res = self.transact(&mut reopen, false, |db| {
-                        if again {
-                            rewrite(db, &unsynced)?;
-                        }
-                        sweep_chunk(db, now, from, limit)
-                    });
+                    let res = self.transact(&mut reopen, false, &unsynced, |db| sweep_chunk(db, now, from, limit));
                     let _ = done.send(res);
                 }
             }
@@ -170,7 +153,9 @@ impl Writer {
     }
 }
 
-/// Writes outcomes again (after a reopen that may have lost non-durable commits).
+/// Writes outcomes again, in a non-durable transaction of its own, after a reopen
+/// that may have lost the non-durable commits that held them (the next durable
+/// checkpoint persists them).
 fn rewrite(db: &Database, outcomes: &Unsynced) -> Result<(), StoreError> {
     let mut w = db.begin_write().map_err(err)?;
     w.set_durability(Durability::None).map_err(err)?;

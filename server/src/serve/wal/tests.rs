@@ -45,6 +45,13 @@ fn write_batches(dir: &Path, id: u64, batches: &[&[&str]]) -> Vec<u64> {
     offsets
 }
 
+/// A writer on an empty log in `dir`, with segments of `segment_bytes`.
+fn start_empty(dir: &Path, segment_bytes: u64) -> (Wal, WalWriter) {
+    let at = recover(dir, 0, &mut |_| {}).unwrap();
+    let opts = WalOptions { dir: dir.into(), segment_bytes, max_batch_bytes: 1 << 16, queue: 16 };
+    Wal::start(opts, at, Arc::new(|_, _| {})).unwrap()
+}
+
 fn ids(recs: &[Record]) -> Vec<String> {
     recs.iter().map(|r| r.decided.as_ref().unwrap().pcs_id.clone()).collect()
 }
@@ -52,9 +59,7 @@ fn ids(recs: &[Record]) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_append_does_not_pin_the_watermark() {
     let dir = tempfile::tempdir().unwrap();
-    let at = recover(dir.path(), 0, &mut |_| {}).unwrap();
-    let opts = WalOptions { dir: dir.path().into(), segment_bytes: 1 << 20, max_batch_bytes: 1 << 16, queue: 16 };
-    let (wal, writer) = Wal::start(opts, at, Arc::new(|_, _| {})).unwrap();
+    let (wal, writer) = start_empty(dir.path(), 1 << 20);
     // Poll the append once (the frame is queued to the writer), then drop it, as
     // hyper does with the handler of a client that disconnected.
     {
@@ -279,9 +284,7 @@ fn copy_dir(from: &Path, to: &Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_writer_allocates_ahead_and_a_clean_stop_cuts_the_zeros() {
     let dir = tempfile::tempdir().unwrap();
-    let at = recover(dir.path(), 0, &mut |_| {}).unwrap();
-    let opts = WalOptions { dir: dir.path().into(), segment_bytes: 64 << 20, max_batch_bytes: 1 << 16, queue: 16 };
-    let (wal, writer) = Wal::start(opts, at, Arc::new(|_, _| {})).unwrap();
+    let (wal, writer) = start_empty(dir.path(), 64 << 20);
     let mut lsns = Vec::new();
     for i in 0..3 {
         lsns.push(wal.append("t", &decided(&format!("p{i}")), b"{}").await.unwrap().lsn());

@@ -73,7 +73,7 @@ pub struct RedbStore {
     healthy: Arc<AtomicBool>,
     pending: Arc<PendingMap>,
     /// The test hook's count of outcome commits still to fail (tests arm it late).
-    #[cfg_attr(not(test), allow(dead_code))]
+    #[cfg(test)]
     fail_commits: Arc<AtomicU64>,
 }
 
@@ -311,7 +311,15 @@ impl RedbStore {
             let w = Writer { db: db.clone(), healthy: healthy.clone(), pending: pending.clone(), on_error, fail_commits };
             std::thread::Builder::new().name("store-writer".into()).spawn(move || w.run(rx)).map_err(err)?
         };
-        Ok((RedbStore { db, tx, healthy, pending, fail_commits }, StoreWriter(writer), watermark))
+        let store = RedbStore {
+            db,
+            tx,
+            healthy,
+            pending,
+            #[cfg(test)]
+            fail_commits,
+        };
+        Ok((store, StoreWriter(writer), watermark))
     }
 
     /// Commits durably, recording `watermark` (every log record below it has its

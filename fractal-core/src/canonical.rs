@@ -528,6 +528,11 @@ fn signed_number(field: &str, x: f64) -> Result<f64> {
 /// assert_eq!(fractal_core::canonical::format_number(1e21), "1e+21");
 /// ```
 pub fn format_number(x: f64) -> String {
+    if !x.is_finite() {
+        // NaN and ±Infinity: never signed, but named as ECMAScript names them
+        // (write_number assumes a finite number, which the payload writers check).
+        return ryu_js::Buffer::new().format(x).to_string();
+    }
     let mut out = Vec::with_capacity(24);
     write_number(&mut out, x);
     String::from_utf8(out).expect("a number is written in ASCII")

@@ -48,6 +48,10 @@ fn numbers_format_like_ecmascript() {
         (123456789012345680000.0, "123456789012345680000"),
         (-1.5, "-1.5"),
         (0.1, "0.1"),
+        // Not signable, but formatted as ECMAScript does, as before write_number.
+        (f64::NAN, "NaN"),
+        (f64::INFINITY, "Infinity"),
+        (f64::NEG_INFINITY, "-Infinity"),
     ] {
         assert_eq!(format_number(x), want, "{x}");
     }

@@ -18,6 +18,12 @@
 //! and prints our requests/s as a ratio of the baseline's: machines differ two- to
 //! threefold in speed, a ratio measured in one run does not.
 //!
+//! `--durable-baseline` adds a second floor: the same do-nothing server, but each
+//! body goes through `fractal serve`'s own write-ahead log (group commit, `fdatasync`)
+//! before the fixed answer. SPEC §6 puts that log in front of every answer, duplicates
+//! included, so this floor is what the contract's durability alone costs on the
+//! machine; the distance from it to `fractal serve` is everything else the server does.
+//!
 //! It prints figures only and asserts nothing about them.
 
 use std::io::{BufRead, BufReader};
@@ -71,9 +77,16 @@ struct Args {
     /// --spawn) and print the ratio line `ratio LABEL 0.NN`.
     #[arg(long, requires = "spawn")]
     baseline: bool,
+    /// Also load the do-nothing server with a write-ahead log in front of each answer
+    /// (after --baseline) and print `ratio-durable LABEL 0.NN`.
+    #[arg(long, requires = "baseline")]
+    durable_baseline: bool,
     /// Internal: serve as the do-nothing baseline on this address (used by --baseline).
     #[arg(long, hide = true, conflicts_with_all = ["spawn", "url", "baseline"])]
     serve_baseline: Option<String>,
+    /// Internal: with --serve-baseline, log each body in this directory before answering.
+    #[arg(long, hide = true, requires = "serve_baseline")]
+    baseline_log: Option<std::path::PathBuf>,
 }
 
 /// What the baseline answers: the size and shape of an accepted VerifyResult.
@@ -82,26 +95,51 @@ const BASELINE_BODY: &[u8] =
 
 /// The do-nothing server of `--baseline`: hyper's HTTP/1.1 on a tokio runtime with
 /// the worker count `fractal serve` uses by default (one per CPU); each request's
-/// body is read whole, then the fixed answer goes out.
-fn serve_baseline(listen: &str) -> anyhow::Result<()> {
+/// body is read whole, then the fixed answer goes out. With `log`, the body is first
+/// appended to `fractal serve`'s write-ahead log there (its defaults: 64 MiB segments,
+/// 1 MiB group commits), and the answer waits for the `fdatasync`.
+fn serve_baseline(listen: &str, log: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use fractal_server::serve::wal;
     use http_body_util::{BodyExt, Full};
     use std::io::Write as _;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
+        let log = match log {
+            Some(dir) => {
+                let at = wal::recover(dir, 0, &mut |_| {})?;
+                let opts = wal::WalOptions {
+                    dir: dir.to_path_buf(),
+                    segment_bytes: 64 << 20,
+                    max_batch_bytes: 1 << 20,
+                    queue: 16_384,
+                };
+                // The writer thread is never joined: the process ends by a signal.
+                let (log, _writer) = wal::Wal::start(opts, at, Arc::new(|_, _| {}))?;
+                Some(Arc::new(log))
+            }
+            None => None,
+        };
         let listener = tokio::net::TcpListener::bind(listen).await?;
         println!("baseline: listening on http://{}", listener.local_addr()?);
         std::io::stdout().flush()?;
         loop {
             let (stream, _) = listener.accept().await?;
             let _ = stream.set_nodelay(true);
+            let log = log.clone();
             tokio::spawn(async move {
-                let svc = hyper::service::service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
-                    let body = req.into_body().collect().await?.to_bytes();
-                    std::hint::black_box(body);
-                    hyper::Response::builder()
-                        .header("content-type", "application/json")
-                        .body(Full::new(BASELINE_BODY))
-                        .map_err(anyhow::Error::from)
+                let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let log = log.clone();
+                    async move {
+                        let body = req.into_body().collect().await?.to_bytes();
+                        if let Some(log) = &log {
+                            log.append_frame(wal::frame_v1("baseline", &body)).await?;
+                        }
+                        std::hint::black_box(body);
+                        hyper::Response::builder()
+                            .header("content-type", "application/json")
+                            .body(Full::new(BASELINE_BODY))
+                            .map_err(anyhow::Error::from)
+                    }
                 });
                 let io = hyper_util::rt::TokioIo::new(stream);
                 let _ = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).await;
@@ -147,16 +185,19 @@ fn spawn(bin: &std::path::Path, tenant: &str, key: &str, extra: &str) -> anyhow:
     Ok((Spawned { child, _dir: Some(dir) }, addr))
 }
 
-/// Starts this binary as the do-nothing baseline server.
-fn spawn_baseline() -> anyhow::Result<(Spawned, SocketAddr)> {
-    let mut child = Command::new(std::env::current_exe()?)
-        .args(["--serve-baseline", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .context("starting the baseline server")?;
+/// Starts this binary as the do-nothing baseline server, with a write-ahead log in a
+/// temp dir when `durable`.
+fn spawn_baseline(durable: bool) -> anyhow::Result<(Spawned, SocketAddr)> {
+    let dir = if durable { Some(tempfile::tempdir()?) } else { None };
+    let mut cmd = Command::new(std::env::current_exe()?);
+    cmd.args(["--serve-baseline", "127.0.0.1:0"]);
+    if let Some(d) = &dir {
+        cmd.arg("--baseline-log").arg(d.path().join("wal"));
+    }
+    let mut child =
+        cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().context("starting the baseline server")?;
     let addr = listening_on(&mut child)?;
-    Ok((Spawned { child, _dir: None }, addr))
+    Ok((Spawned { child, _dir: dir }, addr))
 }
 
 /// The address from a child's first line, `… listening on http://ADDR`.
@@ -277,7 +318,7 @@ async fn connection(addr: SocketAddr, reqs: Arc<Vec<Vec<u8>>>, schedule: Vec<u32
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     if let Some(listen) = &args.serve_baseline {
-        return serve_baseline(listen);
+        return serve_baseline(listen, args.baseline_log.as_deref());
     }
     if !(0.0..1.0).contains(&args.duplicates) {
         bail!("--duplicates must be in [0, 1)");
@@ -345,15 +386,15 @@ fn main() -> anyhow::Result<()> {
     let body_bytes: usize = reqs.iter().map(|r| r.len()).sum::<usize>() / reqs.len().max(1);
 
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
-    let baseline = if args.baseline {
-        let (server, addr) = spawn_baseline()?;
+    let floor = |durable: bool, name: &str| -> anyhow::Result<Run> {
+        let (server, addr) = spawn_baseline(durable)?;
         let run = load(&rt, &[addr], &reqs, &schedules, Some(server.child.id()))?;
         drop(server);
-        run.print(&format!("{} baseline", args.label), uniques, body_bytes, args.duplicates, conns);
-        Some(run)
-    } else {
-        None
+        run.print(&format!("{} {name}", args.label), uniques, body_bytes, args.duplicates, conns);
+        Ok(run)
     };
+    let baseline = if args.baseline { Some(floor(false, "baseline")?) } else { None };
+    let durable = if args.durable_baseline { Some(floor(true, "durable baseline")?) } else { None };
     let run = load(&rt, &addrs, &reqs, &schedules, spawned.as_ref().map(|s| s.child.id()))?;
     run.print(&args.label, uniques, body_bytes, args.duplicates, conns);
     if let Some(s) = &spawned {
@@ -364,6 +405,18 @@ fn main() -> anyhow::Result<()> {
         }
     }
     drop(spawned);
+    if let Some(d) = durable {
+        println!(
+            "table-durable | {} | {:.0} | {:.0} | {:.2} | {:.1} | {:.1} |",
+            args.label,
+            d.rps(),
+            run.rps(),
+            run.rps() / d.rps(),
+            d.server_us_per_request().unwrap_or(f64::NAN),
+            run.server_us_per_request().unwrap_or(f64::NAN)
+        );
+        println!("ratio-durable {} {:.2}", args.label, run.rps() / d.rps());
+    }
     if let Some(b) = baseline {
         let ratio = run.rps() / b.rps();
         println!(

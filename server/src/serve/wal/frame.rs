@@ -2,7 +2,8 @@
 
 use super::*;
 
-/// Encodes one record as a v1 frame (the format before v2; kept to test upgrades).
+/// Encodes one record as a v1 frame (the format before v2; kept to test upgrades, and
+/// the body-only frame of `fractal-load`'s durable baseline).
 pub fn frame_v1(tenant: &str, body: &[u8]) -> Vec<u8> {
     assert!(!tenant.is_empty() && tenant.len() <= u8::MAX as usize, "tenant ids are 1-255 bytes");
     let mut payload = Vec::with_capacity(1 + tenant.len() + body.len());

@@ -46,7 +46,10 @@ impl Server {
     /// not zero (the log allocates its space ahead of its records, with zeros).
     pub fn wal_bytes(&self) -> u64 {
         let used = |data: Vec<u8>| data.iter().rposition(|&b| b != 0).map_or(0, |i| i as u64 + 1);
-        std::fs::read_dir(self.data_dir().join("wal")).unwrap().map(|e| used(std::fs::read(e.unwrap().path()).unwrap())).sum()
+        std::fs::read_dir(self.data_dir().join("wal"))
+            .unwrap()
+            .map(|e| used(std::fs::read(e.unwrap().path()).unwrap()))
+            .sum()
     }
 
     pub fn metrics_text(&self) -> String {

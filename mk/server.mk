@@ -28,13 +28,13 @@ bench-server: build ## Server vs a do-nothing hyper server, and vs the same with
 	$(FRACTAL_LOAD) --spawn $(FRACTAL) --baseline --durable-baseline --connections 64 --requests $(BENCH_REQUESTS) --duplicates 0.9 --label dup90 | tee $(ROOT)/build/bench/dup90.txt
 	@echo
 	@echo "Against the do-nothing server plus the write-ahead log SPEC §6 puts before every answer:"
-	@echo "| run | durable baseline requests/s | fractal requests/s | ratio | durable baseline server µs/req | fractal server µs/req |"
-	@echo "|---|---|---|---|---|---|"
+	@echo "| run | durable baseline requests/s | fractal requests/s | ratio | durable baseline server µs/req | fractal server µs/req | CPU ratio | fractal p99 ms |"
+	@echo "|---|---|---|---|---|---|---|---|"
 	@sed -n 's/^table-durable //p' $(ROOT)/build/bench/unique.txt $(ROOT)/build/bench/dup90.txt
 	@grep -h '^ratio-durable ' $(ROOT)/build/bench/unique.txt $(ROOT)/build/bench/dup90.txt
 	@echo
 	@echo "Against the do-nothing server (the issue's floor):"
-	@echo "| run | baseline requests/s | fractal requests/s | ratio | baseline server µs/req | fractal server µs/req |"
-	@echo "|---|---|---|---|---|---|"
+	@echo "| run | baseline requests/s | fractal requests/s | ratio | baseline server µs/req | fractal server µs/req | CPU ratio | fractal p99 ms |"
+	@echo "|---|---|---|---|---|---|---|---|"
 	@sed -n 's/^table //p' $(ROOT)/build/bench/unique.txt $(ROOT)/build/bench/dup90.txt
 	@grep -h '^ratio ' $(ROOT)/build/bench/unique.txt $(ROOT)/build/bench/dup90.txt

@@ -405,30 +405,28 @@ fn main() -> anyhow::Result<()> {
         }
     }
     drop(spawned);
-    if let Some(d) = durable {
+    // One row per floor: requests/s of both, their ratio, server CPU per request of
+    // both and its ratio, and our p99; then the line a script reads.
+    let row = |table: &str, ratio: &str, floor: &Run| {
+        let (f_us, us) = (floor.server_us_per_request(), run.server_us_per_request());
+        let cpu_ratio = us.zip(f_us).map_or(f64::NAN, |(u, f)| u / f);
         println!(
-            "table-durable | {} | {:.0} | {:.0} | {:.2} | {:.1} | {:.1} |",
+            "{table} | {} | {:.0} | {:.0} | {:.2} | {:.1} | {:.1} | {cpu_ratio:.1} | {:.2} |",
             args.label,
-            d.rps(),
+            floor.rps(),
             run.rps(),
-            run.rps() / d.rps(),
-            d.server_us_per_request().unwrap_or(f64::NAN),
-            run.server_us_per_request().unwrap_or(f64::NAN)
+            run.rps() / floor.rps(),
+            f_us.unwrap_or(f64::NAN),
+            us.unwrap_or(f64::NAN),
+            run.percentile_ms(0.99),
         );
-        println!("ratio-durable {} {:.2}", args.label, run.rps() / d.rps());
+        println!("{ratio} {} {:.2}", args.label, run.rps() / floor.rps());
+    };
+    if let Some(d) = &durable {
+        row("table-durable", "ratio-durable", d);
     }
-    if let Some(b) = baseline {
-        let ratio = run.rps() / b.rps();
-        println!(
-            "table | {} | {:.0} | {:.0} | {:.2} | {:.1} | {:.1} |",
-            args.label,
-            b.rps(),
-            run.rps(),
-            ratio,
-            b.server_us_per_request().unwrap_or(f64::NAN),
-            run.server_us_per_request().unwrap_or(f64::NAN)
-        );
-        println!("ratio {} {ratio:.2}", args.label);
+    if let Some(b) = &baseline {
+        row("table", "ratio", b);
     }
     Ok(())
 }
@@ -486,13 +484,21 @@ impl Run {
         Some(self.server_cpu? * 1e6 / self.requests().max(1) as f64)
     }
 
-    fn print(&self, label: &str, uniques: usize, body_bytes: usize, duplicates: f64, conns: usize) {
+    /// Latencies in µs, sorted.
+    fn latencies(&self) -> Vec<u32> {
         let mut lat: Vec<u32> = self.results.iter().flat_map(|r| r.latencies_us.iter().copied()).collect();
         lat.sort_unstable();
+        lat
+    }
+
+    fn percentile_ms(&self, p: f64) -> f64 {
+        percentile_ms(&self.latencies(), p)
+    }
+
+    fn print(&self, label: &str, uniques: usize, body_bytes: usize, duplicates: f64, conns: usize) {
+        let lat = self.latencies();
         let n = lat.len();
-        let pct = |p: f64| -> f64 {
-            lat.get(((n as f64 * p) as usize).min(n.saturating_sub(1))).copied().unwrap_or(0) as f64 / 1000.0
-        };
+        let pct = |p: f64| percentile_ms(&lat, p);
         let mut statuses = [0u64; 6];
         let mut hits = 0;
         for r in &self.results {
@@ -533,4 +539,10 @@ impl Run {
             );
         }
     }
+}
+
+/// The `p` quantile of sorted latencies in µs, in ms.
+fn percentile_ms(sorted_us: &[u32], p: f64) -> f64 {
+    let n = sorted_us.len();
+    sorted_us.get(((n as f64 * p) as usize).min(n.saturating_sub(1))).copied().unwrap_or(0) as f64 / 1000.0
 }

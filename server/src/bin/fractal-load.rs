@@ -96,8 +96,8 @@ const BASELINE_BODY: &[u8] =
 /// The do-nothing server of `--baseline`: hyper's HTTP/1.1 on a tokio runtime with
 /// the worker count `fractal serve` uses by default (one per CPU); each request's
 /// body is read whole, then the fixed answer goes out. With `log`, the body is first
-/// appended to `fractal serve`'s write-ahead log there (its defaults: 64 MiB segments,
-/// 1 MiB group commits), and the answer waits for the `fdatasync`.
+/// appended to `fractal serve`'s write-ahead log there (with the server's default
+/// options), and the answer waits for the `fdatasync`.
 fn serve_baseline(listen: &str, log: Option<&std::path::Path>) -> anyhow::Result<()> {
     use fractal_server::serve::wal;
     use http_body_util::{BodyExt, Full};
@@ -107,14 +107,9 @@ fn serve_baseline(listen: &str, log: Option<&std::path::Path>) -> anyhow::Result
         let log = match log {
             Some(dir) => {
                 let at = wal::recover(dir, 0, &mut |_| {})?;
-                let opts = wal::WalOptions {
-                    dir: dir.to_path_buf(),
-                    segment_bytes: 64 << 20,
-                    max_batch_bytes: 1 << 20,
-                    queue: 16_384,
-                };
                 // The writer thread is never joined: the process ends by a signal.
-                let (log, _writer) = wal::Wal::start(opts, at, Arc::new(|_, _| {}))?;
+                let (log, _writer) =
+                    wal::Wal::start(wal::WalOptions::defaults(dir.to_path_buf()), at, Arc::new(|_, _| {}))?;
                 Some(Arc::new(log))
             }
             None => None,

@@ -250,7 +250,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         dir: wal_dir.clone(),
         segment_bytes: config.wal_segment_bytes,
         max_batch_bytes: config.wal_max_batch_bytes,
-        queue: 16_384,
+        queue: WalOptions::QUEUE,
     };
     let (wal, wal_writer) = Wal::start(opts, at, observe).context("starting the write-ahead log")?;
 

@@ -148,6 +148,26 @@ pub struct WalOptions {
     pub queue: usize,
 }
 
+impl WalOptions {
+    /// `[wal] segment_bytes` when unset.
+    pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
+    /// `[wal] max_batch_bytes` when unset.
+    pub const DEFAULT_MAX_BATCH_BYTES: usize = 1 << 20;
+    /// The queue `fractal serve` puts in front of its writer.
+    pub const QUEUE: usize = 16_384;
+
+    /// The options `fractal serve` starts its log in `dir` with, when `[wal]` sets
+    /// nothing.
+    pub fn defaults(dir: PathBuf) -> WalOptions {
+        WalOptions {
+            dir,
+            segment_bytes: Self::DEFAULT_SEGMENT_BYTES,
+            max_batch_bytes: Self::DEFAULT_MAX_BATCH_BYTES,
+            queue: Self::QUEUE,
+        }
+    }
+}
+
 /// Called by the writer after each group commit with its fsync time and size.
 pub type CommitObserver = Arc<dyn Fn(Duration, usize) + Send + Sync>;
 

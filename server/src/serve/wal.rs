@@ -237,7 +237,6 @@ impl Wal {
         let path = segment_path(&opts.dir, at.segment);
         let mut file = OpenOptions::new().create(true).write(true).truncate(false).open(&path)?;
         file.seek(SeekFrom::Start(at.end))?;
-        let allocated = file.metadata()?.len().max(at.end);
         sync_dir(&opts.dir)?;
         let (tx, rx) = mpsc::channel(opts.queue.max(1));
         let pending = Arc::new(Mutex::new(Pending { open: BTreeSet::new(), end: at.end_lsn() }));
@@ -248,7 +247,9 @@ impl Wal {
             file,
             segment: at.segment,
             size: at.end,
-            allocated,
+            // Recovery left the segment ending at its last record (it cuts a torn tail
+            // and unused zeros): nothing is allocated ahead yet.
+            allocated: at.end,
             pending: pending.clone(),
             healthy: healthy.clone(),
             observe,

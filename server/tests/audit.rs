@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::Server;
+use common::{Server, copy_dir};
 use fractal_core::audit::{Entry, Seal, entry_hash};
 use fractal_core::{BuildInput, Ed25519Keypair, build_pcs, hex};
 
@@ -216,18 +216,6 @@ fn a_hundred_thousand_outcomes_make_a_chain_that_verifies() {
         drained.as_secs_f64(),
         (started.elapsed() - drained).as_secs_f64()
     );
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to.join(e.file_name()));
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
 }
 
 fn seg_path(store: &Path, i: u64, ext: &str) -> PathBuf {

@@ -10,10 +10,7 @@ use std::process::{Command, Stdio};
 /// The bodies in a copy of a live log directory (what a kill -9 would leave).
 fn logged_bodies(wal: &Path) -> Vec<Vec<u8>> {
     let copy = tempfile::tempdir().unwrap();
-    for entry in std::fs::read_dir(wal).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), copy.path().join(entry.file_name())).unwrap();
-    }
+    common::copy_dir(wal, copy.path());
     let mut bodies = Vec::new();
     fractal_server::serve::wal::recover(copy.path(), 0, &mut |r| bodies.push(r.body)).unwrap();
     bodies

@@ -42,13 +42,11 @@ impl Server {
         std::fs::write(&self.config, full).unwrap();
     }
 
-    /// Bytes written to the write-ahead log's segments: up to the last byte that is
-    /// not zero (the log allocates its space ahead of its records, with zeros).
+    /// Bytes written to the write-ahead log's segments (see [`written_len`]).
     pub fn wal_bytes(&self) -> u64 {
-        let used = |data: Vec<u8>| data.iter().rposition(|&b| b != 0).map_or(0, |i| i as u64 + 1);
         std::fs::read_dir(self.data_dir().join("wal"))
             .unwrap()
-            .map(|e| used(std::fs::read(e.unwrap().path()).unwrap()))
+            .map(|e| written_len(&std::fs::read(e.unwrap().path()).unwrap()) as u64)
             .sum()
     }
 
@@ -164,6 +162,25 @@ impl Resp {
 
     pub fn dedup_hit(&self) -> bool {
         self.header("x-dedup") == Some("hit")
+    }
+}
+
+/// The length of a log segment up to its last byte that is not zero: the log
+/// allocates its space ahead of its records, with zeros.
+pub fn written_len(segment: &[u8]) -> usize {
+    segment.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1)
+}
+
+/// Copies a directory tree (what a kill -9 would leave of a live one).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
     }
 }
 

@@ -428,7 +428,11 @@ fn main() -> anyhow::Result<()> {
 
 /// One load phase: every connection's schedule against `addrs`.
 struct Run {
-    results: Vec<ConnResult>,
+    /// Every request's latency in µs, sorted.
+    latencies_us: Vec<u32>,
+    /// Answers by status: 200, 202, 401, 429, 503, other.
+    statuses: [u64; 6],
+    dedup_hits: u64,
     elapsed: Duration,
     server_cpu: Option<f64>,
     own_cpu: Option<f64>,
@@ -458,17 +462,23 @@ fn load(
     })?;
     let elapsed = started.elapsed();
     let delta = |before: Option<f64>, after: Option<f64>| Some(after? - before?);
-    Ok(Run {
-        results,
-        elapsed,
-        server_cpu: delta(cpu_before, server.and_then(cpu_secs)),
-        own_cpu: delta(own_before, cpu_secs(std::process::id())),
-    })
+    let server_cpu = delta(cpu_before, server.and_then(cpu_secs));
+    let own_cpu = delta(own_before, cpu_secs(std::process::id()));
+    let mut run = Run { latencies_us: Vec::new(), statuses: [0; 6], dedup_hits: 0, elapsed, server_cpu, own_cpu };
+    for r in results {
+        run.latencies_us.extend(r.latencies_us);
+        for (a, b) in run.statuses.iter_mut().zip(r.statuses) {
+            *a += b;
+        }
+        run.dedup_hits += r.dedup_hits;
+    }
+    run.latencies_us.sort_unstable();
+    Ok(run)
 }
 
 impl Run {
     fn requests(&self) -> usize {
-        self.results.iter().map(|r| r.latencies_us.len()).sum()
+        self.latencies_us.len()
     }
 
     fn rps(&self) -> f64 {
@@ -479,29 +489,16 @@ impl Run {
         Some(self.server_cpu? * 1e6 / self.requests().max(1) as f64)
     }
 
-    /// Latencies in µs, sorted.
-    fn latencies(&self) -> Vec<u32> {
-        let mut lat: Vec<u32> = self.results.iter().flat_map(|r| r.latencies_us.iter().copied()).collect();
-        lat.sort_unstable();
-        lat
-    }
-
+    /// The `p` quantile of the latencies, in ms.
     fn percentile_ms(&self, p: f64) -> f64 {
-        percentile_ms(&self.latencies(), p)
+        let n = self.latencies_us.len();
+        self.latencies_us.get(((n as f64 * p) as usize).min(n.saturating_sub(1))).copied().unwrap_or(0) as f64 / 1000.0
     }
 
     fn print(&self, label: &str, uniques: usize, body_bytes: usize, duplicates: f64, conns: usize) {
-        let lat = self.latencies();
-        let n = lat.len();
-        let pct = |p: f64| percentile_ms(&lat, p);
-        let mut statuses = [0u64; 6];
-        let mut hits = 0;
-        for r in &self.results {
-            for (a, b) in statuses.iter_mut().zip(r.statuses) {
-                *a += b;
-            }
-            hits += r.dedup_hits;
-        }
+        let n = self.requests();
+        let pct = |p: f64| self.percentile_ms(p);
+        let (statuses, hits) = (self.statuses, self.dedup_hits);
         let secs = self.elapsed.as_secs_f64();
         println!(
             "{label}: {n} requests ({uniques} distinct records, ~{body_bytes} bytes each, {dup:.0}% duplicates) over {conns} connections in {secs:.2} s",
@@ -513,18 +510,14 @@ impl Run {
             p50 = pct(0.50),
             p99 = pct(0.99),
             p999 = pct(0.999),
-            max = lat.last().copied().unwrap_or(0) as f64 / 1000.0
+            max = self.latencies_us.last().copied().unwrap_or(0) as f64 / 1000.0
         );
         println!(
             "{label}: answers 200={} 202={} 401={} 429={} 503={} other={}  X-Dedup hits={hits}",
             statuses[0], statuses[1], statuses[2], statuses[3], statuses[4], statuses[5],
         );
-        if let Some(c) = self.server_cpu {
-            println!(
-                "{label}: server CPU {:.1} µs per request ({:.2} cores busy)",
-                c * 1e6 / n.max(1) as f64,
-                c / secs
-            );
+        if let (Some(c), Some(us)) = (self.server_cpu, self.server_us_per_request()) {
+            println!("{label}: server CPU {us:.1} µs per request ({:.2} cores busy)", c / secs);
         }
         if let Some(c) = self.own_cpu {
             println!(
@@ -534,10 +527,4 @@ impl Run {
             );
         }
     }
-}
-
-/// The `p` quantile of sorted latencies in µs, in ms.
-fn percentile_ms(sorted_us: &[u32], p: f64) -> f64 {
-    let n = sorted_us.len();
-    sorted_us.get(((n as f64 * p) as usize).min(n.saturating_sub(1))).copied().unwrap_or(0) as f64 / 1000.0
 }

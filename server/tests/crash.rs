@@ -225,6 +225,45 @@ fn replay_restores_answers_under_rotated_keys_other_tolerances_and_removed_tenan
 }
 
 #[test]
+fn a_repeat_is_not_judged_and_its_log_record_restores_nothing() {
+    // A repeat is answered with the stored outcome. Were its own judgement logged, a
+    // replay after the stored outcome expired would store that judgement, which
+    // nobody was answered: here an escalation under tighter tolerances than those
+    // that accepted the original.
+    const TTL: u64 = 10;
+    let config = |lenient| format!("dedup_ttl_secs = {TTL}\n{}", tenants_config("k1", lenient, false));
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let mut s = Server::start(&config(true));
+    let mut off = record(72_000);
+    off.budget = (off.budget + 0.2).min(1.0);
+    let body = hmac_signed(off.clone(), "k1");
+    let t0 = now();
+    let first = s.post(Some("lenient"), &body);
+    assert_eq!((first.status, first.dedup_hit()), (200, false));
+    assert!(s.term());
+
+    // Default tolerances now: the record would be escalated if judged again. Late
+    // enough that a judgement logged now would outlive the first outcome by seconds.
+    s.set_config(&config(false));
+    s.launch();
+    std::thread::sleep(Duration::from_secs(4));
+    let repeat = s.post(Some("lenient"), &body);
+    assert_eq!((repeat.status, repeat.dedup_hit(), &repeat.body), (200, true, &first.body));
+    s.kill9();
+
+    // The first outcome expires; the replay of the repeat's record must not bring
+    // back an outcome.
+    while now() <= t0 + TTL {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    s.launch();
+    assert_eq!(s.get(Some("lenient"), &off.pcs_id).status, 404, "an expired outcome stays gone after a replay");
+    let fresh = s.post(Some("lenient"), &body);
+    assert_eq!((fresh.status, fresh.dedup_hit()), (202, false), "judged again, as new, under today's tolerances");
+    assert!(s.term());
+}
+
+#[test]
 fn the_first_logged_record_wins_after_a_crash() {
     let mut s = Server::start(&format!(
         "signature_policy = \"hmac\"\n[store]\ncheckpoint_secs = 3600\n[[tenants]]\nid = \"default\"\nkeys = [\"{KEY}\"]\n"

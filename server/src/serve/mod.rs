@@ -522,6 +522,13 @@ impl OutcomeStore for Backend {
         }
     }
 
+    fn peek(&self, tenant: &str, pcs_id: &str) -> Option<Outcome> {
+        match self {
+            Backend::Embedded(s) => s.peek(tenant, pcs_id),
+            Backend::Shared(s, _) => s.peek(tenant, pcs_id),
+        }
+    }
+
     fn accepting(&self) -> bool {
         match self {
             Backend::Embedded(s) => s.accepting(),

@@ -55,6 +55,15 @@ pub trait OutcomeStore: Send + Sync + 'static {
     /// `Ok` when the store answers reads and takes writes.
     fn health(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// The unexpired outcome of `(tenant, pcs_id)`, if the store can tell without a
+    /// round trip to another process, so that a submission may ask before it is
+    /// judged. `None` says nothing (the outcome may still be stored): the default,
+    /// and what a failed read gives.
+    fn peek(&self, tenant: &str, pcs_id: &str) -> Option<Outcome> {
+        let _ = (tenant, pcs_id);
+        None
+    }
+
     /// A cheap hint: `false` while the store is known to be failing, so that a
     /// submission is refused before it is logged. Defaults to `true`.
     fn accepting(&self) -> bool {

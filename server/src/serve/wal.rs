@@ -14,7 +14,9 @@
 //!     what was *decided* (status, exact answer bytes, expiry), so a replay restores
 //!     the outcome without judging again, whatever the configuration is at restart.
 //!     `batch_start` is the offset of the first frame of the group commit that wrote
-//!     this frame: it tells a torn final batch from damage in the middle.
+//!     this frame: it tells a torn final batch from damage in the middle. A repeat
+//!     answered from the store has `expires_at` 0 ([`Decided::repeat`]): a replay
+//!     restores nothing from it.
 //!   - v3 (regions on, SPEC §10): v2 with `[hlc: u64][region_len: u8][region]` between
 //!     the outcome and the request body: the stamp of the region that accepted the
 //!     record. Written only with `[region]` configured (without it frames stay v2),
@@ -118,7 +120,8 @@ pub struct Decided {
     pub outcome: Vec<u8>,
     /// When the server accepted the record (seconds since the Unix epoch).
     pub accepted_at: u64,
-    /// When the outcome expires: `accepted_at` + the dedup TTL in force.
+    /// When the outcome expires: `accepted_at` + the dedup TTL in force; 0 for a
+    /// repeat answered from the store, which stores nothing.
     pub expires_at: u64,
     /// With regions on: the hybrid logical clock value and the region that accepted
     /// the record (v3 frames). `None` in v1/v2 frames.

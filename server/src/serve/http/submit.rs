@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 use super::super::config::Policy;
 use super::super::store::{OutcomeStore, Put, now_secs};
 use super::super::store::Outcome;
-use super::super::wal::Decided;
+use super::super::wal::{Decided, Ticket};
 use super::*;
 
 pub(super) async fn submit<S: OutcomeStore>(State(app): State<Arc<App<S>>>, headers: HeaderMap, body: Body) -> Response {
@@ -68,6 +68,21 @@ impl Decided {
             origin: None,
         };
         (decided, result)
+    }
+
+    /// The log's record of a repeat answered from the store: the stored answer, and
+    /// an expiry of 0. A replay restores nothing from it (the key's first record
+    /// restores the outcome, and the audit chain has that one already); it is in the
+    /// log because every answer is logged first (SPEC §6).
+    pub fn repeat(pcs_id: String, stored: &Outcome, accepted_at: u64) -> Decided {
+        Decided {
+            pcs_id,
+            status: stored.status,
+            outcome: stored.body.clone(),
+            accepted_at,
+            expires_at: 0,
+            origin: None,
+        }
     }
 
     /// The stored outcome of this decision, with its region stamp if any.
@@ -158,27 +173,91 @@ async fn submit_inner<S: OutcomeStore>(app: &Arc<App<S>>, headers: &HeaderMap, b
     if !app.store.accepting_for(tenant_id, &pcs.pcs_id) {
         return unavailable("the outcome store is not answering");
     }
-    // The outcome is decided now (verification is a pure function of the record and
-    // the tenant's parameters) so that the log carries it: a replay restores it and
-    // never judges again. It is only stored if the dedup lookup finds nothing.
-    let (decided, result) = Decided::judge(&pcs, &tenant.params, now_secs(), app.dedup_ttl_secs);
-    let flags = (result.accepted, result.escalated);
     // 7-10. Log → dedup lookup → store → answer, in a task of its own: a client that
     // goes away cannot cancel it half-way (a logged record whose outcome is never
     // stored, an outcome in the store's pending map that never reaches its writer).
     let (answer, answered) = oneshot::channel();
-    let task = {
-        let (app, tenant_id) = (app.clone(), tenant_id.to_string());
-        let token = app.tasks.enter();
-        async move {
-            decide(&app, &tenant_id, decided, bytes, flags, answer).await;
+    let token = app.tasks.enter();
+    let (app, tenant_id) = (app.clone(), tenant_id.to_string());
+    // A repeat of a record whose outcome is stored (a client's retry, mostly) is not
+    // judged: SPEC §6 verifies after the dedup lookup, and the stored answer is the
+    // answer. Its log record stores nothing on replay, where a judgement logged for
+    // it would be stored once the first outcome expired: an answer nobody was given.
+    // With regions on, a merge may still replace an outcome, so every record takes
+    // the path below.
+    let stored = if app.region.is_none() { app.store.peek(&tenant_id, &pcs.pcs_id) } else { None };
+    let task: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> = match stored {
+        Some(stored) => Box::pin(async move {
+            repeat(&app, &tenant_id, pcs, stored, bytes, answer).await;
             drop(token);
+        }),
+        None => {
+            // The outcome is decided now (verification is a pure function of the
+            // record and the tenant's parameters) so that the log carries it: a replay
+            // restores it and never judges again. It is only stored if the dedup
+            // lookup finds nothing.
+            let (decided, result) = Decided::judge(&pcs, &tenant.params, now_secs(), app.dedup_ttl_secs);
+            let flags = (result.accepted, result.escalated);
+            // Boxed: the future is ~4.8 KB, which the task's cell would otherwise copy
+            // in at the spawn and overwrite with the output at the end (~1.5% of the
+            // workers' CPU).
+            Box::pin(async move {
+                decide(&app, &tenant_id, decided, bytes, flags, answer).await;
+                drop(token);
+            })
         }
     };
-    // Boxed: the future is ~4.8 KB, which the task's cell would otherwise copy in at
-    // the spawn and overwrite with the output at the end (~1.5% of the workers' CPU).
-    tokio::spawn(Box::pin(task));
+    tokio::spawn(task);
     answered.await.unwrap_or_else(|_| unavailable("the request could not be finished"))
+}
+
+/// Appends an authenticated record to the write-ahead log and waits until it is
+/// durable; on failure, the 503 to answer.
+async fn log<S: OutcomeStore>(app: &App<S>, tenant_id: &str, decided: &Decided, body: &[u8]) -> Result<Ticket, Response> {
+    app.wal.append(tenant_id, decided, body).await.map_err(|e| {
+        app.tenants[tenant_id].counters.wal_errors();
+        tracing::error!(tenant = tenant_id, error = %e, status = 503, "write-ahead log append failed");
+        unavailable("the write-ahead log is not accepting records")
+    })
+}
+
+/// A repeat of a record whose outcome [`OutcomeStore::peek`] found: logged with the
+/// stored answer ([`Decided::repeat`]), looked up again after the log (SPEC §6's
+/// order) and answered from the store. No key lock: nothing is stored, and a stored
+/// outcome never changes. If it expired meanwhile, the record is judged and goes the
+/// way of a new one.
+async fn repeat<S: OutcomeStore>(
+    app: &App<S>,
+    tenant_id: &str,
+    pcs: Pcs,
+    stored: Outcome,
+    body: Bytes,
+    answer: oneshot::Sender<Response>,
+) {
+    let tenant = &app.tenants[tenant_id];
+    let ticket = match log(app, tenant_id, &Decided::repeat(pcs.pcs_id.clone(), &stored, now_secs()), &body).await {
+        Ok(t) => t,
+        Err(r) => {
+            let _ = answer.send(r);
+            return;
+        }
+    };
+    match app.store.lookup(tenant_id, &pcs.pcs_id).await {
+        Ok(Ok(o)) => {
+            tenant.counters.dedup_hits();
+            tracing::debug!(tenant = tenant_id, pcs_id = %loggable(&pcs.pcs_id), status = o.status, "dedup hit");
+            let _ = answer.send(outcome_response(&o, true));
+        }
+        Ok(Err(_)) => {
+            drop(ticket);
+            let (decided, result) = Decided::judge(&pcs, &tenant.params, now_secs(), app.dedup_ttl_secs);
+            decide(app, tenant_id, decided, body, (result.accepted, result.escalated), answer).await;
+        }
+        Err(e) => {
+            tracing::error!(tenant = tenant_id, pcs_id = %loggable(&pcs.pcs_id), error = %e, status = 503, "store lookup failed");
+            let _ = answer.send(unavailable("the outcome store is not answering"));
+        }
+    }
 }
 
 /// How long a request waits for another request of the same `(tenant, pcs_id)`.
@@ -214,12 +293,10 @@ async fn decide<S: OutcomeStore>(
         stamp
     });
     // Write-ahead log: durable before any answer.
-    let ticket = match app.wal.append(tenant_id, &decided, &body).await {
+    let ticket = match log(app, tenant_id, &decided, &body).await {
         Ok(t) => t,
-        Err(e) => {
-            tenant.counters.wal_errors();
-            tracing::error!(tenant = tenant_id, error = %e, status = 503, "write-ahead log append failed");
-            let _ = answer.send(unavailable("the write-ahead log is not accepting records"));
+        Err(r) => {
+            let _ = answer.send(r);
             return;
         }
     };

@@ -521,6 +521,10 @@ impl OutcomeStore for RedbStore {
         Ok(())
     }
 
+    fn peek(&self, tenant: &str, pcs_id: &str) -> Option<Outcome> {
+        self.find(tenant, pcs_id).ok()?.ok()
+    }
+
     fn accepting(&self) -> bool {
         self.healthy.load(Ordering::Relaxed)
     }

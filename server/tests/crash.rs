@@ -264,6 +264,43 @@ fn a_repeat_is_not_judged_and_its_log_record_restores_nothing() {
 }
 
 #[test]
+fn a_downgraded_store_keeps_every_answer_and_upgrades_again() {
+    let mut s = Server::start(&format!("signature_policy = \"hmac\"\n[[tenants]]\nid = \"default\"\nkeys = [\"{KEY}\"]\n"));
+    let answered: Vec<_> = (0..50u64)
+        .map(|e| {
+            let p = if e % 5 == 0 { escalated_record(73_000 + e) } else { record(73_000 + e) };
+            let r = s.post(None, &hmac_signed(p.clone(), KEY));
+            assert!(r.status == 200 || r.status == 202, "{}", r.status);
+            (p.pcs_id, r.body)
+        })
+        .collect();
+    let data_dir = s.data_dir();
+    let downgrade = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_fractal"))
+            .args(["store", "downgrade", "--data-dir"])
+            .arg(&data_dir)
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    // Refused while the server holds the file.
+    let (ok, _, err) = downgrade();
+    assert!(!ok && err.starts_with("error: downgrading"), "{err}");
+    assert!(s.term());
+    let (ok, out, err) = downgrade();
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((v["format"].as_u64(), v["moved"].as_u64()), (Some(1), Some(50)));
+    // This release upgrades it back at start; every answer is still there.
+    s.launch();
+    for (pcs_id, body) in &answered {
+        let g = s.get(None, pcs_id);
+        assert_eq!((g.status, &g.body), (200, body), "{pcs_id}");
+    }
+    assert!(s.term());
+}
+
+#[test]
 fn the_first_logged_record_wins_after_a_crash() {
     let mut s = Server::start(&format!(
         "signature_policy = \"hmac\"\n[store]\ncheckpoint_secs = 3600\n[[tenants]]\nid = \"default\"\nkeys = [\"{KEY}\"]\n"

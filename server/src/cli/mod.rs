@@ -11,6 +11,7 @@ mod migrate;
 mod migrate_data;
 mod region;
 mod ring;
+mod store;
 mod wal;
 
 use std::io::Write as _;
@@ -46,6 +47,9 @@ pub enum ToolCommand {
     /// Write-ahead log tools of the server: inspect, repair.
     #[command(subcommand)]
     Wal(wal::WalCommand),
+    /// The embedded outcome store's file, offline: downgrade.
+    #[command(subcommand)]
+    Store(store::StoreCommand),
     /// Audit log tools (SPEC §11), offline: verify, proof, tail.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
@@ -70,6 +74,7 @@ impl ToolCommand {
             ToolCommand::Keygen(a) => a.run()?,
             ToolCommand::Ring(c) => c.run()?,
             ToolCommand::Wal(c) => c.run()?,
+            ToolCommand::Store(c) => c.run()?,
             ToolCommand::Audit(c) => c.run()?,
             ToolCommand::Region(c) => c.run()?,
             ToolCommand::DedupMigrate(c) => return c.run(),

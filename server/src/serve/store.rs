@@ -7,7 +7,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 mod embedded;
-pub use embedded::{ErrorObserver, FAIL_COMMITS_ENV, RedbStore, StoreWriter};
+pub use embedded::{ErrorObserver, FAIL_COMMITS_ENV, RedbStore, StoreWriter, downgrade_to_v1};
 
 /// A stored answer: the status and the exact body first sent.
 #[derive(Debug, Clone, PartialEq, Eq)]

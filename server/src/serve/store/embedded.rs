@@ -25,10 +25,24 @@
 //! write winning. An outcome answered to a client is therefore either in the store's
 //! durable state or in the replayed part of the log.
 //!
-//! Each shard also keeps a Bloom filter of the keys that may be in redb (every key
-//! put, and the file's keys, loaded in the background at open): a lookup of a key
-//! never seen — every unique submission makes one — answers "absent" without a
-//! redb read transaction. Until the filter is loaded, lookups read redb.
+//! ## An outcome log, and an index of it in memory
+//!
+//! The table is keyed by a sequence number the writer assigns: a commit appends its
+//! outcomes to the last pages of the tree. Keyed by `tenant \0 pcs_id` (format 1,
+//! before), every outcome of a batch landed in a random leaf, and the commit copied
+//! a 4 KiB page and its branch for each: ~11–13 µs of the writer's CPU per unique
+//! record, the largest single cost of a unique submission.
+//!
+//! Each shard of the pending map indexes the records of its keys (key hash →
+//! sequence number; `store/embedded/index.rs`), built from the file at open, before
+//! the store serves. A key the index does not know is not in the file, so a lookup of
+//! a new key — every unique submission makes one — reads nothing. A key that is put
+//! again (its outcome expired, or a region merge replaced it) gets a new record, and
+//! the writer deletes the old one in the same commit: one record per key.
+//!
+//! A format-1 file is upgraded at open, in one transaction; a release from before the
+//! upgrade refuses the upgraded file (its table has another key type) instead of
+//! serving it as empty.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
@@ -36,32 +50,67 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle};
 use tokio::sync::{mpsc, oneshot};
 
 use super::*;
 
-mod filter;
+mod index;
 mod writer;
-use filter::KeyFilter;
+use index::KeyIndex;
 use writer::Writer;
 
-/// `tenant \0 pcs_id` → `[expires_at: u64 LE][status: u16 LE][VerifyResult JSON]`, or
-/// with a region stamp (SPEC §10; regions on) `[expires_at | 1<<63][status][hlc: u64 LE]
-/// [record_sha256: 32][region_len: u8][region][VerifyResult JSON]`. The top bit of a
-/// real expiry is never set, so both formats read.
-const OUTCOMES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("outcomes");
+/// The outcome log (format 2): `seq: u64` → `[key_len: u16 LE][key][value]`, where
+/// `key` is `tenant \0 pcs_id` and `value` is `[expires_at: u64 LE][status: u16 LE]
+/// [VerifyResult JSON]`, or with a region stamp (SPEC §10; regions on) `[expires_at |
+/// 1<<63][status][hlc: u64 LE][record_sha256: 32][region_len: u8][region][VerifyResult
+/// JSON]`. The top bit of a real expiry is never set, so both values read. Named like
+/// format 1's table, with another key type: an older release refuses the file.
+const OUTCOMES: TableDefinition<u64, &[u8]> = TableDefinition::new("outcomes");
+/// Format 1: `key` → `value`, one random leaf per put. Upgraded at open.
+const OUTCOMES_V1: TableDefinition<&[u8], &[u8]> = TableDefinition::new("outcomes");
+/// Format 1's table while its outcomes move (inside the upgrade's transaction).
+const OUTCOMES_V1_MOVING: TableDefinition<&[u8], &[u8]> = TableDefinition::new("outcomes_v1");
+/// The log while its outcomes move back to format 1 (`fractal store downgrade`).
+const OUTCOMES_V2_MOVING: TableDefinition<u64, &[u8]> = TableDefinition::new("outcomes_v2");
 /// Bookkeeping: the log watermark of the last checkpoint.
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const WATERMARK: &str = "wal_watermark";
 
-/// Outcomes deleted by one sweep chunk, and the key the next chunk starts at.
-type SweptChunk = (u64, Option<Vec<u8>>);
+/// Outcomes deleted by one sweep chunk, and the record the next chunk starts at.
+type SweptChunk = (u64, Option<u64>);
 
 enum Cmd {
-    Put { key: Vec<u8>, value: Outcome },
+    Put { key: Vec<u8>, hash: u64, value: Outcome },
     Checkpoint { watermark: u64, done: oneshot::Sender<Result<(), StoreError>> },
-    Sweep { now: u64, from: Option<Vec<u8>>, limit: usize, done: oneshot::Sender<Result<SweptChunk, StoreError>> },
+    Sweep { now: u64, from: Option<u64>, limit: usize, done: oneshot::Sender<Result<SweptChunk, StoreError>> },
+}
+
+/// A log record: the key and the encoded outcome.
+fn record(key: &[u8], value: &[u8]) -> Vec<u8> {
+    let mut r = Vec::with_capacity(2 + key.len() + value.len());
+    r.extend_from_slice(&(key.len() as u16).to_le_bytes());
+    r.extend_from_slice(key);
+    r.extend_from_slice(value);
+    r
+}
+
+/// A log record's key and encoded outcome.
+fn split_record(r: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (len, rest) = r.split_first_chunk::<2>()?;
+    let len = u16::from_le_bytes(*len) as usize;
+    (rest.len() >= len).then(|| rest.split_at(len))
+}
+
+/// What the records a key's index entries point at say.
+enum Seen {
+    /// The key's newest record, unexpired.
+    Outcome(Outcome),
+    /// No record of the key, or an expired one.
+    Absent,
+    /// A record the index named was gone: the writer deleted it since (a sweep, or a
+    /// newer record of the key, which is then in the pending map or the index).
+    Vanished,
 }
 
 /// The embedded store: a redb file, written by one thread that batches
@@ -129,16 +178,18 @@ pub type ErrorObserver = Arc<dyn Fn() + Send + Sync>;
 /// of the store's recovery only; never set it in production.
 pub const FAIL_COMMITS_ENV: &str = "FRACTAL_TEST_FAIL_STORE_COMMITS";
 
+/// Lookups again after a record the index named vanished (a newer record of the key
+/// took its place meanwhile, which one more lookup finds).
+const VANISHED_RETRIES: usize = 3;
+
 /// Number of independently locked shards of the pending map.
 const SHARDS: usize = 64;
 
-/// Outcomes decided but not yet committed to redb, by key.
+/// Outcomes decided but not yet committed to redb, by key, and the index of those
+/// that are.
 struct PendingMap {
     shards: Vec<Mutex<Shard>>,
     hasher: RandomState,
-    /// Whether every shard's `filter` holds every key in redb: set once the keys
-    /// of the file as opened are loaded (until then lookups read redb).
-    filtered: AtomicBool,
 }
 
 /// Committed outcomes kept in memory per shard, in two generations of at most this
@@ -160,40 +211,31 @@ struct Shard {
     /// leaves it only after its commit, so while this count stays the same, a key
     /// that is in neither the map nor redb cannot appear in redb.
     removals: u64,
-    /// The hashes of the keys that may be in redb: every key put through this
-    /// shard, and (once `filtered`) every key in the file when it was opened.
-    filter: KeyFilter,
+    /// The log records of this shard's committed keys (updated with `map`, by the
+    /// writer, after each commit).
+    index: KeyIndex,
 }
 
 impl PendingMap {
     fn new() -> PendingMap {
-        PendingMap {
-            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
-            hasher: RandomState::new(),
-            filtered: AtomicBool::new(false),
-        }
+        PendingMap { shards: (0..SHARDS).map(|_| Mutex::default()).collect(), hasher: RandomState::new() }
     }
 
-    /// Whether redb may hold the key of `hash` (`s` is its shard): `false` only
-    /// when the filter is complete and has never seen the key.
-    fn may_hold(&self, s: &Shard, hash: u64) -> bool {
-        !self.filtered.load(Ordering::Acquire) || s.filter.may_contain(hash)
-    }
-
-    /// Loads the keys of the file into the filters, then trusts them. Keys put
-    /// meanwhile enter the filters through `put`, so none is missed.
-    fn load_filter(&self, db: &DbSlot) -> Result<u64, StoreError> {
-        let r = db.get()?.begin_read().map_err(err)?;
+    /// Indexes the records of the file; returns how many there are and the sequence
+    /// number after the last.
+    fn load_index(&self, db: &Database) -> Result<(u64, u64), StoreError> {
+        let r = db.begin_read().map_err(err)?;
         let t = r.open_table(OUTCOMES).map_err(err)?;
-        let mut n = 0;
+        let (mut n, mut next) = (0, 0);
         for item in t.iter().map_err(err)? {
-            let (k, _) = item.map_err(err)?;
-            let hash = self.hash(k.value());
-            self.shard(hash).lock().unwrap().filter.insert(hash);
+            let (seq, rec) = item.map_err(err)?;
+            let (k, _) = split_record(rec.value()).ok_or_else(|| err("a stored record is malformed"))?;
+            let hash = self.hash(k);
+            self.shard(hash).lock().unwrap().index.insert(hash, seq.value());
             n += 1;
+            next = seq.value() + 1;
         }
-        self.filtered.store(true, Ordering::Release);
-        Ok(n)
+        Ok((n, next))
     }
 
     fn hash(&self, key: &[u8]) -> u64 {
@@ -204,10 +246,15 @@ impl PendingMap {
         &self.shards[hash as usize % SHARDS]
     }
 
-    /// Moves a committed entry to the recent ones, unless a newer outcome took its
-    /// place meanwhile.
-    fn committed(&self, key: &[u8], value: &Outcome) {
-        let mut s = self.shard(self.hash(key)).lock().unwrap();
+    /// Indexes a committed record `seq` of `key` in place of the records it deleted,
+    /// and moves its entry to the recent ones, unless a newer outcome took its place
+    /// meanwhile.
+    fn committed(&self, key: &[u8], hash: u64, value: &Outcome, seq: u64, deleted: &[u64]) {
+        let mut s = self.shard(hash).lock().unwrap();
+        for &d in deleted {
+            s.index.remove(hash, d);
+        }
+        s.index.insert(hash, seq);
         if s.map.get(key) == Some(value)
             && let Some((k, o)) = s.map.remove_entry(key)
         {
@@ -278,14 +325,22 @@ impl RedbStore {
             let mut w = db.begin_write().map_err(err)?;
             w.set_durability(Durability::Immediate).map_err(err)?;
             w.set_quick_repair(true);
+            let upgraded = upgrade_v1(&w)?;
             let wm = {
                 w.open_table(OUTCOMES).map_err(err)?;
                 let meta = w.open_table(META).map_err(err)?;
                 meta.get(WATERMARK).map_err(err)?.map(|g| g.value()).unwrap_or(0)
             };
             w.commit().map_err(err)?;
+            if let Some(n) = upgraded {
+                tracing::info!(outcomes = n, "outcome store upgraded to format 2 (an outcome log)");
+            }
             wm
         };
+        let pending = Arc::new(PendingMap::new());
+        // Before the store serves: a lookup trusts the index.
+        let (records, next_seq) = pending.load_index(&db)?;
+        tracing::debug!(records, "outcome store index loaded");
         let db = Arc::new(DbSlot {
             path: path.to_path_buf(),
             cache_bytes,
@@ -293,22 +348,16 @@ impl RedbStore {
         });
         let (tx, rx) = mpsc::channel(QUEUE);
         let healthy = Arc::new(AtomicBool::new(true));
-        let pending = Arc::new(PendingMap::new());
-        {
-            // In the background: a large file takes a while, and lookups read redb
-            // until it is done.
-            let (db, pending) = (db.clone(), pending.clone());
-            std::thread::Builder::new()
-                .name("store-filter".into())
-                .spawn(move || match pending.load_filter(&db) {
-                    Ok(n) => tracing::debug!(keys = n, "outcome store key filter loaded"),
-                    Err(e) => tracing::warn!(error = %e, "outcome store key filter not loaded; lookups read the file"),
-                })
-                .map_err(err)?;
-        }
         let writer = {
             let fail_commits = fail_commits.clone();
-            let w = Writer { db: db.clone(), healthy: healthy.clone(), pending: pending.clone(), on_error, fail_commits };
+            let w = Writer {
+                db: db.clone(),
+                healthy: healthy.clone(),
+                pending: pending.clone(),
+                on_error,
+                fail_commits,
+                next_seq,
+            };
             std::thread::Builder::new().name("store-writer".into()).spawn(move || w.run(rx)).map_err(err)?
         };
         let store = RedbStore {
@@ -358,36 +407,118 @@ impl RedbStore {
         t.len().map_err(err)
     }
 
-    fn read(&self, k: &[u8]) -> Result<Option<Outcome>, StoreError> {
+    /// Reads the records `seqs` (newest first) for the newest of `k`.
+    fn read(&self, k: &[u8], seqs: &[u64]) -> Result<Seen, StoreError> {
         let r = self.db.get()?.begin_read().map_err(err)?;
         let t = r.open_table(OUTCOMES).map_err(err)?;
-        let Some(v) = t.get(k).map_err(err)? else { return Ok(None) };
-        let o = decode(v.value()).ok_or_else(|| err("stored outcome is malformed"))?;
-        Ok(if o.expires_at > now_secs() { Some(o) } else { None })
+        let mut vanished = false;
+        for &seq in seqs {
+            let Some(rec) = t.get(seq).map_err(err)? else {
+                vanished = true;
+                continue;
+            };
+            let (key, value) = split_record(rec.value()).ok_or_else(|| err("a stored record is malformed"))?;
+            if key == k {
+                let o = decode(value).ok_or_else(|| err("stored outcome is malformed"))?;
+                return Ok(if o.expires_at > now_secs() { Seen::Outcome(o) } else { Seen::Absent });
+            }
+        }
+        Ok(if vanished { Seen::Vanished } else { Seen::Absent })
     }
+}
+
+/// Rewrites an outcome store file in format 1, for a release from before format 2
+/// (`fractal store downgrade`; the server stopped: redb locks an open file). One
+/// durable transaction; the watermark stays, so that release replays the log from
+/// where this one left it. Returns how many outcomes were moved, or `None` when the
+/// file is in format 1 already.
+pub fn downgrade_to_v1(path: &Path) -> Result<Option<u64>, StoreError> {
+    let db = Database::open(path).map_err(err)?;
+    let w = db.begin_write().map_err(err)?;
+    match w.open_table(OUTCOMES) {
+        Ok(_) => {}
+        Err(redb::TableError::TableTypeMismatch { .. }) => return Ok(None),
+        Err(e) => return Err(err(e)),
+    }
+    w.rename_table(OUTCOMES, OUTCOMES_V2_MOVING).map_err(err)?;
+    let mut n = 0;
+    {
+        let log = w.open_table(OUTCOMES_V2_MOVING).map_err(err)?;
+        let mut old = w.open_table(OUTCOMES_V1).map_err(err)?;
+        // In log order: a key's newest record, if it had two, is the one kept.
+        for item in log.iter().map_err(err)? {
+            let (_, rec) = item.map_err(err)?;
+            let (k, v) = split_record(rec.value()).ok_or_else(|| err("a stored record is malformed"))?;
+            old.insert(k, v).map_err(err)?;
+            n += 1;
+        }
+    }
+    w.delete_table(OUTCOMES_V2_MOVING).map_err(err)?;
+    w.commit().map_err(err)?;
+    Ok(Some(n))
+}
+
+/// Upgrades a format-1 file inside the opening transaction `w`: every outcome moves
+/// to the log, in key order, and the old table goes. One transaction: a crash
+/// half-way leaves format 1, upgraded again at the next open. Returns how many moved,
+/// or `None` when there was nothing to upgrade.
+fn upgrade_v1(w: &redb::WriteTransaction) -> Result<Option<u64>, StoreError> {
+    let exists = w.list_tables().map_err(err)?.any(|t| t.name() == OUTCOMES.name());
+    if !exists {
+        return Ok(None);
+    }
+    match w.open_table(OUTCOMES) {
+        Ok(_) => return Ok(None),
+        Err(redb::TableError::TableTypeMismatch { .. }) => {}
+        Err(e) => return Err(err(e)),
+    }
+    w.rename_table(OUTCOMES_V1, OUTCOMES_V1_MOVING).map_err(err)?;
+    let mut n = 0;
+    {
+        let old = w.open_table(OUTCOMES_V1_MOVING).map_err(err)?;
+        let mut log = w.open_table(OUTCOMES).map_err(err)?;
+        for item in old.iter().map_err(err)? {
+            let (k, v) = item.map_err(err)?;
+            log.insert(n, record(k.value(), v.value()).as_slice()).map_err(err)?;
+            n += 1;
+        }
+    }
+    w.delete_table(OUTCOMES_V1_MOVING).map_err(err)?;
+    Ok(Some(n))
 }
 
 impl RedbStore {
     /// The pending map, then redb; `Err` carries what the lookup saw.
     fn find(&self, tenant: &str, pcs_id: &str) -> Result<Result<Outcome, Absent>, StoreError> {
         let k = key(tenant, pcs_id);
-        let now = now_secs();
         let hash = self.pending.hash(&k);
-        let (removals, may_hold) = {
-            let s = self.pending.shard(hash).lock().unwrap();
-            if let Some(o) = s.get(&k, now) {
-                return Ok(Ok(o.clone()));
+        for attempt in 0..=VANISHED_RETRIES {
+            let (removals, seqs) = {
+                let s = self.pending.shard(hash).lock().unwrap();
+                if let Some(o) = s.get(&k, now_secs()) {
+                    return Ok(Ok(o.clone()));
+                }
+                (s.removals, s.index.seqs(hash))
+            };
+            let absent = Absent { seen: Some((hash, removals)) };
+            if seqs.is_empty() {
+                // Not in the file: a new key, as every unique submission's.
+                return Ok(Err(absent));
             }
-            (s.removals, self.pending.may_hold(&s, hash))
-        };
-        let absent = Absent { seen: Some((hash, removals)) };
-        if !may_hold {
-            // Never put and not in the file: a new key, as every unique submission's.
-            return Ok(Err(absent));
+            // The count is taken before redb is read: an outcome committed after the
+            // read began is still in the map, or its removal changed the count.
+            match self.read(&k, &seqs)? {
+                Seen::Outcome(o) => return Ok(Ok(o)),
+                Seen::Absent => return Ok(Err(absent)),
+                // Deleted since the index was read: a newer record of the key
+                // replaced it, and is in the map or the index by now. Look again.
+                Seen::Vanished if attempt < VANISHED_RETRIES => std::thread::yield_now(),
+                // Still gone: the file is being reopened (after a failed commit,
+                // until the records it forgot are written again).
+                Seen::Vanished => return Err(err("stored records are being rewritten after a failed commit")),
+            }
         }
-        // The count is taken before redb is read: an outcome committed after the
-        // read began is still in the map, or its removal changed the count.
-        Ok(self.read(&k)?.ok_or(absent))
+        unreachable!("the last attempt returns")
     }
 
     async fn put(&self, tenant: &str, pcs_id: &str, outcome: Outcome, seen: Absent) -> Result<Put, StoreError> {
@@ -423,25 +554,32 @@ impl RedbStore {
     }
 
     /// The key's unexpired outcome, under its shard lock `s`: in memory, else in
-    /// redb, which is not read when the filter has never seen the key or when a
+    /// redb, which is not read when the index does not know the key or when a
     /// lookup found it absent and nothing has left the shard since (so nothing
     /// reached redb unseen).
     fn current(&self, s: &Shard, k: &[u8], hash: u64, seen: Absent) -> Result<Option<Outcome>, StoreError> {
         if let Some(o) = s.get(k, now_secs()) {
             return Ok(Some(o.clone()));
         }
-        if seen.seen == Some((hash, s.removals)) || !self.pending.may_hold(s, hash) {
+        let seqs = s.index.seqs(hash);
+        if seen.seen == Some((hash, s.removals)) || seqs.is_empty() {
             return Ok(None);
         }
-        self.read(k)
+        // Under the lock, a record the index names vanishes only while the file is
+        // reopened: a newer record of the key is in the map until the writer indexes
+        // it (which needs the lock), and a sweep unindexes before it deletes.
+        match self.read(k, &seqs)? {
+            Seen::Outcome(o) => Ok(Some(o)),
+            Seen::Absent => Ok(None),
+            Seen::Vanished => Err(err("stored records are being rewritten after a failed commit")),
+        }
     }
 
     /// Makes `outcome` the key's outcome: pending (where readers see it) until the
     /// writer, which `permit` reaches without waiting, commits it.
     fn queue(s: &mut Shard, hash: u64, k: Vec<u8>, outcome: Outcome, permit: mpsc::Permit<'_, Cmd>) {
-        s.filter.insert(hash);
         s.map.insert(k.clone(), outcome.clone());
-        permit.send(Cmd::Put { key: k, value: outcome });
+        permit.send(Cmd::Put { key: k, hash, value: outcome });
     }
 }
 
@@ -464,17 +602,18 @@ impl RedbStore {
         Ok(result)
     }
 
-    /// Calls `f` for every unexpired committed outcome, in key order, with its
-    /// tenant and pcs_id (the divergence digest; outcomes still in the writer's
-    /// queue show up in the next pass).
+    /// Calls `f` for every unexpired committed outcome, in the order they were
+    /// stored, with its tenant and pcs_id (the divergence digest, which does not
+    /// depend on the order; outcomes still in the writer's queue show up in the next
+    /// pass).
     pub fn for_each(&self, mut f: impl FnMut(&str, &str, &Outcome)) -> Result<(), StoreError> {
         let r = self.db.get()?.begin_read().map_err(err)?;
         let t = r.open_table(OUTCOMES).map_err(err)?;
         let now = now_secs();
         for item in t.iter().map_err(err)? {
-            let (k, v) = item.map_err(err)?;
-            let k = k.value();
-            let Some(o) = decode(v.value()).filter(|o| o.expires_at > now) else { continue };
+            let (_, rec) = item.map_err(err)?;
+            let Some((k, v)) = split_record(rec.value()) else { continue };
+            let Some(o) = decode(v).filter(|o| o.expires_at > now) else { continue };
             let Some(z) = k.iter().position(|&b| b == 0) else { continue };
             let (Ok(tenant), Ok(pcs_id)) = (std::str::from_utf8(&k[..z]), std::str::from_utf8(&k[z + 1..])) else {
                 continue;

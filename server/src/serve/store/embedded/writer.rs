@@ -10,6 +10,15 @@ pub(super) struct Writer {
     pub(super) on_error: ErrorObserver,
     /// Write transactions of outcomes still to fail (the test hook).
     pub(super) fail_commits: Arc<AtomicU64>,
+    /// The sequence number of the next record.
+    pub(super) next_seq: u64,
+}
+
+/// A put waiting in a batch.
+struct Put {
+    key: Vec<u8>,
+    hash: u64,
+    value: Outcome,
 }
 
 /// First pause before a failed batch is tried again; it doubles up to the maximum.
@@ -47,7 +56,7 @@ impl Writer {
     }
 
     pub(super) fn run(mut self, mut rx: mpsc::Receiver<Cmd>) {
-        let mut puts: Vec<(Vec<u8>, Outcome)> = Vec::with_capacity(MAX_BATCH);
+        let mut puts: Vec<Put> = Vec::with_capacity(MAX_BATCH);
         // Outcomes committed without fsync since the last durable checkpoint: a reopen
         // after an error may lose them, so they are written again after one.
         let mut unsynced = Unsynced::default();
@@ -63,15 +72,15 @@ impl Writer {
                 },
             };
             match first {
-                Cmd::Put { key, value } => {
-                    puts.push((key, value));
+                Cmd::Put { key, hash, value } => {
+                    puts.push(Put { key, hash, value });
                     // A commit has a fixed cost (page bookkeeping, checksums, writes to the
                     // page cache) far above one insert, and no request waits for it: let the
                     // queue fill for a moment so that one commit carries many puts.
                     let mut waited = false;
                     while puts.len() < MAX_BATCH {
                         match rx.try_recv() {
-                            Ok(Cmd::Put { key, value }) => puts.push((key, value)),
+                            Ok(Cmd::Put { key, hash, value }) => puts.push(Put { key, hash, value }),
                             Ok(other) => {
                                 deferred = Some(other);
                                 break;
@@ -83,10 +92,14 @@ impl Writer {
                             Err(_) => break,
                         }
                     }
-                    // Key order touches each B-tree page once per batch; a stable sort keeps
-                    // a re-put of an expired key after the put it replaces.
-                    puts.sort_by(|a, b| a.0.cmp(&b.0));
-                    encoded.extend(puts.iter().map(|(_, v)| encode(v)));
+                    // In queue order, numbered from `next_seq`: appended to the log.
+                    encoded.extend(puts.iter().map(|p| record(&p.key, &encode(&p.value))));
+                    // The records each key had (put again: expired, or replaced by a region
+                    // merge), deleted in the same commit. Only this thread changes the
+                    // index, so what it says now holds until the commit.
+                    let candidates: Vec<Vec<u64>> =
+                        puts.iter().map(|p| self.pending.shard(p.hash).lock().unwrap().index.seqs(p.hash)).collect();
+                    let first = self.next_seq;
                     // The winners were decided in put_if_absent; the batch only persists
                     // them. A failed batch is tried again until it commits: the outcomes
                     // stay in the pending map meanwhile (reads stay right), the store
@@ -94,20 +107,20 @@ impl Writer {
                     // behind it in the queue — a checkpoint in particular — goes first.
                     let mut pause = RETRY_FIRST;
                     let mut failures = 0u64;
+                    let deleted;
                     loop {
                         let res = self.transact(&mut reopen, true, &unsynced, |db| {
                             let mut w = db.begin_write().map_err(err)?;
                             w.set_durability(Durability::None).map_err(err)?;
-                            {
-                                let mut t = w.open_table(OUTCOMES).map_err(err)?;
-                                for ((k, _), v) in puts.iter().zip(&encoded) {
-                                    t.insert(k.as_slice(), v.as_slice()).map_err(err)?;
-                                }
-                            }
-                            w.commit().map_err(err)
+                            let deleted = append(&mut w.open_table(OUTCOMES).map_err(err)?, first, &puts, &encoded, &candidates)?;
+                            w.commit().map_err(err)?;
+                            Ok(deleted)
                         });
                         match res {
-                            Ok(()) => break,
+                            Ok(d) => {
+                                deleted = d;
+                                break;
+                            }
                             Err(e) => {
                                 failures += 1;
                                 if failures == 1 || failures.is_power_of_two() {
@@ -122,22 +135,31 @@ impl Writer {
                         tracing::warn!(failures, "outcome store writes recovered");
                     }
                     self.healthy.store(true, Ordering::Relaxed);
-                    for ((k, v), e) in puts.drain(..).zip(encoded.drain(..)) {
-                        self.pending.committed(&k, &v);
-                        unsynced.push(&k, &e);
+                    self.next_seq = first + puts.len() as u64;
+                    let mut deleted = deleted.into_iter().peekable();
+                    for (i, (p, rec)) in puts.drain(..).zip(encoded.drain(..)).enumerate() {
+                        let mut gone = Vec::new();
+                        while let Some(&(_, seq)) = deleted.peek().filter(|(of, _)| *of == i) {
+                            gone.push(seq);
+                            unsynced.delete(seq);
+                            deleted.next();
+                        }
+                        let seq = first + i as u64;
+                        self.pending.committed(&p.key, p.hash, &p.value, seq, &gone);
+                        unsynced.push(&seq.to_le_bytes(), &rec);
+                    }
+                    // Held past this size until the next checkpoint, they would set
+                    // the RSS (at 35,000 records/s, five seconds of them are ~50 MiB):
+                    // a durable commit lets them go (a reopen cannot lose what is
+                    // durable) and leaves the watermark to the checkpoint.
+                    if unsynced.bytes() >= UNSYNCED_MAX
+                        && self.transact(&mut reopen, false, &unsynced, |db| durable_commit(db, None)).is_ok()
+                    {
+                        unsynced.clear();
                     }
                 }
                 Cmd::Checkpoint { watermark, done } => {
-                    let res = self.transact(&mut reopen, false, &unsynced, |db| {
-                        let mut w = db.begin_write().map_err(err)?;
-                        w.set_durability(Durability::Immediate).map_err(err)?;
-                        w.set_quick_repair(true);
-                        {
-                            let mut meta = w.open_table(META).map_err(err)?;
-                            meta.insert(WATERMARK, watermark).map_err(err)?;
-                        }
-                        w.commit().map_err(err)
-                    });
+                    let res = self.transact(&mut reopen, false, &unsynced, |db| durable_commit(db, Some(watermark)));
                     if res.is_ok() {
                         unsynced.clear();
                         self.healthy.store(true, Ordering::Relaxed);
@@ -145,38 +167,109 @@ impl Writer {
                     let _ = done.send(res);
                 }
                 Cmd::Sweep { now, from, limit, done } => {
-                    let res = self.transact(&mut reopen, false, &unsynced, |db| sweep_chunk(db, now, from, limit));
-                    let _ = done.send(res);
+                    let pending = self.pending.clone();
+                    let res = self.transact(&mut reopen, false, &unsynced, |db| sweep_chunk(db, &pending, now, from, limit));
+                    let _ = done.send(res.map(|(swept, next)| {
+                        for &seq in &swept {
+                            unsynced.delete(seq);
+                        }
+                        (swept.len() as u64, next)
+                    }));
                 }
             }
         }
     }
 }
 
-/// Writes outcomes again, in a non-durable transaction of its own, after a reopen
-/// that may have lost the non-durable commits that held them (the next durable
-/// checkpoint persists them).
+/// Commits durably, with the log watermark `watermark` if given: every commit before
+/// is durable too.
+fn durable_commit(db: &Database, watermark: Option<u64>) -> Result<(), StoreError> {
+    let mut w = db.begin_write().map_err(err)?;
+    w.set_durability(Durability::Immediate).map_err(err)?;
+    w.set_quick_repair(true);
+    if let Some(watermark) = watermark {
+        w.open_table(META).map_err(err)?.insert(WATERMARK, watermark).map_err(err)?;
+    }
+    w.commit().map_err(err)
+}
+
+/// Bytes of [`Unsynced`] records past which the writer commits durably.
+pub(super) const UNSYNCED_MAX: usize = 8 << 20;
+
+/// Appends a batch's records to the log as `first`, `first + 1`, …, and deletes the
+/// records their keys had: those of `candidates` that hold the same key, and an
+/// earlier put of the key in this batch. Returns the deleted records as (put's index,
+/// seq), in put order.
+fn append(
+    t: &mut redb::Table<u64, &[u8]>,
+    first: u64,
+    puts: &[Put],
+    records: &[Vec<u8>],
+    candidates: &[Vec<u64>],
+) -> Result<Vec<(usize, u64)>, StoreError> {
+    let mut deleted = Vec::new();
+    // hash → index of the batch's last put of it (a hash seen twice is a key put
+    // twice, or a collision: the keys tell).
+    let mut batch: HashMap<u64, usize> = HashMap::new();
+    for (i, (p, rec)) in puts.iter().zip(records).enumerate() {
+        for &seq in &candidates[i] {
+            let same = match t.get(seq).map_err(err)? {
+                Some(old) => split_record(old.value()).is_some_and(|(k, _)| k == p.key),
+                None => false,
+            };
+            if same {
+                t.remove(seq).map_err(err)?;
+                deleted.push((i, seq));
+            }
+        }
+        if let Some(prev) = batch.insert(p.hash, i) {
+            let earlier = if puts[prev].key == p.key { Some(prev) } else { (0..i).rev().find(|&j| puts[j].key == p.key) };
+            if let Some(j) = earlier {
+                let seq = first + j as u64;
+                if t.remove(seq).map_err(err)?.is_some() {
+                    deleted.push((i, seq));
+                }
+            }
+        }
+        t.insert(first + i as u64, rec.as_slice()).map_err(err)?;
+    }
+    Ok(deleted)
+}
+
+/// Writes outcomes again, and deletes again what was deleted, in a non-durable
+/// transaction of its own, after a reopen that may have lost the non-durable commits
+/// that did it (the next durable checkpoint persists them).
 fn rewrite(db: &Database, outcomes: &Unsynced) -> Result<(), StoreError> {
     let mut w = db.begin_write().map_err(err)?;
     w.set_durability(Durability::None).map_err(err)?;
     {
         let mut t = w.open_table(OUTCOMES).map_err(err)?;
-        for (k, v) in outcomes.iter() {
-            t.insert(k, v).map_err(err)?;
+        for (seq, rec) in outcomes.iter() {
+            let seq = u64::from_le_bytes(seq.try_into().map_err(|_| err("an unsynced record lost its number"))?);
+            t.insert(seq, rec).map_err(err)?;
+        }
+        for &seq in &outcomes.deleted {
+            t.remove(seq).map_err(err)?;
         }
     }
     w.commit().map_err(err)
 }
 
-/// Outcomes committed without fsync since the last durable checkpoint, as the key
-/// and value bytes redb got, packed end to end (`[key_len: u32][value_len: u32][key]
-/// [value]`) in chunks of [`UNSYNCED_CHUNK`] bytes. They are ~5 s of outcomes; a
-/// `Vec<(Vec<u8>, Outcome)>` took ~340 bytes each, kept its doubled capacity after
-/// a checkpoint, and put the RSS after 1,000,000 unique records at the 150 MiB
-/// limit once the server ran faster.
+/// Outcomes committed without fsync since the last durable commit, as the bytes
+/// redb got (the record's sequence number as the key, the record as the value),
+/// packed end to end (`[key_len: u32][value_len: u32][key][value]`) in chunks of
+/// [`UNSYNCED_CHUNK`] bytes, and the records deleted meanwhile. At most ~5 s of
+/// outcomes (a checkpoint) or [`UNSYNCED_MAX`] bytes; a `Vec<(Vec<u8>, Outcome)>`
+/// took ~340 bytes each, kept its doubled capacity after a checkpoint, and put the
+/// RSS after 1,000,000 unique records at the 150 MiB limit once the server ran
+/// faster.
 #[derive(Default)]
 pub(super) struct Unsynced {
     chunks: Vec<Vec<u8>>,
+    /// Bytes of records in `chunks`.
+    bytes: usize,
+    /// Records deleted since the last durable checkpoint.
+    deleted: Vec<u64>,
 }
 
 /// Bytes of one chunk of [`Unsynced`] (a larger entry gets a chunk of its own size).
@@ -193,6 +286,12 @@ impl Unsynced {
         c.extend_from_slice(&(value.len() as u32).to_le_bytes());
         c.extend_from_slice(key);
         c.extend_from_slice(value);
+        self.bytes += need;
+    }
+
+    /// Bytes of the records held.
+    pub(super) fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// The entries, in the order they were pushed.
@@ -200,9 +299,16 @@ impl Unsynced {
         self.chunks.iter().flat_map(|c| Packed(c))
     }
 
+    /// Notes a record deleted.
+    pub(super) fn delete(&mut self, seq: u64) {
+        self.deleted.push(seq);
+    }
+
     /// Forgets every entry and frees the chunks.
     pub(super) fn clear(&mut self) {
         self.chunks.clear();
+        self.bytes = 0;
+        self.deleted = Vec::new();
     }
 }
 
@@ -223,36 +329,44 @@ impl<'a> Iterator for Packed<'a> {
     }
 }
 
-/// Deletes the expired outcomes among up to `limit` entries from `from` on.
-/// Returns how many were deleted and where the next chunk starts (`None`: done).
-fn sweep_chunk(db: &Database, now: u64, from: Option<Vec<u8>>, limit: usize) -> Result<SweptChunk, StoreError> {
+/// Deletes the expired outcomes among up to `limit` records from `from` on. Returns
+/// the records deleted and where the next chunk starts (`None`: done).
+fn sweep_chunk(
+    db: &Database,
+    pending: &PendingMap,
+    now: u64,
+    from: Option<u64>,
+    limit: usize,
+) -> Result<(Vec<u64>, Option<u64>), StoreError> {
     let mut w = db.begin_write().map_err(err)?;
     w.set_durability(Durability::None).map_err(err)?;
-    let (deleted, next) = {
+    let mut expired = Vec::new();
+    let mut next = None;
+    {
         let mut t = w.open_table(OUTCOMES).map_err(err)?;
-        let mut expired = Vec::new();
-        let mut next = None;
         {
-            let range = match &from {
-                Some(c) => t.range::<&[u8]>(c.as_slice()..).map_err(err)?,
-                None => t.range::<&[u8]>(..).map_err(err)?,
-            };
-            for (seen, item) in range.enumerate() {
-                let (k, v) = item.map_err(err)?;
+            for (seen, item) in t.range(from.unwrap_or(0)..).map_err(err)?.enumerate() {
+                let (seq, rec) = item.map_err(err)?;
                 if seen == limit {
-                    next = Some(k.value().to_vec());
+                    next = Some(seq.value());
                     break;
                 }
-                if expiry_of(v.value()) <= now {
-                    expired.push(k.value().to_vec());
+                if let Some((k, v)) = split_record(rec.value())
+                    && expiry_of(v) <= now
+                {
+                    expired.push((seq.value(), pending.hash(k)));
                 }
             }
         }
-        for k in &expired {
-            t.remove(k.as_slice()).map_err(err)?;
+        // Out of the index first: a lookup never meets a record the index names
+        // gone for good (an expired one is absent either way).
+        for &(seq, hash) in &expired {
+            pending.shard(hash).lock().unwrap().index.remove(hash, seq);
         }
-        (expired.len() as u64, next)
-    };
+        for &(seq, _) in &expired {
+            t.remove(seq).map_err(err)?;
+        }
+    }
     w.commit().map_err(err)?;
-    Ok((deleted, next))
+    Ok((expired.into_iter().map(|(seq, _)| seq).collect(), next))
 }

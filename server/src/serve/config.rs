@@ -80,6 +80,12 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_BODY_LIMIT: usize = 1 << 20;
 /// Default dedup TTL: 14 days.
 pub const DEFAULT_DEDUP_TTL_SECS: u64 = 14 * 24 * 3600;
+/// The embedded store's page cache, in MiB. Its outcome log is appended to and
+/// rarely read (a new key is known absent from the index, and a retry mostly finds
+/// its outcome in memory), so the cache mostly holds pages just written: 16 MiB
+/// where a cache of 32 put the RSS after 1,000,000 outcomes at ~146 MiB (~124 with
+/// 8), against the 150 MiB of issue 19.
+pub const DEFAULT_STORE_CACHE_MB: usize = 16;
 
 /// The resolved configuration.
 #[derive(Debug)]
@@ -314,7 +320,7 @@ impl Config {
             wal_segment_bytes: file.wal.segment_bytes.unwrap_or(super::wal::WalOptions::DEFAULT_SEGMENT_BYTES).max(4096),
             wal_retention_secs: file.wal.retention_secs.unwrap_or(3600),
             wal_max_batch_bytes: file.wal.max_batch_bytes.unwrap_or(super::wal::WalOptions::DEFAULT_MAX_BATCH_BYTES).max(1),
-            store_cache_bytes: file.store.cache_mb.unwrap_or(32).max(1) << 20,
+            store_cache_bytes: file.store.cache_mb.unwrap_or(DEFAULT_STORE_CACHE_MB).max(1) << 20,
             checkpoint_secs: file.store.checkpoint_secs.unwrap_or(5).max(1),
             sweep_secs: file.store.sweep_secs.unwrap_or(3600).max(1),
             http,

@@ -50,7 +50,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition, TableHandle};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use tokio::sync::{mpsc, oneshot};
 
 use super::*;
@@ -463,10 +463,7 @@ pub fn downgrade_to_v1(path: &Path) -> Result<Option<u64>, StoreError> {
 /// half-way leaves format 1, upgraded again at the next open. Returns how many moved,
 /// or `None` when there was nothing to upgrade.
 fn upgrade_v1(w: &redb::WriteTransaction) -> Result<Option<u64>, StoreError> {
-    let exists = w.list_tables().map_err(err)?.any(|t| t.name() == OUTCOMES.name());
-    if !exists {
-        return Ok(None);
-    }
+    // A new file gets the log here; one in format 2 opens as it is.
     match w.open_table(OUTCOMES) {
         Ok(_) => return Ok(None),
         Err(redb::TableError::TableTypeMismatch { .. }) => {}

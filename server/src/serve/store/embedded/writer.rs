@@ -57,7 +57,7 @@ impl Writer {
 
     pub(super) fn run(mut self, mut rx: mpsc::Receiver<Cmd>) {
         let mut puts: Vec<Put> = Vec::with_capacity(MAX_BATCH);
-        // Outcomes committed without fsync since the last durable checkpoint: a reopen
+        // Outcomes committed without fsync since the last durable commit: a reopen
         // after an error may lose them, so they are written again after one.
         let mut unsynced = Unsynced::default();
         let mut encoded: Vec<Vec<u8>> = Vec::with_capacity(MAX_BATCH);
@@ -99,7 +99,7 @@ impl Writer {
                     // index, so what it says now holds until the commit.
                     let candidates: Vec<Vec<u64>> =
                         puts.iter().map(|p| self.pending.shard(p.hash).lock().unwrap().index.seqs(p.hash)).collect();
-                    let first = self.next_seq;
+                    let first_seq = self.next_seq;
                     // The winners were decided in put_if_absent; the batch only persists
                     // them. A failed batch is tried again until it commits: the outcomes
                     // stay in the pending map meanwhile (reads stay right), the store
@@ -112,7 +112,7 @@ impl Writer {
                         let res = self.transact(&mut reopen, true, &unsynced, |db| {
                             let mut w = db.begin_write().map_err(err)?;
                             w.set_durability(Durability::None).map_err(err)?;
-                            let deleted = append(&mut w.open_table(OUTCOMES).map_err(err)?, first, &puts, &encoded, &candidates)?;
+                            let deleted = append(&mut w.open_table(OUTCOMES).map_err(err)?, first_seq, &puts, &encoded, &candidates)?;
                             w.commit().map_err(err)?;
                             Ok(deleted)
                         });
@@ -135,7 +135,7 @@ impl Writer {
                         tracing::warn!(failures, "outcome store writes recovered");
                     }
                     self.healthy.store(true, Ordering::Relaxed);
-                    self.next_seq = first + puts.len() as u64;
+                    self.next_seq = first_seq + puts.len() as u64;
                     let mut deleted = deleted.into_iter().peekable();
                     for (i, (p, rec)) in puts.drain(..).zip(encoded.drain(..)).enumerate() {
                         let mut gone = Vec::new();
@@ -144,7 +144,7 @@ impl Writer {
                             unsynced.delete(seq);
                             deleted.next();
                         }
-                        let seq = first + i as u64;
+                        let seq = first_seq + i as u64;
                         self.pending.committed(&p.key, p.hash, &p.value, seq, &gone);
                         unsynced.push(&seq.to_le_bytes(), &rec);
                     }

@@ -108,8 +108,10 @@ enum Seen {
     Outcome(Outcome),
     /// No record of the key, or an expired one.
     Absent,
-    /// A record the index named was gone: the writer deleted it since (a sweep, or a
-    /// newer record of the key, which is then in the pending map or the index).
+    /// A record the index named was gone: a newer record of the key replaced it
+    /// since (and is in the pending map or the index), or the file was reopened
+    /// after a failed commit and its unsynced records are not written again yet. (A
+    /// sweep takes records out of the index before it deletes them.)
     Vanished,
 }
 
@@ -558,8 +560,11 @@ impl RedbStore {
         if let Some(o) = s.get(k, now_secs()) {
             return Ok(Some(o.clone()));
         }
+        if seen.seen == Some((hash, s.removals)) {
+            return Ok(None);
+        }
         let seqs = s.index.seqs(hash);
-        if seen.seen == Some((hash, s.removals)) || seqs.is_empty() {
+        if seqs.is_empty() {
             return Ok(None);
         }
         // Under the lock, a record the index names vanishes only while the file is

@@ -33,7 +33,7 @@ bench-server: build ## Server vs a do-nothing hyper server, and vs the same with
 	@sed -n 's/^table-durable //p' $(ROOT)/build/bench/unique.txt $(ROOT)/build/bench/dup90.txt
 	@grep -h '^ratio-durable ' $(ROOT)/build/bench/unique.txt $(ROOT)/build/bench/dup90.txt
 	@echo
-	@echo "Against the do-nothing server (the issue's floor):"
+	@echo "Against the do-nothing server (the floor the throughput targets use):"
 	@echo "| run | baseline requests/s | fractal requests/s | ratio | baseline server µs/req | fractal server µs/req | CPU ratio | fractal p99 ms |"
 	@echo "|---|---|---|---|---|---|---|---|"
 	@sed -n 's/^table //p' $(ROOT)/build/bench/unique.txt $(ROOT)/build/bench/dup90.txt

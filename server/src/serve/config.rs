@@ -84,7 +84,7 @@ pub const DEFAULT_DEDUP_TTL_SECS: u64 = 14 * 24 * 3600;
 /// rarely read (a new key is known absent from the index, and a retry mostly finds
 /// its outcome in memory), so the cache mostly holds pages just written: 16 MiB
 /// where a cache of 32 put the RSS after 1,000,000 outcomes at ~146 MiB (~124 with
-/// 8), against the 150 MiB of issue 19.
+/// 8; docs/performance.md).
 pub const DEFAULT_STORE_CACHE_MB: usize = 16;
 
 /// The resolved configuration.

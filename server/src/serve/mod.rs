@@ -522,7 +522,7 @@ impl OutcomeStore for Backend {
         }
     }
 
-    fn peek(&self, tenant: &str, pcs_id: &str) -> Option<Outcome> {
+    fn peek(&self, tenant: &str, pcs_id: &str) -> Option<Result<Outcome, store::Absent>> {
         match self {
             Backend::Embedded(s) => s.peek(tenant, pcs_id),
             Backend::Shared(s, _) => s.peek(tenant, pcs_id),

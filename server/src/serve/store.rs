@@ -55,11 +55,11 @@ pub trait OutcomeStore: Send + Sync + 'static {
     /// `Ok` when the store answers reads and takes writes.
     fn health(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// The unexpired outcome of `(tenant, pcs_id)`, if the store can tell without a
-    /// round trip to another process, so that a submission may ask before it is
-    /// judged. `None` says nothing (the outcome may still be stored): the default,
-    /// and what a failed read gives.
-    fn peek(&self, tenant: &str, pcs_id: &str) -> Option<Outcome> {
+    /// [`OutcomeStore::lookup`], if the store can answer it without a round trip to
+    /// another process, so that a submission may ask before it is judged. `None`
+    /// says nothing (the outcome may still be stored): the default, and what a
+    /// failed read gives.
+    fn peek(&self, tenant: &str, pcs_id: &str) -> Option<Result<Outcome, Absent>> {
         let _ = (tenant, pcs_id);
         None
     }

@@ -15,7 +15,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tokio::sync::oneshot;
 
 use super::super::config::Policy;
-use super::super::store::{OutcomeStore, Put, now_secs};
+use super::super::store::{Absent, OutcomeStore, Put, now_secs};
 use super::super::store::Outcome;
 use super::super::wal::{Decided, Ticket};
 use super::*;
@@ -185,13 +185,14 @@ async fn submit_inner<S: OutcomeStore>(app: &Arc<App<S>>, headers: &HeaderMap, b
     // it would be stored once the first outcome expired: an answer nobody was given.
     // With regions on, a merge may still replace an outcome, so every record takes
     // the path below.
-    let stored = if app.region.is_none() { app.store.peek(&tenant_id, &pcs.pcs_id) } else { None };
-    let task: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> = match stored {
-        Some(stored) => Box::pin(async move {
+    let peeked = if app.region.is_none() { app.store.peek(&tenant_id, &pcs.pcs_id) } else { None };
+    let task: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> = match peeked {
+        Some(Ok(stored)) => Box::pin(async move {
             repeat(&app, &tenant_id, pcs, stored, bytes, answer).await;
             drop(token);
         }),
-        None => {
+        peeked => {
+            let seen = peeked.and_then(Result::err);
             // The outcome is decided now (verification is a pure function of the
             // record and the tenant's parameters) so that the log carries it: a replay
             // restores it and never judges again. It is only stored if the dedup
@@ -202,7 +203,7 @@ async fn submit_inner<S: OutcomeStore>(app: &Arc<App<S>>, headers: &HeaderMap, b
             // in at the spawn and overwrite with the output at the end (~1.5% of the
             // workers' CPU).
             Box::pin(async move {
-                decide(&app, &tenant_id, decided, bytes, flags, answer).await;
+                decide(&app, &tenant_id, decided, bytes, flags, seen, answer).await;
                 drop(token);
             })
         }
@@ -251,7 +252,7 @@ async fn repeat<S: OutcomeStore>(
         Ok(Err(_)) => {
             drop(ticket);
             let (decided, result) = Decided::judge(&pcs, &tenant.params, now_secs(), app.dedup_ttl_secs);
-            decide(app, tenant_id, decided, body, (result.accepted, result.escalated), answer).await;
+            decide(app, tenant_id, decided, body, (result.accepted, result.escalated), None, answer).await;
         }
         Err(e) => {
             tracing::error!(tenant = tenant_id, pcs_id = %loggable(&pcs.pcs_id), error = %e, status = 503, "store lookup failed");
@@ -268,13 +269,15 @@ const KEY_WAIT: Duration = Duration::from_secs(10);
 /// fails after the record was logged, answers 503 and keeps trying to store the
 /// logged outcome (still under the key lock, so log order stays store order) until
 /// it succeeds or the server stops, in which case the record stays in the log for
-/// the next start.
+/// the next start. `seen` is what a lookup before the judgement found, if the store
+/// could answer one ([`OutcomeStore::peek`]).
 async fn decide<S: OutcomeStore>(
     app: &App<S>,
     tenant_id: &str,
     decided: Decided,
     body: Bytes,
     (accepted, escalated): (bool, bool),
+    mut seen: Option<Absent>,
     answer: oneshot::Sender<Response>,
 ) {
     let tenant = &app.tenants[tenant_id];
@@ -309,13 +312,21 @@ async fn decide<S: OutcomeStore>(
     let mut backoff = Duration::from_millis(50);
     let mut stopping = app.stopping.clone();
     loop {
+        let peeked = seen.take();
         let attempt = async {
-            match app.store.lookup(tenant_id, &pcs_id).await? {
-                Ok(o) => Ok::<_, super::super::store::StoreError>((o, true)),
-                Err(absent) => match app.store.put_if_absent_seen(tenant_id, &pcs_id, outcome.clone(), absent).await? {
-                    Put::Inserted(o) => Ok((o, false)),
-                    Put::Existing(o) => Ok((o, true)),
+            let absent = match peeked {
+                // The dedup lookup after the log is the put's own: under the key's
+                // shard lock, it finds what was stored since the lookup before the
+                // judgement, without reading again what that one read.
+                Some(absent) => absent,
+                None => match app.store.lookup(tenant_id, &pcs_id).await? {
+                    Ok(o) => return Ok::<_, super::super::store::StoreError>((o, true)),
+                    Err(absent) => absent,
                 },
+            };
+            match app.store.put_if_absent_seen(tenant_id, &pcs_id, outcome.clone(), absent).await? {
+                Put::Inserted(o) => Ok((o, false)),
+                Put::Existing(o) => Ok((o, true)),
             }
         };
         match attempt.await {

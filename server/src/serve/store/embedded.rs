@@ -662,8 +662,8 @@ impl OutcomeStore for RedbStore {
         Ok(())
     }
 
-    fn peek(&self, tenant: &str, pcs_id: &str) -> Option<Outcome> {
-        self.find(tenant, pcs_id).ok()?.ok()
+    fn peek(&self, tenant: &str, pcs_id: &str) -> Option<Result<Outcome, Absent>> {
+        self.find(tenant, pcs_id).ok()
     }
 
     fn accepting(&self) -> bool {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Server, copy_dir};
+use common::{Server, copy_dir, fractal};
 use fractal_core::audit::{Entry, Seal, entry_hash};
 use fractal_core::{BuildInput, Ed25519Keypair, build_pcs, hex};
 
@@ -54,9 +54,6 @@ impl AuditSetup {
     }
 }
 
-fn fractal(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fractal")).args(args).output().unwrap()
-}
 
 fn verify(source: &Path, public_key: &str) -> Output {
     fractal(&["audit", "verify", source.to_str().unwrap(), "--public-key", public_key])

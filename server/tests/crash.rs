@@ -276,11 +276,7 @@ fn a_downgraded_store_keeps_every_answer_and_upgrades_again() {
         .collect();
     let data_dir = s.data_dir();
     let downgrade = || {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_fractal"))
-            .args(["store", "downgrade", "--data-dir"])
-            .arg(&data_dir)
-            .output()
-            .unwrap();
+        let out = fractal(&["store", "downgrade", "--data-dir", data_dir.to_str().unwrap()]);
         (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
     };
     // Refused while the server holds the file.

@@ -15,10 +15,10 @@
 mod common;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{Server, escalated_record, record, wait_until};
+use common::{Server, escalated_record, fractal, record, wait_until};
 
 /// The S3 endpoint of `make services`.
 fn services() -> HashMap<String, String> {
@@ -108,9 +108,6 @@ impl Setup {
 /// it (`$DATA`, `$CONFIG`): the runbooks may name no other.
 static RAN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
-fn fractal(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_fractal")).args(args).output().unwrap()
-}
 
 fn ran(line: &str) {
     RAN.lock().unwrap().push(line.to_string());

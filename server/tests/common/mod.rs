@@ -165,6 +165,11 @@ impl Resp {
     }
 }
 
+/// Runs the `fractal` binary with `args` and waits for it.
+pub fn fractal(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_fractal")).args(args).output().unwrap()
+}
+
 /// The length of a log segment up to its last byte that is not zero: the log
 /// allocates its space ahead of its records, with zeros.
 pub fn written_len(segment: &[u8]) -> usize {

@@ -373,17 +373,17 @@ fn unsynced_outcomes_read_back_in_order_across_chunks() {
     let mut u = writer::Unsynced::default();
     let mut want = Vec::new();
     // Enough to fill several chunks, with an entry larger than a chunk in between.
-    for i in 0..20_000u32 {
-        let key = format!("t\0pcs-{i:08}").into_bytes();
-        let value = if i == 7_777 { vec![7; writer::UNSYNCED_CHUNK + 3] } else { i.to_le_bytes().repeat(1 + i as usize % 40) };
-        u.push(&key, &value);
-        want.push((key, value));
+    for i in 0..20_000u64 {
+        let seq = i * 3 + (1 << 40);
+        let record = if i == 7_777 { vec![7; writer::UNSYNCED_CHUNK + 3] } else { i.to_le_bytes().repeat(1 + i as usize % 40) };
+        u.push(seq, &record);
+        want.push((seq, record));
     }
-    assert!(u.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).eq(want.iter().cloned()));
+    assert!(u.iter().map(|(s, r)| (s, r.to_vec())).eq(want.iter().cloned()));
     u.clear();
     assert_eq!(u.iter().count(), 0);
-    u.push(b"k", b"");
-    assert_eq!(u.iter().collect::<Vec<_>>(), vec![(&b"k"[..], &b""[..])]);
+    u.push(7, b"");
+    assert_eq!(u.iter().collect::<Vec<_>>(), vec![(7, &b""[..])]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -146,7 +146,7 @@ impl Writer {
                         }
                         let seq = first_seq + i as u64;
                         self.pending.committed(&p.key, p.hash, &p.value, seq, &gone);
-                        unsynced.push(&seq.to_le_bytes(), &rec);
+                        unsynced.push(seq, &rec);
                     }
                     // Held past this size until the next checkpoint, they would set
                     // the RSS (at 35,000 records/s, five seconds of them are ~50 MiB):
@@ -245,7 +245,6 @@ fn rewrite(db: &Database, outcomes: &Unsynced) -> Result<(), StoreError> {
     {
         let mut t = w.open_table(OUTCOMES).map_err(err)?;
         for (seq, rec) in outcomes.iter() {
-            let seq = u64::from_le_bytes(seq.try_into().map_err(|_| err("an unsynced record lost its number"))?);
             t.insert(seq, rec).map_err(err)?;
         }
         for &seq in &outcomes.deleted {
@@ -255,10 +254,10 @@ fn rewrite(db: &Database, outcomes: &Unsynced) -> Result<(), StoreError> {
     w.commit().map_err(err)
 }
 
-/// Outcomes committed without fsync since the last durable commit, as the bytes
-/// redb got (the record's sequence number as the key, the record as the value),
-/// packed end to end (`[key_len: u32][value_len: u32][key][value]`) in chunks of
-/// [`UNSYNCED_CHUNK`] bytes, and the records deleted meanwhile. At most ~5 s of
+/// Outcomes committed without fsync since the last durable commit, as the records
+/// redb got with their sequence numbers, packed end to end (`[seq: u64][len: u32]
+/// [record]`) in chunks of [`UNSYNCED_CHUNK`] bytes, and the records deleted
+/// meanwhile. At most ~5 s of
 /// outcomes (a checkpoint) or [`UNSYNCED_MAX`] bytes; a `Vec<(Vec<u8>, Outcome)>`
 /// took ~340 bytes each, kept its doubled capacity after a checkpoint, and put the
 /// RSS after 1,000,000 unique records at the 150 MiB limit once the server ran
@@ -276,16 +275,15 @@ pub(super) struct Unsynced {
 pub(super) const UNSYNCED_CHUNK: usize = 1 << 20;
 
 impl Unsynced {
-    pub(super) fn push(&mut self, key: &[u8], value: &[u8]) {
-        let need = 8 + key.len() + value.len();
+    pub(super) fn push(&mut self, seq: u64, record: &[u8]) {
+        let need = 12 + record.len();
         if self.chunks.last().is_none_or(|c| c.capacity() - c.len() < need) {
             self.chunks.push(Vec::with_capacity(UNSYNCED_CHUNK.max(need)));
         }
         let c = self.chunks.last_mut().expect("a chunk with room was just ensured");
-        c.extend_from_slice(&(key.len() as u32).to_le_bytes());
-        c.extend_from_slice(&(value.len() as u32).to_le_bytes());
-        c.extend_from_slice(key);
-        c.extend_from_slice(value);
+        c.extend_from_slice(&seq.to_le_bytes());
+        c.extend_from_slice(&(record.len() as u32).to_le_bytes());
+        c.extend_from_slice(record);
         self.bytes += need;
     }
 
@@ -294,8 +292,8 @@ impl Unsynced {
         self.bytes
     }
 
-    /// The entries, in the order they were pushed.
-    pub(super) fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+    /// The records with their numbers, in the order they were pushed.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (u64, &[u8])> {
         self.chunks.iter().flat_map(|c| Packed(c))
     }
 
@@ -316,16 +314,14 @@ impl Unsynced {
 struct Packed<'a>(&'a [u8]);
 
 impl<'a> Iterator for Packed<'a> {
-    type Item = (&'a [u8], &'a [u8]);
+    type Item = (u64, &'a [u8]);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let (head, rest) = self.0.split_first_chunk::<8>()?;
-        let key_len = u32::from_le_bytes(head[..4].try_into().unwrap()) as usize;
-        let value_len = u32::from_le_bytes(head[4..].try_into().unwrap()) as usize;
-        let (key, rest) = rest.split_at(key_len);
-        let (value, rest) = rest.split_at(value_len);
+        let (seq, rest) = self.0.split_first_chunk::<8>()?;
+        let (len, rest) = rest.split_first_chunk::<4>()?;
+        let (record, rest) = rest.split_at(u32::from_le_bytes(*len) as usize);
         self.0 = rest;
-        Some((key, value))
+        Some((u64::from_le_bytes(*seq), record))
     }
 }
 
